@@ -1,0 +1,40 @@
+# watchkeep: `make up` runs the platform with demo traffic; `make test` runs every check.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PYTEST_WORKERS ?= 2
+
+.PHONY: install system-deps up test lint format bench clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q -U pip
+	$(BIN)/pip install -q -e '.[test]'
+	touch $@
+
+system-deps:
+	./scripts/install-system-deps.sh
+
+up: install
+	$(BIN)/watchkeep up
+
+lint: install
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/mypy
+
+format: install
+	$(BIN)/ruff format src tests benchmarks
+	$(BIN)/ruff check --fix src tests benchmarks
+
+test: install system-deps lint
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile
+
+bench: install system-deps
+	$(BIN)/python benchmarks/ingest.py
+	@if [ -f benchmarks/sdk_overhead.py ]; then $(BIN)/python benchmarks/sdk_overhead.py; fi
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis .watchkeep

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Debian packages the test suite needs (PostgreSQL server binaries). Idempotent: does
+# nothing when they are already there. Runs apt-get as root, or through sudo.
+set -euo pipefail
+need=()
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+command -v runuser >/dev/null 2>&1 || need+=(util-linux)
+if [ ${#need[@]} -eq 0 ]; then
+  exit 0
+fi
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+echo "installing Debian packages: ${need[*]}"
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null

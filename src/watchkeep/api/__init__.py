@@ -1,0 +1,1 @@
+"""HTTP layer: FastAPI app factory and one router per resource; no business logic."""

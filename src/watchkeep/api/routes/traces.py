@@ -1,0 +1,121 @@
+"""Trace and span queries: ``/api/v1/traces``, ``/api/v1/traces/{id}``, ``/api/v1/spans``."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from pydantic import AwareDatetime
+
+from watchkeep.api.auth import require, services
+from watchkeep.api.errors import ApiError
+from watchkeep.api.schemas import HEX32, ErrorResponse, SpanPage, TraceDetail, TracePage, to_unix_ns
+from watchkeep.security.authz import Permission
+from watchkeep.security.keys import Principal
+from watchkeep.store.trace_queries import InvalidCursor, TraceFilter, build_tree
+
+router = APIRouter(prefix="/api/v1", tags=["traces"])
+ERRORS: dict[int | str, dict[str, object]] = {
+    400: {"model": ErrorResponse, "description": "Bad cursor"},
+    401: {"model": ErrorResponse, "description": "Missing or invalid API key"},
+    403: {"model": ErrorResponse, "description": "Key lacks traces:read"},
+}
+Reader = Annotated[Principal, Depends(require(Permission.TRACES_READ))]
+Text = Annotated[str | None, Query(max_length=256)]
+
+
+def trace_filter(
+    start_from: Annotated[
+        AwareDatetime | None, Query(description="Earliest start (inclusive), ISO 8601.")
+    ] = None,
+    start_to: Annotated[
+        AwareDatetime | None, Query(description="Latest start (exclusive), ISO 8601.")
+    ] = None,
+    model: Text = None,
+    provider: Text = None,
+    operation: Text = None,
+    user_id: Text = None,
+    session_id: Text = None,
+    environment: Text = None,
+    release: Text = None,
+    status: Annotated[Literal["ok", "error"] | None, Query()] = None,
+    name: Annotated[str | None, Query(max_length=256, description="Substring of the name.")] = None,
+    trace_id: Annotated[str | None, Query(pattern=HEX32)] = None,
+) -> TraceFilter:
+    """The filter shared by the trace and span lists."""
+    return TraceFilter(
+        start_from_ns=to_unix_ns(start_from),
+        start_to_ns=to_unix_ns(start_to),
+        model=model,
+        provider=provider,
+        operation=operation,
+        user_id=user_id,
+        session_id=session_id,
+        environment=environment,
+        release=release,
+        status=status,
+        name=name,
+        trace_id=trace_id.lower() if trace_id else None,
+    )
+
+
+Filter = Annotated[TraceFilter, Depends(trace_filter)]
+Cursor = Annotated[str | None, Query(max_length=512, description="next_cursor of the previous page")]
+
+
+@router.get("/traces", response_model=TracePage, responses=ERRORS)
+def list_traces(
+    request: Request,
+    principal: Reader,
+    f: Filter,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: Cursor = None,
+) -> TracePage:
+    """Traces of the key's project, newest first."""
+    try:
+        page = services(request).traces.list_traces(principal.project_id, f, limit, cursor)
+    except InvalidCursor as exc:
+        raise ApiError(400, "invalid_cursor", str(exc)) from exc
+    return TracePage.model_validate(
+        {"items": page.items, "next_cursor": page.next_cursor}, from_attributes=True
+    )
+
+
+@router.get(
+    "/traces/{trace_id}",
+    response_model=TraceDetail,
+    responses={**ERRORS, 404: {"model": ErrorResponse, "description": "No such trace"}},
+)
+def get_trace(
+    request: Request,
+    principal: Reader,
+    trace_id: Annotated[str, Path(pattern=HEX32)],
+) -> TraceDetail:
+    """One trace as a span tree, with message payloads and scores."""
+    found = services(request).traces.get_trace(principal.project_id, trace_id.lower())
+    if found is None:
+        raise ApiError(404, "not_found", f"no trace {trace_id} in this project")
+    return TraceDetail.model_validate(
+        {
+            "trace_id": found["trace_id"],
+            "span_count": len(found["spans"]),
+            "roots": build_tree(found["spans"]),
+            "scores": found["scores"],
+        }
+    )
+
+
+@router.get("/spans", response_model=SpanPage, responses=ERRORS)
+def list_spans(
+    request: Request,
+    principal: Reader,
+    f: Filter,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    cursor: Cursor = None,
+) -> SpanPage:
+    """Spans of the key's project, newest first."""
+    try:
+        page = services(request).traces.list_spans(principal.project_id, f, limit, cursor)
+    except InvalidCursor as exc:
+        raise ApiError(400, "invalid_cursor", str(exc)) from exc
+    return SpanPage.model_validate({"items": page.items, "next_cursor": page.next_cursor})

@@ -1,0 +1,251 @@
+"""Request and response models of the REST API (they are the OpenAPI schema)."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, Self
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, computed_field, model_validator
+
+HEX32 = r"^[0-9a-fA-F]{32}$"
+HEX16 = r"^[0-9a-fA-F]{16}$"
+STATUS_NAMES = {0: "unset", 1: "ok", 2: "error"}
+KIND_NAMES = {
+    0: "unspecified",
+    1: "internal",
+    2: "server",
+    3: "client",
+    4: "producer",
+    5: "consumer",
+}
+
+
+MAX_NS = (1 << 63) - 1
+
+
+def to_unix_ns(value: datetime | None) -> int | None:
+    """An aware datetime as Unix nanoseconds, clamped to the 64-bit range; naive ones are refused."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise ValueError("timestamps need a time zone, e.g. 2026-01-01T00:00:00Z")
+    ns = int(value.timestamp() * 1_000_000) * 1000
+    return max(-MAX_NS, min(MAX_NS, ns))
+
+
+def ns_to_datetime(ns: int) -> datetime:
+    """Unix nanoseconds as an aware UTC datetime (microsecond precision)."""
+    return datetime.fromtimestamp(ns / 1e9, tz=UTC)
+
+
+class ErrorBody(BaseModel):
+    """The error object every failing API route answers with."""
+
+    code: str = Field(description="Machine-readable error code, e.g. 'unauthorized'.")
+    message: str = Field(description="What went wrong, for a human.")
+
+
+class ErrorResponse(BaseModel):
+    """``{"error": {...}}``"""
+
+    error: ErrorBody
+
+
+class ScoreSource(StrEnum):
+    """Who produced a score."""
+
+    HUMAN = "human"
+    API = "api"
+    EVALUATOR = "evaluator"
+    END_USER = "end-user"
+
+
+class ScoreDataType(StrEnum):
+    """How a score's value is to be read."""
+
+    NUMERIC = "numeric"
+    CATEGORICAL = "categorical"
+    BOOLEAN = "boolean"
+
+
+class ScoreIn(BaseModel):
+    """A score or a piece of feedback about a trace or one of its spans."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=256, description="What is scored, e.g. 'sentiment'.")
+    value: bool | float | str = Field(
+        description="Number, boolean, or category (the predicted label for classification)."
+    )
+    data_type: ScoreDataType | None = Field(default=None, description="Defaults from the value's JSON type.")
+    label: str | None = Field(
+        default=None, max_length=1024, description="Ground-truth label, when it is known."
+    )
+    trace_id: str = Field(pattern=HEX32)
+    span_id: str | None = Field(default=None, pattern=HEX16)
+    source: ScoreSource = ScoreSource.API
+    comment: str | None = Field(default=None, max_length=10_000)
+    metadata: dict[str, JsonValue] | None = None
+
+    @model_validator(mode="after")
+    def _check_value(self) -> Self:
+        inferred = (
+            ScoreDataType.BOOLEAN
+            if isinstance(self.value, bool)
+            else ScoreDataType.CATEGORICAL
+            if isinstance(self.value, str)
+            else ScoreDataType.NUMERIC
+        )
+        if self.data_type is None:
+            self.data_type = inferred
+        if self.data_type is ScoreDataType.NUMERIC and inferred is not ScoreDataType.NUMERIC:
+            raise ValueError("a numeric score needs a number as its value")
+        if isinstance(self.value, float) and not math.isfinite(self.value):
+            raise ValueError("value must be a finite number")
+        if isinstance(self.value, str) and not 0 < len(self.value) <= 1024:
+            raise ValueError("a categorical value must be 1 to 1024 characters")
+        if "\x00" in self.name + (self.label or "") + (self.value if isinstance(self.value, str) else ""):
+            raise ValueError("text fields may not contain NUL characters")
+        return self
+
+
+class ScoreOut(BaseModel):
+    """A stored score."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    trace_id: str
+    span_id: str | None
+    name: str
+    data_type: str
+    value: float | None
+    string_value: str | None
+    label: str | None
+    source: str
+    comment: str | None
+    metadata: dict[str, Any] | None
+    created_at_unix_nano: int
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def created_at(self) -> datetime:
+        return ns_to_datetime(self.created_at_unix_nano)
+
+
+class ScorePage(BaseModel):
+    """A page of scores."""
+
+    items: list[ScoreOut]
+    next_cursor: str | None
+
+
+class TraceSummaryOut(BaseModel):
+    """One trace in a list: its root, time span, trace attributes and summed counters."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    trace_id: str
+    name: str | None
+    root_span_id: str | None
+    start_time_unix_nano: int
+    end_time_unix_nano: int
+    duration_ms: float
+    has_error: bool
+    user_id: str | None
+    session_id: str | None
+    environment: str | None
+    release: str | None
+    tags: list[str]
+    span_count: int
+    input_tokens: int
+    output_tokens: int
+    total_tokens: int
+    cost_usd: float
+    models: list[str]
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def start_time(self) -> datetime:
+        return ns_to_datetime(self.start_time_unix_nano)
+
+
+class TracePage(BaseModel):
+    """A page of traces; pass ``next_cursor`` as ``cursor`` for the next one."""
+
+    items: list[TraceSummaryOut]
+    next_cursor: str | None
+
+
+class SpanOut(BaseModel):
+    """A stored span with its typed fields; ``attributes`` holds everything unmapped."""
+
+    trace_id: str
+    span_id: str
+    parent_span_id: str | None
+    name: str
+    kind: int
+    status_code: int
+    status_message: str | None
+    start_time_unix_nano: int
+    end_time_unix_nano: int
+    duration_ms: float
+    service_name: str | None
+    operation: str | None
+    provider: str | None
+    request_model: str | None
+    response_model: str | None
+    input_tokens: int | None
+    output_tokens: int | None
+    total_tokens: int | None
+    cost_usd: float | None
+    time_to_first_token_ms: float | None
+    finish_reason: str | None
+    user_id: str | None
+    session_id: str | None
+    environment: str | None
+    release: str | None
+    tags: list[str] | None
+    prompt_name: str | None
+    prompt_version: str | None
+    model_version: str | None
+    attributes: dict[str, Any] | None
+    resource_attributes: dict[str, Any] | None
+    events: list[dict[str, Any]] | None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def status(self) -> str:
+        return STATUS_NAMES.get(self.status_code, "unset")
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def start_time(self) -> datetime:
+        return ns_to_datetime(self.start_time_unix_nano)
+
+
+class SpanPage(BaseModel):
+    """A page of spans."""
+
+    items: list[SpanOut]
+    next_cursor: str | None
+
+
+class SpanNode(SpanOut):
+    """A span in a trace tree, with its payloads and children."""
+
+    input: Any = None
+    output: Any = None
+    detached: bool = Field(default=False, description="Re-rooted because it sat deeper than the tree limit.")
+    children: list[SpanNode] = Field(default_factory=list)
+
+
+class TraceDetail(BaseModel):
+    """A whole trace: its span tree (roots first), payloads and scores."""
+
+    trace_id: str
+    span_count: int
+    roots: list[SpanNode]
+    scores: list[ScoreOut]

@@ -1,0 +1,1 @@
+"""Typer command line: thin wrappers over the modules."""

@@ -1,0 +1,122 @@
+"""``watchkeep`` command line: server, database, keys and the local demo."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from watchkeep.cli import demo
+from watchkeep.config import Settings
+from watchkeep.security.authz import Role
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from watchkeep.store.projects import ProjectRepository
+
+app = typer.Typer(help="watchkeep: maintain and monitor LLMs in production.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+keys_app = typer.Typer(help="Project API keys.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(keys_app, name="keys")
+app.command("up", help="Start the server with demo traffic (what `make up` runs).")(demo.up)
+
+
+@app.command()
+def server(
+    host: Annotated[str | None, typer.Option(envvar="WATCHKEEP_HOST", help="Bind address.")] = None,
+    port: Annotated[int | None, typer.Option(envvar="WATCHKEEP_PORT", help="TCP port.")] = None,
+) -> None:
+    """Run the API, OTLP ingest and metrics server (upgrades the database first)."""
+    import uvicorn
+
+    from watchkeep.api.app import create_app
+    from watchkeep.logs import configure_logging
+
+    overrides: dict[str, object] = {}
+    if host is not None:
+        overrides["host"] = host
+    if port is not None:
+        overrides["port"] = port
+    settings = Settings(**overrides)  # type: ignore[arg-type]
+    configure_logging(settings.log_level, settings.log_format)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=10,
+    )
+
+
+def _engine() -> Engine:
+    from watchkeep.store.engine import make_engine
+
+    settings = Settings()
+    return make_engine(settings.resolved_database_url())
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")] = "head") -> None:
+    """Apply the schema migrations."""
+    from watchkeep.store.migrate import current_revision, upgrade
+
+    engine = _engine()
+    upgrade(engine, revision)
+    typer.echo(f"database at revision {current_revision(engine)}")
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Print the schema revision of the database."""
+    from watchkeep.store.migrate import current_revision, head_revision
+
+    typer.echo(f"current: {current_revision(_engine())}  head: {head_revision()}")
+
+
+def _projects() -> ProjectRepository:
+    from watchkeep.store.migrate import upgrade
+    from watchkeep.store.projects import ProjectRepository
+
+    engine = _engine()
+    upgrade(engine)
+    return ProjectRepository(engine)
+
+
+@keys_app.command("create")
+def keys_create(
+    project: Annotated[str, typer.Option(help="Project name; created when new.")],
+    role: Annotated[Role, typer.Option(help="What the key may do.")] = Role.MEMBER,
+    name: Annotated[str | None, typer.Option(help="A note to recognise the key by.")] = None,
+) -> None:
+    """Create a key; the key alone is printed on the last line (it is not shown again)."""
+    key = _projects().create_key(project, role.value, name)
+    typer.echo(f"created a {role.value} key for project {project!r}; store it now:", err=True)
+    typer.echo(key)
+
+
+@keys_app.command("list")
+def keys_list(
+    project: Annotated[str | None, typer.Option(help="Only this project.")] = None,
+) -> None:
+    """List keys (prefixes only)."""
+    for k in _projects().list_keys(project):
+        state = "revoked" if k.revoked else "active"
+        typer.echo(f"{k.prefix}  {k.project}  {k.role}  {state}  {k.name or ''}")
+
+
+@keys_app.command("revoke")
+def keys_revoke(prefix: Annotated[str, typer.Argument(help="The key or its prefix.")]) -> None:
+    """Revoke a key (servers stop accepting it within the key cache time)."""
+    from watchkeep.security.keys import key_prefix
+
+    if not _projects().revoke_key(key_prefix(prefix)):
+        typer.echo("no active key with that prefix", err=True)
+        raise typer.Exit(1)
+    typer.echo("revoked")
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,54 @@
+"""Server settings, read once from the environment (``WATCHKEEP_*``) and passed explicitly.
+
+There is no module-level settings object: the CLI builds one and hands it to the app
+factory, so tests can run several differently configured apps in one process.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Everything the server, ingest and CLI can be told."""
+
+    model_config = SettingsConfigDict(env_prefix="WATCHKEEP_", extra="ignore")
+
+    home: Path = Field(default=Path(".watchkeep"), description="Data folder (SQLite file, spool).")
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL; default sqlite in $WATCHKEEP_HOME/watchkeep.db. "
+        "PostgreSQL: postgresql+psycopg://user:pass@host/db",
+    )
+    host: str = "127.0.0.1"
+    port: int = 8700
+    log_level: str = "INFO"
+    log_format: Literal["json", "text"] = "json"
+
+    max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
+    ingest_queue_max_spans: int = Field(default=200_000, ge=1)
+    ingest_commit_max_spans: int = Field(default=20_000, ge=1)
+    ingest_decode_workers: int | None = Field(
+        default=None,
+        ge=0,
+        le=64,
+        description="Processes decoding large exports; default: spare cores.",
+    )
+    sqlite_synchronous: Literal["OFF", "NORMAL", "FULL", "EXTRA"] = "FULL"
+    prices_file: Path | None = Field(
+        default=None, description="JSON or YAML file of model prices merged over the shipped table."
+    )
+    metrics_require_key: bool = False
+    key_cache_seconds: float = Field(default=30.0, ge=0)
+    upgrade_on_start: bool = True
+
+    def resolved_database_url(self) -> str:
+        """The configured URL, or the embedded SQLite file under ``home``."""
+        if self.database_url:
+            return self.database_url
+        self.home.mkdir(parents=True, exist_ok=True)
+        return f"sqlite:///{(self.home / 'watchkeep.db').resolve()}"

@@ -1,0 +1,1 @@
+"""Throwaway local services for tests, benchmarks and development."""

@@ -1,0 +1,1 @@
+"""OTLP decoding, normalisation onto typed columns, and the group-committing writer."""

@@ -1,0 +1,112 @@
+"""Decoding and normalising exports in worker processes, off the server's GIL.
+
+Turning protobuf or JSON into rows is pure Python (~20 µs a span) and would otherwise
+share one GIL with the HTTP loop and the group-committing writer. Large exports go to
+a small pool of spawned processes and come back as row tuples (cheap to pickle); small
+ones, where a process hop would cost more than it saves, are decoded in-process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from watchkeep.ingest.normalise import SpanNormaliser
+from watchkeep.ingest.otlp_json import decode_json
+from watchkeep.ingest.otlp_proto import decode_protobuf
+from watchkeep.ingest.pricing import PriceTable
+from watchkeep.ingest.service_types import Encoding
+from watchkeep.store.span_writer import WriteBatch
+
+log = logging.getLogger(__name__)
+INLINE_BELOW_BYTES = 64 * 1024
+
+
+class DecodeWorkerFailed(RuntimeError):
+    """A decode worker process died; the request can be retried."""
+
+
+@dataclass(slots=True)
+class PreparedExport:
+    """Rows ready for the writer, and the spans that were refused."""
+
+    batch: WriteBatch
+    rejected: int
+    reasons: list[str]
+
+
+@lru_cache(maxsize=4)
+def normaliser_for(prices_file: str | None) -> SpanNormaliser:
+    """One normaliser (and price table) per process and price file."""
+    return SpanNormaliser(PriceTable.load(Path(prices_file) if prices_file else None))
+
+
+def prepare(
+    project_id: int, body: bytes, encoding: Encoding, now_ns: int, prices_file: str | None
+) -> PreparedExport:
+    """Decode and normalise one export; raises ``OtlpDecodeError`` on malformed input."""
+    decoded = decode_protobuf(body) if encoding is Encoding.PROTOBUF else decode_json(body)
+    batch = normaliser_for(prices_file).normalise(project_id, decoded, now_ns)
+    return PreparedExport(batch, decoded.rejected, decoded.rejection_reasons)
+
+
+def _warm(prices_file: str | None) -> None:
+    normaliser_for(prices_file)
+
+
+def default_workers() -> int:
+    """One worker per spare core, at most four (none on a single core)."""
+    return max(0, min(4, (os.cpu_count() or 1) - 1))
+
+
+class DecodePool:
+    """Runs ``prepare`` inline or in a process pool, by body size."""
+
+    def __init__(self, workers: int, prices_file: Path | None) -> None:
+        self._workers = workers
+        self._prices_file = str(prices_file) if prices_file else None
+        self._pool: ProcessPoolExecutor | None = None
+        normaliser_for(self._prices_file)  # fail fast on a bad price file
+        if workers > 0:
+            self._pool = self._new_pool()
+
+    def _new_pool(self) -> ProcessPoolExecutor:
+        pool = ProcessPoolExecutor(
+            max_workers=self._workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_warm,
+            initargs=(self._prices_file,),
+        )
+        for _ in range(self._workers):
+            pool.submit(_warm, self._prices_file)  # start the processes now, not on a request
+        return pool
+
+    async def prepare(self, project_id: int, body: bytes, encoding: Encoding, now_ns: int) -> PreparedExport:
+        """Decode and normalise ``body``, in a worker when it is large."""
+        if self._pool is None or len(body) < INLINE_BELOW_BYTES:
+            return prepare(project_id, body, encoding, now_ns, self._prices_file)
+        loop = asyncio.get_running_loop()
+        pool = self._pool
+        try:
+            return await loop.run_in_executor(
+                pool, prepare, project_id, body, encoding, now_ns, self._prices_file
+            )
+        except BrokenProcessPool as exc:
+            log.error("a decode worker died; starting a new pool")
+            if self._pool is pool:
+                self._pool = self._new_pool()
+                pool.shutdown(wait=False, cancel_futures=True)
+            raise DecodeWorkerFailed("decode worker failed; retry") from exc
+
+    def close(self) -> None:
+        """Stop the worker processes."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None

@@ -1,0 +1,342 @@
+"""Map decoded spans onto span rows: hot fields into typed columns, messages apart.
+
+The OTel GenAI conventions (current and older names), OpenInference and OpenLLMetry
+spell the same facts differently; the key lists in ``watchkeep.semconv`` decide which
+name wins. Mapped attributes leave the JSON ``attributes`` column, message content goes
+to the payload row only, trace-level attributes found on any span of a trace are copied
+onto its other spans in the same export, and every value is clipped to what the column
+holds, so nothing a client sends can make the database refuse the batch.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import Any
+
+import orjson
+
+from watchkeep import semconv as sc
+from watchkeep.ingest.decoded import Attributes, DecodedEvent, DecodedExport, DecodedSpan
+from watchkeep.ingest.pricing import PriceTable
+from watchkeep.store.span_writer import (
+    TRACE_ATTRIBUTE_COLUMNS,
+    Row,
+    WriteBatch,
+    summarise_traces,
+)
+
+_MAX_INT = 1 << 62
+_MAX_TIME = (1 << 63) - 1
+_INPUT_EVENTS = frozenset(
+    {
+        sc.EVENT_GEN_AI_SYSTEM_MESSAGE,
+        sc.EVENT_GEN_AI_USER_MESSAGE,
+        sc.EVENT_GEN_AI_ASSISTANT_MESSAGE,
+        sc.EVENT_GEN_AI_TOOL_MESSAGE,
+    }
+)
+_FIRST_TOKEN_EVENTS = frozenset({sc.WK_FIRST_TOKEN_EVENT, sc.OI_FIRST_TOKEN_EVENT, "first_token"})
+_INDEXED_PREFIXES = (
+    (sc.GEN_AI_PROMPT_PREFIX, "input", ""),
+    (sc.GEN_AI_COMPLETION_PREFIX, "output", ""),
+    (sc.OI_INPUT_MESSAGES_PREFIX, "input", "message."),
+    (sc.OI_OUTPUT_MESSAGES_PREFIX, "output", "message."),
+)
+
+
+def clean_text(value: str, limit: int | None = None) -> str:
+    """``value`` without NUL characters (PostgreSQL refuses them), clipped to ``limit``."""
+    if "\x00" in value:
+        value = value.replace("\x00", "\ufffd")
+    if limit is not None and len(value) > limit:
+        value = value[:limit]
+    return value
+
+
+def to_json(value: Any) -> str:
+    """Compact JSON text safe for SQLite TEXT and PostgreSQL JSONB."""
+    text = orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS, default=str).decode("utf-8")
+    if "\\u0000" in text:
+        text = text.replace("\\u0000", "\\ufffd")
+    return text
+
+
+def _pop_first(attrs: Attributes, keys: Iterable[str]) -> Any:
+    found = None
+    for key in keys:
+        value = attrs.pop(key, None)
+        if found is None and value is not None and value != "":
+            found = value
+    return found
+
+
+def _text(value: Any, limit: int) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        value = str(value)
+    return clean_text(value, limit) or None
+
+
+def _count(value: Any) -> int | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    try:
+        number = int(value)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return number if 0 <= number < _MAX_INT else None
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return number if math.isfinite(number) and number >= 0 else None
+
+
+def _tags(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        stripped = value.strip()
+        if stripped.startswith("["):
+            try:
+                value = orjson.loads(stripped)
+            except orjson.JSONDecodeError:
+                value = [stripped]
+        else:
+            value = [t.strip() for t in stripped.split(",") if t.strip()]
+    if not isinstance(value, list):
+        value = [value]
+    tags = sorted({clean_text(str(t), 128) for t in value if t is not None})[:64]
+    return to_json(tags) if tags else None
+
+
+def _payload_text(value: Any) -> str:
+    """JSON text for a payload; JSON-looking strings are kept verbatim (no re-encode)."""
+    if isinstance(value, str):
+        head = value.lstrip()[:1]
+        if head in ("[", "{"):
+            return clean_text(value)
+    return to_json(value)
+
+
+def _indexed_messages(attrs: Attributes) -> dict[str, list[dict[str, Any]]]:
+    """Collect ``prefix.N.field`` attributes into ordered message lists, removing them."""
+    found: dict[str, dict[int, dict[str, Any]]] = {}
+    for key in [
+        k for k in attrs if k.startswith(("gen_ai.prompt.", "gen_ai.completion.", "llm.in", "llm.out"))
+    ]:
+        for prefix, side, inner in _INDEXED_PREFIXES:
+            if not key.startswith(prefix):
+                continue
+            index, _, rest = key[len(prefix) :].partition(".")
+            if not index.isdigit():
+                break
+            if inner and rest.startswith(inner):
+                rest = rest[len(inner) :]
+            found.setdefault(side, {}).setdefault(int(index), {})[rest] = attrs.pop(key)
+            break
+    return {side: [msgs[i] for i in sorted(msgs)] for side, msgs in found.items()}
+
+
+class SpanNormaliser:
+    """Turns one decoded export into rows for ``SpanWriter``."""
+
+    def __init__(self, prices: PriceTable) -> None:
+        self._prices = prices
+
+    def normalise(self, project_id: int, export: DecodedExport, now_ns: int) -> WriteBatch:
+        """Rows for every valid span; spans with out-of-range times are rejected."""
+        batch = WriteBatch()
+        rows: list[Row] = []
+        resource_json: dict[int, str | None] = {}  # one encoding per shared resource
+        for span in export.spans:
+            if span.start_time_unix_nano > _MAX_TIME or span.end_time_unix_nano > _MAX_TIME:
+                export.reject(f"span {span.span_id} has a timestamp out of range")
+                continue
+            res_key = id(span.resource)
+            if res_key not in resource_json:
+                resource_json[res_key] = to_json(span.resource) if span.resource else None
+            row, payload = self._row(project_id, span, now_ns, resource_json[res_key])
+            rows.append(row)
+            if payload is not None:
+                batch.payloads.append(tuple(payload.values()))
+        _share_trace_attributes(rows)
+        batch.spans = [tuple(r.values()) for r in rows]  # dicts are built in column order
+        batch.traces = summarise_traces(rows)
+        return batch
+
+    def _row(
+        self, project_id: int, span: DecodedSpan, now_ns: int, resource_json: str | None
+    ) -> tuple[Row, Row | None]:
+        a = span.attributes
+        res = span.resource
+        operation = _pop_first(a, (sc.GEN_AI_OPERATION_NAME,))
+        oi_kind = a.pop(sc.OI_SPAN_KIND, None)
+        request_type = a.pop(sc.LLM_REQUEST_TYPE, None)
+        if operation is None and isinstance(oi_kind, str):
+            operation = sc.OPENINFERENCE_KIND_TO_OPERATION.get(oi_kind.upper(), oi_kind.lower())
+        if operation is None and request_type is not None:
+            operation = request_type
+        oi_model = a.pop(sc.OI_LLM_MODEL_NAME, None)
+        request_model = _pop_first(a, (sc.GEN_AI_REQUEST_MODEL,)) or oi_model
+        response_model = _pop_first(a, (sc.GEN_AI_RESPONSE_MODEL,)) or oi_model
+        if request_model is None:
+            request_model = _model_from_invocation(a.get(sc.OI_LLM_INVOCATION_PARAMETERS))
+        input_tokens = _count(_pop_first(a, sc.INPUT_TOKEN_KEYS))
+        output_tokens = _count(_pop_first(a, sc.OUTPUT_TOKEN_KEYS))
+        total_tokens = _count(_pop_first(a, sc.TOTAL_TOKEN_KEYS))
+        if total_tokens is None and (input_tokens is not None or output_tokens is not None):
+            total_tokens = (input_tokens or 0) + (output_tokens or 0)
+        cost = _number(_pop_first(a, sc.COST_KEYS))
+        request_model_t = _text(request_model, 256)
+        response_model_t = _text(response_model, 256)
+        if cost is None:
+            cost = self._prices.cost(response_model_t or request_model_t, input_tokens, output_tokens)
+        finish = a.pop(sc.GEN_AI_RESPONSE_FINISH_REASONS, None)
+        if isinstance(finish, list):
+            finish = finish[0] if finish else None
+        ttft = _number(a.pop(sc.WK_TIME_TO_FIRST_TOKEN_MS, None))
+        server_ttft = _number(a.pop(sc.GEN_AI_SERVER_TIME_TO_FIRST_TOKEN, None))
+        if ttft is None and server_ttft is not None:
+            ttft = server_ttft * 1000.0
+        input_payload, output_payload, events = _payloads(a, span.events)
+        if ttft is None:
+            ttft = _first_token_ms(span)
+        start, end = span.start_time_unix_nano, span.end_time_unix_nano
+        row: Row = {
+            "project_id": project_id,
+            "trace_id": span.trace_id,
+            "span_id": span.span_id,
+            "parent_span_id": span.parent_span_id,
+            "name": clean_text(span.name, 1024),
+            "kind": span.kind if 0 <= span.kind <= 5 else 0,
+            "status_code": span.status_code if 0 <= span.status_code <= 2 else 0,
+            "status_message": _text(span.status_message, 4096),
+            "start_time_unix_nano": start,
+            "end_time_unix_nano": end,
+            "duration_ms": (end - start) / 1e6,
+            "service_name": _text(res.get(sc.SERVICE_NAME), 256),
+            "operation": _text(operation, 64),
+            "provider": _text(_pop_first(a, sc.PROVIDER_KEYS), 128),
+            "request_model": request_model_t,
+            "response_model": response_model_t,
+            "input_tokens": input_tokens,
+            "output_tokens": output_tokens,
+            "total_tokens": total_tokens,
+            "cost_usd": cost,
+            "time_to_first_token_ms": ttft,
+            "finish_reason": _text(finish, 64),
+            "user_id": _text(_pop_first(a, sc.USER_ID_KEYS) or _first(res, sc.USER_ID_KEYS), 256),
+            "session_id": _text(_pop_first(a, sc.SESSION_ID_KEYS) or _first(res, sc.SESSION_ID_KEYS), 256),
+            "environment": _text(_pop_first(a, sc.ENVIRONMENT_KEYS) or _first(res, sc.ENVIRONMENT_KEYS), 128),
+            "release": _text(
+                _pop_first(a, sc.RELEASE_KEYS) or _first(res, sc.RELEASE_KEYS) or res.get(sc.SERVICE_VERSION),
+                128,
+            ),
+            "tags": _tags(_pop_first(a, sc.TAGS_KEYS) or _first(res, sc.TAGS_KEYS)),
+            "prompt_name": _text(a.pop(sc.WK_PROMPT_NAME, None), 256),
+            "prompt_version": _text(_pop_first(a, sc.PROMPT_VERSION_KEYS), 128),
+            "model_version": _text(a.pop(sc.WK_MODEL_VERSION, None), 128),
+            "attributes": to_json(a) if a else None,
+            "resource_attributes": resource_json,
+            "events": to_json(events) if events else None,
+            "ingested_at_unix_nano": now_ns,
+        }
+        payload = None
+        if input_payload is not None or output_payload is not None:
+            payload = {
+                "project_id": project_id,
+                "trace_id": span.trace_id,
+                "span_id": span.span_id,
+                "input": input_payload,
+                "output": output_payload,
+                "created_at_unix_nano": now_ns,
+            }
+        return row, payload
+
+
+def _first(attrs: Attributes, keys: Iterable[str]) -> Any:
+    for key in keys:
+        value = attrs.get(key)
+        if value is not None and value != "":
+            return value
+    return None
+
+
+def _model_from_invocation(params: Any) -> str | None:
+    if isinstance(params, str) and '"model"' in params:
+        try:
+            parsed = orjson.loads(params)
+        except orjson.JSONDecodeError:
+            return None
+        model = parsed.get("model") if isinstance(parsed, dict) else None
+        return model if isinstance(model, str) else None
+    return None
+
+
+def _payloads(
+    a: Attributes, events: list[DecodedEvent]
+) -> tuple[str | None, str | None, list[dict[str, Any]]]:
+    """Input and output payload text, and the events that are not message content."""
+    inputs: Any = _pop_first(a, (sc.GEN_AI_INPUT_MESSAGES, sc.WK_INPUT, sc.GEN_AI_PROMPT))
+    outputs: Any = _pop_first(a, (sc.GEN_AI_OUTPUT_MESSAGES, sc.WK_OUTPUT, sc.GEN_AI_COMPLETION))
+    system = a.pop(sc.GEN_AI_SYSTEM_INSTRUCTIONS, None)
+    oi_input, oi_output = a.pop(sc.OI_INPUT_VALUE, None), a.pop(sc.OI_OUTPUT_VALUE, None)
+    indexed = _indexed_messages(a)
+    inputs = inputs if inputs is not None else indexed.get("input") or oi_input
+    outputs = outputs if outputs is not None else indexed.get("output") or oi_output
+    kept: list[dict[str, Any]] = []
+    event_inputs: list[Any] = []
+    event_outputs: list[Any] = []
+    for ev in events:
+        if ev.name in _INPUT_EVENTS:
+            event_inputs.append({"role": ev.name.split(".")[1], **ev.attributes})
+        elif ev.name == sc.EVENT_GEN_AI_CHOICE:
+            event_outputs.append(ev.attributes)
+        elif ev.name == sc.EVENT_GEN_AI_CONTENT_PROMPT:
+            event_inputs.append(ev.attributes.get(sc.GEN_AI_PROMPT, ev.attributes))
+        elif ev.name == sc.EVENT_GEN_AI_CONTENT_COMPLETION:
+            event_outputs.append(ev.attributes.get(sc.GEN_AI_COMPLETION, ev.attributes))
+        else:
+            kept.append({"time_unix_nano": ev.time_unix_nano, "name": ev.name, "attributes": ev.attributes})
+    if inputs is None and event_inputs:
+        inputs = event_inputs
+    if outputs is None and event_outputs:
+        outputs = event_outputs
+    if system is not None and inputs is None:
+        inputs = {"system_instructions": system}
+    elif system is not None:
+        inputs = {"system_instructions": system, "messages": inputs}
+    return (
+        None if inputs is None else _payload_text(inputs),
+        None if outputs is None else _payload_text(outputs),
+        kept,
+    )
+
+
+def _first_token_ms(span: DecodedSpan) -> float | None:
+    for ev in span.events:
+        if ev.name in _FIRST_TOKEN_EVENTS and ev.time_unix_nano >= span.start_time_unix_nano:
+            return (ev.time_unix_nano - span.start_time_unix_nano) / 1e6
+    return None
+
+
+def _share_trace_attributes(rows: list[Row]) -> None:
+    """Copy user, session, environment, release and tags across spans of one trace."""
+    known: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        seen = known.setdefault(row["trace_id"], {})
+        for col in TRACE_ATTRIBUTE_COLUMNS:
+            if row[col] is not None and col not in seen:
+                seen[col] = row[col]
+    for row in rows:
+        for col, value in known[row["trace_id"]].items():
+            if row[col] is None:
+                row[col] = value

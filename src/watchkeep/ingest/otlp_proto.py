@@ -1,0 +1,104 @@
+"""OTLP/HTTP protobuf decoding (``application/x-protobuf``)."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from google.protobuf.message import DecodeError
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+
+from watchkeep.ingest.decoded import (
+    Attributes,
+    DecodedEvent,
+    DecodedExport,
+    DecodedSpan,
+    OtlpDecodeError,
+    check_ids,
+)
+
+_SCALARS = frozenset({"string_value", "bool_value", "int_value", "double_value"})
+_MAX_DEPTH = 32
+
+
+def any_value(value: AnyValue, depth: int = 0) -> Any:
+    """The Python value of an OTLP AnyValue (bytes become base64 text)."""
+    kind = value.WhichOneof("value")
+    if kind in _SCALARS:
+        return getattr(value, kind)
+    if depth > _MAX_DEPTH:
+        raise OtlpDecodeError("attribute value nested too deeply")
+    if kind == "array_value":
+        return [any_value(v, depth + 1) for v in value.array_value.values]
+    if kind == "kvlist_value":
+        return {kv.key: any_value(kv.value, depth + 1) for kv in value.kvlist_value.values}
+    if kind == "bytes_value":
+        return base64.b64encode(value.bytes_value).decode("ascii")
+    return None
+
+
+def attributes(kvs: Any) -> Attributes:
+    """A dict from a repeated KeyValue field."""
+    out: Attributes = {}
+    kv: KeyValue
+    for kv in kvs:
+        out[kv.key] = any_value(kv.value)
+    return out
+
+
+def decode_protobuf(body: bytes) -> DecodedExport:
+    """Decode an ExportTraceServiceRequest; invalid spans are counted, not fatal."""
+    request = ExportTraceServiceRequest()
+    try:
+        request.ParseFromString(body)
+    except (DecodeError, RuntimeError, ValueError) as exc:
+        raise OtlpDecodeError(f"malformed protobuf ExportTraceServiceRequest: {exc}") from exc
+    export = DecodedExport()
+    spans = export.spans
+    for rs in request.resource_spans:
+        resource = attributes(rs.resource.attributes)
+        for ss in rs.scope_spans:
+            scope = ss.scope.name or None
+            for sp in ss.spans:
+                trace_id = sp.trace_id.hex()
+                span_id = sp.span_id.hex()
+                parent = sp.parent_span_id.hex() or None
+                if not check_ids(export, trace_id, span_id, parent):
+                    continue
+                if sp.end_time_unix_nano < sp.start_time_unix_nano:
+                    export.reject(f"span {span_id} ends before it starts")
+                    continue
+                spans.append(
+                    DecodedSpan(
+                        trace_id=trace_id,
+                        span_id=span_id,
+                        parent_span_id=parent,
+                        name=sp.name,
+                        kind=sp.kind,
+                        start_time_unix_nano=sp.start_time_unix_nano,
+                        end_time_unix_nano=sp.end_time_unix_nano,
+                        status_code=sp.status.code,
+                        status_message=sp.status.message or None,
+                        attributes=attributes(sp.attributes),
+                        resource=resource,
+                        scope_name=scope,
+                        events=[
+                            DecodedEvent(e.time_unix_nano, e.name, attributes(e.attributes))
+                            for e in sp.events
+                        ],
+                    )
+                )
+    return export
+
+
+def encode_response(rejected: int, message: str) -> bytes:
+    """An ExportTraceServiceResponse, with partial success when spans were rejected."""
+    response = ExportTraceServiceResponse()
+    if rejected:
+        response.partial_success.rejected_spans = rejected
+        response.partial_success.error_message = message
+    return bytes(response.SerializeToString())

@@ -1,0 +1,57 @@
+"""The ingest use case: decode an OTLP body, normalise it and wait for its commit."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from watchkeep.ingest.decode_pool import DecodePool
+from watchkeep.ingest.metrics import IngestMetrics
+from watchkeep.ingest.service_types import Encoding
+from watchkeep.ingest.writer import GroupCommitWriter
+from watchkeep.store.clock import now_ns
+
+__all__ = ["Encoding", "ExportResult", "IngestService"]
+
+
+@dataclass(frozen=True, slots=True)
+class ExportResult:
+    """What to tell the exporter: how many spans were refused, and why."""
+
+    accepted: int
+    rejected: int
+    message: str
+
+
+class IngestService:
+    """Decodes, normalises and durably stores OTLP trace exports."""
+
+    def __init__(self, writer: GroupCommitWriter, decoder: DecodePool, metrics: IngestMetrics) -> None:
+        self._writer = writer
+        self._decoder = decoder
+        self._metrics = metrics
+
+    @property
+    def metrics(self) -> IngestMetrics:
+        """The ingest instruments."""
+        return self._metrics
+
+    async def export(self, project_id: int, body: bytes, encoding: Encoding) -> ExportResult:
+        """Store every valid span of ``body``; returns once they are committed.
+
+        Raises ``OtlpDecodeError`` (nothing stored), ``QueueFull`` (nothing stored, retry).
+        """
+        prepared = await self._decoder.prepare(project_id, body, encoding, now_ns())
+        if prepared.rejected:
+            self._metrics.spans.labels("rejected").inc(prepared.rejected)
+        if prepared.batch.spans:
+            await asyncio.wrap_future(self._writer.submit(prepared.batch))
+        return ExportResult(
+            accepted=len(prepared.batch.spans),
+            rejected=prepared.rejected,
+            message="; ".join(prepared.reasons),
+        )
+
+    def close(self) -> None:
+        """Stop the decode workers."""
+        self._decoder.close()

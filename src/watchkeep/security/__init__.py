@@ -1,0 +1,1 @@
+"""Authentication, authorisation and (later) PII, crypto, audit and retention."""

@@ -1,0 +1,50 @@
+"""Permissions and roles: every route names the permission it needs (deny by default)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Permission(StrEnum):
+    """One capability a route can demand of the caller's key."""
+
+    TRACES_WRITE = "traces:write"
+    TRACES_READ = "traces:read"
+    SCORES_WRITE = "scores:write"
+    SCORES_READ = "scores:read"
+    METRICS_READ = "metrics:read"
+    PROJECT_ADMIN = "project:admin"
+
+
+class Role(StrEnum):
+    """A named bundle of permissions given to an API key."""
+
+    ADMIN = "admin"
+    MEMBER = "member"
+    INGEST = "ingest"
+    VIEWER = "viewer"
+
+
+ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
+    Role.ADMIN: frozenset(Permission),
+    Role.MEMBER: frozenset(
+        {
+            Permission.TRACES_WRITE,
+            Permission.TRACES_READ,
+            Permission.SCORES_WRITE,
+            Permission.SCORES_READ,
+            Permission.METRICS_READ,
+        }
+    ),
+    # For applications: they send traces and feedback but cannot read anyone's data.
+    Role.INGEST: frozenset({Permission.TRACES_WRITE, Permission.SCORES_WRITE}),
+    Role.VIEWER: frozenset({Permission.TRACES_READ, Permission.SCORES_READ, Permission.METRICS_READ}),
+}
+
+
+def permissions_of(role: str) -> frozenset[Permission]:
+    """The permissions of ``role``; an unknown role has none."""
+    try:
+        return ROLE_PERMISSIONS[Role(role)]
+    except ValueError:
+        return frozenset()

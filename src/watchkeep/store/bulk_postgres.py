@@ -1,0 +1,91 @@
+"""PostgreSQL bulk writes: COPY into temporary staging tables, then one INSERT ... SELECT.
+
+COPY is PostgreSQL's fast path (measured: 18 µs a span against 36 µs for pipelined
+executemany and over 200 µs for multi-row VALUES, whose thousands of parameters are
+costly to plan). COPY cannot skip duplicates, so spans and payloads are first copied
+straight into their tables inside a savepoint (replays are rare); only when that hits
+a duplicate do they go the slower way, through per-session temporary tables (emptied
+at commit) and ``INSERT ... SELECT ... ON CONFLICT DO NOTHING``. Trace rows always go
+through staging, since they are upserts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from psycopg.errors import UniqueViolation
+
+from watchkeep.store.span_writer import (
+    PAYLOAD_COLUMNS,
+    SPAN_COLUMNS,
+    TRACE_COLUMNS,
+    trace_upsert_assignments,
+)
+
+
+class StagedTable:
+    """COPY statements for one table and its temporary staging twin."""
+
+    def __init__(self, table: str, columns: Sequence[str], conflict: str) -> None:
+        cols = ", ".join(columns)
+        self.direct = f"COPY {table} ({cols}) FROM STDIN"
+        self.create_stage = (
+            f"CREATE TEMP TABLE IF NOT EXISTS {table}_stage ON COMMIT DELETE ROWS "
+            f"AS SELECT {cols} FROM {table} WITH NO DATA"
+        )
+        self.to_stage = f"COPY {table}_stage ({cols}) FROM STDIN"
+        self.from_stage = (
+            f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {table}_stage "
+            f"ORDER BY project_id, trace_id {conflict}"
+        )
+
+
+def _copy(cursor: Any, statement: str, rows: Sequence[tuple[Any, ...]]) -> None:
+    with cursor.copy(statement) as copy:
+        for row in rows:
+            copy.write_row(row)
+
+
+def _staged(cursor: Any, table: StagedTable, rows: Sequence[tuple[Any, ...]]) -> int:
+    cursor.execute(table.create_stage)
+    _copy(cursor, table.to_stage, rows)
+    cursor.execute(table.from_stage)
+    return max(0, int(cursor.rowcount))
+
+
+def _insert_new(cursor: Any, table: StagedTable, rows: Sequence[tuple[Any, ...]]) -> int:
+    """COPY straight in; on a duplicate, undo and take the staged path."""
+    if not rows:
+        return 0
+    cursor.execute("SAVEPOINT watchkeep_copy")
+    try:
+        _copy(cursor, table.direct, rows)
+    except UniqueViolation:
+        cursor.execute("ROLLBACK TO SAVEPOINT watchkeep_copy")
+        return _staged(cursor, table, rows)
+    cursor.execute("RELEASE SAVEPOINT watchkeep_copy")
+    return len(rows)
+
+
+class PostgresBulk:
+    """The COPY-based statements of a span write."""
+
+    def __init__(self) -> None:
+        ignore = "ON CONFLICT (project_id, trace_id, span_id) DO NOTHING"
+        self._spans = StagedTable("spans", SPAN_COLUMNS, ignore)
+        self._payloads = StagedTable("span_payloads", PAYLOAD_COLUMNS, ignore)
+        self._traces = StagedTable("traces", TRACE_COLUMNS, trace_upsert_assignments("LEAST", "GREATEST"))
+
+    def write(
+        self,
+        cursor: Any,
+        spans: Sequence[tuple[Any, ...]],
+        payloads: Sequence[tuple[Any, ...]],
+        traces: Sequence[tuple[Any, ...]],
+    ) -> int:
+        """Insert new spans and payloads, upsert traces; the number of new spans."""
+        inserted = _insert_new(cursor, self._spans, spans)
+        _insert_new(cursor, self._payloads, payloads)
+        _staged(cursor, self._traces, traces)
+        return inserted

@@ -1,0 +1,215 @@
+"""Bulk, idempotent writes of normalised spans: one transaction per group commit.
+
+Rows arrive as tuples in the column order of ``SPAN_COLUMNS`` / ``PAYLOAD_COLUMNS``
+(JSON columns already serialised to text), cheap to pickle from a decode worker and
+to bind. Spans and payloads are inserted with "ignore on conflict" on (project, trace,
+span), so replays are harmless; trace rows are upserted with idempotent merges only
+(min start, max end, root name, error flag, first non-null trace attributes).
+The DB-API cursor is used directly: SQLAlchemy's per-row bind processing would cost
+more than the insert itself at ingest rates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from sqlalchemy import Engine
+
+from watchkeep.store.engine import is_sqlite
+
+SPAN_COLUMNS: tuple[str, ...] = (
+    "project_id",
+    "trace_id",
+    "span_id",
+    "parent_span_id",
+    "name",
+    "kind",
+    "status_code",
+    "status_message",
+    "start_time_unix_nano",
+    "end_time_unix_nano",
+    "duration_ms",
+    "service_name",
+    "operation",
+    "provider",
+    "request_model",
+    "response_model",
+    "input_tokens",
+    "output_tokens",
+    "total_tokens",
+    "cost_usd",
+    "time_to_first_token_ms",
+    "finish_reason",
+    "user_id",
+    "session_id",
+    "environment",
+    "release",
+    "tags",
+    "prompt_name",
+    "prompt_version",
+    "model_version",
+    "attributes",
+    "resource_attributes",
+    "events",
+    "ingested_at_unix_nano",
+)
+JSON_SPAN_COLUMNS = frozenset({"tags", "attributes", "resource_attributes", "events"})
+PAYLOAD_COLUMNS: tuple[str, ...] = (
+    "project_id",
+    "trace_id",
+    "span_id",
+    "input",
+    "output",
+    "created_at_unix_nano",
+)
+TRACE_COLUMNS: tuple[str, ...] = (
+    "project_id",
+    "trace_id",
+    "name",
+    "root_span_id",
+    "start_time_unix_nano",
+    "end_time_unix_nano",
+    "has_error",
+    "user_id",
+    "session_id",
+    "environment",
+    "release",
+    "tags",
+)
+TRACE_ATTRIBUTE_COLUMNS: tuple[str, ...] = (
+    "user_id",
+    "session_id",
+    "environment",
+    "release",
+    "tags",
+)
+STATUS_ERROR = 2
+
+Row = dict[str, Any]
+TraceRows = dict[tuple[int, str], Row]
+
+
+@dataclass(slots=True)
+class WriteBatch:
+    """One request's rows: span and payload tuples in column order, trace summaries."""
+
+    spans: list[tuple[Any, ...]] = field(default_factory=list)
+    payloads: list[tuple[Any, ...]] = field(default_factory=list)
+    traces: TraceRows = field(default_factory=dict)
+
+
+def _trace_row(s: Row) -> Row:
+    is_root = s["parent_span_id"] is None
+    row = {
+        "project_id": s["project_id"],
+        "trace_id": s["trace_id"],
+        "name": s["name"],
+        "root_span_id": s["span_id"] if is_root else None,
+        "start_time_unix_nano": s["start_time_unix_nano"],
+        "end_time_unix_nano": s["end_time_unix_nano"],
+        "has_error": s["status_code"] == STATUS_ERROR,
+    }
+    for c in TRACE_ATTRIBUTE_COLUMNS:
+        row[c] = s[c]
+    return row
+
+
+def merge_trace_row(into: Row, other: Row) -> None:
+    """Fold ``other`` into ``into`` exactly as the database upsert would."""
+    if other["root_span_id"] is not None:
+        into["name"], into["root_span_id"] = other["name"], other["root_span_id"]
+    elif into["root_span_id"] is None and other["start_time_unix_nano"] < into["start_time_unix_nano"]:
+        into["name"] = other["name"]
+    into["start_time_unix_nano"] = min(into["start_time_unix_nano"], other["start_time_unix_nano"])
+    into["end_time_unix_nano"] = max(into["end_time_unix_nano"], other["end_time_unix_nano"])
+    into["has_error"] = into["has_error"] or other["has_error"]
+    for c in TRACE_ATTRIBUTE_COLUMNS:
+        if into[c] is None:
+            into[c] = other[c]
+
+
+def summarise_traces(spans: Iterable[Row]) -> TraceRows:
+    """One idempotent trace row per (project, trace) of ``spans`` (dict rows)."""
+    out: TraceRows = {}
+    for s in spans:
+        key = (s["project_id"], s["trace_id"])
+        found = out.get(key)
+        if found is None:
+            out[key] = _trace_row(s)
+        else:
+            merge_trace_row(found, _trace_row(s))
+    return out
+
+
+def merge_traces(parts: Iterable[TraceRows]) -> list[Row]:
+    """The trace rows of several batches, one per key, in key order (lock order)."""
+    merged: TraceRows = {}
+    for part in parts:
+        for key, row in part.items():
+            found = merged.get(key)
+            if found is None:
+                merged[key] = dict(row)
+            else:
+                merge_trace_row(found, row)
+    return [merged[k] for k in sorted(merged)]
+
+
+class BulkStatements(Protocol):
+    """A dialect's way of writing many rows idempotently inside one transaction."""
+
+    def write(
+        self,
+        cursor: Any,
+        spans: Sequence[tuple[Any, ...]],
+        payloads: Sequence[tuple[Any, ...]],
+        traces: Sequence[tuple[Any, ...]],
+    ) -> int:
+        """Insert new spans and payloads, upsert traces; the number of new spans."""
+
+
+def trace_upsert_assignments(least: str, greatest: str) -> str:
+    """The ON CONFLICT ... DO UPDATE SET clause merging a trace row, as ``merge_trace_row``."""
+    keep_first = ", ".join(f"{c} = COALESCE(traces.{c}, excluded.{c})" for c in TRACE_ATTRIBUTE_COLUMNS)
+    return (
+        "ON CONFLICT (project_id, trace_id) DO UPDATE SET "
+        "name = CASE WHEN excluded.root_span_id IS NOT NULL THEN excluded.name "
+        "WHEN traces.root_span_id IS NULL "
+        "AND excluded.start_time_unix_nano < traces.start_time_unix_nano THEN excluded.name "
+        "ELSE traces.name END, "
+        "root_span_id = COALESCE(excluded.root_span_id, traces.root_span_id), "
+        f"start_time_unix_nano = {least}(traces.start_time_unix_nano, excluded.start_time_unix_nano), "
+        f"end_time_unix_nano = {greatest}(traces.end_time_unix_nano, excluded.end_time_unix_nano), "
+        "has_error = (traces.has_error OR excluded.has_error), "
+        f"{keep_first}"
+    )
+
+
+class SpanWriter:
+    """Writes many batches in one transaction; returns how many spans were new."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        if is_sqlite(engine.url.drivername):
+            from watchkeep.store.bulk_sqlite import SqliteBulk
+
+            self._bulk: BulkStatements = SqliteBulk()
+        else:
+            from watchkeep.store.bulk_postgres import PostgresBulk
+
+            self._bulk = PostgresBulk()
+
+    def write(self, batches: Sequence[WriteBatch]) -> int:
+        """Commit every batch in ``batches`` atomically; the number of spans inserted."""
+        span_rows = [r for b in batches for r in b.spans]
+        payload_rows = [r for b in batches for r in b.payloads]
+        if not span_rows:
+            return 0
+        trace_rows = [tuple(r.values()) for r in merge_traces(b.traces for b in batches)]
+        with self._engine.begin() as conn:
+            cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+            try:
+                return self._bulk.write(cursor, span_rows, payload_rows, trace_rows)
+            finally:
+                cursor.close()

@@ -1,0 +1,160 @@
+"""The relational schema: one SQLAlchemy table per stored thing.
+
+Span rows are immutable and carry hot fields as typed columns (model, tokens, cost,
+latency, status) so the common "project + time range + filter" queries hit indexes;
+everything else stays in JSON. Message payloads live in ``span_payloads`` so they can be
+redacted, encrypted and expired without touching span rows. ``traces`` holds one row per
+trace with idempotent facts only (first start, last end, root name, error flag, trace-level
+attributes): counters are summed from spans on read, so replayed spans can never double
+count. Times are integers in Unix nanoseconds, as in OTLP, which keeps inserts and range
+scans cheap on both SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# A 64-bit auto-increment key that SQLite treats as its rowid.
+RowId = BigInteger().with_variant(Integer(), "sqlite")
+Json = JSON().with_variant(JSONB(), "postgresql")
+
+projects = Table(
+    "projects",
+    metadata,
+    Column("id", RowId, primary_key=True, autoincrement=True),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("created_at_unix_nano", BigInteger, nullable=False),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", RowId, primary_key=True, autoincrement=True),
+    Column("project_id", RowId, ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    Column("prefix", String(32), nullable=False, unique=True),
+    Column("key_hash", String(128), nullable=False),
+    Column("role", String(32), nullable=False),
+    Column("name", String(200), nullable=True),
+    Column("created_at_unix_nano", BigInteger, nullable=False),
+    Column("revoked_at_unix_nano", BigInteger, nullable=True),
+)
+
+spans = Table(
+    "spans",
+    metadata,
+    Column("id", RowId, primary_key=True, autoincrement=True),
+    Column("project_id", RowId, ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    Column("trace_id", String(32), nullable=False),
+    Column("span_id", String(16), nullable=False),
+    Column("parent_span_id", String(16), nullable=True),
+    Column("name", String(1024), nullable=False),
+    Column("kind", SmallInteger, nullable=False),
+    Column("status_code", SmallInteger, nullable=False),
+    Column("status_message", Text, nullable=True),
+    Column("start_time_unix_nano", BigInteger, nullable=False),
+    Column("end_time_unix_nano", BigInteger, nullable=False),
+    Column("duration_ms", Float, nullable=False),
+    Column("service_name", String(256), nullable=True),
+    Column("operation", String(64), nullable=True),
+    Column("provider", String(128), nullable=True),
+    Column("request_model", String(256), nullable=True),
+    Column("response_model", String(256), nullable=True),
+    Column("input_tokens", BigInteger, nullable=True),
+    Column("output_tokens", BigInteger, nullable=True),
+    Column("total_tokens", BigInteger, nullable=True),
+    Column("cost_usd", Float, nullable=True),
+    Column("time_to_first_token_ms", Float, nullable=True),
+    Column("finish_reason", String(64), nullable=True),
+    Column("user_id", String(256), nullable=True),
+    Column("session_id", String(256), nullable=True),
+    Column("environment", String(128), nullable=True),
+    Column("release", String(128), nullable=True),
+    Column("tags", Json, nullable=True),
+    Column("prompt_name", String(256), nullable=True),
+    Column("prompt_version", String(128), nullable=True),
+    Column("model_version", String(128), nullable=True),
+    Column("attributes", Json, nullable=True),
+    Column("resource_attributes", Json, nullable=True),
+    Column("events", Json, nullable=True),
+    Column("ingested_at_unix_nano", BigInteger, nullable=False),
+    UniqueConstraint("project_id", "trace_id", "span_id"),
+    Index(None, "project_id", "start_time_unix_nano"),
+    Index(None, "project_id", "request_model", "start_time_unix_nano"),
+)
+
+span_payloads = Table(
+    "span_payloads",
+    metadata,
+    Column("project_id", RowId, ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True),
+    Column("trace_id", String(32), primary_key=True),
+    Column("span_id", String(16), primary_key=True),
+    Column("input", Text, nullable=True),
+    Column("output", Text, nullable=True),
+    Column("created_at_unix_nano", BigInteger, nullable=False),
+)
+
+traces = Table(
+    "traces",
+    metadata,
+    Column("project_id", RowId, ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True),
+    Column("trace_id", String(32), primary_key=True),
+    Column("name", String(1024), nullable=True),
+    Column("root_span_id", String(16), nullable=True),
+    Column("start_time_unix_nano", BigInteger, nullable=False),
+    Column("end_time_unix_nano", BigInteger, nullable=False),
+    Column("has_error", Boolean, nullable=False),
+    Column("user_id", String(256), nullable=True),
+    Column("session_id", String(256), nullable=True),
+    Column("environment", String(128), nullable=True),
+    Column("release", String(128), nullable=True),
+    Column("tags", Json, nullable=True),
+    Index(None, "project_id", "start_time_unix_nano", "trace_id"),
+    Index(None, "project_id", "user_id", "start_time_unix_nano"),
+    Index(None, "project_id", "session_id", "start_time_unix_nano"),
+    sqlite_with_rowid=False,
+)
+
+scores = Table(
+    "scores",
+    metadata,
+    Column("id", RowId, primary_key=True, autoincrement=True),
+    Column("project_id", RowId, ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    Column("trace_id", String(32), nullable=False),
+    Column("span_id", String(16), nullable=True),
+    Column("name", String(256), nullable=False),
+    Column("data_type", String(16), nullable=False),
+    Column("value", Float, nullable=True),
+    Column("string_value", String(1024), nullable=True),
+    Column("label", String(1024), nullable=True),
+    Column("source", String(16), nullable=False),
+    Column("comment", Text, nullable=True),
+    Column("metadata", Json, nullable=True),
+    Column("created_at_unix_nano", BigInteger, nullable=False),
+    Index(None, "project_id", "trace_id"),
+    Index(None, "project_id", "name", "created_at_unix_nano"),
+)

@@ -1,0 +1,364 @@
+"""Read side of traces and spans: filtered, keyset-paginated, always scoped to a project.
+
+Trace pages come from the ``traces`` table (one row per trace, indexed by project and
+start time); counters for the page's traces (spans, tokens, cost, models) are summed
+from ``spans`` on read, which costs one indexed query for the whole page and can never
+double count a replayed span.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+import orjson
+from sqlalchemy import Engine, and_, exists, func, or_, select
+from sqlalchemy.sql import ColumnElement, Select
+
+from watchkeep.store.tables import scores, span_payloads, spans, traces
+
+T = TypeVar("T")
+
+
+class InvalidCursor(ValueError):
+    """A pagination cursor that this server did not produce."""
+
+
+def encode_cursor(*parts: Any) -> str:
+    """An opaque cursor for keyset pagination."""
+    return base64.urlsafe_b64encode(orjson.dumps(parts)).decode("ascii").rstrip("=")
+
+
+def decode_cursor(cursor: str, types: tuple[type, ...]) -> list[Any]:
+    """The parts of ``cursor``, checked against ``types``."""
+    try:
+        parts = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (ValueError, orjson.JSONDecodeError) as exc:
+        raise InvalidCursor("malformed cursor") from exc
+    if (
+        not isinstance(parts, list)
+        or len(parts) != len(types)
+        or not all(isinstance(p, t) and not isinstance(p, bool) for p, t in zip(parts, types, strict=True))
+    ):
+        raise InvalidCursor("malformed cursor")
+    return parts
+
+
+@dataclass(frozen=True, slots=True)
+class TraceFilter:
+    """What a trace or span list may be narrowed by (all optional, combined with AND)."""
+
+    start_from_ns: int | None = None
+    start_to_ns: int | None = None
+    model: str | None = None
+    provider: str | None = None
+    operation: str | None = None
+    user_id: str | None = None
+    session_id: str | None = None
+    environment: str | None = None
+    release: str | None = None
+    status: str | None = None  # "ok" or "error"
+    name: str | None = None  # substring, case-insensitive
+    trace_id: str | None = None
+
+
+@dataclass(slots=True)
+class TraceSummary:
+    """One row of the trace list."""
+
+    trace_id: str
+    name: str | None
+    root_span_id: str | None
+    start_time_unix_nano: int
+    end_time_unix_nano: int
+    duration_ms: float
+    has_error: bool
+    user_id: str | None
+    session_id: str | None
+    environment: str | None
+    release: str | None
+    tags: list[str]
+    span_count: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    total_tokens: int = 0
+    cost_usd: float = 0.0
+    models: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    """Items and the cursor of the next page (None at the end)."""
+
+    items: list[T]
+    next_cursor: str | None
+
+
+SPAN_FIELDS = [c for c in spans.c if c.name not in ("id", "project_id", "ingested_at_unix_nano")]
+
+
+def _like(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+class TraceQueries:
+    """Lists traces and spans and loads whole traces for one project."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def _trace_conditions(self, project_id: int, f: TraceFilter) -> list[ColumnElement[bool]]:
+        t = traces.c
+        cond: list[ColumnElement[bool]] = [t.project_id == project_id]
+        if f.start_from_ns is not None:
+            cond.append(t.start_time_unix_nano >= f.start_from_ns)
+        if f.start_to_ns is not None:
+            cond.append(t.start_time_unix_nano < f.start_to_ns)
+        for column, value in (
+            (t.user_id, f.user_id),
+            (t.session_id, f.session_id),
+            (t.environment, f.environment),
+            (t.release, f.release),
+            (t.trace_id, f.trace_id),
+        ):
+            if value is not None:
+                cond.append(column == value)
+        if f.status == "error":
+            cond.append(t.has_error.is_(True))
+        elif f.status == "ok":
+            cond.append(t.has_error.is_(False))
+        if f.name:
+            cond.append(t.name.ilike(_like(f.name), escape="\\"))
+        span_cond: list[ColumnElement[bool]] = []
+        if f.model is not None:
+            span_cond.append(or_(spans.c.request_model == f.model, spans.c.response_model == f.model))
+        if f.provider is not None:
+            span_cond.append(spans.c.provider == f.provider)
+        if f.operation is not None:
+            span_cond.append(spans.c.operation == f.operation)
+        if span_cond:
+            cond.append(
+                exists().where(spans.c.project_id == t.project_id, spans.c.trace_id == t.trace_id, *span_cond)
+            )
+        return cond
+
+    def list_traces(
+        self, project_id: int, f: TraceFilter, limit: int = 50, cursor: str | None = None
+    ) -> Page[TraceSummary]:
+        """Newest traces first, matching ``f``."""
+        t = traces.c
+        query: Select[Any] = select(traces).where(*self._trace_conditions(project_id, f))
+        if cursor is not None:
+            start, trace_id = decode_cursor(cursor, (int, str))
+            query = query.where(
+                or_(
+                    t.start_time_unix_nano < start,
+                    and_(t.start_time_unix_nano == start, t.trace_id < trace_id),
+                )
+            )
+        query = query.order_by(t.start_time_unix_nano.desc(), t.trace_id.desc()).limit(limit + 1)
+        with self._engine.connect() as conn:
+            rows = conn.execute(query).all()
+            more = len(rows) > limit
+            rows = rows[:limit]
+            items = [
+                TraceSummary(
+                    trace_id=r.trace_id,
+                    name=r.name,
+                    root_span_id=r.root_span_id,
+                    start_time_unix_nano=r.start_time_unix_nano,
+                    end_time_unix_nano=r.end_time_unix_nano,
+                    duration_ms=(r.end_time_unix_nano - r.start_time_unix_nano) / 1e6,
+                    has_error=bool(r.has_error),
+                    user_id=r.user_id,
+                    session_id=r.session_id,
+                    environment=r.environment,
+                    release=r.release,
+                    tags=list(r.tags or []),
+                )
+                for r in rows
+            ]
+            self._add_counters(conn, project_id, items)
+        next_cursor = None
+        if more and items:
+            last = items[-1]
+            next_cursor = encode_cursor(last.start_time_unix_nano, last.trace_id)
+        return Page(items, next_cursor)
+
+    def _add_counters(self, conn: Any, project_id: int, items: list[TraceSummary]) -> None:
+        if not items:
+            return
+        s = spans.c
+        model = func.coalesce(s.response_model, s.request_model)
+        query = (
+            select(
+                s.trace_id,
+                model.label("model"),
+                func.count().label("n"),
+                func.coalesce(func.sum(s.input_tokens), 0).label("input_tokens"),
+                func.coalesce(func.sum(s.output_tokens), 0).label("output_tokens"),
+                func.coalesce(func.sum(s.total_tokens), 0).label("total_tokens"),
+                func.coalesce(func.sum(s.cost_usd), 0.0).label("cost"),
+            )
+            .where(s.project_id == project_id, s.trace_id.in_([i.trace_id for i in items]))
+            .group_by(s.trace_id, model)
+        )
+        by_id = {i.trace_id: i for i in items}
+        for r in conn.execute(query):
+            item = by_id[r.trace_id]
+            item.span_count += int(r.n)
+            item.input_tokens += int(r.input_tokens)
+            item.output_tokens += int(r.output_tokens)
+            item.total_tokens += int(r.total_tokens)
+            item.cost_usd += float(r.cost)
+            if r.model is not None:
+                item.models.append(r.model)
+        for item in items:
+            item.models.sort()
+
+    def list_spans(
+        self, project_id: int, f: TraceFilter, limit: int = 100, cursor: str | None = None
+    ) -> Page[dict[str, Any]]:
+        """Newest spans first, matching ``f`` (trace-level filters apply to the span's copy)."""
+        s = spans.c
+        cond: list[ColumnElement[bool]] = [s.project_id == project_id]
+        if f.start_from_ns is not None:
+            cond.append(s.start_time_unix_nano >= f.start_from_ns)
+        if f.start_to_ns is not None:
+            cond.append(s.start_time_unix_nano < f.start_to_ns)
+        if f.model is not None:
+            cond.append(or_(s.request_model == f.model, s.response_model == f.model))
+        for column, value in (
+            (s.provider, f.provider),
+            (s.operation, f.operation),
+            (s.user_id, f.user_id),
+            (s.session_id, f.session_id),
+            (s.environment, f.environment),
+            (s.release, f.release),
+            (s.trace_id, f.trace_id),
+        ):
+            if value is not None:
+                cond.append(column == value)
+        if f.status == "error":
+            cond.append(s.status_code == 2)
+        elif f.status == "ok":
+            cond.append(s.status_code != 2)
+        if f.name:
+            cond.append(s.name.ilike(_like(f.name), escape="\\"))
+        if cursor is not None:
+            start, row_id = decode_cursor(cursor, (int, int))
+            cond.append(
+                or_(
+                    s.start_time_unix_nano < start,
+                    and_(s.start_time_unix_nano == start, s.id < row_id),
+                )
+            )
+        query = (
+            select(s.id, *SPAN_FIELDS)
+            .where(*cond)
+            .order_by(s.start_time_unix_nano.desc(), s.id.desc())
+            .limit(limit + 1)
+        )
+        with self._engine.connect() as conn:
+            rows = [dict(r._mapping) for r in conn.execute(query)]
+        more = len(rows) > limit
+        rows = rows[:limit]
+        next_cursor = None
+        if more and rows:
+            next_cursor = encode_cursor(rows[-1]["start_time_unix_nano"], rows[-1]["id"])
+        for r in rows:
+            del r["id"]
+        return Page(rows, next_cursor)
+
+    def get_trace(self, project_id: int, trace_id: str) -> dict[str, Any] | None:
+        """Every span of a trace with its payload, and the trace's scores; None if unknown."""
+        s = spans.c
+        with self._engine.connect() as conn:
+            span_rows = [
+                dict(r._mapping)
+                for r in conn.execute(
+                    select(*SPAN_FIELDS)
+                    .where(s.project_id == project_id, s.trace_id == trace_id)
+                    .order_by(s.start_time_unix_nano, s.span_id)
+                )
+            ]
+            if not span_rows:
+                return None
+            p = span_payloads.c
+            payloads = {
+                r.span_id: r
+                for r in conn.execute(
+                    select(p.span_id, p.input, p.output).where(
+                        p.project_id == project_id, p.trace_id == trace_id
+                    )
+                )
+            }
+            score_rows = [
+                dict(r._mapping)
+                for r in conn.execute(
+                    select(scores)
+                    .where(scores.c.project_id == project_id, scores.c.trace_id == trace_id)
+                    .order_by(scores.c.id)
+                )
+            ]
+        for row in span_rows:
+            payload = payloads.get(row["span_id"])
+            row["input"] = _payload_value(payload.input if payload else None)
+            row["output"] = _payload_value(payload.output if payload else None)
+        return {"trace_id": trace_id, "spans": span_rows, "scores": score_rows}
+
+
+def _payload_value(text: str | None) -> Any:
+    if text is None:
+        return None
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return text
+
+
+MAX_TREE_DEPTH = 128
+
+
+def build_tree(span_rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Nest spans under their parents (in start order), without recursion.
+
+    Spans whose parent is missing become roots; so do spans caught in a parent cycle and
+    spans deeper than ``MAX_TREE_DEPTH`` (then re-rooted with ``"detached": True``), so a
+    hostile trace can neither hide spans nor build a response too deep to serialise.
+    """
+    by_id = {row["span_id"]: row for row in span_rows}
+    kids: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    starts: list[dict[str, Any]] = []
+    for row in span_rows:
+        row["children"] = []
+        parent = row["parent_span_id"]
+        if parent is not None and parent in by_id and parent != row["span_id"]:
+            kids[parent].append(row)
+        else:
+            starts.append(row)
+    roots: list[dict[str, Any]] = []
+    placed: set[str] = set()
+    pending = list(starts) + list(span_rows)  # unplaced rows after the roots are cycles
+    for candidate in pending:
+        if candidate["span_id"] in placed:
+            continue
+        placed.add(candidate["span_id"])
+        roots.append(candidate)
+        stack = [(candidate, 0)]
+        while stack:
+            node, depth = stack.pop()
+            for child in kids[node["span_id"]]:
+                if child["span_id"] in placed:
+                    continue
+                if depth + 1 >= MAX_TREE_DEPTH:
+                    child["detached"] = True
+                    pending.append(child)
+                    continue
+                placed.add(child["span_id"])
+                node["children"].append(child)
+                stack.append((child, depth + 1))
+    return roots
