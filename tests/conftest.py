@@ -136,6 +136,13 @@ class LiveServer:
             response.raise_for_status()
             return dict(response.json())
 
+    def spans(self, trace_id: str) -> list[dict[str, object]]:
+        """Every stored span of ``trace_id`` (newest first)."""
+        with self.client as c:
+            response = c.get("/api/v1/spans", params={"trace_id": trace_id, "limit": 1000})
+            response.raise_for_status()
+            return list(response.json()["items"])
+
     def wait_for_spans(self, count: int, timeout: float = 30.0, **filters: str) -> list[dict[str, object]]:
         """Poll the span list until ``count`` spans match (the SDK exports asynchronously)."""
         deadline = time.monotonic() + timeout

@@ -17,6 +17,7 @@ import orjson
 from sqlalchemy import Engine, and_, exists, func, or_, select
 from sqlalchemy.sql import ColumnElement, Select
 
+from watchkeep.store.span_writer import TRACE_ATTRIBUTE_COLUMNS
 from watchkeep.store.tables import scores, span_payloads, spans, traces
 
 T = TypeVar("T")
@@ -274,7 +275,12 @@ class TraceQueries:
         return Page(rows, next_cursor)
 
     def get_trace(self, project_id: int, trace_id: str) -> dict[str, Any] | None:
-        """Every span of a trace with its payload, and the trace's scores; None if unknown."""
+        """Every span of a trace with its payload, and the trace's scores; None if unknown.
+
+        Trace-level attributes (user, session, environment, release, tags) missing on a
+        span, because it was exported apart from the span that set them, are inherited
+        from the trace row.
+        """
         s = spans.c
         with self._engine.connect() as conn:
             span_rows = [
@@ -287,6 +293,11 @@ class TraceQueries:
             ]
             if not span_rows:
                 return None
+            trace_row = conn.execute(
+                select(*(traces.c[c] for c in TRACE_ATTRIBUTE_COLUMNS)).where(
+                    traces.c.project_id == project_id, traces.c.trace_id == trace_id
+                )
+            ).first()
             p = span_payloads.c
             payloads = {
                 r.span_id: r
@@ -304,7 +315,11 @@ class TraceQueries:
                     .order_by(scores.c.id)
                 )
             ]
+        inherited = dict(trace_row._mapping) if trace_row is not None else {}
         for row in span_rows:
+            for column, value in inherited.items():  # spans exported apart from the one that set them
+                if row[column] is None:
+                    row[column] = value
             payload = payloads.get(row["span_id"])
             row["input"] = _payload_value(payload.input if payload else None)
             row["output"] = _payload_value(payload.output if payload else None)
