@@ -13,6 +13,9 @@ class Permission(StrEnum):
     SCORES_WRITE = "scores:write"
     SCORES_READ = "scores:read"
     METRICS_READ = "metrics:read"
+    MODELS_INVOKE = "models:invoke"
+    ROUTES_READ = "routes:read"
+    ROUTES_WRITE = "routes:write"
     PROJECT_ADMIN = "project:admin"
 
 
@@ -34,11 +37,15 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.SCORES_WRITE,
             Permission.SCORES_READ,
             Permission.METRICS_READ,
+            Permission.MODELS_INVOKE,
+            Permission.ROUTES_READ,
         }
     ),
     # For applications: they send traces and feedback but cannot read anyone's data.
-    Role.INGEST: frozenset({Permission.TRACES_WRITE, Permission.SCORES_WRITE}),
-    Role.VIEWER: frozenset({Permission.TRACES_READ, Permission.SCORES_READ, Permission.METRICS_READ}),
+    Role.INGEST: frozenset({Permission.TRACES_WRITE, Permission.SCORES_WRITE, Permission.MODELS_INVOKE}),
+    Role.VIEWER: frozenset(
+        {Permission.TRACES_READ, Permission.SCORES_READ, Permission.METRICS_READ, Permission.ROUTES_READ}
+    ),
 }
 
 

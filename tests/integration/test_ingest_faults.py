@@ -1,0 +1,114 @@
+"""Back-pressure and failures on the ingest path: 503s that lose nothing accepted."""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy.exc import OperationalError
+
+from tests.conftest import free_port, new_key, serve
+from watchkeep.api.app import create_app
+from watchkeep.config import Settings
+from watchkeep.devtools.synthetic import build_request
+from watchkeep.store.span_writer import SpanWriter
+
+PB = {"Content-Type": "application/x-protobuf"}
+
+
+class Server:
+    def __init__(self, settings: Settings, database_url: str) -> None:
+        self.app = create_app(settings)
+        port = free_port()
+        self.server, self.thread = serve(self.app, port)
+        self.url = f"http://127.0.0.1:{port}"
+        self.headers = {"Authorization": f"Bearer {new_key(database_url)}", **PB}
+
+    @property
+    def span_writer(self) -> SpanWriter:
+        return self.app.state.services.writer._writer  # type: ignore[no-any-return]
+
+    def post(self, body: bytes) -> httpx.Response:
+        return httpx.post(f"{self.url}/v1/traces", content=body, headers=self.headers, timeout=60)
+
+    def count(self) -> int:
+        headers = {"Authorization": self.headers["Authorization"]}
+        r = httpx.get(f"{self.url}/api/v1/spans", params={"limit": 1000}, headers=headers)
+        return len(r.json()["items"])
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(30)
+
+
+@pytest.fixture
+def small_queue(settings: Settings, database_url: str) -> Iterator[Server]:
+    server = Server(settings.model_copy(update={"ingest_queue_max_spans": 5}), database_url)
+    yield server
+    server.stop()
+
+
+def test_full_queue_answers_503_with_retry_after(
+    small_queue: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    release = threading.Event()
+    original = small_queue.span_writer.write
+
+    def blocked_write(batches: Any) -> int:
+        release.wait(30)
+        return original(batches)
+
+    monkeypatch.setattr(small_queue.span_writer, "write", blocked_write)
+    first, _ = build_request(5, rng=random.Random(1))
+    results: list[httpx.Response] = []
+    worker = threading.Thread(target=lambda: results.append(small_queue.post(first)))
+    worker.start()
+    try:
+        while small_queue.app.state.services.writer.queued_spans < 5:
+            threading.Event().wait(0.01)
+        second, _ = build_request(3, rng=random.Random(2))
+        refused = small_queue.post(second)
+        assert refused.status_code == 503
+        assert int(refused.headers["retry-after"]) >= 1
+    finally:
+        release.set()
+        worker.join(30)
+    assert results[0].status_code == 200
+    assert small_queue.count() == 5  # the accepted batch, none of the refused one
+    assert small_queue.post(second).status_code == 200  # a retry later succeeds
+    assert small_queue.count() == 8
+
+
+def test_database_failure_is_503_and_stores_nothing(
+    small_queue: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def failing_write(batches: Any) -> int:
+        raise OperationalError("INSERT", {}, Exception("disk I/O error"))
+
+    monkeypatch.setattr(small_queue.span_writer, "write", failing_write)
+    body, _ = build_request(4, rng=random.Random(3))
+    response = small_queue.post(body)
+    assert response.status_code == 503
+    assert "retry-after" in response.headers
+    monkeypatch.undo()
+    assert small_queue.count() == 0
+    assert small_queue.post(body).status_code == 200
+    assert small_queue.count() == 4
+
+
+def test_decode_workers_handle_large_and_malformed_exports(settings: Settings, database_url: str) -> None:
+    server = Server(settings.model_copy(update={"ingest_decode_workers": 1}), database_url)
+    try:
+        body, _ = build_request(600, rng=random.Random(4))
+        assert len(body) > 64 * 1024  # goes through the worker process
+        assert server.post(body).status_code == 200
+        assert server.count() == 600
+        broken = server.post(b"\xff" * 100_000)
+        assert broken.status_code == 400
+        assert server.count() == 600
+    finally:
+        server.stop()
