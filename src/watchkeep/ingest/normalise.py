@@ -11,7 +11,7 @@ holds, so nothing a client sends can make the database refuse the batch.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -60,15 +60,6 @@ def to_json(value: Any) -> str:
     if "\\u0000" in text:
         text = text.replace("\\u0000", "\\ufffd")
     return text
-
-
-def _pop_first(attrs: Attributes, keys: Iterable[str]) -> Any:
-    found = None
-    for key in keys:
-        value = attrs.pop(key, None)
-        if found is None and value is not None and value != "":
-            found = value
-    return found
 
 
 def _text(value: Any, limit: int) -> str | None:
@@ -136,13 +127,88 @@ def _indexed_messages(attrs: Attributes) -> dict[str, list[dict[str, Any]]]:
             if not key.startswith(prefix):
                 continue
             index, _, rest = key[len(prefix) :].partition(".")
-            if not index.isdigit():
+            if not (index.isascii() and index.isdigit() and len(index) <= 6):
                 break
             if inner and rest.startswith(inner):
                 rest = rest[len(inner) :]
             found.setdefault(side, {}).setdefault(int(index), {})[rest] = attrs.pop(key)
             break
     return {side: [msgs[i] for i in sorted(msgs)] for side, msgs in found.items()}
+
+
+# Every mapped field and the attribute names that feed it, best first.
+_FIELD_KEYS: dict[str, tuple[str, ...]] = {
+    "operation": (sc.GEN_AI_OPERATION_NAME,),
+    "oi_kind": (sc.OI_SPAN_KIND,),
+    "request_type": (sc.LLM_REQUEST_TYPE,),
+    "oi_model": (sc.OI_LLM_MODEL_NAME,),
+    "request_model": (sc.GEN_AI_REQUEST_MODEL,),
+    "response_model": (sc.GEN_AI_RESPONSE_MODEL,),
+    "input_tokens": sc.INPUT_TOKEN_KEYS,
+    "output_tokens": sc.OUTPUT_TOKEN_KEYS,
+    "total_tokens": sc.TOTAL_TOKEN_KEYS,
+    "cost": sc.COST_KEYS,
+    "finish": (sc.GEN_AI_RESPONSE_FINISH_REASONS,),
+    "ttft_ms": (sc.WK_TIME_TO_FIRST_TOKEN_MS,),
+    "server_ttft_s": (sc.GEN_AI_SERVER_TIME_TO_FIRST_TOKEN,),
+    "provider": sc.PROVIDER_KEYS,
+    "user_id": sc.USER_ID_KEYS,
+    "session_id": sc.SESSION_ID_KEYS,
+    "environment": sc.ENVIRONMENT_KEYS,
+    "release": sc.RELEASE_KEYS,
+    "tags": sc.TAGS_KEYS,
+    "prompt_name": (sc.WK_PROMPT_NAME,),
+    "prompt_version": sc.PROMPT_VERSION_KEYS,
+    "model_version": (sc.WK_MODEL_VERSION,),
+    "input": (sc.GEN_AI_INPUT_MESSAGES, sc.WK_INPUT, sc.GEN_AI_PROMPT),
+    "output": (sc.GEN_AI_OUTPUT_MESSAGES, sc.WK_OUTPUT, sc.GEN_AI_COMPLETION),
+    "system": (sc.GEN_AI_SYSTEM_INSTRUCTIONS,),
+    "oi_input": (sc.OI_INPUT_VALUE,),
+    "oi_output": (sc.OI_OUTPUT_VALUE,),
+}
+_KEY_FIELD: dict[str, tuple[str, int]] = {
+    key: (name, rank) for name, keys in _FIELD_KEYS.items() for rank, key in enumerate(keys)
+}
+_INDEXED_HEADS = tuple(prefix for prefix, _, _ in _INDEXED_PREFIXES)
+_TRACE_FIELDS = ("user_id", "session_id", "environment", "release", "tags")
+
+
+def split_attributes(attrs: Attributes) -> tuple[dict[str, Any], Attributes]:
+    """One pass over ``attrs``: the mapped fields (best name wins) and everything else."""
+    found: dict[str, Any] = {}
+    ranks: dict[str, int] = {}
+    rest: Attributes = {}
+    for key, value in attrs.items():
+        spec = _KEY_FIELD.get(key)
+        if spec is None:
+            rest[key] = value
+        elif value is not None and value != "":
+            name, rank = spec
+            if name not in found or rank < ranks[name]:
+                found[name] = value
+                ranks[name] = rank
+    return found, rest
+
+
+@dataclass(frozen=True, slots=True)
+class _ResourceFacts:
+    """What a resource contributes to each of its spans, computed once per export."""
+
+    json: str | None
+    service_name: str | None
+    trace_fields: dict[str, Any]
+
+
+def _resource_facts(res: Attributes) -> _ResourceFacts:
+    found, _ = split_attributes(res)
+    trace_fields = {name: found[name] for name in _TRACE_FIELDS if name in found}
+    if "release" not in trace_fields and res.get(sc.SERVICE_VERSION):
+        trace_fields["release"] = res[sc.SERVICE_VERSION]
+    return _ResourceFacts(
+        json=to_json(res) if res else None,
+        service_name=_text(res.get(sc.SERVICE_NAME), 256),
+        trace_fields=trace_fields,
+    )
 
 
 class SpanNormaliser:
@@ -155,60 +221,57 @@ class SpanNormaliser:
         """Rows for every valid span; spans with out-of-range times are rejected."""
         batch = WriteBatch()
         rows: list[Row] = []
-        resource_json: dict[int, str | None] = {}  # one encoding per shared resource
+        resources: dict[int, _ResourceFacts] = {}  # resource dicts are shared by their spans
         for span in export.spans:
             if span.start_time_unix_nano > _MAX_TIME or span.end_time_unix_nano > _MAX_TIME:
                 export.reject(f"span {span.span_id} has a timestamp out of range")
                 continue
-            res_key = id(span.resource)
-            if res_key not in resource_json:
-                resource_json[res_key] = to_json(span.resource) if span.resource else None
-            row, payload = self._row(project_id, span, now_ns, resource_json[res_key])
+            facts = resources.get(id(span.resource))
+            if facts is None:
+                facts = resources[id(span.resource)] = _resource_facts(span.resource)
+            row, payload = self._row(project_id, span, now_ns, facts)
             rows.append(row)
             if payload is not None:
-                batch.payloads.append(tuple(payload.values()))
+                batch.payloads.append(payload)
         _share_trace_attributes(rows)
         batch.spans = [tuple(r.values()) for r in rows]  # dicts are built in column order
         batch.traces = summarise_traces(rows)
         return batch
 
     def _row(
-        self, project_id: int, span: DecodedSpan, now_ns: int, resource_json: str | None
-    ) -> tuple[Row, Row | None]:
-        a = span.attributes
-        res = span.resource
-        operation = _pop_first(a, (sc.GEN_AI_OPERATION_NAME,))
-        oi_kind = a.pop(sc.OI_SPAN_KIND, None)
-        request_type = a.pop(sc.LLM_REQUEST_TYPE, None)
-        if operation is None and isinstance(oi_kind, str):
-            operation = sc.OPENINFERENCE_KIND_TO_OPERATION.get(oi_kind.upper(), oi_kind.lower())
-        if operation is None and request_type is not None:
-            operation = request_type
-        oi_model = a.pop(sc.OI_LLM_MODEL_NAME, None)
-        request_model = _pop_first(a, (sc.GEN_AI_REQUEST_MODEL,)) or oi_model
-        response_model = _pop_first(a, (sc.GEN_AI_RESPONSE_MODEL,)) or oi_model
+        self, project_id: int, span: DecodedSpan, now_ns: int, res: _ResourceFacts
+    ) -> tuple[Row, tuple[Any, ...] | None]:
+        found, rest = split_attributes(span.attributes)
+        f = found.get
+        operation = f("operation")
+        if operation is None:
+            oi_kind = f("oi_kind")
+            if isinstance(oi_kind, str):
+                operation = sc.OPENINFERENCE_KIND_TO_OPERATION.get(oi_kind.upper(), oi_kind.lower())
+            else:
+                operation = f("request_type")
+        oi_model = f("oi_model")
+        request_model = _text(f("request_model") or oi_model, 256)
         if request_model is None:
-            request_model = _model_from_invocation(a.get(sc.OI_LLM_INVOCATION_PARAMETERS))
-        input_tokens = _count(_pop_first(a, sc.INPUT_TOKEN_KEYS))
-        output_tokens = _count(_pop_first(a, sc.OUTPUT_TOKEN_KEYS))
-        total_tokens = _count(_pop_first(a, sc.TOTAL_TOKEN_KEYS))
+            request_model = _model_from_invocation(rest.get(sc.OI_LLM_INVOCATION_PARAMETERS))
+        response_model = _text(f("response_model") or oi_model, 256)
+        input_tokens = _count(f("input_tokens"))
+        output_tokens = _count(f("output_tokens"))
+        total_tokens = _count(f("total_tokens"))
         if total_tokens is None and (input_tokens is not None or output_tokens is not None):
             total_tokens = (input_tokens or 0) + (output_tokens or 0)
-        cost = _number(_pop_first(a, sc.COST_KEYS))
-        request_model_t = _text(request_model, 256)
-        response_model_t = _text(response_model, 256)
+        cost = _number(f("cost"))
         if cost is None:
-            cost = self._prices.cost(response_model_t or request_model_t, input_tokens, output_tokens)
-        finish = a.pop(sc.GEN_AI_RESPONSE_FINISH_REASONS, None)
+            cost = self._prices.cost(response_model or request_model, input_tokens, output_tokens)
+        finish = f("finish")
         if isinstance(finish, list):
             finish = finish[0] if finish else None
-        ttft = _number(a.pop(sc.WK_TIME_TO_FIRST_TOKEN_MS, None))
-        server_ttft = _number(a.pop(sc.GEN_AI_SERVER_TIME_TO_FIRST_TOKEN, None))
-        if ttft is None and server_ttft is not None:
-            ttft = server_ttft * 1000.0
-        input_payload, output_payload, events = _payloads(a, span.events)
+        ttft = _number(f("ttft_ms"))
         if ttft is None:
-            ttft = _first_token_ms(span)
+            server_ttft = _number(f("server_ttft_s"))
+            ttft = server_ttft * 1000.0 if server_ttft is not None else _first_token_ms(span)
+        input_payload, output_payload, events = _payloads(found, rest, span.events)
+        trace = res.trace_fields
         start, end = span.start_time_unix_nano, span.end_time_unix_nano
         row: Row = {
             "project_id": project_id,
@@ -222,52 +285,34 @@ class SpanNormaliser:
             "start_time_unix_nano": start,
             "end_time_unix_nano": end,
             "duration_ms": (end - start) / 1e6,
-            "service_name": _text(res.get(sc.SERVICE_NAME), 256),
+            "service_name": res.service_name,
             "operation": _text(operation, 64),
-            "provider": _text(_pop_first(a, sc.PROVIDER_KEYS), 128),
-            "request_model": request_model_t,
-            "response_model": response_model_t,
+            "provider": _text(f("provider"), 128),
+            "request_model": request_model,
+            "response_model": response_model,
             "input_tokens": input_tokens,
             "output_tokens": output_tokens,
             "total_tokens": total_tokens,
             "cost_usd": cost,
             "time_to_first_token_ms": ttft,
             "finish_reason": _text(finish, 64),
-            "user_id": _text(_pop_first(a, sc.USER_ID_KEYS) or _first(res, sc.USER_ID_KEYS), 256),
-            "session_id": _text(_pop_first(a, sc.SESSION_ID_KEYS) or _first(res, sc.SESSION_ID_KEYS), 256),
-            "environment": _text(_pop_first(a, sc.ENVIRONMENT_KEYS) or _first(res, sc.ENVIRONMENT_KEYS), 128),
-            "release": _text(
-                _pop_first(a, sc.RELEASE_KEYS) or _first(res, sc.RELEASE_KEYS) or res.get(sc.SERVICE_VERSION),
-                128,
-            ),
-            "tags": _tags(_pop_first(a, sc.TAGS_KEYS) or _first(res, sc.TAGS_KEYS)),
-            "prompt_name": _text(a.pop(sc.WK_PROMPT_NAME, None), 256),
-            "prompt_version": _text(_pop_first(a, sc.PROMPT_VERSION_KEYS), 128),
-            "model_version": _text(a.pop(sc.WK_MODEL_VERSION, None), 128),
-            "attributes": to_json(a) if a else None,
-            "resource_attributes": resource_json,
+            "user_id": _text(f("user_id") or trace.get("user_id"), 256),
+            "session_id": _text(f("session_id") or trace.get("session_id"), 256),
+            "environment": _text(f("environment") or trace.get("environment"), 128),
+            "release": _text(f("release") or trace.get("release"), 128),
+            "tags": _tags(f("tags") or trace.get("tags")),
+            "prompt_name": _text(f("prompt_name"), 256),
+            "prompt_version": _text(f("prompt_version"), 128),
+            "model_version": _text(f("model_version"), 128),
+            "attributes": to_json(rest) if rest else None,
+            "resource_attributes": res.json,
             "events": to_json(events) if events else None,
             "ingested_at_unix_nano": now_ns,
         }
         payload = None
         if input_payload is not None or output_payload is not None:
-            payload = {
-                "project_id": project_id,
-                "trace_id": span.trace_id,
-                "span_id": span.span_id,
-                "input": input_payload,
-                "output": output_payload,
-                "created_at_unix_nano": now_ns,
-            }
+            payload = (project_id, span.trace_id, span.span_id, input_payload, output_payload, now_ns)
         return row, payload
-
-
-def _first(attrs: Attributes, keys: Iterable[str]) -> Any:
-    for key in keys:
-        value = attrs.get(key)
-        if value is not None and value != "":
-            return value
-    return None
 
 
 def _model_from_invocation(params: Any) -> str | None:
@@ -277,21 +322,23 @@ def _model_from_invocation(params: Any) -> str | None:
         except orjson.JSONDecodeError:
             return None
         model = parsed.get("model") if isinstance(parsed, dict) else None
-        return model if isinstance(model, str) else None
+        return _text(model, 256) if isinstance(model, str) else None
     return None
 
 
 def _payloads(
-    a: Attributes, events: list[DecodedEvent]
+    found: dict[str, Any], rest: Attributes, events: list[DecodedEvent]
 ) -> tuple[str | None, str | None, list[dict[str, Any]]]:
     """Input and output payload text, and the events that are not message content."""
-    inputs: Any = _pop_first(a, (sc.GEN_AI_INPUT_MESSAGES, sc.WK_INPUT, sc.GEN_AI_PROMPT))
-    outputs: Any = _pop_first(a, (sc.GEN_AI_OUTPUT_MESSAGES, sc.WK_OUTPUT, sc.GEN_AI_COMPLETION))
-    system = a.pop(sc.GEN_AI_SYSTEM_INSTRUCTIONS, None)
-    oi_input, oi_output = a.pop(sc.OI_INPUT_VALUE, None), a.pop(sc.OI_OUTPUT_VALUE, None)
-    indexed = _indexed_messages(a)
-    inputs = inputs if inputs is not None else indexed.get("input") or oi_input
-    outputs = outputs if outputs is not None else indexed.get("output") or oi_output
+    inputs: Any = found.get("input")
+    outputs: Any = found.get("output")
+    system = found.get("system")
+    if inputs is None or outputs is None:
+        indexed = _indexed_messages(rest) if rest else {}
+        if inputs is None:
+            inputs = indexed.get("input") or found.get("oi_input")
+        if outputs is None:
+            outputs = indexed.get("output") or found.get("oi_output")
     kept: list[dict[str, Any]] = []
     event_inputs: list[Any] = []
     event_outputs: list[Any] = []
@@ -310,10 +357,12 @@ def _payloads(
         inputs = event_inputs
     if outputs is None and event_outputs:
         outputs = event_outputs
-    if system is not None and inputs is None:
-        inputs = {"system_instructions": system}
-    elif system is not None:
-        inputs = {"system_instructions": system, "messages": inputs}
+    if system is not None:
+        inputs = (
+            {"system_instructions": system}
+            if inputs is None
+            else {"system_instructions": system, "messages": inputs}
+        )
     return (
         None if inputs is None else _payload_text(inputs),
         None if outputs is None else _payload_text(outputs),

@@ -8,6 +8,7 @@ JSON parsers do. Every type error names the path of the offending field.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import orjson
@@ -22,6 +23,8 @@ from watchkeep.ingest.decoded import (
 )
 
 _MAX_DEPTH = 32
+_HEX = re.compile(r"[0-9a-f]*")
+_INT64 = range(-(1 << 63), 1 << 63)
 _SPAN_KINDS = {
     "SPAN_KIND_UNSPECIFIED": 0,
     "SPAN_KIND_INTERNAL": 1,
@@ -64,10 +67,11 @@ def _int(value: Any, path: str, names: dict[str, int] | None = None) -> int:
     if isinstance(value, str):
         if names is not None and value in names:
             return names[value]
-        try:
-            return int(value)
-        except ValueError:
-            pass
+        if value.isascii():
+            try:
+                return int(value)
+            except ValueError:
+                pass
     raise OtlpDecodeError(f"{path}: expected an integer, got {value!r:.40}")
 
 
@@ -88,10 +92,8 @@ def _str(value: Any, path: str) -> str:
 
 def _hex_id(value: Any, path: str) -> str:
     text = _str(value, path).lower()
-    try:
-        bytes.fromhex(text)
-    except ValueError:
-        raise OtlpDecodeError(f"{path}: expected a hex string") from None
+    if not _HEX.fullmatch(text):  # bytes.fromhex would accept spaces
+        raise OtlpDecodeError(f"{path}: expected a hex string")
     return text
 
 
@@ -110,7 +112,10 @@ def any_value(value: Any, path: str, depth: int = 0) -> Any:
             return value[key]
     for key in ("intValue", "int_value"):
         if key in value:
-            return _int(value[key], f"{path}.{key}")
+            number = _int(value[key], f"{path}.{key}")
+            if number not in _INT64:
+                raise OtlpDecodeError(f"{path}.{key}: out of range for a 64-bit integer")
+            return number
     for key in ("doubleValue", "double_value"):
         if key in value:
             v = value[key]

@@ -46,7 +46,10 @@ def attributes(kvs: Any) -> Attributes:
     out: Attributes = {}
     kv: KeyValue
     for kv in kvs:
-        out[kv.key] = any_value(kv.value)
+        value = kv.value
+        kind = value.WhichOneof("value")
+        # scalars inline: this loop runs for every attribute of every span
+        out[kv.key] = getattr(value, kind) if kind in _SCALARS else any_value(value)
     return out
 
 

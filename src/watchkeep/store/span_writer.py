@@ -131,15 +131,29 @@ def merge_trace_row(into: Row, other: Row) -> None:
 
 
 def summarise_traces(spans: Iterable[Row]) -> TraceRows:
-    """One idempotent trace row per (project, trace) of ``spans`` (dict rows)."""
+    """One idempotent trace row per (project, trace) of ``spans`` (dict rows).
+
+    Trace attributes are taken from each trace's first span: the normaliser has already
+    shared them across the spans of an export.
+    """
     out: TraceRows = {}
     for s in spans:
         key = (s["project_id"], s["trace_id"])
-        found = out.get(key)
-        if found is None:
+        t = out.get(key)
+        if t is None:
             out[key] = _trace_row(s)
-        else:
-            merge_trace_row(found, _trace_row(s))
+            continue
+        start = s["start_time_unix_nano"]
+        if s["parent_span_id"] is None:
+            t["name"], t["root_span_id"] = s["name"], s["span_id"]
+        elif t["root_span_id"] is None and start < t["start_time_unix_nano"]:
+            t["name"] = s["name"]
+        if start < t["start_time_unix_nano"]:
+            t["start_time_unix_nano"] = start
+        if s["end_time_unix_nano"] > t["end_time_unix_nano"]:
+            t["end_time_unix_nano"] = s["end_time_unix_nano"]
+        if s["status_code"] == STATUS_ERROR:
+            t["has_error"] = True
     return out
 
 

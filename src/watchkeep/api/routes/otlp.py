@@ -66,7 +66,7 @@ def encoding_of(content_type: str | None) -> Encoding | None:
 async def read_body(request: Request, limit: int) -> bytes:
     """The request body, decompressed, refusing more than ``limit`` bytes either way."""
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
+    if declared is not None and declared.isascii() and declared.isdigit() and int(declared) > limit:
         raise OtlpHttpError(413, f"request body exceeds the {limit}-byte limit")
     chunks: list[bytes] = []
     size = 0
