@@ -28,7 +28,7 @@ ENV_PREFIX = "WATCHKEEP_"
 class Config:
     """Everything the client needs; immutable so the export thread can read it freely."""
 
-    endpoint: str = "http://localhost:8000"
+    endpoint: str = "http://127.0.0.1:8700"
     api_key: str | None = None
     environment: str | None = None
     release: str | None = None
