@@ -188,7 +188,25 @@ class _StreamState:
             self.client.errors.report("instrumentation", error)
 
 
-class StreamProxy:
+class _ProxyBase:
+    """What both stream proxies share: the span ends if the stream is garbage-collected
+    unfinished, and every other attribute is the wrapped stream's."""
+
+    _wk_stream: Any
+    _wk_state: _StreamState
+
+    def __del__(self) -> None:
+        state = getattr(self, "_wk_state", None)
+        if state is not None and not state.ended:
+            state.end()
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_wk_"):
+            raise AttributeError(name)
+        return getattr(self._wk_stream, name)
+
+
+class StreamProxy(_ProxyBase):
     """Wraps a sync stream; the span ends when it is exhausted, closed or collected."""
 
     def __init__(self, stream: Any, state: _StreamState) -> None:
@@ -223,18 +241,8 @@ class StreamProxy:
         if callable(close):
             close()
 
-    def __del__(self) -> None:
-        state = getattr(self, "_wk_state", None)
-        if state is not None and not state.ended:
-            state.end()
 
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("_wk_"):
-            raise AttributeError(name)
-        return getattr(self._wk_stream, name)
-
-
-class AsyncStreamProxy:
+class AsyncStreamProxy(_ProxyBase):
     """Wraps an async stream; the span ends when it is exhausted, closed or collected."""
 
     def __init__(self, stream: Any, state: _StreamState) -> None:
@@ -270,16 +278,6 @@ class AsyncStreamProxy:
             result = close()
             if hasattr(result, "__await__"):
                 await result
-
-    def __del__(self) -> None:
-        state = getattr(self, "_wk_state", None)
-        if state is not None and not state.ended:
-            state.end()
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("_wk_"):
-            raise AttributeError(name)
-        return getattr(self._wk_stream, name)
 
 
 def _is_stream(result: Any, kwargs: dict[str, Any]) -> bool:
