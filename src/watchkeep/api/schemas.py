@@ -5,8 +5,9 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, Self
+from typing import Annotated, Any, Self
 
+from fastapi import Path, Query
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, computed_field, model_validator
 
 HEX32 = r"^[0-9a-fA-F]{32}$"
@@ -23,6 +24,9 @@ KIND_NAMES = {
 
 
 MAX_NS = (1 << 63) - 1
+MAX_ROW_ID = (1 << 63) - 1
+RowIdPath = Annotated[int, Path(ge=1, le=MAX_ROW_ID, description="A row id.")]
+RowIdQuery = Annotated[int | None, Query(ge=1, le=MAX_ROW_ID)]
 
 
 def to_unix_ns(value: datetime | None) -> int | None:
@@ -38,6 +42,26 @@ def to_unix_ns(value: datetime | None) -> int | None:
 def ns_to_datetime(ns: int) -> datetime:
     """Unix nanoseconds as an aware UTC datetime (microsecond precision)."""
     return datetime.fromtimestamp(ns / 1e9, tz=UTC)
+
+
+def check_storable_json(value: Any, path: str) -> None:
+    """Refuse JSON that a database cannot store faithfully: NUL characters, NaN, infinities."""
+    stack: list[tuple[Any, str]] = [(value, path)]
+    while stack:
+        item, where = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                raise ValueError(f"{where} may not contain NUL characters")
+        elif isinstance(item, float):
+            if not math.isfinite(item):
+                raise ValueError(f"{where} must be a finite number")
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                if "\x00" in key:
+                    raise ValueError(f"{where} keys may not contain NUL characters")
+                stack.append((child, f"{where}.{key}"))
+        elif isinstance(item, list):
+            stack.extend((child, f"{where}[{i}]") for i, child in enumerate(item))
 
 
 class ErrorBody(BaseModel):
@@ -106,8 +130,13 @@ class ScoreIn(BaseModel):
             raise ValueError("value must be a finite number")
         if isinstance(self.value, str) and not 0 < len(self.value) <= 1024:
             raise ValueError("a categorical value must be 1 to 1024 characters")
-        if "\x00" in self.name + (self.label or "") + (self.value if isinstance(self.value, str) else ""):
+        text = [self.name, self.label or "", self.comment or ""]
+        if isinstance(self.value, str):
+            text.append(self.value)
+        if any("\x00" in t for t in text):
             raise ValueError("text fields may not contain NUL characters")
+        if self.metadata is not None:
+            check_storable_json(self.metadata, "metadata")
         return self
 
 

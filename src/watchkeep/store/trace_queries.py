@@ -41,10 +41,19 @@ def decode_cursor(cursor: str, types: tuple[type, ...]) -> list[Any]:
     if (
         not isinstance(parts, list)
         or len(parts) != len(types)
-        or not all(isinstance(p, t) and not isinstance(p, bool) for p, t in zip(parts, types, strict=True))
+        or not all(_cursor_part_ok(p, t) for p, t in zip(parts, types, strict=True))
     ):
         raise InvalidCursor("malformed cursor")
     return parts
+
+
+def _cursor_part_ok(part: Any, expected: type) -> bool:
+    """The part has the expected type and a value the databases can compare with."""
+    if isinstance(part, bool) or not isinstance(part, expected):
+        return False
+    if isinstance(part, int):
+        return -(1 << 63) <= part < (1 << 63)
+    return not isinstance(part, str) or "\x00" not in part
 
 
 @dataclass(frozen=True, slots=True)

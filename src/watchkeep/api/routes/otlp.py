@@ -93,29 +93,21 @@ async def read_body(request: Request, limit: int) -> bytes:
     return plain
 
 
+_STATUS_CONTENT = {PROTOBUF: {}, JSON: {"schema": {"type": "object"}}}
 _OTLP_RESPONSES: dict[int | str, dict[str, object]] = {
     200: {
         "description": "Committed. An ExportTraceServiceResponse; partialSuccess counts rejected spans.",
-        "content": {PROTOBUF: {}, JSON: {"schema": {"type": "object"}}},
+        "content": _STATUS_CONTENT,
     },
-    400: {
-        "description": "Malformed body (google.rpc.Status)",
-        "content": {JSON: {"schema": {"type": "object"}}},
+    400: {"description": "Malformed body (google.rpc.Status)", "content": _STATUS_CONTENT},
+    401: {"description": "Missing or invalid API key", "content": {JSON: {"schema": {"type": "object"}}}},
+    403: {"description": "Key lacks traces:write", "content": {JSON: {"schema": {"type": "object"}}}},
+    413: {"description": "Body over the size limit (google.rpc.Status)", "content": _STATUS_CONTENT},
+    415: {"description": "Unsupported Content-Type or Content-Encoding", "content": _STATUS_CONTENT},
+    503: {
+        "description": "Queue full or storage unavailable; retry after Retry-After seconds",
+        "content": _STATUS_CONTENT,
     },
-    401: {
-        "description": "Missing or invalid API key",
-        "content": {JSON: {"schema": {"type": "object"}}},
-    },
-    403: {
-        "description": "Key lacks traces:write",
-        "content": {JSON: {"schema": {"type": "object"}}},
-    },
-    413: {
-        "description": "Body over the size limit",
-        "content": {JSON: {"schema": {"type": "object"}}},
-    },
-    415: {"description": "Unsupported Content-Type or Content-Encoding"},
-    503: {"description": "Write queue full; retry after Retry-After seconds"},
 }
 
 
