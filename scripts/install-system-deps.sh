@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# Debian packages the test suite needs (PostgreSQL server binaries). Idempotent: does
+# Debian packages the test suite needs (PostgreSQL server binaries, redis-server). Idempotent: does
 # nothing when they are already there. Runs apt-get as root, or through sudo.
 set -euo pipefail
 need=()
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 command -v runuser >/dev/null 2>&1 || need+=(util-linux)
+command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+# prometheus (with promtool): the monitoring tests scrape /metrics and check deploy/prometheus/rules.yml.
+command -v promtool >/dev/null 2>&1 && command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
 fi

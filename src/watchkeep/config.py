@@ -46,6 +46,29 @@ class Settings(BaseSettings):
     key_cache_seconds: float = Field(default=30.0, ge=0)
     upgrade_on_start: bool = True
 
+    # --- gateway (docs/gateway.md) ---
+    gateway_enabled: bool = Field(default=True, description="Mount the gateway in `watchkeep server`.")
+    gateway_config: Path | None = Field(default=None, description="Routes YAML file.")
+    gateway_default_model: bool = Field(
+        default=True, description="Without a routes file, serve the embedded SmolLM2 as 'smollm2'."
+    )
+    gateway_port: int = 8701
+    gateway_max_request_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+    gateway_capture_content: bool = Field(default=True, description="Store prompts and replies in traces.")
+    gateway_cache_max_entries: int = Field(default=10_000, ge=0)
+    gateway_cache_max_bytes: int = Field(default=64 * 1024 * 1024, ge=0)
+    gateway_requests_per_minute: int | None = Field(default=None, ge=1, description="Per key.")
+    gateway_tokens_per_minute: int | None = Field(default=None, ge=1, description="Per key.")
+    gateway_shadow_concurrency: int = Field(default=64, ge=0)
+    redis_url: str | None = Field(default=None, description="Shares rate-limit buckets across replicas.")
+
+    # --- monitoring (docs/monitoring.md) ---
+    worker_enabled: bool = Field(default=True, description="Run the monitor loop inside `watchkeep server`.")
+    worker_tick_seconds: float = Field(default=5.0, gt=0, description="Pause between monitor passes.")
+    resource_sample_seconds: float = Field(default=15.0, gt=0, description="CPU/memory/GPU sample period.")
+    process_role: str = Field(default="server", max_length=64, description="Process label in metrics.")
+    metrics_max_label_values: int = Field(default=50, ge=1, description="Cap per label on /metrics.")
+
     def resolved_database_url(self) -> str:
         """The configured URL, or the embedded SQLite file under ``home``."""
         if self.database_url:

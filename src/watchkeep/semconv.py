@@ -142,3 +142,14 @@ OPENINFERENCE_KIND_TO_OPERATION: Final = {
     "GUARDRAIL": "guardrail",
     "EVALUATOR": "evaluate",
 }
+
+# --- Gateway (watchkeep's own, on the span of each gateway call) -------------------
+ERROR_TYPE: Final = "error.type"
+WK_GATEWAY_STREAM: Final = "watchkeep.gateway.stream"
+WK_GATEWAY_CACHE_HIT: Final = "watchkeep.gateway.cache_hit"
+WK_GATEWAY_RETRIES: Final = "watchkeep.gateway.retries"
+WK_GATEWAY_FALLBACKS: Final = "watchkeep.gateway.fallbacks"
+WK_GATEWAY_ATTEMPTS: Final = "watchkeep.gateway.attempts"
+WK_GATEWAY_DECISION: Final = "watchkeep.gateway.route_decision"
+WK_GATEWAY_STATUS: Final = "watchkeep.gateway.status_code"
+WK_GATEWAY_SHADOW_OF: Final = "watchkeep.gateway.shadow_of"

@@ -6,6 +6,8 @@ from tests.conftest import Api
 from watchkeep.security.authz import ROLE_PERMISSIONS, Permission, Role
 
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
+MONITOR = {"name": "m", "kind": "metric", "metric": "requests", "condition": {"alert": 1}}
+DAY = {"reference_from": "2026-01-01T00:00:00Z", "reference_to": "2026-01-02T00:00:00Z"}
 OPEN_PATHS = {"/healthz", "/readyz", "/metrics", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
 
 # Every protected route, a request that reaches its handler, and the permission it needs.
@@ -22,6 +24,50 @@ ROUTES: dict[tuple[str, str], tuple[dict[str, object], Permission]] = {
         Permission.SCORES_WRITE,
     ),
     ("GET", "/api/v1/scores"): ({}, Permission.SCORES_READ),
+    ("GET", "/api/v1/metrics"): ({}, Permission.METRICS_READ),
+    ("GET", "/api/v1/metrics/resources"): ({}, Permission.METRICS_READ),
+    ("GET", "/api/v1/quality"): ({"params": {"name": "n"}}, Permission.SCORES_READ),
+    ("GET", "/api/v1/drift"): ({"params": {"feature": "latency_ms", **DAY}}, Permission.METRICS_READ),
+    ("GET", "/api/v1/evaluators"): ({}, Permission.MONITORS_READ),
+    ("GET", "/api/v1/online-evaluators"): ({}, Permission.MONITORS_READ),
+    ("POST", "/api/v1/online-evaluators"): (
+        {"json": {"name": "n", "evaluator": "json_valid"}},
+        Permission.MONITORS_WRITE,
+    ),
+    ("DELETE", "/api/v1/online-evaluators/{evaluator_id}"): ({}, Permission.MONITORS_WRITE),
+    ("GET", "/api/v1/monitors"): ({}, Permission.MONITORS_READ),
+    ("POST", "/api/v1/monitors"): ({"json": MONITOR}, Permission.MONITORS_WRITE),
+    ("POST", "/api/v1/monitors/apply"): (
+        {"content": b"monitors: []", "headers": {"Content-Type": "application/yaml"}},
+        Permission.MONITORS_WRITE,
+    ),
+    ("GET", "/api/v1/monitors/{monitor_id}"): ({}, Permission.MONITORS_READ),
+    ("PUT", "/api/v1/monitors/{monitor_id}"): ({"json": MONITOR}, Permission.MONITORS_WRITE),
+    ("DELETE", "/api/v1/monitors/{monitor_id}"): ({}, Permission.MONITORS_WRITE),
+    ("POST", "/api/v1/monitors/{monitor_id}/evaluate"): ({}, Permission.MONITORS_WRITE),
+    ("GET", "/api/v1/alerts"): ({}, Permission.ALERTS_READ),
+    ("GET", "/api/v1/alert-channels"): ({}, Permission.ALERTS_READ),
+    ("POST", "/api/v1/alert-channels"): (
+        {"json": {"name": "c", "kind": "slack", "config": {"url": "http://127.0.0.1:9/x"}}},
+        Permission.ALERTS_WRITE,
+    ),
+    ("DELETE", "/api/v1/alert-channels/{channel_id}"): ({}, Permission.ALERTS_WRITE),
+    ("POST", "/v1/chat/completions"): (
+        {"json": {"model": "no-such-model", "messages": [{"role": "user", "content": "hi"}]}},
+        Permission.MODELS_INVOKE,
+    ),
+    ("POST", "/v1/embeddings"): (
+        {"json": {"model": "no-such-model", "input": "hi"}},
+        Permission.MODELS_INVOKE,
+    ),
+    ("GET", "/v1/models"): ({}, Permission.MODELS_INVOKE),
+    ("GET", "/api/v1/routes"): ({}, Permission.ROUTES_READ),
+    ("GET", "/api/v1/routes/{name}"): ({}, Permission.ROUTES_READ),
+    ("PUT", "/api/v1/routes/{name}"): (
+        {"json": {"deployments": [{"name": "a", "backend": "mock"}]}},
+        Permission.ROUTES_WRITE,
+    ),
+    ("DELETE", "/api/v1/routes/{name}"): ({}, Permission.ROUTES_WRITE),
 }
 
 
@@ -36,6 +82,9 @@ def call(api: Api, method: str, path: str, headers: dict[str, str]) -> int:
     extra = dict(kwargs)
     merged = {**headers, **dict(extra.pop("headers", {}))}  # type: ignore[arg-type]
     url = path.replace("{trace_id}", TRACE)
+    for name in ("monitor_id", "evaluator_id", "channel_id"):
+        url = url.replace("{" + name + "}", "1")  # reaches the handler: 404 after authorisation
+    url = url.replace("{name}", "smollm2")
     return api.client.request(method, url, headers=merged, **extra).status_code  # type: ignore[arg-type]
 
 

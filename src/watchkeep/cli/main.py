@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from watchkeep.cli import demo
+from watchkeep.cli import demo, monitoring
 from watchkeep.config import Settings
 from watchkeep.security.authz import Role
 
 if TYPE_CHECKING:
+    from fastapi import FastAPI
     from sqlalchemy import Engine
 
     from watchkeep.store.projects import ProjectRepository
@@ -21,6 +23,8 @@ keys_app = typer.Typer(help="Project API keys.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
 app.command("up", help="Start the server with demo traffic (what `make up` runs).")(demo.up)
+app.command("worker")(monitoring.worker)
+app.add_typer(monitoring.monitors_app, name="monitors")
 
 
 @app.command()
@@ -49,6 +53,56 @@ def server(
         access_log=False,
         timeout_graceful_shutdown=10,
     )
+
+
+@app.command()
+def gateway(
+    host: Annotated[str | None, typer.Option(envvar="WATCHKEEP_HOST", help="Bind address.")] = None,
+    port: Annotated[int | None, typer.Option(envvar="WATCHKEEP_GATEWAY_PORT", help="TCP port.")] = None,
+    config: Annotated[
+        Path | None, typer.Option(envvar="WATCHKEEP_GATEWAY_CONFIG", help="Routes YAML file.")
+    ] = None,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="Processes (limits: use Redis).")] = 1,
+) -> None:
+    """Run the OpenAI-compatible gateway alone (traces go to the same database as the server)."""
+    import os
+
+    import uvicorn
+
+    from watchkeep.logs import configure_logging
+
+    # The monitor loop runs in `watchkeep server`; a gateway replica only serves and traces.
+    # It serves no OTLP ingest either, so it needs no decode processes.
+    os.environ.update(
+        WATCHKEEP_GATEWAY_ENABLED="true",
+        WATCHKEEP_WORKER_ENABLED="false",
+        WATCHKEEP_PROCESS_ROLE="gateway",
+        WATCHKEEP_INGEST_DECODE_WORKERS="0",
+    )
+    if config is not None:
+        os.environ["WATCHKEEP_GATEWAY_CONFIG"] = str(config)
+    settings = Settings(**({"host": host} if host is not None else {}))  # type: ignore[arg-type]
+    configure_logging(settings.log_level, settings.log_format)
+    uvicorn.run(
+        "watchkeep.cli.main:gateway_app",
+        factory=True,
+        workers=workers,
+        host=settings.host,
+        port=port if port is not None else settings.gateway_port,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=10,
+    )
+
+
+def gateway_app() -> FastAPI:
+    """The gateway-only app from the environment (uvicorn's factory, once per worker)."""
+    from watchkeep.api.app import create_app
+    from watchkeep.logs import configure_logging
+
+    settings = Settings()
+    configure_logging(settings.log_level, settings.log_format)
+    return create_app(settings, gateway_only=True)
 
 
 def _engine() -> Engine:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from watchkeep.ingest.decode_pool import DecodePool
 from watchkeep.ingest.metrics import IngestMetrics
@@ -26,10 +28,18 @@ class ExportResult:
 class IngestService:
     """Decodes, normalises and durably stores OTLP trace exports."""
 
-    def __init__(self, writer: GroupCommitWriter, decoder: DecodePool, metrics: IngestMetrics) -> None:
+    def __init__(
+        self,
+        writer: GroupCommitWriter,
+        decoder: DecodePool,
+        metrics: IngestMetrics,
+        observer: Callable[[Sequence[tuple[Any, ...]]], None] | None = None,
+    ) -> None:
         self._writer = writer
         self._decoder = decoder
         self._metrics = metrics
+        # Told about each committed batch of span rows (e.g. Prometheus GenAI telemetry).
+        self._observer = observer
 
     @property
     def metrics(self) -> IngestMetrics:
@@ -46,6 +56,8 @@ class IngestService:
             self._metrics.spans.labels("rejected").inc(prepared.rejected)
         if prepared.batch.spans:
             await asyncio.wrap_future(self._writer.submit(prepared.batch))
+            if self._observer is not None:
+                self._observer(prepared.batch.spans)
         return ExportResult(
             accepted=len(prepared.batch.spans),
             rejected=prepared.rejected,

@@ -17,6 +17,10 @@ class Permission(StrEnum):
     ROUTES_READ = "routes:read"
     ROUTES_WRITE = "routes:write"
     PROJECT_ADMIN = "project:admin"
+    MONITORS_READ = "monitors:read"
+    MONITORS_WRITE = "monitors:write"
+    ALERTS_READ = "alerts:read"
+    ALERTS_WRITE = "alerts:write"  # alert channels: they hold URLs and secrets, so admins only
 
 
 class Role(StrEnum):
@@ -39,12 +43,22 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.METRICS_READ,
             Permission.MODELS_INVOKE,
             Permission.ROUTES_READ,
+            Permission.MONITORS_READ,
+            Permission.MONITORS_WRITE,
+            Permission.ALERTS_READ,
         }
     ),
     # For applications: they send traces and feedback but cannot read anyone's data.
     Role.INGEST: frozenset({Permission.TRACES_WRITE, Permission.SCORES_WRITE, Permission.MODELS_INVOKE}),
     Role.VIEWER: frozenset(
-        {Permission.TRACES_READ, Permission.SCORES_READ, Permission.METRICS_READ, Permission.ROUTES_READ}
+        {
+            Permission.TRACES_READ,
+            Permission.SCORES_READ,
+            Permission.METRICS_READ,
+            Permission.ROUTES_READ,
+            Permission.MONITORS_READ,
+            Permission.ALERTS_READ,
+        }
     ),
 }
 

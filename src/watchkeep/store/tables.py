@@ -158,3 +158,104 @@ scores = Table(
     Index(None, "project_id", "trace_id"),
     Index(None, "project_id", "name", "created_at_unix_nano"),
 )
+
+# --- monitoring (revision 0002) ----------------------------------------------------
+# Monitors carry their spec as JSON plus the state machine's columns; ``lease_*`` lets
+# several workers share the schedule without evaluating (or alerting) a monitor twice.
+monitors = Table(
+    "monitors",
+    metadata,
+    Column("id", RowId, primary_key=True, autoincrement=True),
+    Column("project_id", RowId, ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("spec", Json, nullable=False),
+    Column("enabled", Boolean, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("state_since_unix_nano", BigInteger, nullable=False),
+    Column("pending_state", String(16), nullable=True),
+    Column("pending_count", Integer, nullable=False),
+    Column("last_value", Float, nullable=True),
+    Column("last_message", Text, nullable=True),
+    Column("last_evaluated_at_unix_nano", BigInteger, nullable=True),
+    Column("last_notified_at_unix_nano", BigInteger, nullable=True),
+    Column("next_run_at_unix_nano", BigInteger, nullable=False),
+    Column("lease_owner", String(64), nullable=True),
+    Column("lease_until_unix_nano", BigInteger, nullable=True),
+    Column("created_at_unix_nano", BigInteger, nullable=False),
+    Column("updated_at_unix_nano", BigInteger, nullable=False),
+    UniqueConstraint("project_id", "name"),
+    Index(None, "enabled", "next_run_at_unix_nano"),
+)
+
+alert_channels = Table(
+    "alert_channels",
+    metadata,
+    Column("id", RowId, primary_key=True, autoincrement=True),
+    Column("project_id", RowId, ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("config", Json, nullable=False),
+    Column("created_at_unix_nano", BigInteger, nullable=False),
+    UniqueConstraint("project_id", "name"),
+)
+
+# History outlives its monitor: no foreign key on monitor_id, the name is copied.
+alert_events = Table(
+    "alert_events",
+    metadata,
+    Column("id", RowId, primary_key=True, autoincrement=True),
+    Column("project_id", RowId, ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    Column("monitor_id", BigInteger, nullable=False),
+    Column("monitor_name", String(200), nullable=False),
+    Column("severity", String(16), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("from_state", String(16), nullable=False),
+    Column("to_state", String(16), nullable=False),
+    Column("value", Float, nullable=True),
+    Column("message", Text, nullable=True),
+    Column("deliveries", Json, nullable=True),
+    Column("created_at_unix_nano", BigInteger, nullable=False),
+    Index(None, "project_id", "created_at_unix_nano"),
+    Index(None, "project_id", "monitor_id", "created_at_unix_nano"),
+)
+
+# Binned summaries of drift reference windows, computed once and reused by every run.
+drift_references = Table(
+    "drift_references",
+    metadata,
+    Column("id", RowId, primary_key=True, autoincrement=True),
+    Column("project_id", RowId, ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    Column("cache_key", String(64), nullable=False),
+    Column("summary", Json, nullable=False),
+    Column("created_at_unix_nano", BigInteger, nullable=False),
+    UniqueConstraint("project_id", "cache_key"),
+)
+
+online_evaluators = Table(
+    "online_evaluators",
+    metadata,
+    Column("id", RowId, primary_key=True, autoincrement=True),
+    Column("project_id", RowId, ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("evaluator", String(64), nullable=False),
+    Column("params", Json, nullable=True),
+    Column("sample_rate", Float, nullable=False),
+    Column("model", String(256), nullable=True),
+    Column("enabled", Boolean, nullable=False),
+    Column("last_span_row_id", BigInteger, nullable=False),
+    Column("created_at_unix_nano", BigInteger, nullable=False),
+    UniqueConstraint("project_id", "name"),
+)
+
+# Process resource use in long form (one row per process and metric): not per project.
+resource_samples = Table(
+    "resource_samples",
+    metadata,
+    Column("id", RowId, primary_key=True, autoincrement=True),
+    Column("sampled_at_unix_nano", BigInteger, nullable=False),
+    Column("host", String(256), nullable=False),
+    Column("process", String(128), nullable=False),
+    Column("metric", String(64), nullable=False),
+    Column("value", Float, nullable=False),
+    Index(None, "metric", "sampled_at_unix_nano"),
+)

@@ -52,7 +52,8 @@ def create_score(
         numeric, text = None, value
     else:
         numeric = float(value)
-    stored = services(request).scores.add(
+    svc = services(request)
+    stored = svc.scores.add(
         principal.project_id,
         NewScore(
             trace_id=body.trace_id.lower(),
@@ -67,6 +68,7 @@ def create_score(
             metadata=body.metadata,
         ),
     )
+    svc.monitoring.telemetry.observe_score(principal.project_id, body.name, text, body.label)
     return ScoreOut.model_validate(stored)
 
 

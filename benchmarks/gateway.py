@@ -1,0 +1,439 @@
+"""Gateway benchmark: the latency watchkeep adds, its top throughput and memory, against LiteLLM.
+
+Everything runs on this machine: two mock OpenAI upstreams (0 ms and 50 ms, a raw
+asyncio/httptools process that is never the bottleneck), ``watchkeep gateway`` (one
+process, tracing every request into SQLite), and the LiteLLM proxy from its own
+environment (``benchmarks/peers/litellm.sh``; the table says so when it is absent).
+The load generator is an open-loop raw HTTP/1.1 client on keep-alive connections:
+requests leave on schedule whatever the server does, and latency counts from the
+scheduled time, so a server that falls behind cannot hide it (no coordinated omission).
+
+    python benchmarks/gateway.py                      # the full run (200,000-request soak)
+    python benchmarks/gateway.py --soak 20000 --seconds 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import orjson
+import yaml
+
+from watchkeep.devtools.postgres import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+LITELLM = Path(os.environ.get("LITELLM_VENV", ROOT / ".bench" / "litellm-venv")) / "bin" / "litellm"
+BODY = {
+    "messages": [{"role": "user", "content": "Say something short."}],
+    "temperature": 0.7,
+    "max_tokens": 16,
+}
+MASTER_KEY = "sk-bench-" + os.urandom(24).hex()
+TARGET_ADDED_P50_MS, TARGET_ADDED_P99_MS, TARGET_RPS, TARGET_GROWTH = 1.0, 5.0, 1000.0, 0.05
+
+
+@dataclass
+class Target:
+    """Something to send chat completions to."""
+
+    name: str
+    host: str
+    port: int
+    path: str
+    key: str
+    pid: int | None = None
+
+    def raw(self, model: str) -> bytes:
+        body = orjson.dumps({**BODY, "model": model})
+        return (
+            f"POST {self.path} HTTP/1.1\r\nhost: {self.host}\r\ncontent-type: application/json\r\n"
+            f"authorization: Bearer {self.key}\r\ncontent-length: {len(body)}\r\n\r\n"
+        ).encode() + body
+
+
+@dataclass
+class Result:
+    latencies_ms: list[float] = field(default_factory=list)
+    errors: int = 0
+    seconds: float = 0.0
+
+    def pct(self, q: float) -> float:
+        data = sorted(self.latencies_ms)
+        return data[min(len(data) - 1, int(len(data) * q))] if data else float("nan")
+
+    @property
+    def rps(self) -> float:
+        return len(self.latencies_ms) / self.seconds if self.seconds else 0.0
+
+
+class Conn:
+    """One keep-alive HTTP/1.1 connection that reads exactly one response per request."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+
+    async def send(self, raw: bytes) -> int:
+        self.writer.write(raw)
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        status = int(head[9:12])
+        lower = head.lower()
+        at = lower.find(b"content-length:")
+        if at >= 0:
+            length = int(lower[at + 15 : lower.find(b"\r\n", at)])
+            await self.reader.readexactly(length)
+        elif b"chunked" in lower:
+            while True:
+                size = int((await self.reader.readuntil(b"\r\n")).strip(), 16)
+                await self.reader.readexactly(size + 2)
+                if size == 0:
+                    break
+        return status
+
+
+class Pool:
+    def __init__(self, target: Target) -> None:
+        self.target = target
+        self.idle: list[Conn] = []
+
+    async def send(self, raw: bytes) -> bool:
+        conn = (
+            self.idle.pop()
+            if self.idle
+            else Conn(*await asyncio.open_connection(self.target.host, self.target.port))
+        )
+        try:
+            status = await conn.send(raw)
+        except (OSError, asyncio.IncompleteReadError, ValueError):
+            conn.writer.close()
+            return False
+        self.idle.append(conn)
+        return status == 200
+
+    def close(self) -> None:
+        for conn in self.idle:
+            conn.writer.close()
+        self.idle.clear()
+
+
+async def open_loop(target: Target, model: str, rate: float, seconds: float) -> Result:
+    """``rate`` requests/s for ``seconds``; latency from each request's scheduled time."""
+    pool, raw, result = Pool(target), target.raw(model), Result()
+    start = time.perf_counter() + 0.05
+    count = int(rate * seconds)
+
+    async def one(at: float) -> None:
+        ok = await pool.send(raw)
+        if ok:
+            result.latencies_ms.append((time.perf_counter() - at) * 1000)
+        else:
+            result.errors += 1
+
+    tasks = []
+    for i in range(count):
+        at = start + i / rate
+        delay = at - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(at)))
+    await asyncio.gather(*tasks)
+    result.seconds = max(time.perf_counter() - start, seconds)
+    pool.close()
+    return result
+
+
+async def closed_loop(
+    target: Target, model: str, concurrency: int, seconds: float, limit: int | None = None
+) -> Result:
+    """``concurrency`` clients back to back, for ``seconds`` or ``limit`` requests in all."""
+    pool, raw, result = Pool(target), target.raw(model), Result()
+    start = time.perf_counter()
+    deadline = start + seconds
+    sent = 0
+
+    async def client() -> None:
+        nonlocal sent
+        while time.perf_counter() < deadline and (limit is None or sent < limit):
+            sent += 1
+            t = time.perf_counter()
+            if await pool.send(raw):
+                result.latencies_ms.append((time.perf_counter() - t) * 1000)
+            else:
+                result.errors += 1
+
+    await asyncio.gather(*(client() for _ in range(concurrency)))
+    result.seconds = time.perf_counter() - start
+    pool.close()
+    return result
+
+
+def rss_mib(pid: int) -> float:
+    """Resident memory of ``pid`` and all its descendants (workers fork or spawn)."""
+    total, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        with contextlib.suppress(OSError):
+            for task in Path(f"/proc/{p}/task").iterdir():
+                todo += [int(c) for c in (task / "children").read_text().split()]
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+    return total / 1024
+
+
+@contextlib.contextmanager
+def started(
+    args: list[str], ready: str, env: dict[str, str] | None = None, timeout: float = 120
+) -> Iterator[int]:
+    proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"{args[:3]} exited with {proc.returncode}")
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(ready, timeout=2).status_code == 200:
+                    break
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{args[:3]} did not start")
+            time.sleep(0.2)
+        yield proc.pid
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def routes(upstreams: dict[str, str]) -> dict[str, object]:
+    return {
+        "routes": [
+            {
+                "name": model,
+                "deployments": [
+                    {"name": f"mock-{model}", "backend": "openai_compatible", "base_url": f"{url}/v1"}
+                ],
+                "cache": {"enabled": False},
+            }
+            for model, url in upstreams.items()
+        ]
+    }
+
+
+def litellm_config(upstreams: dict[str, str]) -> dict[str, object]:
+    return {
+        "model_list": [
+            {
+                "model_name": m,
+                "litellm_params": {"model": f"openai/{m}", "api_base": f"{u}/v1", "api_key": "sk-mock"},
+            }
+            for m, u in upstreams.items()
+        ],
+        "litellm_settings": {"telemetry": False, "drop_params": True},
+        "general_settings": {"master_key": MASTER_KEY},  # it authenticates callers, as watchkeep does
+    }
+
+
+@dataclass
+class Figures:
+    added: dict[str, tuple[float, float]] = field(default_factory=dict)  # label -> (p50, p99) added ms
+    errors: dict[str, int] = field(default_factory=dict)
+    rps: float = 0.0
+    rss_warm: float = 0.0
+    rss_soak: float = 0.0
+    soaked: int = 0
+    note: str = ""
+
+
+def run_all(args: argparse.Namespace) -> tuple[Figures, Figures | None, str]:
+    tmp = Path(tempfile.mkdtemp(prefix="wk-gw-bench-"))
+    up0, up50 = free_port(), free_port()
+    mock = [sys.executable, "-m", "watchkeep.gateway.mock_upstream"]
+    upstreams = {"m0": f"http://127.0.0.1:{up0}", "m50": f"http://127.0.0.1:{up50}"}
+    rates = [float(r) for r in args.rates.split(",")]
+    with (
+        started([*mock, "--port", str(up0)], f"{upstreams['m0']}/_stats"),
+        started([*mock, "--port", str(up50), "--latency-ms", "50"], f"{upstreams['m50']}/_stats"),
+    ):
+        direct_all = _Router(up0, up50)
+        ours = _watchkeep(tmp, upstreams, args, rates, direct_all)
+        peer, peer_note = _litellm(tmp, upstreams, args, rates, direct_all)
+    return ours, peer, peer_note
+
+
+class _Router(Target):
+    """Calls the direct upstream of each model (m0 and m50 live on different ports)."""
+
+    def __init__(self, port0: int, port50: int) -> None:
+        super().__init__("direct", "127.0.0.1", port0, "/v1/chat/completions", "none")
+        self.port50 = port50
+
+
+async def _measure_routed(
+    target: Target, direct: _Router, args: argparse.Namespace, rates: list[float], soak: int, warmup: int
+) -> Figures:
+    figures = Figures()
+    await closed_loop(target, "m0", 8, 2.0)
+    for model in ("m0", "m50"):
+        port = direct.port if model == "m0" else direct.port50
+        plain = Target("direct", "127.0.0.1", port, "/v1/chat/completions", "none")
+        for rate in rates:
+            base = await open_loop(plain, model, rate, args.seconds)
+            run = await open_loop(target, model, rate, args.seconds)
+            label = f"{model[1:]} ms @ {rate:g}/s"
+            figures.added[label] = (run.pct(0.5) - base.pct(0.5), run.pct(0.99) - base.pct(0.99))
+            figures.errors[label] = run.errors
+    top = await closed_loop(target, "m0", args.concurrency, args.seconds)
+    figures.rps = top.rps
+    figures.errors["throughput"] = top.errors
+    assert target.pid is not None
+    # Memory settles over the first requests (allocator arenas, SQLite's page cache, pools):
+    # the warm reading comes after a warm-up soak, so growth means what keeps growing.
+    await closed_loop(target, "m0", args.concurrency, 3600, limit=warmup)
+    figures.rss_warm = rss_mib(target.pid)
+    soaked = await closed_loop(target, "m0", args.concurrency, 3600, limit=soak)
+    figures.soaked = len(soaked.latencies_ms)
+    figures.errors["soak"] = soaked.errors
+    figures.rss_soak = rss_mib(target.pid)
+    return figures
+
+
+def _watchkeep(
+    tmp: Path, upstreams: dict[str, str], args: argparse.Namespace, rates: list[float], direct: _Router
+) -> Figures:
+    config = tmp / "routes.yaml"
+    config.write_text(yaml.safe_dump(routes(upstreams)))
+    env = {**os.environ, "WATCHKEEP_HOME": str(tmp / "home"), "WATCHKEEP_LOG_LEVEL": "WARNING"}
+    exe = [sys.executable, "-m", "watchkeep.cli.main"]
+    key = subprocess.run(
+        [*exe, "keys", "create", "--project", "bench"], env=env, check=True, capture_output=True, text=True
+    ).stdout.split()[-1]
+    port = free_port()
+    with started(
+        [*exe, "gateway", "--port", str(port), "--workers", str(args.workers), "--config", str(config)],
+        f"http://127.0.0.1:{port}/readyz",
+        env,
+    ) as pid:
+        target = Target("watchkeep", "127.0.0.1", port, "/v1/chat/completions", key, pid)
+        figures = asyncio.run(_measure_routed(target, direct, args, rates, args.soak, args.warmup))
+    figures.note = f"{args.workers} worker(s), every request traced into SQLite"
+    return figures
+
+
+def _litellm(
+    tmp: Path, upstreams: dict[str, str], args: argparse.Namespace, rates: list[float], direct: _Router
+) -> tuple[Figures | None, str]:
+    if not LITELLM.exists():
+        return None, f"LiteLLM not installed: run benchmarks/peers/litellm.sh ({LITELLM} missing)"
+    version = subprocess.run(
+        [str(LITELLM.parent / "python"), "-c", "import importlib.metadata as m; print(m.version('litellm'))"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
+    config = tmp / "litellm.yaml"
+    config.write_text(yaml.safe_dump(litellm_config(upstreams)))
+    env = {
+        **os.environ,
+        "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+        "LITELLM_LOG": "ERROR",
+        "DISABLE_SCHEMA_UPDATE": "True",
+    }
+    port = free_port()
+    cmd = [
+        str(LITELLM),
+        "--config",
+        str(config),
+        "--port",
+        str(port),
+        "--num_workers",
+        str(args.peer_workers),
+    ]
+    try:
+        with started(cmd, f"http://127.0.0.1:{port}/health/liveliness", env, timeout=180) as pid:
+            target = Target("litellm", "127.0.0.1", port, "/v1/chat/completions", MASTER_KEY, pid)
+            figures = asyncio.run(
+                _measure_routed(target, direct, args, rates, args.peer_soak, args.peer_warmup)
+            )
+    except RuntimeError as exc:
+        return None, f"LiteLLM {version} failed: {exc}"
+    return figures, f"LiteLLM {version}, {args.peer_workers} worker(s)"
+
+
+def table(ours: Figures, peer: Figures | None, peer_note: str) -> str:
+    rows = [f"{'figure':34} {'watchkeep':>12} {'LiteLLM':>12} {'ratio':>8}"]
+
+    def row(name: str, a: float, b: float | None, unit: str, higher_better: bool = False) -> None:
+        ratio = ""
+        if b is not None and a and b:
+            ratio = f"{(a / b if higher_better else b / a):.1f}x"
+        bs = f"{b:.2f}{unit}" if b is not None else "n/a"
+        rows.append(f"{name:34} {a:>10.2f}{unit:2} {bs:>12} {ratio:>8}")
+
+    for label, (p50, p99) in ours.added.items():
+        theirs = peer.added.get(label) if peer else None
+        row(f"added p50 ms, upstream {label}", p50, theirs[0] if theirs else None, "")
+        row(f"added p99 ms, upstream {label}", p99, theirs[1] if theirs else None, "")
+    row("sustained requests/s (0 ms)", ours.rps, peer.rps if peer else None, "", higher_better=True)
+    row("RSS MiB after warm-up", ours.rss_warm, peer.rss_warm if peer else None, "")
+    row("RSS MiB after soak", ours.rss_soak, peer.rss_soak if peer else None, "")
+    growth = (ours.rss_soak - ours.rss_warm) / ours.rss_warm
+    rows.append(f"soak: watchkeep {ours.soaked} requests" + (f", LiteLLM {peer.soaked}" if peer else ""))
+    rows.append(f"errors: watchkeep {ours.errors}" + (f"; LiteLLM {peer.errors}" if peer else ""))
+    rows.append(f"watchkeep: {ours.note}; peer: {peer_note}")
+    worst = max(
+        (v for k, v in ours.added.items() if "@ 200/s" in k), default=(float("nan"),) * 2, key=lambda v: v[1]
+    )
+    rows.append(
+        "targets: added p50 <= 1 ms and p99 <= 5 ms at 200/s: "
+        f"{'met' if worst[0] <= TARGET_ADDED_P50_MS and worst[1] <= TARGET_ADDED_P99_MS else 'MISSED'}; "
+        f">= 1000 requests/s: {'met' if ours.rps >= TARGET_RPS else 'MISSED'}; "
+        f"memory growth < 5 % ({growth * 100:.1f} %): {'met' if growth < TARGET_GROWTH else 'MISSED'}"
+    )
+    return "\n".join(rows)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--rates", default="20,200", help="Open-loop request rates for the latency figures.")
+    parser.add_argument(
+        "--seconds", type=float, default=10.0, help="Length of each latency and throughput run."
+    )
+    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument(
+        "--warmup", type=int, default=20_000, help="Requests before the first memory reading."
+    )
+    parser.add_argument("--peer-warmup", type=int, default=1_000)
+    parser.add_argument(
+        "--soak", type=int, default=200_000, help="Requests before the second memory reading."
+    )
+    parser.add_argument(
+        "--peer-soak", type=int, default=5_000, help="LiteLLM's soak (it runs ~40 requests/s)."
+    )
+    parser.add_argument("--workers", type=int, default=2, help="watchkeep gateway processes.")
+    parser.add_argument("--peer-workers", type=int, default=2, help="LiteLLM proxy workers.")
+    args = parser.parse_args()
+    with contextlib.suppress(ImportError):
+        import uvloop
+
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    ours, peer, note = run_all(args)
+    print(table(ours, peer, note))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,318 @@
+"""Monitoring benchmark: drift tests on 1M values, 100 monitors over 1M spans, Evidently peer.
+
+1. Drift: for each feature (latency, response length, input tokens, model, predicted
+   label) a 1,000,000-value reference is summarised once, then a 1,000,000-value current
+   window is tested against the cached summary (target <= 0.5 s a test).
+2. Monitors: 1,000,000 LLM calls over 24 hours in SQLite (or PostgreSQL), 100 monitors
+   (metric, drift, anomaly, quality), one worker pass timed cold (reference summaries
+   computed) and warm (cached) (target <= 10 s a pass).
+3. Peer: the same drift computations by Evidently, in its own virtual environment
+   (``benchmarks/peers/evidently.sh``), on the same data, in a subprocess.
+
+    python benchmarks/monitoring.py                 # all parts, SQLite
+    python benchmarks/monitoring.py --db postgres --spans 200000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from prometheus_client import CollectorRegistry
+
+from watchkeep.devtools.postgres import TempPostgres
+from watchkeep.monitor.drift import drift, summarise_categorical, summarise_numeric
+from watchkeep.monitor.service import build_monitoring
+from watchkeep.monitor.spec import MonitorSpec
+from watchkeep.monitor.synthetic import Traffic, generate, write
+from watchkeep.store.engine import make_engine
+from watchkeep.store.migrate import upgrade
+from watchkeep.store.projects import ProjectRepository
+
+ROOT = Path(__file__).resolve().parents[1]
+EVIDENTLY_PY = ROOT / ".bench" / "evidently-venv" / "bin" / "python"
+DRIFT_TARGET_S = 0.5
+PASS_TARGET_S = 10.0
+NS = 1_000_000_000
+HOUR = 3600 * NS
+LABELS = ["billing", "refund", "shipping", "other"]
+
+
+def feature_data(n: int, seed: int = 0) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Reference and (slightly shifted) current values of each feature."""
+    rng = np.random.default_rng(seed)
+    models = np.array(["gpt-4o-mini", "gpt-4o", "llama-3.1-8b", "claude-3-5-haiku"])
+    return {
+        "latency_ms": (rng.lognormal(6.5, 0.4, n), rng.lognormal(6.55, 0.4, n)),
+        "response_length": (rng.poisson(400, n).astype(float), rng.poisson(420, n).astype(float)),
+        "input_tokens": (rng.poisson(300, n).astype(float), rng.poisson(300, n).astype(float)),
+        "model": (
+            models[rng.choice(4, n, p=[0.5, 0.2, 0.2, 0.1])],
+            models[rng.choice(4, n, p=[0.4, 0.3, 0.2, 0.1])],
+        ),
+        "predicted_label": (
+            np.array(LABELS)[rng.choice(4, n)],
+            np.array(LABELS)[rng.choice(4, n, p=[0.3, 0.3, 0.2, 0.2])],
+        ),
+    }
+
+
+def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
+    start = time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - start
+
+
+def bench_drift(data: dict[str, tuple[np.ndarray, np.ndarray]]) -> list[dict[str, Any]]:
+    rows = []
+    for name, (ref, cur) in data.items():
+        categorical = ref.dtype.kind in "US"
+        if categorical:
+            summary, build_s = timed(lambda ref=ref: summarise_categorical(ref.tolist()))
+            current: Any = cur.tolist()
+        else:
+            summary, build_s = timed(lambda ref=ref: summarise_numeric(ref))
+            current = cur
+        result, test_s = timed(lambda s=summary, c=current: drift(s, c))
+        rows.append(
+            {
+                "feature": name,
+                "method": result.method,
+                "statistic": result.statistic,
+                "drifted": result.drifted,
+                "summary_s": build_s,
+                "test_s": test_s,
+            }
+        )
+    return rows
+
+
+def bench_evidently(data: dict[str, tuple[np.ndarray, np.ndarray]], folder: Path) -> dict[str, Any] | str:
+    if not EVIDENTLY_PY.exists():
+        return "absent (run benchmarks/peers/evidently.sh)"
+    for name, (ref, cur) in data.items():
+        np.save(folder / f"{name}.ref.npy", ref)
+        np.save(folder / f"{name}.cur.npy", cur)
+    script = Path(__file__).with_name("peers") / "evidently_drift.py"
+    done = subprocess.run(
+        [str(EVIDENTLY_PY), str(script), str(folder), *data], capture_output=True, text=True, timeout=3600
+    )
+    if done.returncode != 0:
+        return f"failed: {done.stderr.strip().splitlines()[-1] if done.stderr else done.returncode}"
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def monitor_specs() -> list[MonitorSpec]:
+    specs: list[dict[str, Any]] = []
+    filters = [
+        {},
+        {"model": "gpt-4o-mini"},
+        {"model": "llama-3.1-8b"},
+        {"environment": "prod"},
+        {"release": "r1"},
+    ]
+    metrics = [
+        "error_rate",
+        "latency_p99_ms",
+        "request_rate",
+        "cost_usd",
+        "ttft_p90_ms",
+        "latency_p50_ms",
+        "output_tokens",
+        "requests",
+    ]
+    for i in range(40):
+        specs.append(
+            {
+                "name": f"metric-{i}",
+                "kind": "metric",
+                "metric": metrics[i % len(metrics)],
+                "filter": filters[i % len(filters)],
+                "window": "1h",
+                "condition": {"op": ">", "alert": 1e12},
+            }
+        )
+    features = [
+        "latency_ms",
+        "input_tokens",
+        "output_tokens",
+        "model",
+        "finish_reason",
+        "response_length",
+        "ttft_ms",
+        "cost_usd",
+    ]
+    for i in range(25):
+        specs.append(
+            {
+                "name": f"drift-{i}",
+                "kind": "drift",
+                "feature": features[i % len(features)],
+                "filter": filters[i % 3],
+                "window": "1h",
+                "reference": {"duration": "22h", "offset": "1h", "refresh": "1h"},
+            }
+        )
+    for i in range(25):
+        specs.append(
+            {
+                "name": f"anomaly-{i}",
+                "kind": "anomaly",
+                "metric": metrics[i % 4],
+                "filter": filters[i % len(filters)],
+                "window": "1h",
+                "bucket": "1h",
+                "reference": {"duration": "23h"},
+                "anomaly_method": "robust_z" if i % 2 else "ewma",
+            }
+        )
+    for i in range(10):
+        specs.append(
+            {
+                "name": f"quality-{i}",
+                "kind": "quality",
+                "score": "intent",
+                "statistic": ["accuracy", "macro_f1", "f1:refund", "recall:billing"][i % 4],
+                "window": "24h",
+                "condition": {"op": "<", "alert": 0.5},
+            }
+        )
+    return [MonitorSpec.model_validate(s) for s in specs]
+
+
+def bench_monitors(url: str, n_spans: int) -> dict[str, Any]:
+    engine = make_engine(url, sqlite_synchronous="NORMAL")
+    upgrade(engine)
+    project_id = ProjectRepository(engine).get_or_create("bench-monitoring").id
+    now = (time.time_ns() // HOUR + 1) * HOUR
+    chunk = 100_000
+    started = time.perf_counter()
+    for i in range(0, n_spans, chunk):
+        part = min(chunk, n_spans - i)
+        span = (24 * HOUR * part) // n_spans
+        lo = now - 24 * HOUR + (24 * HOUR * i) // n_spans
+        write(engine, generate(project_id, part, lo, lo + span, Traffic(with_payloads=True), seed=i))
+    fill_s = time.perf_counter() - started
+    with engine.begin() as conn:
+        from sqlalchemy import insert
+
+        from watchkeep.store.tables import scores
+
+        rng = np.random.default_rng(0)
+        rows = []
+        for j in range(5000):
+            actual = LABELS[j % 4]
+            rows.append(
+                {
+                    "project_id": project_id,
+                    "trace_id": f"{j:032x}",
+                    "name": "intent",
+                    "data_type": "categorical",
+                    "string_value": actual if rng.random() < 0.8 else LABELS[(j + 1) % 4],
+                    "label": actual,
+                    "source": "human",
+                    "created_at_unix_nano": now - HOUR,
+                }
+            )
+        conn.execute(insert(scores), rows)
+    from sqlalchemy import text
+
+    if url.startswith("postgresql"):
+        with engine.begin() as conn:
+            conn.execute(text("ANALYZE"))
+    else:  # what the server's StoreMaintenance thread does continuously
+        with engine.connect() as conn:
+            conn.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
+            conn.execute(text("ANALYZE"))
+            conn.commit()
+    monitoring = build_monitoring(engine, CollectorRegistry())
+    for spec in monitor_specs():
+        monitoring.monitors.upsert(project_id, spec)
+    worker = monitoring.worker
+    cold, cold_s = timed(lambda: worker.run_once(now))
+    warm, warm_s = timed(lambda: worker.run_once(now + 61 * NS))
+    worker.stop()
+    engine.dispose()
+    return {
+        "spans": n_spans,
+        "fill_s": fill_s,
+        "monitors": cold.evaluated,
+        "cold_s": cold_s,
+        "warm_s": warm_s,
+        "cache_hits": warm.cache_hits,
+        "states": warm.states,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--values", type=int, default=1_000_000, help="values per feature for drift")
+    parser.add_argument("--spans", type=int, default=1_000_000, help="stored spans for the monitor pass")
+    parser.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
+    parser.add_argument("--skip", choices=["drift", "monitors", "peer"], action="append", default=[])
+    args = parser.parse_args()
+    data = feature_data(args.values)
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        if "drift" not in args.skip:
+            print(f"\nDrift, {args.values:,} reference and {args.values:,} current values per feature")
+            print(
+                f"{'feature':<17}{'test':<15}{'statistic':>10}  drift  {'summary s':>9}  {'test s':>7}  target"
+            )
+            for r in bench_drift(data):
+                ok = "ok" if r["test_s"] <= DRIFT_TARGET_S else "MISSED"
+                print(
+                    f"{r['feature']:<17}{r['method']:<15}{r['statistic']:>10.4f}  {r['drifted']!s:<5}  "
+                    f"{r['summary_s']:>9.3f}  {r['test_s']:>7.3f}  <= {DRIFT_TARGET_S} s {ok}"
+                )
+        if "peer" not in args.skip:
+            peer = bench_evidently(data, folder)
+            print("\nEvidently (peer, own venv, same data, pandas DataFrames)")
+            if isinstance(peer, str):
+                print(f"  {peer}")
+            else:
+                print(f"  evidently {peer['version']}")
+                for name, r in peer["features"].items():
+                    method = str(r["method"])[:30]
+                    print(
+                        f"  {name:<17}{method:<31}{r['statistic']:>8.4f}  {r['drifted']!s:<5}  {r['seconds']:>7.3f} s"
+                    )
+        if "monitors" not in args.skip:
+            if args.db == "postgres":
+                pg = TempPostgres().start()
+                try:
+                    result = bench_monitors(pg.create_database("bench_monitoring"), args.spans)
+                finally:
+                    pg.stop()
+            else:
+                result = bench_monitors(f"sqlite:///{folder / 'monitoring.db'}", args.spans)
+            print(
+                f"\nMonitors over {result['spans']:,} stored spans ({args.db}; fill {result['fill_s']:.1f} s)"
+            )
+            for label, seconds in (
+                ("cold pass (references summarised)", result["cold_s"]),
+                ("warm pass (references cached)", result["warm_s"]),
+            ):
+                ok = "ok" if seconds <= PASS_TARGET_S else "MISSED"
+                print(
+                    f"  {result['monitors']} monitors, {label:<36} {seconds:7.2f} s   target <= {PASS_TARGET_S} s {ok}"
+                )
+            print(
+                f"  window queries shared within a pass: {result['cache_hits']}; states: {result['states']}"
+            )
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,74 @@
+"""Operational metrics: ``GET /api/v1/metrics`` and ``GET /api/v1/metrics/resources``."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import AwareDatetime
+
+from watchkeep.api.auth import require, services
+from watchkeep.api.errors import ApiError
+from watchkeep.api.routes._monitoring import AUTH_ERRORS, CallFilter, time_range
+from watchkeep.api.schemas import ns_to_datetime
+from watchkeep.monitor.metrics import METRIC_NAMES, UnknownMetric
+from watchkeep.security.authz import Permission
+from watchkeep.security.keys import Principal
+
+router = APIRouter(prefix="/api/v1", tags=["metrics"])
+
+
+@router.get("/metrics", responses=AUTH_ERRORS)
+def get_metrics(
+    request: Request,
+    principal: Annotated[Principal, Depends(require(Permission.METRICS_READ))],
+    calls: Annotated[CallFilter, Depends()],
+    start: Annotated[AwareDatetime | None, Query(alias="from")] = None,
+    end: Annotated[AwareDatetime | None, Query(alias="to")] = None,
+    bucket_seconds: Annotated[int | None, Query(ge=1, le=31 * 86400)] = None,
+    metrics: Annotated[
+        str | None, Query(max_length=1000, description=f"Comma list of: {', '.join(METRIC_NAMES)}")
+    ] = None,
+) -> dict[str, Any]:
+    """Request rate, error rate, latency and TTFT p50/p90/p99, tokens and cost of LLM calls
+    over [from, to) (default: the last hour), in total and per bucket when asked."""
+    start_ns, end_ns = time_range(start, end)
+    names = [m.strip() for m in metrics.split(",") if m.strip()] if metrics else None
+    queries = services(request).monitoring.metrics
+    f = calls.to_filter()
+    try:
+        summary = queries.window(principal.project_id, f, start_ns, end_ns, names)
+        series = (
+            queries.series(principal.project_id, f, start_ns, end_ns, bucket_seconds * 1_000_000_000, names)
+            if bucket_seconds
+            else []
+        )
+    except (UnknownMetric, ValueError) as exc:
+        raise ApiError(422, "invalid_request", str(exc)) from exc
+    summary.pop("start_unix_nano", None)
+    return {
+        "from": ns_to_datetime(start_ns),
+        "to": ns_to_datetime(end_ns),
+        "bucket_seconds": bucket_seconds,
+        "summary": summary,
+        "series": [{"start": ns_to_datetime(int(r.pop("start_unix_nano") or 0)), **r} for r in series],
+    }
+
+
+@router.get("/metrics/resources", responses=AUTH_ERRORS)
+def get_resources(
+    request: Request,
+    _: Annotated[Principal, Depends(require(Permission.METRICS_READ))],
+    start: Annotated[AwareDatetime | None, Query(alias="from")] = None,
+    end: Annotated[AwareDatetime | None, Query(alias="to")] = None,
+    metric: Annotated[str | None, Query(max_length=64)] = None,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+) -> dict[str, Any]:
+    """Sampled CPU, memory and GPU use of the server, worker and local model processes."""
+    start_ns, end_ns = time_range(start, end)
+    mon = services(request).monitoring
+    rows = mon.resources.recent(start_ns, end_ns, metric, limit)
+    return {
+        "gpu": mon.sampler.gpu.status,
+        "items": [{"sampled_at": ns_to_datetime(r.pop("sampled_at_unix_nano")), **r} for r in rows],
+    }

@@ -1,0 +1,152 @@
+"""Monitors: declare (JSON or YAML), list, inspect, change, delete, evaluate now."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request, Response
+from pydantic import ValidationError
+
+from watchkeep.api.auth import require, services
+from watchkeep.api.errors import ApiError
+from watchkeep.api.routes._monitoring import AUTH_ERRORS
+from watchkeep.api.schemas import ErrorResponse, RowIdPath, ns_to_datetime
+from watchkeep.monitor.channels import validate_config
+from watchkeep.monitor.repository import Conflict, MonitorRow
+from watchkeep.monitor.spec import MonitorSpec, load_yaml
+from watchkeep.security.authz import Permission
+from watchkeep.security.keys import Principal
+
+router = APIRouter(prefix="/api/v1", tags=["monitors"])
+NOT_FOUND: dict[int | str, dict[str, object]] = {
+    404: {"model": ErrorResponse, "description": "No such monitor"}
+}
+
+
+def monitor_out(row: MonitorRow) -> dict[str, Any]:
+    """A monitor as the API shows it: its spec and its state."""
+
+    def when(ns: int | None) -> Any:
+        return ns_to_datetime(ns) if ns is not None else None
+
+    return {
+        "id": row.id,
+        "spec": row.spec.model_dump(mode="json"),
+        "state": row.state.value,
+        "state_since": when(row.state_since_unix_nano),
+        "pending_state": row.pending_state.value if row.pending_state else None,
+        "last_value": row.last_value,
+        "last_message": row.last_message,
+        "last_evaluated_at": when(row.last_evaluated_at_unix_nano),
+        "last_notified_at": when(row.last_notified_at_unix_nano),
+        "next_run_at": when(row.next_run_at_unix_nano),
+    }
+
+
+def _found(row: MonitorRow | None) -> MonitorRow:
+    if row is None:
+        raise ApiError(404, "not_found", "no such monitor")
+    return row
+
+
+@router.get("/monitors", responses=AUTH_ERRORS)
+def list_monitors(
+    request: Request, principal: Annotated[Principal, Depends(require(Permission.MONITORS_READ))]
+) -> dict[str, Any]:
+    """Every monitor of the project with its state."""
+    rows = services(request).monitoring.monitors.all(principal.project_id)
+    return {"items": [monitor_out(r) for r in rows]}
+
+
+@router.post("/monitors", status_code=201, responses={**AUTH_ERRORS, 409: {"model": ErrorResponse}})
+def create_monitor(
+    request: Request,
+    spec: MonitorSpec,
+    principal: Annotated[Principal, Depends(require(Permission.MONITORS_WRITE))],
+) -> dict[str, Any]:
+    """Declare a monitor (409 when the name is taken)."""
+    try:
+        row = services(request).monitoring.monitors.upsert(principal.project_id, spec, replace=False)
+    except Conflict as exc:
+        raise ApiError(409, "conflict", str(exc)) from exc
+    return monitor_out(row)
+
+
+@router.post(
+    "/monitors/apply",
+    responses=AUTH_ERRORS,
+    openapi_extra={"requestBody": {"content": {"application/yaml": {"schema": {"type": "string"}}}}},
+)
+async def apply_monitors(
+    request: Request, principal: Annotated[Principal, Depends(require(Permission.MONITORS_WRITE))]
+) -> dict[str, Any]:
+    """Create or update the monitors (and channels, which need ``alerts:write``) of a YAML file."""
+    body = await request.body()
+    try:
+        declared = load_yaml(body.decode("utf-8"))
+        channels = [
+            (c["name"], c["kind"], validate_config(c["kind"], c.get("config", {}))) for c in declared.channels
+        ]
+    except (ValidationError, ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
+        raise ApiError(422, "invalid_request", f"invalid monitors file: {exc}"[:2000]) from exc
+    if channels and not principal.can(Permission.ALERTS_WRITE):
+        raise ApiError(403, "forbidden", "declaring channels needs the 'alerts:write' permission")
+    mon = services(request).monitoring
+    for name, kind, config in channels:
+        mon.channels.upsert(principal.project_id, name, kind, config)
+    rows = [mon.monitors.upsert(principal.project_id, spec) for spec in declared.monitors]
+    return {"items": [monitor_out(r) for r in rows], "channels": [c[0] for c in channels]}
+
+
+@router.get("/monitors/{monitor_id}", responses={**AUTH_ERRORS, **NOT_FOUND})
+def get_monitor(
+    request: Request,
+    monitor_id: RowIdPath,
+    principal: Annotated[Principal, Depends(require(Permission.MONITORS_READ))],
+) -> dict[str, Any]:
+    """One monitor and its state."""
+    return monitor_out(_found(services(request).monitoring.monitors.get(principal.project_id, monitor_id)))
+
+
+@router.put("/monitors/{monitor_id}", responses={**AUTH_ERRORS, **NOT_FOUND})
+def replace_monitor(
+    request: Request,
+    monitor_id: RowIdPath,
+    spec: MonitorSpec,
+    principal: Annotated[Principal, Depends(require(Permission.MONITORS_WRITE))],
+) -> dict[str, Any]:
+    """Replace a monitor's spec (its name cannot change; its state is kept)."""
+    repo = services(request).monitoring.monitors
+    row = _found(repo.get(principal.project_id, monitor_id))
+    if spec.name != row.spec.name:
+        raise ApiError(422, "invalid_request", "a monitor's name cannot change; create a new one")
+    return monitor_out(repo.upsert(principal.project_id, spec))
+
+
+@router.delete("/monitors/{monitor_id}", status_code=204, responses={**AUTH_ERRORS, **NOT_FOUND})
+def delete_monitor(
+    request: Request,
+    monitor_id: RowIdPath,
+    principal: Annotated[Principal, Depends(require(Permission.MONITORS_WRITE))],
+) -> Response:
+    """Delete a monitor (its alert history stays)."""
+    if not services(request).monitoring.monitors.delete(principal.project_id, monitor_id):
+        raise ApiError(404, "not_found", "no such monitor")
+    return Response(status_code=204)
+
+
+@router.post(
+    "/monitors/{monitor_id}/evaluate", responses={**AUTH_ERRORS, **NOT_FOUND, 409: {"model": ErrorResponse}}
+)
+def evaluate_monitor(
+    request: Request,
+    monitor_id: RowIdPath,
+    principal: Annotated[Principal, Depends(require(Permission.MONITORS_WRITE))],
+) -> dict[str, Any]:
+    """Evaluate a monitor now (notifying as a scheduled run would); 409 while a worker has it."""
+    mon = services(request).monitoring
+    _found(mon.monitors.get(principal.project_id, monitor_id))
+    row = mon.worker.evaluate_now(principal.project_id, monitor_id)
+    if row is None:
+        raise ApiError(409, "busy", "a worker is evaluating this monitor; try again")
+    return monitor_out(row)

@@ -1,0 +1,78 @@
+"""``watchkeep worker`` and ``watchkeep monitors``: the monitor loop alone, and YAML monitors."""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from watchkeep.config import Settings
+
+monitors_app = typer.Typer(help="Monitors declared in YAML.", no_args_is_help=True)
+
+
+def worker(
+    tick: Annotated[float | None, typer.Option(help="Seconds between passes.")] = None,
+) -> None:
+    """Run only the monitoring loop (monitors, alerts, online evaluation, resource samples).
+
+    Any number of workers may run beside the servers: they share the schedule through
+    database leases, so each monitor is evaluated and alerted once per run.
+    """
+    from prometheus_client import CollectorRegistry
+
+    from watchkeep.logs import configure_logging
+    from watchkeep.monitor.service import build_monitoring
+    from watchkeep.store.engine import make_engine
+    from watchkeep.store.migrate import upgrade
+
+    settings = Settings(process_role="worker")
+    configure_logging(settings.log_level, settings.log_format)
+    engine = make_engine(settings.resolved_database_url(), sqlite_synchronous=settings.sqlite_synchronous)
+    if settings.upgrade_on_start:
+        upgrade(engine)
+    monitoring = build_monitoring(
+        engine,
+        CollectorRegistry(),
+        role=settings.process_role,
+        tick=tick or settings.worker_tick_seconds,
+        resource_every=settings.resource_sample_seconds,
+    )
+    loop = monitoring.worker
+    signal.signal(signal.SIGTERM, lambda *_: loop.stop(timeout=0))
+    typer.echo(f"watchkeep worker {loop.owner} running (Ctrl-C to stop)", err=True)
+    try:
+        loop.run_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        loop.stop(timeout=0)
+        engine.dispose()
+
+
+@monitors_app.command("apply")
+def apply(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="YAML file of monitors.")],
+    project: Annotated[str, typer.Option(help="Project name.")],
+) -> None:
+    """Create or update the monitors and channels declared in a YAML file."""
+    from watchkeep.monitor.channels import validate_config
+    from watchkeep.monitor.repository import ChannelRepository, MonitorRepository
+    from watchkeep.monitor.spec import load_yaml
+    from watchkeep.store.engine import make_engine
+    from watchkeep.store.migrate import upgrade
+    from watchkeep.store.projects import ProjectRepository
+
+    declared = load_yaml(file.read_text())
+    engine = make_engine(Settings().resolved_database_url())
+    upgrade(engine)
+    project_id = ProjectRepository(engine).get_or_create(project).id
+    for channel in declared.channels:
+        config = validate_config(channel["kind"], channel.get("config", {}))
+        ChannelRepository(engine).upsert(project_id, channel["name"], channel["kind"], config)
+    for spec in declared.monitors:
+        MonitorRepository(engine).upsert(project_id, spec)
+        typer.echo(f"applied monitor {spec.name}")
+    engine.dispose()

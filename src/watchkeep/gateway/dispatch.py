@@ -1,0 +1,144 @@
+"""Send one request along a route: retries with backoff, breakers, fallbacks, timeouts.
+
+The deployments are tried in the route's order (the weighted pick first); each gets
+its own timeout and up to ``retry.attempts`` retries for retryable failures, waiting
+with exponential backoff and full jitter, never less than the upstream's Retry-After
+(a Retry-After longer than ``max_retry_after_s`` moves on to the next deployment
+instead). An open breaker skips its deployment. Client errors from an upstream (400,
+413, 422) are the caller's and are answered at once. Every try is logged for the trace.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from watchkeep.gateway.errors import GatewayError, UpstreamError
+from watchkeep.gateway.metrics import GatewayMetrics
+from watchkeep.gateway.resilience import backoff_delay
+from watchkeep.gateway.routing import Deployment, Route
+
+T = TypeVar("T")
+_CLIENT_STATUSES = frozenset({400, 413, 422})
+
+
+@dataclass(slots=True)
+class Attempt:
+    """One try of one deployment."""
+
+    deployment: str
+    outcome: str
+    ms: float
+
+
+@dataclass(slots=True)
+class CallLog:
+    """What happened while dispatching: for the trace and the metrics."""
+
+    decision: str = ""
+    attempts: list[Attempt] = field(default_factory=list)
+    retries: int = 0
+    fallbacks: int = 0
+    served_by: Deployment | None = None
+
+
+class Dispatcher:
+    """Runs an operation against a route's deployments until one succeeds."""
+
+    def __init__(
+        self,
+        metrics: GatewayMetrics,
+        rng: random.Random | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self._metrics = metrics
+        self._rng = rng or random.Random()
+        self._sleep = sleep
+
+    @property
+    def rng(self) -> random.Random:
+        return self._rng
+
+    async def run(
+        self,
+        route: Route,
+        first: Deployment,
+        op: Callable[[Deployment], Awaitable[T]],
+        log: CallLog,
+    ) -> T:
+        """``op``'s result from the first deployment that succeeds; else 502 or 504."""
+        retry = route.spec.retry
+        last: UpstreamError | None = None
+        tried = 0
+        for deployment in route.order(first):
+            if not deployment.breaker.allow():
+                log.attempts.append(Attempt(deployment.name, "breaker_open", 0.0))
+                self._metrics.attempts.labels(route.name, deployment.name, "breaker_open").inc()
+                continue
+            if tried:
+                log.fallbacks += 1
+            tried += 1
+            for attempt in range(retry.attempts + 1):
+                if attempt:
+                    log.retries += 1
+                started = time.perf_counter()
+                try:
+                    async with asyncio.timeout(deployment.spec.timeout_s):
+                        result = await op(deployment)
+                except TimeoutError:
+                    error = UpstreamError(
+                        f"deployment {deployment.name!r} timed out after {deployment.spec.timeout_s:g} s",
+                        timeout=True,
+                    )
+                except UpstreamError as exc:
+                    error = exc
+                except BaseException:
+                    deployment.breaker.release()
+                    raise
+                else:
+                    deployment.breaker.success()
+                    self._record(log, route, deployment, "ok", started)
+                    log.served_by = deployment
+                    return result
+                last = error
+                self._record(log, route, deployment, error.outcome, started)
+                if error.status in _CLIENT_STATUSES:
+                    deployment.breaker.release()
+                    raise GatewayError(error.status, error.message, code="upstream_rejected")
+                deployment.breaker.failure()
+                if not error.retryable or attempt == retry.attempts or not deployment.breaker.allow():
+                    break
+                if error.retry_after is not None and error.retry_after > retry.max_retry_after_s:
+                    break
+                await self._sleep(
+                    backoff_delay(attempt, retry.backoff_s, retry.backoff_max_s, error.retry_after, self._rng)
+                )
+        raise _exhausted(route, last)
+
+    def _record(
+        self, log: CallLog, route: Route, deployment: Deployment, outcome: str, started: float
+    ) -> None:
+        log.attempts.append(Attempt(deployment.name, outcome, (time.perf_counter() - started) * 1000))
+        self._metrics.attempts.labels(route.name, deployment.name, outcome).inc()
+
+
+def _exhausted(route: Route, last: UpstreamError | None) -> GatewayError:
+    if last is None:
+        return GatewayError(
+            502,
+            f"no deployment of {route.name!r} is available (circuit breakers open)",
+            type="upstream_error",
+            code="upstream_unavailable",
+        )
+    if last.timeout:
+        return GatewayError(504, last.message, type="upstream_error", code="upstream_timeout")
+    return GatewayError(
+        502,
+        f"every deployment of {route.name!r} failed: {last.message}",
+        type="upstream_error",
+        code="upstream_error",
+    )

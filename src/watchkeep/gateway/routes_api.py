@@ -1,0 +1,121 @@
+"""``/api/v1/routes``: read and edit routes (routes:read, routes:write).
+
+Routes from the YAML file are shared by every project and read-only here; a project
+can add routes, or replace a shared one for itself, and the change applies to this
+process at once (kept in memory: the file is the durable source, see docs/gateway.md).
+Routes created here may reference only the secrets and model files the file already
+names, so an API key can never make the gateway send a secret, or read a file, that
+the operator did not configure.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Path, Request, Response
+from pydantic import BaseModel
+
+from watchkeep.api.auth import require, services
+from watchkeep.api.errors import ApiError
+from watchkeep.api.schemas import ErrorResponse
+from watchkeep.gateway.config import NAME, RouteBody, RouteSpec
+from watchkeep.gateway.routing import GLOBAL, Route
+from watchkeep.gateway.service import Gateway
+from watchkeep.security.authz import Permission
+from watchkeep.security.keys import Principal
+
+router = APIRouter(prefix="/api/v1", tags=["routes"])
+MAX_PROJECT_ROUTES = 100
+RouteName = Annotated[str, Path(pattern=NAME)]
+_ERRORS: dict[int | str, dict[str, object]] = {
+    401: {"model": ErrorResponse, "description": "Missing or invalid API key"},
+    403: {"model": ErrorResponse, "description": "Key lacks the permission"},
+}
+
+
+class RouteOut(RouteSpec):
+    """A route as the API shows it: secrets appear only as the name of their env var."""
+
+    scope: Literal["shared", "project"]
+    breakers: dict[str, str]
+
+
+class RouteList(BaseModel):
+    """Every route the key's project can call."""
+
+    items: list[RouteOut]
+
+
+def _gateway(request: Request) -> Gateway:
+    gateway: Gateway | None = services(request).gateway
+    if gateway is None:
+        raise ApiError(404, "not_found", "the gateway is not enabled on this server")
+    return gateway
+
+
+def _out(route: Route) -> RouteOut:
+    deployments = [*route.primaries, *route.fallbacks, *([route.shadow] if route.shadow else [])]
+    return RouteOut(
+        **route.spec.model_dump(),
+        scope="shared" if route.scope == GLOBAL else "project",
+        breakers={d.name: d.breaker.state.value for d in deployments},
+    )
+
+
+@router.get("/routes", response_model=RouteList, responses=_ERRORS)
+async def list_routes(
+    request: Request, principal: Annotated[Principal, Depends(require(Permission.ROUTES_READ))]
+) -> RouteList:
+    """Shared routes and the project's own, with each deployment's breaker state."""
+    return RouteList(items=[_out(r) for r in _gateway(request).table.visible(principal.project_id)])
+
+
+@router.get("/routes/{name}", response_model=RouteOut, responses={**_ERRORS, 404: {"model": ErrorResponse}})
+async def get_route(
+    request: Request,
+    name: RouteName,
+    principal: Annotated[Principal, Depends(require(Permission.ROUTES_READ))],
+) -> RouteOut:
+    """One route by its public model name."""
+    route = _gateway(request).table.resolve(principal.project_id, name)
+    if route is None:
+        raise ApiError(404, "not_found", f"no route named {name!r}")
+    return _out(route)
+
+
+@router.put("/routes/{name}", response_model=RouteOut, responses={**_ERRORS, 422: {"model": ErrorResponse}})
+async def put_route(
+    request: Request,
+    name: RouteName,
+    body: RouteBody,
+    principal: Annotated[Principal, Depends(require(Permission.ROUTES_WRITE))],
+) -> RouteOut:
+    """Create or replace the project's route ``name`` (it takes effect at once)."""
+    gateway = _gateway(request)
+    secrets, paths = gateway.config.secret_envs(), gateway.config.model_paths()
+    for d in body.all_deployments():
+        if d.api_key_env is not None and d.api_key_env not in secrets:
+            raise ApiError(
+                422,
+                "invalid_request",
+                f"{d.name}: api_key_env {d.api_key_env!r} is not allowed by the gateway file",
+            )
+        if d.model_path is not None and d.model_path not in paths:
+            raise ApiError(422, "invalid_request", f"{d.name}: model_path must be one the gateway file names")
+    own = [r for r in gateway.table.visible(principal.project_id) if r.scope == principal.project_id]
+    if len(own) >= MAX_PROJECT_ROUTES and all(r.name != name for r in own):
+        raise ApiError(422, "invalid_request", f"a project can have at most {MAX_PROJECT_ROUTES} routes")
+    spec = RouteSpec(name=name, **body.model_dump())
+    return _out(gateway.table.put(principal.project_id, spec))
+
+
+@router.delete("/routes/{name}", status_code=204, responses={**_ERRORS, 404: {"model": ErrorResponse}})
+async def delete_route(
+    request: Request,
+    name: RouteName,
+    principal: Annotated[Principal, Depends(require(Permission.ROUTES_WRITE))],
+) -> Response:
+    """Remove the project's own route (a shared route it replaced applies again)."""
+    if not _gateway(request).table.delete(principal.project_id, name):
+        raise ApiError(404, "not_found", f"the project has no route of its own named {name!r}")
+    return Response(status_code=204)

@@ -1,0 +1,391 @@
+"""The gateway use cases: chat (whole or streamed) and embeddings along a route.
+
+One ``Gateway`` per app holds the route table, the dispatcher, the cache, the rate
+limiter and the trace sink. The HTTP layer authenticates, parses and calls it; every
+call leaves a ``CallRecord`` that becomes the trace, whatever the outcome.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import AsyncIterator, Coroutine
+from typing import Any
+
+import orjson
+from prometheus_client import CollectorRegistry
+
+from watchkeep.config import Settings
+from watchkeep.gateway.backends.base import Json, usage_of
+from watchkeep.gateway.cache import ResponseCache, cache_key
+from watchkeep.gateway.config import GatewayConfig, LimitSpec, load_config
+from watchkeep.gateway.dispatch import Dispatcher
+from watchkeep.gateway.errors import GatewayError, UpstreamError
+from watchkeep.gateway.metrics import GatewayMetrics
+from watchkeep.gateway.protocol import ChatRequest, EmbeddingsRequest
+from watchkeep.gateway.ratelimit import LocalRateLimiter, RateLimiter, RedisRateLimiter
+from watchkeep.gateway.resilience import BreakerState
+from watchkeep.gateway.routing import Deployment, Route, RouteTable
+from watchkeep.gateway.tracing import CallRecord, TraceSink, new_ids
+from watchkeep.ingest.normalise import SpanNormaliser
+from watchkeep.ingest.pricing import PriceTable
+from watchkeep.ingest.writer import GroupCommitWriter
+
+log = logging.getLogger(__name__)
+_DONE = b"data: [DONE]\n\n"
+
+
+def sse(obj: Json) -> bytes:
+    """One server-sent event."""
+    return b"data: " + orjson.dumps(obj) + b"\n\n"
+
+
+class Gateway:
+    """Routes, policies and tracing for OpenAI-compatible calls."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        writer: GroupCommitWriter,
+        registry: CollectorRegistry,
+        *,
+        config: GatewayConfig | None = None,
+        dispatcher: Dispatcher | None = None,
+    ) -> None:
+        self.settings = settings
+        self.config = config or load_config(
+            settings.gateway_config, default_model=settings.gateway_default_model
+        )
+        self.metrics = GatewayMetrics(registry)
+        self.table = RouteTable(self.config, on_breaker=self._breaker_changed)
+        self.dispatcher = dispatcher or Dispatcher(self.metrics)
+        self.cache = ResponseCache(settings.gateway_cache_max_entries, settings.gateway_cache_max_bytes)
+        self.limits = LimitSpec(
+            requests_per_minute=self.config.limits.requests_per_minute
+            or settings.gateway_requests_per_minute,
+            tokens_per_minute=self.config.limits.tokens_per_minute or settings.gateway_tokens_per_minute,
+        )
+        self.limiter: RateLimiter = (
+            RedisRateLimiter(settings.redis_url, self.metrics) if settings.redis_url else LocalRateLimiter()
+        )
+        self.traces = TraceSink(
+            writer,
+            SpanNormaliser(PriceTable.load(settings.prices_file)),
+            self.metrics,
+            capture_content=settings.gateway_capture_content,
+        )
+        self._background: set[asyncio.Task[Any]] = set()
+
+    def start(self) -> None:
+        """Start the trace thread."""
+        self.traces.start()
+
+    async def aclose(self) -> None:
+        """Stop shadows, close backends and the limiter, store the last traces."""
+        for task in list(self._background):
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
+        await self.table.aclose()
+        await self.limiter.aclose()
+        self.traces.stop()
+
+    def _breaker_changed(self, label: str, state: BreakerState) -> None:
+        self.metrics.breaker_open.labels(label).set(0 if state is BreakerState.CLOSED else 1)
+        log.warning("circuit breaker %s is now %s", label, state.value)
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    # --- the steps every call takes -------------------------------------------------
+
+    def begin(self, project_id: int, operation: str, model: str, traceparent: str | None) -> CallRecord:
+        """A new call's record, joined to the caller's trace when it sent ``traceparent``."""
+        trace_id, span_id, parent = new_ids(traceparent)
+        return CallRecord(project_id, operation, model, trace_id, span_id, parent)
+
+    def route(self, record: CallRecord) -> Route:
+        """The route for the record's model; 404 when there is none."""
+        route = self.table.resolve(record.project_id, record.model)
+        if route is None:
+            raise GatewayError(
+                404, f"the model '{record.model}' does not exist", param="model", code="model_not_found"
+            )
+        return route
+
+    async def admit(self, key: str) -> None:
+        """Apply the per-key limits; 429 with Retry-After when over."""
+        refusal = await self.limiter.admit(key, self.limits)
+        if refusal is not None:
+            self.metrics.rate_limited.labels(refusal.limit).inc()
+            wait = max(1, int(refusal.retry_after + 0.999))
+            raise GatewayError(
+                429,
+                f"rate limit of {refusal.limit} per minute reached for this key; retry in {wait} s",
+                type="rate_limit_error",
+                code="rate_limit_exceeded",
+                headers={"Retry-After": str(wait)},
+            )
+
+    def finish(self, record: CallRecord, key: str) -> None:
+        """Count the call, charge its tokens and queue its trace."""
+        route = record.model if record.status != 404 else "unknown"
+        self.metrics.requests.labels(record.operation, route, str(record.status)).inc()
+        self.metrics.latency.labels(route).observe(record.elapsed_s())
+        tokens = (record.input_tokens or 0) + (record.output_tokens or 0)
+        if record.input_tokens:
+            self.metrics.tokens.labels(route, "input").inc(record.input_tokens)
+        if record.output_tokens:
+            self.metrics.tokens.labels(route, "output").inc(record.output_tokens)
+        if tokens and self.limits.tokens_per_minute is not None:
+            self._spawn(self.limiter.charge(key, self.limits, tokens))
+        self.traces.record(record)
+
+    def _cache_key(
+        self, route: Route, first: Deployment, body: Json, asked: bool | None, deterministic: bool
+    ) -> bytes | None:
+        """The cache key, or None (bypass): off when asked, or for sampled requests unless asked."""
+        cache = route.spec.cache
+        wanted = asked if asked is not None else deterministic or cache.nondeterministic
+        if not cache.enabled or not wanted:
+            self.metrics.cache.labels("bypass").inc()
+            return None
+        return cache_key(route.name, first.name, first.spec.version, body)
+
+    def _cached(self, key: bytes | None, record: CallRecord, first: Deployment) -> Json | None:
+        if key is None:
+            return None
+        hit = self.cache.get(key)
+        self.metrics.cache.labels("hit" if hit is not None else "miss").inc()
+        if hit is not None:
+            record.cache_hit = True
+            record.log.served_by = first
+        return hit
+
+    # --- chat -----------------------------------------------------------------------
+
+    def _prepare(self, req: ChatRequest, record: CallRecord) -> tuple[Route, Deployment]:
+        record.stream = req.stream
+        record.params = req.body
+        record.input_messages = req.messages
+        route = self.route(record)
+        first = route.pick(self.dispatcher.rng)
+        record.log.decision = (
+            f"weighted:{first.name}" if len(route.primaries) > 1 else f"primary:{first.name}"
+        )
+        return route, first
+
+    async def chat(self, req: ChatRequest, record: CallRecord, cache: bool | None = None) -> Json:
+        """A whole ``chat.completion`` (served from the cache when it can be)."""
+        route, first = self._prepare(req, record)
+        key = self._cache_key(route, first, req.body, cache, req.temperature == 0.0)
+        result = self._cached(key, record, first)
+        if result is None:
+            result = await self.dispatcher.run(
+                route,
+                first,
+                lambda d: d.backend.chat(req.upstream_body(d.upstream_model, stream=False)),
+                record.log,
+            )
+            if key is not None and _cacheable(result):
+                self.cache.put(key, result, route.spec.cache.ttl_s)
+            self._mirror(route, req, record)
+        _read_completion(result, record)
+        return {**result, "model": req.model}
+
+    async def open_stream(
+        self, req: ChatRequest, record: CallRecord, cache: bool | None = None
+    ) -> AsyncIterator[bytes]:
+        """Server-sent events; failures before the first chunk fall back, later ones end the stream."""
+        route, first = self._prepare(req, record)
+        key = self._cache_key(route, first, req.body, cache, req.temperature == 0.0)
+        hit = self._cached(key, record, first)
+        if hit is not None:
+            _read_completion(hit, record)
+            record.ttft_ms = record.elapsed_s() * 1000
+            return _replay(hit, req)
+
+        async def start(d: Deployment) -> tuple[Json, AsyncIterator[Json]]:
+            chunks = d.backend.stream(req.upstream_body(d.upstream_model))
+            try:
+                return await anext(chunks), chunks
+            except StopAsyncIteration:
+                raise UpstreamError("the upstream stream was empty") from None
+            except BaseException:
+                await chunks.aclose()  # type: ignore[attr-defined]
+                raise
+
+        first_chunk, chunks = await self.dispatcher.run(route, first, start, record.log)
+        self._mirror(route, req, record)
+        assert record.log.served_by is not None
+        return self._relay(req, record, first_chunk, chunks, record.log.served_by.spec.timeout_s)
+
+    async def _relay(
+        self, req: ChatRequest, record: CallRecord, chunk: Json, chunks: AsyncIterator[Json], idle: float
+    ) -> AsyncIterator[bytes]:
+        parts: list[str] = []
+        try:
+            while True:
+                if _absorb(chunk, record, parts) and record.ttft_ms is None:
+                    record.ttft_ms = record.elapsed_s() * 1000
+                    self.metrics.ttft.labels(record.model).observe(record.ttft_ms / 1000)
+                out = _for_client(chunk, req)
+                if out is not None:
+                    yield sse(out)
+                try:
+                    async with asyncio.timeout(idle):
+                        chunk = await anext(chunks)
+                except StopAsyncIteration:
+                    break
+            yield _DONE
+        except (UpstreamError, TimeoutError) as exc:
+            if isinstance(exc, UpstreamError) and not exc.timeout:
+                message = exc.message
+            else:
+                message = f"the stream stalled for {idle:g} s"
+            record.status, record.error = 502, "upstream_stream_error"
+            yield sse(
+                {
+                    "error": {
+                        "message": message,
+                        "type": "upstream_error",
+                        "param": None,
+                        "code": "stream_error",
+                    }
+                }
+            )
+        except BaseException:
+            record.status, record.error = 499, "client_disconnected"
+            raise
+        finally:
+            record.output_text = "".join(parts)
+            await chunks.aclose()  # type: ignore[attr-defined]
+
+    # --- embeddings -----------------------------------------------------------------
+
+    async def embeddings(self, req: EmbeddingsRequest, record: CallRecord) -> Json:
+        """An embeddings list (cached: embeddings are deterministic)."""
+        route = self.route(record)
+        first = route.pick(self.dispatcher.rng)
+        record.log.decision = f"primary:{first.name}"
+        key = self._cache_key(route, first, req.body, None, True)
+        result = self._cached(key, record, first)
+        if result is None:
+            result = await self.dispatcher.run(
+                route, first, lambda d: d.backend.embeddings(req.upstream_body(d.upstream_model)), record.log
+            )
+            if key is not None:
+                self.cache.put(key, result, route.spec.cache.ttl_s)
+        record.input_tokens, _ = usage_of(result)
+        record.response_model = result.get("model") if isinstance(result.get("model"), str) else None
+        return {**result, "model": req.model}
+
+    # --- shadow ---------------------------------------------------------------------
+
+    def _mirror(self, route: Route, req: ChatRequest, primary: CallRecord) -> None:
+        shadow = route.shadow
+        if shadow is None:
+            return
+        if len(self._background) >= self.settings.gateway_shadow_concurrency:
+            self.metrics.shadow.labels(route.name, "dropped").inc()
+            return
+        record = CallRecord(
+            primary.project_id,
+            "chat",
+            route.name,
+            primary.trace_id,
+            uuid.uuid4().hex[:16],
+            primary.span_id,
+            params=req.body,
+            input_messages=req.messages,
+            shadow_of=primary.log.served_by.name if primary.log.served_by else None,
+        )
+        record.log.served_by = shadow
+        self._spawn(self._shadow_call(route, shadow, req, record))
+
+    async def _shadow_call(
+        self, route: Route, shadow: Deployment, req: ChatRequest, record: CallRecord
+    ) -> None:
+        try:
+            async with asyncio.timeout(shadow.spec.timeout_s):
+                result = await shadow.backend.chat(req.upstream_body(shadow.upstream_model, stream=False))
+            _read_completion(result, record)
+            outcome = "ok"
+        except (UpstreamError, TimeoutError) as exc:
+            record.status, record.error = 502, type(exc).__name__
+            outcome = "error"
+        record.log.attempts.clear()
+        self.metrics.shadow.labels(route.name, outcome).inc()
+        self.metrics.attempts.labels(route.name, shadow.name, outcome).inc()
+        self.traces.record(record)
+
+
+def _cacheable(result: Json) -> bool:
+    choices = result.get("choices")
+    if not isinstance(choices, list) or not choices:
+        return False
+    return all(isinstance(c, dict) and c.get("finish_reason") in ("stop", "length") for c in choices)
+
+
+def _read_completion(result: Json, record: CallRecord) -> None:
+    record.input_tokens, record.output_tokens = usage_of(result)
+    model = result.get("model")
+    record.response_model = model if isinstance(model, str) else None
+    choices = result.get("choices") or []
+    if choices and isinstance(choices[0], dict):
+        message = choices[0].get("message") or {}
+        content = message.get("content")
+        record.output_text = content if isinstance(content, str) else None
+        record.finish_reason = choices[0].get("finish_reason")
+
+
+def _absorb(chunk: Json, record: CallRecord, parts: list[str]) -> bool:
+    """Note the chunk's text, finish reason and usage; True when it carried text."""
+    prompt, completion = usage_of(chunk)
+    if prompt is not None:
+        record.input_tokens, record.output_tokens = prompt, completion
+    model = chunk.get("model")
+    if isinstance(model, str):
+        record.response_model = model
+    texted = False
+    for choice in chunk.get("choices") or ():
+        delta = choice.get("delta") or {}
+        content = delta.get("content")
+        if content:
+            parts.append(content)
+            texted = True
+        elif delta.get("tool_calls"):
+            texted = True
+        if choice.get("finish_reason"):
+            record.finish_reason = choice["finish_reason"]
+    return texted
+
+
+def _for_client(chunk: Json, req: ChatRequest) -> Json | None:
+    """The chunk as the caller should see it: the public model name, usage only when asked."""
+    if not req.include_usage:
+        if not chunk.get("choices"):
+            return None
+        if "usage" in chunk:
+            chunk = {k: v for k, v in chunk.items() if k != "usage"}
+    return {**chunk, "model": req.model}
+
+
+async def _replay(hit: Json, req: ChatRequest) -> AsyncIterator[bytes]:
+    """A cached completion as a stream: one content chunk, the finish, usage when asked."""
+    base = {
+        "id": hit.get("id"),
+        "object": "chat.completion.chunk",
+        "created": hit.get("created"),
+        "model": req.model,
+    }
+    choice = (hit.get("choices") or [{}])[0]
+    message = choice.get("message") or {}
+    delta = {"role": "assistant", "content": message.get("content") or ""}
+    yield sse({**base, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]})
+    yield sse({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": choice.get("finish_reason")}]})
+    if req.include_usage:
+        yield sse({**base, "choices": [], "usage": hit.get("usage")})
+    yield _DONE

@@ -1,0 +1,237 @@
+"""Every gateway request becomes a span in the store, without the response waiting for it.
+
+The request path only builds a ``DecodedSpan`` and appends it to a queue (a few
+microseconds); a thread normalises what has gathered, per project, with the same
+``SpanNormaliser`` as OTLP ingest, and hands it to the group-commit writer without
+waiting for the commit. A full ingest queue or a failed commit drops the spans and
+counts them (``watchkeep_gateway_traces_dropped``): tracing never fails or delays a call.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import threading
+import time
+from collections import deque
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from watchkeep import semconv as sc
+from watchkeep.gateway.dispatch import CallLog
+from watchkeep.gateway.metrics import GatewayMetrics
+from watchkeep.ingest.decoded import DecodedExport, DecodedSpan
+from watchkeep.ingest.normalise import SpanNormaliser
+from watchkeep.ingest.writer import GroupCommitWriter, QueueFull, WriterStopped
+
+log = logging.getLogger(__name__)
+_TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}$")
+_SPAN_KIND_SERVER = 2
+_STATUS_OK, _STATUS_ERROR = 1, 2
+_RESOURCE = {sc.SERVICE_NAME: "watchkeep-gateway"}
+
+
+def new_ids(traceparent: str | None) -> tuple[str, str, str | None]:
+    """``(trace_id, span_id, parent_span_id)``: joins the caller's W3C trace when it sent one."""
+    span_id = os.urandom(8).hex()
+    if traceparent:
+        match = _TRACEPARENT.match(traceparent.strip().lower())
+        if match and match.group(1) != "0" * 32 and match.group(2) != "0" * 16:
+            return match.group(1), span_id, match.group(2)
+    return os.urandom(16).hex(), span_id, None
+
+
+@dataclass(slots=True)
+class CallRecord:
+    """What the trace of one gateway call says; filled in as the call proceeds."""
+
+    project_id: int
+    operation: str
+    model: str
+    trace_id: str
+    span_id: str
+    parent_span_id: str | None
+    start_ns: int = field(default_factory=time.time_ns)
+    started: float = field(default_factory=time.perf_counter)
+    stream: bool = False
+    params: dict[str, Any] = field(default_factory=dict)
+    input_messages: Any = None
+    output_text: str | None = None
+    finish_reason: str | None = None
+    response_model: str | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    ttft_ms: float | None = None
+    cache_hit: bool = False
+    status: int = 200
+    error: str | None = None
+    shadow_of: str | None = None
+    log: CallLog = field(default_factory=CallLog)
+
+    def elapsed_s(self) -> float:
+        """Seconds since the call started."""
+        return time.perf_counter() - self.started
+
+
+def build_span(record: CallRecord, capture_content: bool) -> DecodedSpan:
+    """The span of ``record`` with GenAI and watchkeep attributes."""
+    served = record.log.served_by
+    a: dict[str, Any] = {
+        sc.GEN_AI_OPERATION_NAME: record.operation,
+        sc.GEN_AI_REQUEST_MODEL: record.model,
+        sc.WK_ROUTE: record.model,
+        sc.WK_GATEWAY_STREAM: record.stream,
+        sc.WK_GATEWAY_CACHE_HIT: record.cache_hit,
+        sc.WK_GATEWAY_RETRIES: record.log.retries,
+        sc.WK_GATEWAY_FALLBACKS: record.log.fallbacks,
+        sc.WK_GATEWAY_STATUS: record.status,
+    }
+    if record.log.decision:
+        a[sc.WK_GATEWAY_DECISION] = record.log.decision
+    if record.log.attempts:
+        a[sc.WK_GATEWAY_ATTEMPTS] = orjson.dumps(
+            [
+                {"deployment": t.deployment, "outcome": t.outcome, "ms": round(t.ms, 3)}
+                for t in record.log.attempts
+            ]
+        ).decode()
+    if served is not None:
+        a[sc.WK_DEPLOYMENT] = served.name
+        a[sc.WK_MODEL_VERSION] = served.spec.version
+        a[sc.GEN_AI_PROVIDER_NAME] = served.spec.provider
+        if served.spec.backend == "llama_cpp":
+            a[sc.WK_COST_USD] = 0.0  # a local model has no per-token price
+    if record.response_model:
+        a[sc.GEN_AI_RESPONSE_MODEL] = record.response_model
+    if record.input_tokens is not None:
+        a[sc.GEN_AI_USAGE_INPUT_TOKENS] = record.input_tokens
+    if record.output_tokens is not None:
+        a[sc.GEN_AI_USAGE_OUTPUT_TOKENS] = record.output_tokens
+    if record.finish_reason:
+        a[sc.GEN_AI_RESPONSE_FINISH_REASONS] = [record.finish_reason]
+    if record.ttft_ms is not None:
+        a[sc.WK_TIME_TO_FIRST_TOKEN_MS] = record.ttft_ms
+    if record.shadow_of:
+        a[sc.WK_GATEWAY_SHADOW_OF] = record.shadow_of
+    if record.error:
+        a[sc.ERROR_TYPE] = record.error
+    for name, key in _PARAMS:
+        value = record.params.get(name)
+        if value is not None:
+            a[key] = value
+    if capture_content:
+        if record.input_messages is not None:
+            a[sc.GEN_AI_INPUT_MESSAGES] = orjson.dumps(record.input_messages).decode()
+        if record.output_text is not None:
+            a[sc.GEN_AI_OUTPUT_MESSAGES] = orjson.dumps(
+                [{"role": "assistant", "content": record.output_text, "finish_reason": record.finish_reason}]
+            ).decode()
+    name = f"{record.operation} {record.model}" if not record.shadow_of else f"shadow {record.model}"
+    end = record.start_ns + int(record.elapsed_s() * 1e9)
+    return DecodedSpan(
+        trace_id=record.trace_id,
+        span_id=record.span_id,
+        parent_span_id=record.parent_span_id,
+        name=name,
+        kind=_SPAN_KIND_SERVER,
+        start_time_unix_nano=record.start_ns,
+        end_time_unix_nano=end,
+        status_code=_STATUS_ERROR if record.error else _STATUS_OK,
+        status_message=record.error,
+        attributes=a,
+        resource=_RESOURCE,
+        scope_name="watchkeep.gateway",
+    )
+
+
+_PARAMS = (
+    ("temperature", sc.GEN_AI_REQUEST_TEMPERATURE),
+    ("max_tokens", sc.GEN_AI_REQUEST_MAX_TOKENS),
+    ("top_p", sc.GEN_AI_REQUEST_TOP_P),
+    ("user", sc.WK_USER_ID),
+)
+
+
+class TraceSink:
+    """A bounded queue of spans and the thread that stores them."""
+
+    def __init__(
+        self,
+        writer: GroupCommitWriter,
+        normaliser: SpanNormaliser,
+        metrics: GatewayMetrics,
+        *,
+        capture_content: bool,
+        max_queued: int = 100_000,
+    ) -> None:
+        self._writer = writer
+        self._normaliser = normaliser
+        self._metrics = metrics
+        self.capture_content = capture_content
+        self._max = max_queued
+        self._queue: deque[tuple[int, DecodedSpan]] = deque()
+        self._wake = threading.Event()
+        self._stopping = False
+        self._thread = threading.Thread(target=self._run, name="watchkeep-gateway-traces", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def record(self, record: CallRecord) -> None:
+        """Queue the span of ``record`` (never blocks, never raises)."""
+        if len(self._queue) >= self._max:
+            self._metrics.traces_dropped.inc()
+            return
+        try:
+            span = build_span(record, self.capture_content)
+        except Exception:  # a trace must never fail the call
+            log.exception("could not build a gateway span")
+            self._metrics.traces_dropped.inc()
+            return
+        self._queue.append((record.project_id, span))
+        if not self._wake.is_set():
+            self._wake.set()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Store what is queued, then stop."""
+        self._stopping = True
+        self._wake.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while not (self._stopping and not self._queue):
+            self._wake.wait(0.5)
+            self._wake.clear()
+            if not self._stopping:
+                time.sleep(0.01)  # gather a group: fewer, larger commits under load
+            self._flush()
+
+    def _flush(self) -> None:
+        by_project: dict[int, list[DecodedSpan]] = {}
+        while self._queue:
+            project_id, span = self._queue.popleft()
+            by_project.setdefault(project_id, []).append(span)
+        for project_id, spans in by_project.items():
+            try:
+                batch = self._normaliser.normalise(project_id, DecodedExport(spans=spans), time.time_ns())
+                future = self._writer.submit(batch)
+            except (QueueFull, WriterStopped):
+                self._metrics.traces_dropped.inc(len(spans))
+                continue
+            except Exception:
+                log.exception("could not store %d gateway spans", len(spans))
+                self._metrics.traces_dropped.inc(len(spans))
+                continue
+            future.add_done_callback(self._committed(len(spans)))
+
+    def _committed(self, count: int) -> Any:
+        def done(future: Future[int]) -> None:
+            if future.exception() is not None:
+                self._metrics.traces_dropped.inc(count)
+
+        return done

@@ -1,0 +1,190 @@
+"""The OpenAI-compatible HTTP surface: ``/v1/chat/completions``, ``/v1/embeddings``, ``/v1/models``.
+
+Handlers take the raw request (no per-request pydantic models: this is the hot path),
+authenticate the project key, cap the body, parse it cheaply and call the ``Gateway``.
+Errors use OpenAI's error object so OpenAI clients raise their usual exceptions.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Request
+from fastapi.responses import Response, StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from watchkeep.gateway import openapi
+from watchkeep.gateway.errors import GatewayError
+from watchkeep.gateway.protocol import parse_chat, parse_embeddings
+from watchkeep.gateway.service import Gateway
+from watchkeep.gateway.tracing import CallRecord
+from watchkeep.security.authz import Permission
+from watchkeep.security.keys import KeyVerifier, Principal, hash_key
+
+router = APIRouter(prefix="/v1", tags=["gateway"])
+_JSON = "application/json"
+
+
+class GatewayAuth:
+    """Bearer-key checks for the async hot path: answers cached per key, look-ups on a thread."""
+
+    def __init__(self, keys: KeyVerifier, ttl: float) -> None:
+        self._keys = keys
+        self._ttl = ttl
+        self._cache: dict[str, tuple[Principal, float]] = {}
+
+    async def principal(self, request: Request) -> Principal:
+        """The caller, allowed to invoke models; 401 or 403 otherwise."""
+        header = request.headers.get("authorization", "")
+        scheme, _, key = header.partition(" ")
+        key = key.strip()
+        if scheme.lower() != "bearer" or not key:
+            raise GatewayError(
+                401, "missing API key: send 'Authorization: Bearer <key>'", code="invalid_api_key"
+            )
+        digest = hash_key(key)
+        now = time.monotonic()
+        hit = self._cache.get(digest)
+        if hit is not None and hit[1] > now:
+            principal: Principal | None = hit[0]
+        else:
+            principal = await run_in_threadpool(self._keys.verify, key)
+            if principal is not None and self._ttl > 0:
+                if len(self._cache) > 10_000:
+                    self._cache.clear()
+                self._cache[digest] = (principal, now + self._ttl)
+        if principal is None:
+            raise GatewayError(401, "invalid or revoked API key", code="invalid_api_key")
+        if not principal.can(Permission.MODELS_INVOKE):
+            raise GatewayError(
+                403,
+                "this key's role lacks the 'models:invoke' permission",
+                type="permission_error",
+                code="forbidden",
+            )
+        request.state.principal = principal
+        return principal
+
+
+def _gateway(request: Request) -> tuple[Gateway, GatewayAuth]:
+    svc: Any = request.app.state.services
+    return svc.gateway, request.app.state.gateway_auth
+
+
+def _error(exc: GatewayError, record: CallRecord | None = None) -> Response:
+    headers = dict(exc.headers)
+    if record is not None:
+        headers["x-watchkeep-trace-id"] = record.trace_id
+    return Response(exc.body(), status_code=exc.status, media_type=_JSON, headers=headers)
+
+
+async def _body(request: Request, cap: int) -> bytes:
+    length = request.headers.get("content-length")
+    if length is not None and length.isdigit() and int(length) > cap:
+        raise GatewayError(413, f"the request body is larger than {cap} bytes", code="request_too_large")
+    body = bytearray()
+    async for part in request.stream():
+        body += part
+        if len(body) > cap:
+            raise GatewayError(413, f"the request body is larger than {cap} bytes", code="request_too_large")
+    return bytes(body)
+
+
+def _cache_wish(request: Request) -> bool | None:
+    value = request.headers.get("x-watchkeep-cache", "").lower()
+    return {"on": True, "force": True, "off": False, "bypass": False}.get(value)
+
+
+@router.post("/chat/completions", openapi_extra=openapi.CHAT, summary="Chat completion (OpenAI-compatible)")
+async def chat_completions(request: Request) -> Response:
+    """A chat completion along the model's route; ``stream: true`` answers server-sent events."""
+    gateway, auth = _gateway(request)
+    record: CallRecord | None = None
+    key = ""
+    try:
+        principal = await auth.principal(request)
+        key = str(principal.key_id)
+        raw = await _body(request, gateway.settings.gateway_max_request_bytes)
+        req = parse_chat(raw)
+        record = gateway.begin(principal.project_id, "chat", req.model, request.headers.get("traceparent"))
+        await gateway.admit(key)
+        cache = _cache_wish(request)
+        if req.stream:
+            events = await gateway.open_stream(req, record, cache)
+            return StreamingResponse(
+                _finishing(gateway, record, key, events),
+                media_type="text/event-stream",
+                headers=_headers(record, {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}),
+            )
+        result = await gateway.chat(req, record, cache)
+    except GatewayError as exc:
+        if record is not None:
+            record.status, record.error = exc.status, exc.code or exc.type
+            gateway.finish(record, key)
+        return _error(exc, record)
+    gateway.finish(record, key)
+    return Response(orjson.dumps(result), media_type=_JSON, headers=_headers(record))
+
+
+async def _finishing(gateway: Gateway, record: CallRecord, key: str, events: Any) -> Any:
+    try:
+        async for event in events:
+            yield event
+    finally:
+        gateway.finish(record, key)
+
+
+def _headers(record: CallRecord, extra: dict[str, str] | None = None) -> dict[str, str]:
+    headers = {
+        "x-watchkeep-trace-id": record.trace_id,
+        "x-watchkeep-cache": "hit" if record.cache_hit else "miss",
+    }
+    if extra:
+        headers.update(extra)
+    return headers
+
+
+@router.post("/embeddings", openapi_extra=openapi.EMBEDDINGS, summary="Embeddings (OpenAI-compatible)")
+async def embeddings(request: Request) -> Response:
+    """Embedding vectors for the input along the model's route."""
+    gateway, auth = _gateway(request)
+    record: CallRecord | None = None
+    key = ""
+    try:
+        principal = await auth.principal(request)
+        key = str(principal.key_id)
+        req = parse_embeddings(await _body(request, gateway.settings.gateway_max_request_bytes))
+        record = gateway.begin(
+            principal.project_id, "embeddings", req.model, request.headers.get("traceparent")
+        )
+        await gateway.admit(key)
+        result = await gateway.embeddings(req, record)
+    except GatewayError as exc:
+        if record is not None:
+            record.status, record.error = exc.status, exc.code or exc.type
+            gateway.finish(record, key)
+        return _error(exc, record)
+    gateway.finish(record, key)
+    return Response(orjson.dumps(result), media_type=_JSON, headers=_headers(record))
+
+
+@router.get("/models", openapi_extra=openapi.MODELS, summary="Models (OpenAI-compatible)")
+async def list_models(request: Request) -> Response:
+    """The public model names this key can call."""
+    gateway, auth = _gateway(request)
+    try:
+        principal = await auth.principal(request)
+    except GatewayError as exc:
+        return _error(exc)
+    data = [
+        {
+            "id": r.name,
+            "object": "model",
+            "created": 0,
+            "owned_by": "watchkeep" if r.scope == 0 else "project",
+        }
+        for r in gateway.table.visible(principal.project_id)
+    ]
+    return Response(orjson.dumps({"object": "list", "data": data}), media_type=_JSON)

@@ -1,0 +1,1 @@
+"""Monitoring: metrics, quality, online evaluation, drift, anomalies, monitors and alerts."""

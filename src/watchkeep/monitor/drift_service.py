@@ -1,0 +1,203 @@
+"""Drift of a feature between a reference (a closed window or a pinned dataset) and now.
+
+The reference is summarised once: its summary is kept in memory (a small LRU owned by
+this service) and in ``drift_references``, keyed by a hash of everything that defines
+it, so every later run — in this process, another worker, or after a restart — only
+loads and bins the current window. Windows that have not closed yet are never cached.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from sqlalchemy import Engine, insert, select
+from sqlalchemy.exc import IntegrityError
+
+from watchkeep.monitor.drift import (
+    DriftResult,
+    Method,
+    ReferenceSummary,
+    drift,
+    summarise_categorical,
+    summarise_numeric,
+)
+from watchkeep.monitor.embedding_drift import (
+    Embedder,
+    default_embedder,
+    domain_classifier_drift,
+    reference_vectors,
+)
+from watchkeep.monitor.features import FeatureLoader, FeatureRequest
+from watchkeep.store.clock import now_ns
+from watchkeep.store.tables import drift_references
+
+CACHE_ENTRIES = 256
+SETTLE_NS = 60 * 1_000_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class ReferenceSpec:
+    """A closed time window [start, end), or pinned values (a dataset's column)."""
+
+    start_ns: int | None = None
+    end_ns: int | None = None
+    values: tuple[Any, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if self.values is None and (self.start_ns is None or self.end_ns is None):
+            raise ValueError("a reference needs a window (start and end) or pinned values")
+
+
+@dataclass(frozen=True, slots=True)
+class DriftReport:
+    """The verdict for one feature, with what it was computed from."""
+
+    feature: str
+    kind: str
+    result: DriftResult
+    embedder: str | None = None
+    reference_cached: bool = False
+
+
+def _encode_vectors(v: np.ndarray) -> dict[str, Any]:
+    data = base64.b64encode(v.astype(np.float16).tobytes()).decode("ascii")
+    return {"shape": list(v.shape), "f16": data}
+
+
+def _decode_vectors(d: dict[str, Any]) -> np.ndarray:
+    raw = np.frombuffer(base64.b64decode(d["f16"]), dtype=np.float16)
+    return raw.reshape(d["shape"]).astype(np.float32)
+
+
+class DriftService:
+    """Computes drift reports, summarising and caching references on the way."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        embedder_factory: Callable[[], Embedder] = default_embedder,
+        clock: Callable[[], int] = now_ns,
+    ) -> None:
+        self._engine = engine
+        self._loader = FeatureLoader(engine)
+        self._embedder_factory = embedder_factory
+        self._embedder: Embedder | None = None
+        self._clock = clock
+        self._cache: OrderedDict[str, dict[str, Any]] = OrderedDict()
+
+    @property
+    def loader(self) -> FeatureLoader:
+        """The feature loader (shared with callers that need raw values)."""
+        return self._loader
+
+    def embedder(self) -> Embedder:
+        """The text embedder, created on first use (loading a model is slow)."""
+        if self._embedder is None:
+            self._embedder = self._embedder_factory()
+        return self._embedder
+
+    def compute(
+        self,
+        project_id: int,
+        req: FeatureRequest,
+        reference: ReferenceSpec,
+        start_ns: int,
+        end_ns: int,
+        *,
+        method: Method = "auto",
+        threshold: float | None = None,
+    ) -> DriftReport:
+        """Drift of ``req`` in [start, end) against ``reference``."""
+        kind = req.kind
+        summary, cached = self.reference(project_id, req, reference)
+        current = self._loader.load(project_id, req, start_ns, end_ns)
+        if kind == "text":
+            vectors = self.embedder().embed(list(current)) if current else np.zeros((0, 1), np.float32)
+            result = domain_classifier_drift(_decode_vectors(summary["vectors"]), vectors, threshold)
+            return DriftReport(req.feature, kind, result, summary["embedder"], cached)
+        ref = ReferenceSummary.from_json(summary)
+        return DriftReport(req.feature, kind, drift(ref, current, method, threshold), None, cached)
+
+    def reference(
+        self, project_id: int, req: FeatureRequest, spec: ReferenceSpec
+    ) -> tuple[dict[str, Any], bool]:
+        """The reference summary (JSON form) and whether it came from a cache."""
+        key = self._key(project_id, req, spec)
+        found = self._cache.get(key)
+        if found is not None:
+            self._cache.move_to_end(key)
+            return found, True
+        with self._engine.connect() as conn:
+            stored = conn.execute(
+                select(drift_references.c.summary).where(
+                    drift_references.c.project_id == project_id, drift_references.c.cache_key == key
+                )
+            ).scalar_one_or_none()
+        if stored is not None:
+            self._remember(key, stored)
+            return stored, True
+        values: Sequence[Any] = (
+            spec.values
+            if spec.values is not None
+            else self._loader.load(project_id, req, spec.start_ns or 0, spec.end_ns or 0)
+        )
+        summary = self._summarise(req, values)
+        closed = spec.values is not None or (spec.end_ns or 0) <= self._clock() - SETTLE_NS
+        if closed:
+            self._remember(key, summary)
+            self._store(project_id, key, summary)
+        return summary, False
+
+    def _summarise(self, req: FeatureRequest, values: Sequence[Any]) -> dict[str, Any]:
+        if req.kind == "numeric":
+            return summarise_numeric(np.asarray(values, dtype=float)).to_json()
+        if req.kind == "categorical":
+            return summarise_categorical(values).to_json()
+        embedder = self.embedder()
+        texts = [str(v) for v in values]
+        vectors = embedder.embed(texts) if texts else np.zeros((0, 1), np.float32)
+        return {
+            "kind": "text",
+            "n": len(texts),
+            "embedder": embedder.name,
+            "vectors": _encode_vectors(reference_vectors(vectors)),
+        }
+
+    def _key(self, project_id: int, req: FeatureRequest, spec: ReferenceSpec) -> str:
+        pinned = None
+        if spec.values is not None:
+            pinned = hashlib.sha256(json.dumps(list(spec.values), default=str).encode()).hexdigest()
+        embedder = self.embedder().name if req.kind == "text" else None
+        identity = [
+            project_id,
+            req.feature,
+            list(req.filter.key()),
+            req.score_name,
+            spec.start_ns,
+            spec.end_ns,
+            pinned,
+            embedder,
+        ]
+        return hashlib.sha256(json.dumps(identity).encode()).hexdigest()
+
+    def _remember(self, key: str, summary: dict[str, Any]) -> None:
+        self._cache[key] = summary
+        self._cache.move_to_end(key)
+        while len(self._cache) > CACHE_ENTRIES:
+            self._cache.popitem(last=False)
+
+    def _store(self, project_id: int, key: str, summary: dict[str, Any]) -> None:
+        row = {"project_id": project_id, "cache_key": key, "summary": summary}
+        try:
+            with self._engine.begin() as conn:
+                conn.execute(insert(drift_references).values(created_at_unix_nano=self._clock(), **row))
+        except IntegrityError:
+            pass  # another worker stored the same reference first

@@ -1,0 +1,20 @@
+"""Evaluators: one small typed interface and a lazy registry (see ``registry``)."""
+
+from watchkeep.monitor.evaluators.base import EvalInput, EvalResult, Evaluator, NoParams
+from watchkeep.monitor.evaluators.registry import (
+    EvaluatorInfo,
+    EvaluatorRegistry,
+    InvalidParams,
+    UnknownEvaluator,
+)
+
+__all__ = [
+    "EvalInput",
+    "EvalResult",
+    "Evaluator",
+    "EvaluatorInfo",
+    "EvaluatorRegistry",
+    "InvalidParams",
+    "NoParams",
+    "UnknownEvaluator",
+]

@@ -1,0 +1,213 @@
+"""Operational metrics of LLM calls: rate, errors, latency and TTFT percentiles, tokens, cost.
+
+One grouped aggregate query per window (buckets are integer divisions of the start
+time, so both databases group on an indexed range scan); percentiles are computed by
+PostgreSQL's ``percentile_cont`` where available, otherwise only the one needed column
+of the window is fetched and numpy takes the quantiles per bucket.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from sqlalchemy import Engine, case, func, or_, select
+from sqlalchemy.sql import ColumnElement
+
+from watchkeep import semconv as sc
+from watchkeep.store.engine import is_sqlite
+from watchkeep.store.tables import spans
+
+STATUS_ERROR = 2
+QUANTILES = (0.5, 0.9, 0.99)
+COUNTER_METRICS = ("requests", "errors", "input_tokens", "output_tokens", "cost_usd")
+RATE_METRICS = ("request_rate", "error_rate")
+PERCENTILE_METRICS = {
+    "latency": (spans.c.duration_ms, ("latency_p50_ms", "latency_p90_ms", "latency_p99_ms")),
+    "ttft": (spans.c.time_to_first_token_ms, ("ttft_p50_ms", "ttft_p90_ms", "ttft_p99_ms")),
+}
+METRIC_NAMES: tuple[str, ...] = (
+    *COUNTER_METRICS,
+    *RATE_METRICS,
+    *(name for _, names in PERCENTILE_METRICS.values() for name in names),
+)
+
+
+class UnknownMetric(ValueError):
+    """A metric name this module does not compute."""
+
+
+@dataclass(frozen=True, slots=True)
+class MetricFilter:
+    """What the LLM calls of a query are narrowed to (all optional, combined with AND)."""
+
+    model: str | None = None
+    model_version: str | None = None
+    prompt_version: str | None = None
+    route: str | None = None
+    environment: str | None = None
+    release: str | None = None
+    provider: str | None = None
+
+    def key(self) -> tuple[str | None, ...]:
+        """A hashable identity, for caching a window's result within one pass."""
+        return (
+            self.model,
+            self.model_version,
+            self.prompt_version,
+            self.route,
+            self.environment,
+            self.release,
+            self.provider,
+        )
+
+
+def llm_span_conditions(
+    project_id: int, f: MetricFilter, start_ns: int, end_ns: int
+) -> list[ColumnElement[bool]]:
+    """The WHERE clause selecting a project's LLM-call spans in [start, end) matching ``f``."""
+    c = spans.c
+    cond: list[ColumnElement[bool]] = [
+        c.project_id == project_id,
+        c.start_time_unix_nano >= start_ns,
+        c.start_time_unix_nano < end_ns,
+    ]
+    if f.model is not None:
+        cond.append(or_(c.request_model == f.model, c.response_model == f.model))
+    else:
+        cond.append(or_(c.request_model.is_not(None), c.response_model.is_not(None)))
+    for column, value in (
+        (c.model_version, f.model_version),
+        (c.prompt_version, f.prompt_version),
+        (c.environment, f.environment),
+        (c.release, f.release),
+        (c.provider, f.provider),
+    ):
+        if value is not None:
+            cond.append(column == value)
+    if f.route is not None:
+        cond.append(c.attributes[sc.WK_ROUTE].as_string() == f.route)
+    return cond
+
+
+def grouped_quantiles(
+    groups: np.ndarray, values: np.ndarray, quantiles: Iterable[float] = QUANTILES
+) -> dict[int, list[float]]:
+    """Linear-interpolated quantiles of ``values`` per group id (as ``percentile_cont``)."""
+    qs = list(quantiles)
+    keep = ~np.isnan(values)
+    groups, values = groups[keep], values[keep]
+    if values.size == 0:
+        return {}
+    order = np.lexsort((values, groups))
+    groups, values = groups[order], values[order]
+    cuts = np.flatnonzero(np.diff(groups)) + 1
+    out: dict[int, list[float]] = {}
+    for g, chunk in zip(groups[np.r_[0, cuts]], np.split(values, cuts), strict=True):
+        out[int(g)] = [float(v) for v in np.quantile(chunk, qs)]
+    return out
+
+
+def _metrics_needed(metrics: Iterable[str] | None) -> set[str]:
+    wanted = set(METRIC_NAMES if metrics is None else metrics)
+    unknown = wanted - set(METRIC_NAMES)
+    if unknown:
+        raise UnknownMetric(f"unknown metric(s) {sorted(unknown)}; known: {', '.join(METRIC_NAMES)}")
+    return wanted
+
+
+class MetricQueries:
+    """Bucketed operational metrics for one project at a time."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._sqlite = is_sqlite(engine.url.drivername)
+
+    def window(
+        self,
+        project_id: int,
+        f: MetricFilter,
+        start_ns: int,
+        end_ns: int,
+        metrics: Iterable[str] | None = None,
+    ) -> dict[str, float | None]:
+        """Every metric (or those named) over the whole window [start, end)."""
+        rows = self.series(project_id, f, start_ns, end_ns, max(1, end_ns - start_ns), metrics)
+        return rows[0]
+
+    def series(
+        self,
+        project_id: int,
+        f: MetricFilter,
+        start_ns: int,
+        end_ns: int,
+        bucket_ns: int,
+        metrics: Iterable[str] | None = None,
+    ) -> list[dict[str, float | None]]:
+        """One row per bucket of ``bucket_ns`` from ``start_ns`` (empty buckets included)."""
+        if end_ns <= start_ns or bucket_ns <= 0:
+            raise ValueError("need start < end and a positive bucket")
+        wanted = _metrics_needed(metrics)
+        n_buckets = -(-(end_ns - start_ns) // bucket_ns)
+        if n_buckets > 10_000:
+            raise ValueError("at most 10,000 buckets per query")
+        c = spans.c
+        cond = llm_span_conditions(project_id, f, start_ns, end_ns)
+        bucket = ((c.start_time_unix_nano - start_ns) // bucket_ns).label("bucket")
+        query = (
+            select(
+                bucket,
+                func.count().label("requests"),
+                func.sum(case((c.status_code == STATUS_ERROR, 1), else_=0)).label("errors"),
+                func.sum(c.input_tokens).label("input_tokens"),
+                func.sum(c.output_tokens).label("output_tokens"),
+                func.sum(c.cost_usd).label("cost_usd"),
+            )
+            .where(*cond)
+            .group_by(bucket)
+        )
+        with self._engine.connect() as conn:
+            counted = {int(r.bucket): r for r in conn.execute(query)}
+            quantiles = {
+                kind: self._quantiles(conn, column, cond, bucket)
+                for kind, (column, names) in PERCENTILE_METRICS.items()
+                if wanted.intersection(names)
+            }
+        seconds = bucket_ns / 1e9
+        out: list[dict[str, float | None]] = []
+        for b in range(n_buckets):
+            r = counted.get(b)
+            requests = int(r.requests) if r is not None else 0
+            errors = int(r.errors or 0) if r is not None else 0
+            row: dict[str, float | None] = {
+                "start_unix_nano": float(start_ns + b * bucket_ns),
+                "requests": float(requests),
+                "errors": float(errors),
+                "input_tokens": float(r.input_tokens or 0) if r is not None else 0.0,
+                "output_tokens": float(r.output_tokens or 0) if r is not None else 0.0,
+                "cost_usd": float(r.cost_usd or 0.0) if r is not None else 0.0,
+                "request_rate": requests / seconds,
+                "error_rate": errors / requests if requests else None,
+            }
+            for kind, per_bucket in quantiles.items():
+                values = per_bucket.get(b)
+                for i, name in enumerate(PERCENTILE_METRICS[kind][1]):
+                    row[name] = values[i] if values is not None else None
+            out.append({k: v for k, v in row.items() if k == "start_unix_nano" or k in wanted})
+        return out
+
+    def _quantiles(
+        self, conn: Any, column: Any, cond: list[ColumnElement[bool]], bucket: Any
+    ) -> dict[int, list[float]]:
+        cond = [*cond, column.is_not(None)]
+        if not self._sqlite:
+            pct = func.percentile_cont(list(QUANTILES)).within_group(column)
+            rows = conn.execute(select(bucket, pct.label("q")).where(*cond).group_by(bucket))
+            return {int(r.bucket): [float(v) for v in r.q] for r in rows}
+        rows = conn.execute(select(bucket, column).where(*cond)).all()
+        if not rows:
+            return {}
+        data = np.array(rows, dtype=float)
+        return grouped_quantiles(data[:, 0].astype(np.int64), data[:, 1])

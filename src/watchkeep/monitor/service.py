@@ -1,0 +1,85 @@
+"""Everything monitoring needs, built once per app or worker and passed explicitly."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry
+from sqlalchemy import Engine
+
+from watchkeep.monitor.drift_service import DriftService
+from watchkeep.monitor.evaluate import MonitorEvaluator
+from watchkeep.monitor.evaluators import EvaluatorRegistry
+from watchkeep.monitor.metrics import MetricQueries
+from watchkeep.monitor.online import OnlineEvaluation
+from watchkeep.monitor.prometheus import GenAiTelemetry
+from watchkeep.monitor.quality import QualityQueries
+from watchkeep.monitor.repository import AlertHistory, ChannelRepository, MonitorRepository
+from watchkeep.monitor.resources import ResourceSampler, ResourceStore
+from watchkeep.monitor.worker import MonitorWorker
+
+
+@dataclass(frozen=True, slots=True)
+class Monitoring:
+    """The monitoring pillar's services."""
+
+    metrics: MetricQueries
+    quality: QualityQueries
+    drift: DriftService
+    evaluators: EvaluatorRegistry
+    online: OnlineEvaluation
+    monitors: MonitorRepository
+    channels: ChannelRepository
+    alerts: AlertHistory
+    resources: ResourceStore
+    sampler: ResourceSampler
+    telemetry: GenAiTelemetry
+    worker: MonitorWorker
+
+
+def build_monitoring(
+    engine: Engine,
+    registry: CollectorRegistry,
+    *,
+    role: str = "server",
+    tick: float = 5.0,
+    resource_every: float = 15.0,
+    max_label_values: int = 50,
+) -> Monitoring:
+    """Wire the monitoring services on ``engine``, exporting on ``registry`` (nothing started)."""
+    metrics = MetricQueries(engine)
+    quality = QualityQueries(engine)
+    drift = DriftService(engine)
+    evaluators = EvaluatorRegistry()
+    online = OnlineEvaluation(engine, evaluators)
+    monitors = MonitorRepository(engine)
+    channels = ChannelRepository(engine)
+    alerts = AlertHistory(engine)
+    resources = ResourceStore(engine)
+    sampler = ResourceSampler(role, registry)
+    worker = MonitorWorker(
+        monitors,
+        channels,
+        alerts,
+        MonitorEvaluator(metrics, quality, drift, resources),
+        online,
+        resources,
+        sampler,
+        registry=registry,
+        tick=tick,
+        resource_every=resource_every,
+    )
+    return Monitoring(
+        metrics=metrics,
+        quality=quality,
+        drift=drift,
+        evaluators=evaluators,
+        online=online,
+        monitors=monitors,
+        channels=channels,
+        alerts=alerts,
+        resources=resources,
+        sampler=sampler,
+        telemetry=GenAiTelemetry(registry, max_values=max_label_values),
+        worker=worker,
+    )

@@ -1,0 +1,131 @@
+"""Helpers for the gateway's integration tests: a live gateway on a YAML config, and waiting."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+from fastapi import FastAPI
+from tests.conftest import free_port, new_key, serve
+
+from watchkeep.api.app import create_app
+from watchkeep.config import Settings
+
+
+@dataclass
+class LiveGateway:
+    """A running server with the gateway mounted, and a member key of a fresh project."""
+
+    url: str
+    key: str
+    database_url: str
+    app: FastAPI
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.key}"}
+
+    def http(self) -> httpx.Client:
+        return httpx.Client(base_url=self.url, headers=self.auth, timeout=30)
+
+    def wait_spans(self, trace_id: str, count: int, timeout: float = 20.0) -> list[dict[str, Any]]:
+        """At least ``count`` stored spans of ``trace_id``."""
+        deadline = time.monotonic() + timeout
+        with self.http() as client:
+            while time.monotonic() < deadline:
+                items = client.get("/api/v1/spans", params={"trace_id": trace_id}).json()["items"]
+                if len(items) >= count:
+                    return list(items)
+                time.sleep(0.05)
+        raise AssertionError(f"fewer than {count} spans stored for trace {trace_id}")
+
+    def wait_span(self, trace_id: str, timeout: float = 20.0) -> dict[str, Any]:
+        """The stored gateway span of ``trace_id`` (traces are written in the background)."""
+        deadline = time.monotonic() + timeout
+        with self.http() as client:
+            while time.monotonic() < deadline:
+                items = client.get("/api/v1/spans", params={"trace_id": trace_id}).json()["items"]
+                primary = [s for s in items if s["name"].startswith(("chat", "embeddings"))]
+                if primary:
+                    return dict(primary[0])
+                time.sleep(0.05)
+        raise AssertionError(f"no span stored for trace {trace_id}")
+
+
+@contextmanager
+def live_gateway(
+    tmp_path: Path, database_url: str, config: dict[str, Any] | None, **overrides: Any
+) -> Iterator[LiveGateway]:
+    """Serve a gateway whose routes file holds ``config`` (None: the embedded model)."""
+    config_path = None
+    if config is not None:
+        tmp_path.mkdir(parents=True, exist_ok=True)
+        config_path = tmp_path / f"gateway-{uuid.uuid4().hex[:6]}.yaml"
+        config_path.write_text(yaml.safe_dump(config), "utf-8")
+    settings = Settings(
+        home=tmp_path,
+        database_url=database_url,
+        ingest_decode_workers=0,
+        log_format="text",
+        key_cache_seconds=30,
+        worker_enabled=False,
+        gateway_config=config_path,
+        **overrides,
+    )
+    app = create_app(settings)
+    port = free_port()
+    server, thread = serve(app, port)
+    try:
+        yield LiveGateway(f"http://127.0.0.1:{port}", new_key(database_url), database_url, app)
+    finally:
+        server.should_exit = True
+        thread.join(30)
+
+
+@contextmanager
+def process(
+    args: list[str], ready_url: str | None = None, ready: Any = None
+) -> Iterator[subprocess.Popen[bytes]]:
+    """A child process, stopped (and reaped) at the end."""
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"{args[0]} exited with {proc.returncode}")
+            try:
+                if ready_url is not None and httpx.get(ready_url, timeout=1).status_code == 200:
+                    break
+                if ready is not None and ready():
+                    break
+            except (httpx.HTTPError, OSError):
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{args[0]} did not become ready")
+            time.sleep(0.05)
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+
+
+def mock_upstream_args(port: int, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "watchkeep.gateway.mock_upstream", "--port", str(port), *extra]
+
+
+def chat(content: str = "hello", **extra: Any) -> dict[str, Any]:
+    """A chat body for the route ``m``."""
+    return {"model": "m", "messages": [{"role": "user", "content": content}], **extra}

@@ -1,0 +1,79 @@
+"""Drift, anomaly and resource monitors, end to end through the worker."""
+
+from __future__ import annotations
+
+import time
+
+from tests.integration.monitor.conftest import NS, MonitorApi
+
+from watchkeep.monitor.synthetic import Traffic
+
+HOUR = 3600 * NS
+
+
+def evaluate(mon: MonitorApi, spec: dict[str, object], now: int) -> dict[str, object]:
+    row = mon.client.post("/api/v1/monitors", json=spec, headers=mon.auth).json()
+    mon.services.monitoring.worker.run_once(now)
+    result: dict[str, object] = mon.client.get(f"/api/v1/monitors/{row['id']}", headers=mon.auth).json()
+    return result
+
+
+def test_drift_monitor_fires_on_a_response_length_shift(mon: MonitorApi) -> None:
+    now = (time.time_ns() // HOUR + 1) * HOUR  # an hour boundary after the monitors are due
+    mon.fill(3000, now - 25 * HOUR, now - 2 * HOUR, Traffic(response_words_mean=40), seed=1)
+    mon.fill(1500, now - HOUR, now - 1, Traffic(response_words_mean=60), seed=2)
+    reference = {"duration": "23h", "offset": "1h", "refresh": "1h"}
+    drifted = evaluate(
+        mon,
+        {
+            "name": "len",
+            "kind": "drift",
+            "feature": "response_length",
+            "window": "1h",
+            "reference": reference,
+        },
+        now,
+    )
+    assert drifted["state"] == "ALERT", drifted["last_message"]
+    assert "wasserstein" in str(drifted["last_message"])
+    steady = evaluate(
+        mon,
+        {"name": "models", "kind": "drift", "feature": "model", "window": "1h", "reference": reference},
+        now,
+    )
+    assert steady["state"] == "OK"
+
+
+def test_anomaly_monitor_fires_on_an_error_spike(mon: MonitorApi) -> None:
+    now = (time.time_ns() // HOUR + 1) * HOUR  # an hour boundary after the monitors are due
+    mon.fill(4800, now - 25 * HOUR, now - HOUR, Traffic(error_rate=0.02), seed=3)
+    mon.fill(200, now - HOUR, now, Traffic(error_rate=0.3), seed=4)
+    spec = {
+        "name": "errors",
+        "kind": "anomaly",
+        "metric": "error_rate",
+        "window": "1h",
+        "bucket": "1h",
+        "reference": {"duration": "24h"},
+    }
+    assert evaluate(mon, spec, now)["state"] == "ALERT"
+    calm = {**spec, "name": "latency", "metric": "latency_p50_ms"}
+    assert evaluate(mon, calm, now)["state"] == "OK"
+
+
+def test_resource_samples_are_stored_and_watched(mon: MonitorApi) -> None:
+    worker = mon.services.monitoring.worker
+    now = time.time_ns()
+    worker.run_once(now)
+    samples = mon.client.get("/api/v1/metrics/resources", headers=mon.auth).json()
+    assert samples["gpu"] == "none"  # no GPU on the test machines
+    metrics = {(s["process"], s["metric"]) for s in samples["items"]}
+    assert {("server", "cpu_percent"), ("server", "memory_rss_bytes")} <= metrics
+    spec = {
+        "name": "rss",
+        "kind": "resource",
+        "metric": "memory_rss_bytes",
+        "process": "server",
+        "condition": {"op": ">", "alert": 1024},
+    }
+    assert evaluate(mon, spec, now + NS)["state"] == "ALERT"
