@@ -8,6 +8,7 @@ check, not an error.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generic, TypeVar
@@ -47,7 +48,7 @@ class EvalResult:
         return cls(passed, 1.0 if passed else 0.0, comment)
 
 
-class Evaluator(Generic[P]):
+class Evaluator(ABC, Generic[P]):
     """Base class: subclasses set ``name``, ``description``, ``Params`` and ``evaluate``."""
 
     name: ClassVar[str]
@@ -57,6 +58,6 @@ class Evaluator(Generic[P]):
     def __init__(self, params: P) -> None:
         self.params = params
 
+    @abstractmethod
     def evaluate(self, item: EvalInput) -> EvalResult:
         """Judge ``item``."""
-        raise NotImplementedError
