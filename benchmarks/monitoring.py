@@ -11,6 +11,7 @@
 
     python benchmarks/monitoring.py                 # all parts, SQLite
     python benchmarks/monitoring.py --db postgres --spans 200000
+    python benchmarks/monitoring.py --only monitors  # just the 100-monitor pass
 """
 
 from __future__ import annotations
@@ -22,14 +23,16 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from prometheus_client import CollectorRegistry
+from sqlalchemy import Engine
 
 from watchkeep.devtools.postgres import TempPostgres
-from watchkeep.monitor.drift import drift, summarise_categorical, summarise_numeric
+from watchkeep.monitor.drift import ReferenceSummary, drift, summarise_categorical, summarise_numeric
 from watchkeep.monitor.service import build_monitoring
 from watchkeep.monitor.spec import MonitorSpec
 from watchkeep.monitor.synthetic import Traffic, generate, write
@@ -71,17 +74,22 @@ def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
     return out, time.perf_counter() - start
 
 
+def _summarise_strings(values: np.ndarray) -> ReferenceSummary:
+    """Categorical summary of a string array (its conversion to a list timed with it)."""
+    return summarise_categorical(values.tolist())
+
+
 def bench_drift(data: dict[str, tuple[np.ndarray, np.ndarray]]) -> list[dict[str, Any]]:
     rows = []
     for name, (ref, cur) in data.items():
         categorical = ref.dtype.kind in "US"
         if categorical:
-            summary, build_s = timed(lambda ref=ref: summarise_categorical(ref.tolist()))
+            summary, build_s = timed(partial(_summarise_strings, ref))
             current: Any = cur.tolist()
         else:
-            summary, build_s = timed(lambda ref=ref: summarise_numeric(ref))
+            summary, build_s = timed(partial(summarise_numeric, ref))
             current = cur
-        result, test_s = timed(lambda s=summary, c=current: drift(s, c))
+        result, test_s = timed(partial(drift, summary, current))
         rows.append(
             {
                 "feature": name,
@@ -189,7 +197,11 @@ def monitor_specs() -> list[MonitorSpec]:
     return [MonitorSpec.model_validate(s) for s in specs]
 
 
-def bench_monitors(url: str, n_spans: int) -> dict[str, Any]:
+def fill_store(url: str, n_spans: int) -> tuple[Engine, int, int, float]:
+    """A store of ``n_spans`` LLM calls over the 24 hours before ``now`` and 5,000 labels.
+
+    Returns the engine, the project id, ``now`` (the next full hour) and the fill seconds.
+    """
     engine = make_engine(url, sqlite_synchronous="NORMAL")
     upgrade(engine)
     project_id = ProjectRepository(engine).get_or_create("bench-monitoring").id
@@ -234,6 +246,11 @@ def bench_monitors(url: str, n_spans: int) -> dict[str, Any]:
             conn.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
             conn.execute(text("ANALYZE"))
             conn.commit()
+    return engine, project_id, now, fill_s
+
+
+def bench_monitors(url: str, n_spans: int) -> dict[str, Any]:
+    engine, project_id, now, fill_s = fill_store(url, n_spans)
     monitoring = build_monitoring(engine, CollectorRegistry())
     for spec in monitor_specs():
         monitoring.monitors.upsert(project_id, spec)
@@ -260,9 +277,13 @@ def main() -> None:
     parser.add_argument("--values", type=int, default=1_000_000, help="values per feature for drift")
     parser.add_argument("--spans", type=int, default=1_000_000, help="stored spans for the monitor pass")
     parser.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
-    parser.add_argument("--skip", choices=["drift", "monitors", "peer"], action="append", default=[])
+    parts = ["drift", "monitors", "peer"]
+    parser.add_argument("--skip", choices=parts, action="append", default=[])
+    parser.add_argument("--only", choices=parts, help="run just this part (overrides --skip)")
     args = parser.parse_args()
-    data = feature_data(args.values)
+    if args.only:
+        args.skip = [p for p in parts if p != args.only]
+    data = feature_data(args.values) if {"drift", "peer"} - set(args.skip) else {}
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         if "drift" not in args.skip:

@@ -114,11 +114,18 @@ class DriftService:
         *,
         method: Method = "auto",
         threshold: float | None = None,
+        current: Any | None = None,
     ) -> DriftReport:
-        """Drift of ``req`` in [start, end) against ``reference``."""
+        """Drift of ``req`` in [start, end) against ``reference``.
+
+        ``current`` is the window's values when the caller already loaded them (a monitor
+        pass shares one load between the monitors of the same feature, filter and window);
+        it is only read, never modified.
+        """
         kind = req.kind
         summary, cached = self.reference(project_id, req, reference)
-        current = self._loader.load(project_id, req, start_ns, end_ns)
+        if current is None:
+            current = self._loader.load(project_id, req, start_ns, end_ns)
         if kind == "text":
             vectors = self.embedder().embed(list(current)) if current else np.zeros((0, 1), np.float32)
             result = domain_classifier_drift(_decode_vectors(summary["vectors"]), vectors, threshold)

@@ -1,8 +1,9 @@
 """Turns a monitor spec into an observation: a value and the level it reaches now.
 
 Every monitor of one worker pass is evaluated against the same "now", and window
-queries are memoised per pass by (project, filter, window, metric group), so a hundred
-monitors over the same calls cost one scan per distinct window, not one per monitor.
+queries are memoised per pass by (project, filter, window, metric group), and drift
+monitors' current values by (project, feature, filter, window), so a hundred monitors
+over the same calls cost one scan per distinct window, not one per monitor.
 Anomaly monitors keep the closed reference buckets of their series across passes
 (``SeriesCache``): a pass only queries the buckets that are new or still open.
 """
@@ -163,14 +164,20 @@ class MonitorEvaluator:
     def _drift_level(self, project_id: int, spec: MonitorSpec, now: int, cache: PassCache) -> Observation:
         assert spec.feature is not None
         req = FeatureRequest(spec.feature, spec.filter.to_metric_filter(), spec.score_name)
+        start = now - int(spec.window * NS)
+        current = cache.get(
+            ("feature", project_id, req, start, now),
+            lambda: self._drift.loader.load(project_id, req, start, now),
+        )
         report = self._drift.compute(
             project_id,
             req,
             self.reference_window(spec, now),
-            now - int(spec.window * NS),
+            start,
             now,
             method=spec.method,
             threshold=spec.threshold,
+            current=current,
         )
         r = report.result
         n = r.current_n

@@ -108,9 +108,9 @@ class FeatureLoader:
     def _column(self, query: Any, kind: FeatureKind) -> Any:
         with self._engine.connect() as conn:
             result = conn.execute(query)
+            # Scalars straight into their container: references run to a million values.
             if kind == "numeric":
-                values = [v for (v,) in result if v is not None]
-                return np.asarray(values, dtype=float)
+                return np.fromiter((v for v in result.scalars() if v is not None), dtype=float)
             if kind == "text":
-                return [payload_text(v) or "" for (v,) in result]
-            return [v for (v,) in result]
+                return [payload_text(v) or "" for v in result.scalars()]
+            return result.scalars().all()

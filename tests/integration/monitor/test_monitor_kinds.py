@@ -6,6 +6,9 @@ import time
 
 from tests.integration.monitor.conftest import NS, MonitorApi
 
+from watchkeep.monitor.evaluate import MonitorEvaluator, PassCache
+from watchkeep.monitor.spec import MonitorSpec
+from watchkeep.monitor.state import State
 from watchkeep.monitor.synthetic import Traffic
 
 HOUR = 3600 * NS
@@ -77,3 +80,43 @@ def test_resource_samples_are_stored_and_watched(mon: MonitorApi) -> None:
         "condition": {"op": ">", "alert": 1024},
     }
     assert evaluate(mon, spec, now + NS)["state"] == "ALERT"
+
+
+def test_loads_shared_within_a_pass_give_the_numbers_of_lone_evaluations(mon: MonitorApi) -> None:
+    """Monitors reading the same window share one load per pass; each sees what it would alone."""
+    now = (time.time_ns() // HOUR + 1) * HOUR
+    mon.fill(2000, now - 6 * HOUR, now - 2 * HOUR, seed=1)
+    mon.fill(1500, now - HOUR, now - 1, Traffic(latency_median_ms=900.0), seed=2)
+    reference = {"duration": "4h", "offset": "1h", "refresh": "1h"}
+    raw: list[dict[str, object]] = [
+        {"name": "lat-auto", "kind": "drift", "feature": "latency_ms", "reference": reference},
+        {
+            "name": "lat-psi",
+            "kind": "drift",
+            "feature": "latency_ms",
+            "method": "psi",
+            "reference": reference,
+        },
+        {
+            "name": "lat-mini",
+            "kind": "drift",
+            "feature": "latency_ms",
+            "filter": {"model": "gpt-4o-mini"},
+            "reference": reference,
+        },
+        {"name": "models", "kind": "drift", "feature": "model", "reference": reference},
+        *(
+            {"name": metric, "kind": "metric", "metric": metric, "condition": {"alert": 1e12}}
+            for metric in ("latency_p99_ms", "latency_p50_ms", "error_rate", "requests")
+        ),
+    ]
+    specs = [MonitorSpec.model_validate({"window": "1h", **s}) for s in raw]
+    m = mon.services.monitoring
+    evaluator = MonitorEvaluator(m.metrics, m.quality, m.drift, m.resources)
+    shared = PassCache()
+    together = [evaluator.evaluate(mon.project_id, spec, now, shared) for spec in specs]
+    alone = [evaluator.evaluate(mon.project_id, spec, now, PassCache()) for spec in specs]
+    assert together == alone
+    assert shared.hits >= 3  # the second latency_ms load, the second latency and counter windows
+    assert {o.level for o in together} <= {State.OK, State.ALERT}
+    assert all(o.value is not None and o.samples > 0 for o in together)
