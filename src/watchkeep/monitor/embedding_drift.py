@@ -12,6 +12,7 @@ approximation), so small samples do not raise false alarms.
 from __future__ import annotations
 
 import importlib.util
+import os
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -58,6 +59,8 @@ class SentenceEmbedder:
     name = "all-minilm-l6-v2"
 
     def __init__(self, model_dir: Path) -> None:
+        # The weights are local; never let the hub client reach out (offline machines).
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
         from sentence_transformers import SentenceTransformer
 
         self._model: Any = SentenceTransformer(str(model_dir))
