@@ -43,6 +43,19 @@ def rows(*spans: DecodedSpan) -> tuple[list[dict[str, Any]], list[dict[str, Any]
     return span_rows, payload_rows, export
 
 
+def test_a_resource_is_stored_once_per_export() -> None:
+    first, second = span({}, span_id="00000000000000c1"), span({}, span_id="00000000000000c2")
+    second.resource = dict(first.resource)  # equal content, another object
+    other = span({}, span_id="00000000000000c3", resource={"service.name": "other"})
+    batch = NORMALISER.normalise(3, DecodedExport(spans=[first, second, other]), 9)
+    ids = [dict(zip(SPAN_COLUMNS, r, strict=True))["resource_id"] for r in batch.spans]
+    assert ids[0] == ids[1] != ids[2]
+    assert {k: orjson.loads(v[2]) for k, v in batch.resources.items()} == {
+        (3, ids[0]): {"service.name": "svc"},
+        (3, ids[2]): {"service.name": "other"},
+    }
+
+
 def test_rows_come_out_in_column_order() -> None:
     batch = NORMALISER.normalise(1, DecodedExport(spans=[span({"gen_ai.input.messages": "[]"})]), 0)
     assert all(len(r) == len(SPAN_COLUMNS) for r in batch.spans)
@@ -75,7 +88,7 @@ def test_current_genai_names() -> None:
     assert row["time_to_first_token_ms"] == 250.0
     assert row["duration_ms"] == 2000.0
     assert orjson.loads(row["attributes"]) == {"custom": 1}
-    assert orjson.loads(row["resource_attributes"]) == {"service.name": "svc"}
+    assert len(row["resource_id"]) == 16  # the resource is stored once, by content hash
     assert row["service_name"] == "svc"
     assert orjson.loads(payload["input"]) == {
         "system_instructions": "be kind",

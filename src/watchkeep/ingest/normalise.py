@@ -10,6 +10,7 @@ holds, so nothing a client sends can make the database refuse the batch.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -194,6 +195,7 @@ def split_attributes(attrs: Attributes) -> tuple[dict[str, Any], Attributes]:
 class _ResourceFacts:
     """What a resource contributes to each of its spans, computed once per export."""
 
+    id: str | None
     json: str | None
     service_name: str | None
     trace_fields: dict[str, Any]
@@ -204,8 +206,10 @@ def _resource_facts(res: Attributes) -> _ResourceFacts:
     trace_fields = {name: found[name] for name in _TRACE_FIELDS if name in found}
     if "release" not in trace_fields and res.get(sc.SERVICE_VERSION):
         trace_fields["release"] = res[sc.SERVICE_VERSION]
+    text = to_json(res) if res else None
     return _ResourceFacts(
-        json=to_json(res) if res else None,
+        id=hashlib.blake2b(text.encode("utf-8"), digest_size=8).hexdigest() if text else None,
+        json=text,
         service_name=_text(res.get(sc.SERVICE_NAME), 256),
         trace_fields=trace_fields,
     )
@@ -229,6 +233,8 @@ class SpanNormaliser:
             facts = resources.get(id(span.resource))
             if facts is None:
                 facts = resources[id(span.resource)] = _resource_facts(span.resource)
+                if facts.id is not None:
+                    batch.resources[(project_id, facts.id)] = (project_id, facts.id, facts.json, now_ns)
             row, payload = self._row(project_id, span, now_ns, facts)
             rows.append(row)
             if payload is not None:
@@ -305,7 +311,7 @@ class SpanNormaliser:
             "prompt_version": _text(f("prompt_version"), 128),
             "model_version": _text(f("model_version"), 128),
             "attributes": to_json(rest) if rest else None,
-            "resource_attributes": res.json,
+            "resource_id": res.id,
             "events": to_json(events) if events else None,
             "ingested_at_unix_nano": now_ns,
         }

@@ -18,6 +18,7 @@ from psycopg.errors import UniqueViolation
 
 from watchkeep.store.span_writer import (
     PAYLOAD_COLUMNS,
+    RESOURCE_COLUMNS,
     SPAN_COLUMNS,
     TRACE_COLUMNS,
     trace_upsert_assignments,
@@ -76,6 +77,11 @@ class PostgresBulk:
         self._spans = StagedTable("spans", SPAN_COLUMNS, ignore)
         self._payloads = StagedTable("span_payloads", PAYLOAD_COLUMNS, ignore)
         self._traces = StagedTable("traces", TRACE_COLUMNS, trace_upsert_assignments("LEAST", "GREATEST"))
+        # Few rows (one per distinct resource in the group): a plain statement is cheapest.
+        self._resources = (
+            f"INSERT INTO resources ({', '.join(RESOURCE_COLUMNS)}) VALUES (%s, %s, %s::jsonb, %s) "
+            "ON CONFLICT (project_id, resource_id) DO NOTHING"
+        )
 
     def write(
         self,
@@ -83,8 +89,11 @@ class PostgresBulk:
         spans: Sequence[tuple[Any, ...]],
         payloads: Sequence[tuple[Any, ...]],
         traces: Sequence[tuple[Any, ...]],
+        resources: Sequence[tuple[Any, ...]],
     ) -> int:
-        """Insert new spans and payloads, upsert traces; the number of new spans."""
+        """Insert new spans, payloads and resources, upsert traces; the number of new spans."""
+        if resources:
+            cursor.executemany(self._resources, sorted(resources))
         inserted = _insert_new(cursor, self._spans, spans)
         _insert_new(cursor, self._payloads, payloads)
         _staged(cursor, self._traces, traces)

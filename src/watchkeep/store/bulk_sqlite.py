@@ -13,6 +13,7 @@ from typing import Any
 
 from watchkeep.store.span_writer import (
     PAYLOAD_COLUMNS,
+    RESOURCE_COLUMNS,
     SPAN_COLUMNS,
     TRACE_COLUMNS,
     trace_upsert_assignments,
@@ -61,6 +62,9 @@ class SqliteBulk:
             "",
             len(PAYLOAD_COLUMNS),
         )
+        self._resources = MultiRowStatement(
+            f"INSERT OR IGNORE INTO resources ({', '.join(RESOURCE_COLUMNS)})", "", len(RESOURCE_COLUMNS)
+        )
         self._traces = MultiRowStatement(
             f"INSERT INTO traces ({', '.join(TRACE_COLUMNS)})",
             trace_upsert_assignments("min", "max"),
@@ -73,8 +77,10 @@ class SqliteBulk:
         spans: Sequence[tuple[Any, ...]],
         payloads: Sequence[tuple[Any, ...]],
         traces: Sequence[tuple[Any, ...]],
+        resources: Sequence[tuple[Any, ...]],
     ) -> int:
-        """Insert new spans and payloads, upsert traces; the number of new spans."""
+        """Insert new spans, payloads and resources, upsert traces; the number of new spans."""
+        self._resources.execute(cursor, resources)
         inserted = self._spans.execute(cursor, spans)
         self._payloads.execute(cursor, payloads)
         self._traces.execute(cursor, traces)

@@ -51,11 +51,12 @@ SPAN_COLUMNS: tuple[str, ...] = (
     "prompt_version",
     "model_version",
     "attributes",
-    "resource_attributes",
+    "resource_id",
     "events",
     "ingested_at_unix_nano",
 )
-JSON_SPAN_COLUMNS = frozenset({"tags", "attributes", "resource_attributes", "events"})
+JSON_SPAN_COLUMNS = frozenset({"tags", "attributes", "events"})
+RESOURCE_COLUMNS: tuple[str, ...] = ("project_id", "resource_id", "attributes", "created_at_unix_nano")
 PAYLOAD_COLUMNS: tuple[str, ...] = (
     "project_id",
     "trace_id",
@@ -98,6 +99,7 @@ class WriteBatch:
     spans: list[tuple[Any, ...]] = field(default_factory=list)
     payloads: list[tuple[Any, ...]] = field(default_factory=list)
     traces: TraceRows = field(default_factory=dict)
+    resources: dict[tuple[int, str], tuple[Any, ...]] = field(default_factory=dict)
 
 
 def _trace_row(s: Row) -> Row:
@@ -179,8 +181,9 @@ class BulkStatements(Protocol):
         spans: Sequence[tuple[Any, ...]],
         payloads: Sequence[tuple[Any, ...]],
         traces: Sequence[tuple[Any, ...]],
+        resources: Sequence[tuple[Any, ...]],
     ) -> int:
-        """Insert new spans and payloads, upsert traces; the number of new spans."""
+        """Insert new spans, payloads and resources, upsert traces; the number of new spans."""
 
 
 def trace_upsert_assignments(least: str, greatest: str) -> str:
@@ -221,9 +224,10 @@ class SpanWriter:
         if not span_rows:
             return 0
         trace_rows = [tuple(r.values()) for r in merge_traces(b.traces for b in batches)]
+        resource_rows = list({k: v for b in batches for k, v in b.resources.items()}.values())
         with self._engine.begin() as conn:
             cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
             try:
-                return self._bulk.write(cursor, span_rows, payload_rows, trace_rows)
+                return self._bulk.write(cursor, span_rows, payload_rows, trace_rows, resource_rows)
             finally:
                 cursor.close()

@@ -99,12 +99,24 @@ spans = Table(
     Column("prompt_version", String(128), nullable=True),
     Column("model_version", String(128), nullable=True),
     Column("attributes", Json, nullable=True),
-    Column("resource_attributes", Json, nullable=True),
+    Column("resource_id", String(16), nullable=True),
     Column("events", Json, nullable=True),
     Column("ingested_at_unix_nano", BigInteger, nullable=False),
     UniqueConstraint("project_id", "trace_id", "span_id"),
     Index(None, "project_id", "start_time_unix_nano"),
     Index(None, "project_id", "request_model", "start_time_unix_nano"),
+)
+
+# OTel resources (service, SDK, host...) are the same for every span a process sends:
+# stored once per project and content hash instead of on each span row.
+resources = Table(
+    "resources",
+    metadata,
+    Column("project_id", RowId, ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True),
+    Column("resource_id", String(16), primary_key=True),
+    Column("attributes", Json, nullable=False),
+    Column("created_at_unix_nano", BigInteger, nullable=False),
+    sqlite_with_rowid=False,
 )
 
 span_payloads = Table(

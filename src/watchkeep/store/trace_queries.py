@@ -18,7 +18,7 @@ from sqlalchemy import Engine, and_, exists, func, or_, select
 from sqlalchemy.sql import ColumnElement, Select
 
 from watchkeep.store.span_writer import TRACE_ATTRIBUTE_COLUMNS
-from watchkeep.store.tables import scores, span_payloads, spans, traces
+from watchkeep.store.tables import resources, scores, span_payloads, spans, traces
 
 T = TypeVar("T")
 
@@ -106,7 +106,14 @@ class Page(Generic[T]):
     next_cursor: str | None
 
 
-SPAN_FIELDS = [c for c in spans.c if c.name not in ("id", "project_id", "ingested_at_unix_nano")]
+SPAN_FIELDS = [
+    c for c in spans.c if c.name not in ("id", "project_id", "ingested_at_unix_nano", "resource_id")
+]
+SPANS_WITH_RESOURCE = spans.outerjoin(
+    resources,
+    and_(resources.c.project_id == spans.c.project_id, resources.c.resource_id == spans.c.resource_id),
+)
+RESOURCE_ATTRIBUTES = resources.c.attributes.label("resource_attributes")
 
 
 def _like(text: str) -> str:
@@ -267,7 +274,8 @@ class TraceQueries:
                 )
             )
         query = (
-            select(s.id, *SPAN_FIELDS)
+            select(s.id, *SPAN_FIELDS, RESOURCE_ATTRIBUTES)
+            .select_from(SPANS_WITH_RESOURCE)
             .where(*cond)
             .order_by(s.start_time_unix_nano.desc(), s.id.desc())
             .limit(limit + 1)
@@ -295,7 +303,8 @@ class TraceQueries:
             span_rows = [
                 dict(r._mapping)
                 for r in conn.execute(
-                    select(*SPAN_FIELDS)
+                    select(*SPAN_FIELDS, RESOURCE_ATTRIBUTES)
+                    .select_from(SPANS_WITH_RESOURCE)
                     .where(s.project_id == project_id, s.trace_id == trace_id)
                     .order_by(s.start_time_unix_nano, s.span_id)
                 )

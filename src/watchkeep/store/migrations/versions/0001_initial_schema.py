@@ -99,6 +99,25 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "resources",
+        sa.Column("project_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("resource_id", sa.String(length=16), nullable=False),
+        sa.Column(
+            "attributes",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("created_at_unix_nano", sa.BigInteger(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["project_id"],
+            ["projects.id"],
+            name=op.f("fk_resources_project_id_projects"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("project_id", "resource_id", name=op.f("pk_resources")),
+        sqlite_with_rowid=False,
+    )
+    op.create_table(
         "span_payloads",
         sa.Column("project_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("trace_id", sa.String(length=32), nullable=False),
@@ -161,11 +180,7 @@ def upgrade() -> None:
             sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
             nullable=True,
         ),
-        sa.Column(
-            "resource_attributes",
-            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
-            nullable=True,
-        ),
+        sa.Column("resource_id", sa.String(length=16), nullable=True),
         sa.Column(
             "events",
             sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
@@ -254,6 +269,7 @@ def downgrade() -> None:
 
     op.drop_table("spans")
     op.drop_table("span_payloads")
+    op.drop_table("resources")
     with op.batch_alter_table("scores", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_scores_project_id_trace_id"))
         batch_op.drop_index(batch_op.f("ix_scores_project_id_name_created_at_unix_nano"))
