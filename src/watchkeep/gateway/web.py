@@ -120,12 +120,17 @@ async def chat_completions(request: Request) -> Response:
             )
         result = await gateway.chat(req, record, cache)
     except GatewayError as exc:
-        if record is not None:
-            record.status, record.error = exc.status, exc.code or exc.type
-            gateway.finish(record, key)
-        return _error(exc, record)
+        return _failed(gateway, exc, record, key)
     gateway.finish(record, key)
     return Response(orjson.dumps(result), media_type=_JSON, headers=_headers(record))
+
+
+def _failed(gateway: Gateway, exc: GatewayError, record: CallRecord | None, key: str) -> Response:
+    """Record the failure on the call's trace (once it has one) and answer OpenAI-style."""
+    if record is not None:
+        record.status, record.error = exc.status, exc.code or exc.type
+        gateway.finish(record, key)
+    return _error(exc, record)
 
 
 async def _finishing(gateway: Gateway, record: CallRecord, key: str, events: Any) -> Any:
@@ -162,10 +167,7 @@ async def embeddings(request: Request) -> Response:
         await gateway.admit(key)
         result = await gateway.embeddings(req, record)
     except GatewayError as exc:
-        if record is not None:
-            record.status, record.error = exc.status, exc.code or exc.type
-            gateway.finish(record, key)
-        return _error(exc, record)
+        return _failed(gateway, exc, record, key)
     gateway.finish(record, key)
     return Response(orjson.dumps(result), media_type=_JSON, headers=_headers(record))
 
