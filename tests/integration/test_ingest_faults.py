@@ -112,3 +112,17 @@ def test_decode_workers_handle_large_and_malformed_exports(settings: Settings, d
         assert server.count() == 600
     finally:
         server.stop()
+
+
+def test_a_broken_writer_connection_is_replaced(small_queue: Server) -> None:
+    """The writer keeps one connection; when it breaks under a commit, the retry of that
+    export opens a fresh one and the client never sees the failure."""
+    first, _ = build_request(3, rng=random.Random(5))
+    assert small_queue.post(first).status_code == 200
+    writer = small_queue.span_writer
+    held = writer._connection()
+    held.connection.dbapi_connection.close()  # type: ignore[union-attr]  # dies under the writer
+    second, _ = build_request(2, rng=random.Random(6))
+    assert small_queue.post(second).status_code == 200
+    assert writer._connection() is not held
+    assert small_queue.count() == 5

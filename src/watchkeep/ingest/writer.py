@@ -125,6 +125,7 @@ class GroupCommitWriter:
         while True:
             group = self._take()
             if not group:
+                self._writer.close()
                 return  # stopping and drained
             try:
                 self._commit(group)

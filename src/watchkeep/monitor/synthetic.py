@@ -118,11 +118,14 @@ def write(engine: Engine, batch: WriteBatch, chunk: int = 50_000) -> int:
     writer = SpanWriter(engine)
     total = 0
     traces = list(batch.traces.items())
-    for i in range(0, len(batch.spans), chunk):
-        part = WriteBatch(
-            spans=batch.spans[i : i + chunk],
-            payloads=batch.payloads[i : i + chunk],
-            traces=dict(traces[i : i + chunk]),
-        )
-        total += writer.write([part])
+    try:
+        for i in range(0, len(batch.spans), chunk):
+            part = WriteBatch(
+                spans=batch.spans[i : i + chunk],
+                payloads=batch.payloads[i : i + chunk],
+                traces=dict(traces[i : i + chunk]),
+            )
+            total += writer.write([part])
+    finally:
+        writer.close()
     return total

@@ -11,11 +11,12 @@ more than the insert itself at ingest rates.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from watchkeep.store.engine import is_sqlite
 
@@ -204,10 +205,18 @@ def trace_upsert_assignments(least: str, greatest: str) -> str:
 
 
 class SpanWriter:
-    """Writes many batches in one transaction; returns how many spans were new."""
+    """Writes many batches in one transaction; returns how many spans were new.
+
+    It keeps one connection of its own rather than taking any from the pool: SQLite
+    gives every connection a private page cache, so a writer rotating through the pool
+    filled each of them in turn (resident memory kept growing with the store), and on
+    PostgreSQL a checkout costs a liveness round trip. A connection that failed is
+    dropped and a fresh one is opened for the next write.
+    """
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
+        self._conn: Connection | None = None
         if is_sqlite(engine.url.drivername):
             from watchkeep.store.bulk_sqlite import SqliteBulk
 
@@ -217,6 +226,17 @@ class SpanWriter:
 
             self._bulk = PostgresBulk()
 
+    def _connection(self) -> Connection:
+        if self._conn is None or self._conn.closed or self._conn.invalidated:
+            self._conn = self._engine.connect()
+        return self._conn
+
+    def close(self) -> None:
+        """Give the writer's connection back."""
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
     def write(self, batches: Sequence[WriteBatch]) -> int:
         """Commit every batch in ``batches`` atomically; the number of spans inserted."""
         span_rows = [r for b in batches for r in b.spans]
@@ -225,9 +245,16 @@ class SpanWriter:
             return 0
         trace_rows = [tuple(r.values()) for r in merge_traces(b.traces for b in batches)]
         resource_rows = list({k: v for b in batches for k, v in b.resources.items()}.values())
-        with self._engine.begin() as conn:
-            cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-            try:
-                return self._bulk.write(cursor, span_rows, payload_rows, trace_rows, resource_rows)
-            finally:
-                cursor.close()
+        conn = self._connection()
+        try:
+            with conn.begin():
+                cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+                try:
+                    return self._bulk.write(cursor, span_rows, payload_rows, trace_rows, resource_rows)
+                finally:
+                    cursor.close()
+        except Exception:
+            self._conn = None
+            with contextlib.suppress(Exception):
+                conn.invalidate()
+            raise

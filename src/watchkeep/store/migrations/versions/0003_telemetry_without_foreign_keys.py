@@ -34,5 +34,3 @@ def downgrade() -> None:
             batch_op.create_foreign_key(
                 f"fk_{table}_project_id_projects", "projects", ["project_id"], ["id"], ondelete="CASCADE"
             )
-
-
