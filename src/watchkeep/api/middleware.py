@@ -14,6 +14,8 @@ import orjson
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from watchkeep.prom_children import LabelledChildren
+
 access_log = logging.getLogger("watchkeep.access")
 
 
@@ -42,6 +44,7 @@ class ObservabilityMiddleware:
     def __init__(self, app: ASGIApp, metrics: HttpMetrics) -> None:
         self.app = app
         self.metrics = metrics
+        self._children = LabelledChildren()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -64,8 +67,8 @@ class ObservabilityMiddleware:
         finally:
             elapsed = time.perf_counter() - started
             route = _route_of(scope)
-            self.metrics.requests.labels(scope["method"], route, str(status)).inc()
-            self.metrics.duration.labels(route).observe(elapsed)
+            self._children(self.metrics.requests, scope["method"], route, str(status)).inc()
+            self._children(self.metrics.duration, route).observe(elapsed)
             if access_log.isEnabledFor(logging.INFO):
                 principal = getattr(scope.get("state", {}).get("principal"), "project_name", None)
                 access_log.info(

@@ -77,7 +77,7 @@ class Dispatcher:
         for deployment in route.order(first):
             if not deployment.breaker.allow():
                 log.attempts.append(Attempt(deployment.name, "breaker_open", 0.0))
-                self._metrics.attempts.labels(route.name, deployment.name, "breaker_open").inc()
+                self._metrics.child(self._metrics.attempts, route.name, deployment.name, "breaker_open").inc()
                 continue
             if tried:
                 log.fallbacks += 1
@@ -123,7 +123,7 @@ class Dispatcher:
         self, log: CallLog, route: Route, deployment: Deployment, outcome: str, started: float
     ) -> None:
         log.attempts.append(Attempt(deployment.name, outcome, (time.perf_counter() - started) * 1000))
-        self._metrics.attempts.labels(route.name, deployment.name, outcome).inc()
+        self._metrics.child(self._metrics.attempts, route.name, deployment.name, outcome).inc()
 
 
 def _exhausted(route: Route, last: UpstreamError | None) -> GatewayError:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from watchkeep.prom_children import LabelledChildren
+
 _LATENCY = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 
 
@@ -11,6 +13,7 @@ class GatewayMetrics:
     """Requests, upstream attempts, tokens, cache, limits, breakers and dropped traces."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
+        self.child = LabelledChildren()  # ``child(metric, *labels)`` on the hot path
         self.requests = Counter(
             "watchkeep_gateway_requests",
             "Gateway requests by operation, route and HTTP status.",

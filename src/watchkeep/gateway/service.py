@@ -91,7 +91,7 @@ class Gateway:
         self.traces.stop()
 
     def _breaker_changed(self, label: str, state: BreakerState) -> None:
-        self.metrics.breaker_open.labels(label).set(0 if state is BreakerState.CLOSED else 1)
+        self.metrics.child(self.metrics.breaker_open, label).set(0 if state is BreakerState.CLOSED else 1)
         log.warning("circuit breaker %s is now %s", label, state.value)
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
@@ -119,7 +119,7 @@ class Gateway:
         """Apply the per-key limits; 429 with Retry-After when over."""
         refusal = await self.limiter.admit(key, self.limits)
         if refusal is not None:
-            self.metrics.rate_limited.labels(refusal.limit).inc()
+            self.metrics.child(self.metrics.rate_limited, refusal.limit).inc()
             wait = max(1, int(refusal.retry_after + 0.999))
             raise GatewayError(
                 429,
@@ -132,13 +132,13 @@ class Gateway:
     def finish(self, record: CallRecord, key: str) -> None:
         """Count the call, charge its tokens and queue its trace."""
         route = record.model if record.status != 404 else "unknown"
-        self.metrics.requests.labels(record.operation, route, str(record.status)).inc()
-        self.metrics.latency.labels(route).observe(record.elapsed_s())
+        self.metrics.child(self.metrics.requests, record.operation, route, str(record.status)).inc()
+        self.metrics.child(self.metrics.latency, route).observe(record.elapsed_s())
         tokens = (record.input_tokens or 0) + (record.output_tokens or 0)
         if record.input_tokens:
-            self.metrics.tokens.labels(route, "input").inc(record.input_tokens)
+            self.metrics.child(self.metrics.tokens, route, "input").inc(record.input_tokens)
         if record.output_tokens:
-            self.metrics.tokens.labels(route, "output").inc(record.output_tokens)
+            self.metrics.child(self.metrics.tokens, route, "output").inc(record.output_tokens)
         if tokens and self.limits.tokens_per_minute is not None:
             self._spawn(self.limiter.charge(key, self.limits, tokens))
         self.traces.record(record)
@@ -150,7 +150,7 @@ class Gateway:
         cache = route.spec.cache
         wanted = asked if asked is not None else deterministic or cache.nondeterministic
         if not cache.enabled or not wanted:
-            self.metrics.cache.labels("bypass").inc()
+            self.metrics.child(self.metrics.cache, "bypass").inc()
             return None
         return cache_key(route.name, first.name, first.spec.version, body)
 
@@ -158,7 +158,7 @@ class Gateway:
         if key is None:
             return None
         hit = self.cache.get(key)
-        self.metrics.cache.labels("hit" if hit is not None else "miss").inc()
+        self.metrics.child(self.metrics.cache, "hit" if hit is not None else "miss").inc()
         if hit is not None:
             record.cache_hit = True
             record.log.served_by = first
@@ -230,7 +230,7 @@ class Gateway:
             while True:
                 if _absorb(chunk, record, parts) and record.ttft_ms is None:
                     record.ttft_ms = record.elapsed_s() * 1000
-                    self.metrics.ttft.labels(record.model).observe(record.ttft_ms / 1000)
+                    self.metrics.child(self.metrics.ttft, record.model).observe(record.ttft_ms / 1000)
                 out = _for_client(chunk, req)
                 if out is not None:
                     yield sse(out)
@@ -289,7 +289,7 @@ class Gateway:
         if shadow is None:
             return
         if len(self._background) >= self.settings.gateway_shadow_concurrency:
-            self.metrics.shadow.labels(route.name, "dropped").inc()
+            self.metrics.child(self.metrics.shadow, route.name, "dropped").inc()
             return
         record = CallRecord(
             primary.project_id,
@@ -317,8 +317,8 @@ class Gateway:
             record.status, record.error = 502, type(exc).__name__
             outcome = "error"
         record.log.attempts.clear()
-        self.metrics.shadow.labels(route.name, outcome).inc()
-        self.metrics.attempts.labels(route.name, shadow.name, outcome).inc()
+        self.metrics.child(self.metrics.shadow, route.name, outcome).inc()
+        self.metrics.child(self.metrics.attempts, route.name, shadow.name, outcome).inc()
         self.traces.record(record)
 
 

@@ -13,12 +13,11 @@ from collections.abc import AsyncIterator
 
 import aiohttp
 import orjson
+from yarl import URL
 
 from watchkeep.gateway.backends.base import Json
 from watchkeep.gateway.config import DeploymentSpec
 from watchkeep.gateway.errors import UpstreamError, parse_retry_after, upstream_status_error
-
-_JSON = {"Content-Type": "application/json"}
 
 
 def _transport_error(exc: BaseException) -> UpstreamError:
@@ -55,12 +54,19 @@ class OpenAICompatibleBackend:
 
     def __init__(self, spec: DeploymentSpec, secret: str | None) -> None:
         assert spec.base_url is not None
-        self._base = spec.base_url.rstrip("/") + "/"
-        self._headers = {"Authorization": f"Bearer {secret}"} if secret else {}
+        base = spec.base_url.rstrip("/") + "/"
+        # Parsed once: aiohttp would parse a string URL on every call.
+        self._urls = {path: URL(base + path) for path in ("chat/completions", "embeddings")}
+        self._headers = {"Content-Type": "application/json"}
+        if secret:
+            self._headers["Authorization"] = f"Bearer {secret}"
         self._limit = spec.max_connections
         self._timeout = aiohttp.ClientTimeout(
             total=None, sock_connect=min(spec.timeout_s, 10.0), sock_read=spec.timeout_s
         )
+        # Whole calls are bounded by the dispatcher's deadline; a per-read timer (re-armed on
+        # every chunk) is only needed to notice a stalled stream.
+        self._call_timeout = aiohttp.ClientTimeout(total=None, sock_connect=min(spec.timeout_s, 10.0))
         self._session: aiohttp.ClientSession | None = None
 
     def _client(self) -> aiohttp.ClientSession:
@@ -71,13 +77,19 @@ class OpenAICompatibleBackend:
                 connector=aiohttp.TCPConnector(limit=self._limit, limit_per_host=self._limit),
                 json_serialize=lambda o: orjson.dumps(o).decode(),
                 skip_auto_headers=("User-Agent",),
+                # Never keep an upstream's cookies: they would leak from one caller to the
+                # next, and the jar costs a filter and an update on every call.
+                cookie_jar=aiohttp.DummyCookieJar(),
             )
         return self._session
 
     async def _post(self, path: str, body: Json) -> Json:
         try:
             async with self._client().post(
-                self._base + path, data=orjson.dumps(body), headers=_JSON, allow_redirects=False
+                self._urls[path],
+                data=orjson.dumps(body),
+                allow_redirects=False,
+                timeout=self._call_timeout,
             ) as response:
                 if response.status != 200:
                     raise await _status_error(response)
@@ -94,7 +106,7 @@ class OpenAICompatibleBackend:
     async def stream(self, body: Json) -> AsyncIterator[Json]:
         try:
             response = await self._client().post(
-                self._base + "chat/completions", data=orjson.dumps(body), headers=_JSON, allow_redirects=False
+                self._urls["chat/completions"], data=orjson.dumps(body), allow_redirects=False
             )
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise _transport_error(exc) from None
