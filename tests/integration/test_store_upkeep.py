@@ -1,0 +1,60 @@
+"""PostgreSQL upkeep: fresh stores get statistics at once, then only as they double."""
+
+from __future__ import annotations
+
+import random
+import time
+import uuid
+
+from sqlalchemy import text
+
+from watchkeep.devtools.postgres import TempPostgres
+from watchkeep.devtools.synthetic import build_request
+from watchkeep.ingest.decode_pool import prepare
+from watchkeep.ingest.service_types import Encoding
+from watchkeep.store.engine import make_engine
+from watchkeep.store.maintenance import StoreMaintenance
+from watchkeep.store.migrate import upgrade
+from watchkeep.store.span_writer import SpanWriter
+
+_INSERTED = "SELECT n_mod_since_analyze FROM pg_stat_user_tables WHERE relname = 'spans'"
+
+
+def test_tables_are_analysed_when_they_double(postgres: TempPostgres | str) -> None:
+    url = postgres if isinstance(postgres, str) else postgres.create_database(f"u_{uuid.uuid4().hex[:12]}")
+    engine = make_engine(url)
+    upgrade(engine)
+    writer = SpanWriter(engine)
+    upkeep = StoreMaintenance(engine)
+    rng = random.Random(7)
+
+    def add(spans: int) -> None:
+        """Store ``spans`` new spans and wait until PostgreSQL's statistics count them."""
+        with engine.connect() as conn:
+            before = conn.execute(text(_INSERTED)).scalar_one()
+        body, _ = build_request(spans, rng=rng)
+        writer.write([prepare(1, body, Encoding.PROTOBUF, 1, None).batch])
+        writer.close()
+        engine.dispose()  # a backend that ends reports its counts at once, an idle one within 10 s
+        deadline = time.monotonic() + 30  # backends report their counts within a second or so
+        while time.monotonic() < deadline:
+            with engine.connect() as conn:
+                if conn.execute(text(_INSERTED)).scalar_one() >= before + spans:
+                    return
+            time.sleep(0.1)
+        raise AssertionError("PostgreSQL never counted the new spans")
+
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("INSERT INTO projects (id, name, created_at_unix_nano) VALUES (1, 'p', 0)"))
+        add(1_500)
+        assert "spans" in upkeep.analyze_changed()  # never analysed, over the 1,000-row floor
+        add(600)
+        assert "spans" not in upkeep.analyze_changed()  # 40 % more rows: statistics still fit
+        add(1_000)
+        done = upkeep.analyze_changed()
+        assert "spans" in done  # doubled since the last analysis
+        assert "span_payloads" not in done  # read by primary key only
+    finally:
+        writer.close()
+        engine.dispose()
