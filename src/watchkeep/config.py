@@ -39,6 +39,12 @@ class Settings(BaseSettings):
         description="Processes decoding large exports; default: spare cores.",
     )
     sqlite_synchronous: Literal["OFF", "NORMAL", "FULL", "EXTRA"] = "FULL"
+    sqlite_writer_cache_mib: int = Field(
+        default=64,
+        ge=1,
+        description="Page cache of the ingest writer's SQLite connection (others have 16 MiB): "
+        "random trace ids spread inserts over whole indexes. `watchkeep gateway` defaults to 16.",
+    )
     prices_file: Path | None = Field(
         default=None, description="JSON or YAML file of model prices merged over the shipped table."
     )

@@ -126,3 +126,19 @@ def test_a_broken_writer_connection_is_replaced(small_queue: Server) -> None:
     assert small_queue.post(second).status_code == 200
     assert writer._connection() is not held
     assert small_queue.count() == 5
+
+
+def test_the_sqlite_writer_keeps_its_own_larger_cache(settings: Settings, database_url: str) -> None:
+    if not database_url.startswith("sqlite"):
+        pytest.skip("a SQLite setting")
+    server = Server(settings.model_copy(update={"sqlite_writer_cache_mib": 48}), database_url)
+    try:
+        body, _ = build_request(2, rng=random.Random(7))
+        assert server.post(body).status_code == 200
+        writer_cache = server.span_writer._connection().exec_driver_sql("PRAGMA cache_size").scalar()
+        engine = server.app.state.services.engine
+        with engine.connect() as other:
+            reader_cache = other.exec_driver_sql("PRAGMA cache_size").scalar()
+        assert (writer_cache, reader_cache) == (-48 * 1024, -16 * 1024)
+    finally:
+        server.stop()

@@ -61,7 +61,7 @@ def build_services(settings: Settings, registry: CollectorRegistry) -> Services:
         workers = default_workers()
     ingest_metrics = IngestMetrics(registry)
     writer = GroupCommitWriter(
-        SpanWriter(engine),
+        SpanWriter(engine, sqlite_cache_mib=settings.sqlite_writer_cache_mib),
         ingest_metrics,
         max_queued_spans=settings.ingest_queue_max_spans,
         max_commit_spans=settings.ingest_commit_max_spans,

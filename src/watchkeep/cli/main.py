@@ -79,6 +79,8 @@ def gateway(
         WATCHKEEP_PROCESS_ROLE="gateway",
         WATCHKEEP_INGEST_DECODE_WORKERS="0",
     )
+    # About one span a call: a small writer cache keeps a replica's memory flat.
+    os.environ.setdefault("WATCHKEEP_SQLITE_WRITER_CACHE_MIB", "16")
     if config is not None:
         os.environ["WATCHKEEP_GATEWAY_CONFIG"] = str(config)
     settings = Settings(**({"host": host} if host is not None else {}))  # type: ignore[arg-type]

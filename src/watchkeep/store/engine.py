@@ -35,8 +35,8 @@ def make_engine(url: str, *, sqlite_synchronous: str = "FULL", pool_size: int = 
             cur.execute(f"PRAGMA synchronous={sqlite_synchronous}")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA busy_timeout=30000")
-            # 16 MiB a connection: pages beyond it come from the OS cache at no measured cost to
-            # ingest, and a gateway replica's memory stays flat as its store grows.
+            # 16 MiB a connection (the ingest writer sets its own): readers touch few pages,
+            # and a pool of large caches kept growing with the store.
             cur.execute("PRAGMA cache_size=-16384")
             cur.execute("PRAGMA temp_store=MEMORY")
             # Checkpoints run on a background thread (store.checkpointer), not in commits.

@@ -214,9 +214,10 @@ class SpanWriter:
     dropped and a fresh one is opened for the next write.
     """
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, sqlite_cache_mib: int | None = None) -> None:
         self._engine = engine
         self._conn: Connection | None = None
+        self._sqlite_cache_mib = sqlite_cache_mib if is_sqlite(engine.url.drivername) else None
         if is_sqlite(engine.url.drivername):
             from watchkeep.store.bulk_sqlite import SqliteBulk
 
@@ -229,6 +230,11 @@ class SpanWriter:
     def _connection(self) -> Connection:
         if self._conn is None or self._conn.closed or self._conn.invalidated:
             self._conn = self._engine.connect()
+            if self._sqlite_cache_mib is not None:
+                # Only this connection inserts: its cache holds the hot index pages (measured:
+                # 64 MiB kept 19-22k spans/s over a store's first 300k spans, 16 MiB 15-17k).
+                self._conn.exec_driver_sql(f"PRAGMA cache_size=-{int(self._sqlite_cache_mib) * 1024}")
+                self._conn.commit()
         return self._conn
 
     def close(self) -> None:
