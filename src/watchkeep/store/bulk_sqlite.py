@@ -2,7 +2,10 @@
 
 One statement per few hundred rows instead of one per row: far fewer trips through
 the driver, and one release of the GIL for a whole chunk rather than one per row,
-which keeps the writer thread from convoying behind the HTTP loop.
+which keeps the writer thread from convoying behind the HTTP loop. Rows are cut into
+full chunks and then powers of two, so only a handful of statement shapes exist: with
+one shape per row count, a gateway's varying batch sizes filled the driver's statement
+cache with large prepared statements and resident memory grew by tens of MiB.
 """
 
 from __future__ import annotations
@@ -43,11 +46,26 @@ class MultiRowStatement:
     def execute(self, cursor: Any, rows: Sequence[tuple[Any, ...]]) -> int:
         """Insert ``rows``; the number of rows changed."""
         changed = 0
-        for i in range(0, len(rows), self.chunk):
-            part = rows[i : i + self.chunk]
-            cursor.execute(self.sql(len(part)), tuple(chain.from_iterable(part)))
+        start = 0
+        for size in piece_sizes(len(rows), self.chunk):
+            part = rows[start : start + size]
+            start += size
+            cursor.execute(self.sql(size), tuple(chain.from_iterable(part)))
             changed += max(0, cursor.rowcount)
         return changed
+
+
+def piece_sizes(total: int, chunk: int) -> list[int]:
+    """Sizes summing to ``total``: full chunks, then descending powers of two."""
+    sizes = [chunk] * (total // chunk)
+    rest = total % chunk
+    power = 1 << max(0, rest.bit_length() - 1)
+    while rest:
+        if rest >= power:
+            sizes.append(power)
+            rest -= power
+        power >>= 1
+    return sizes
 
 
 class SqliteBulk:
