@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -15,6 +16,8 @@ from tests.conftest import free_port, new_key, serve
 from watchkeep.api.app import create_app
 from watchkeep.config import Settings
 from watchkeep.devtools.synthetic import build_request
+from watchkeep.store.engine import make_engine
+from watchkeep.store.migrate import upgrade
 from watchkeep.store.span_writer import SpanWriter
 
 PB = {"Content-Type": "application/x-protobuf"}
@@ -128,16 +131,24 @@ def test_a_broken_writer_connection_is_replaced(small_queue: Server) -> None:
     assert small_queue.count() == 5
 
 
-def test_the_sqlite_writer_keeps_its_own_larger_cache(settings: Settings, database_url: str) -> None:
-    if not database_url.startswith("sqlite"):
-        pytest.skip("a SQLite setting")
-    server = Server(settings.model_copy(update={"sqlite_writer_cache_mib": 48}), database_url)
+def test_the_sqlite_writer_keeps_its_own_larger_cache(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'cache.db'}"
+    engine = make_engine(url)
+    upgrade(engine)
+    engine.dispose()
+    settings = Settings(
+        home=tmp_path,
+        database_url=url,
+        ingest_decode_workers=0,
+        worker_enabled=False,
+        sqlite_writer_cache_mib=48,
+    )
+    server = Server(settings, url)
     try:
         body, _ = build_request(2, rng=random.Random(7))
         assert server.post(body).status_code == 200
         writer_cache = server.span_writer._connection().exec_driver_sql("PRAGMA cache_size").scalar()
-        engine = server.app.state.services.engine
-        with engine.connect() as other:
+        with server.app.state.services.engine.connect() as other:
             reader_cache = other.exec_driver_sql("PRAGMA cache_size").scalar()
         assert (writer_cache, reader_cache) == (-48 * 1024, -16 * 1024)
     finally:
