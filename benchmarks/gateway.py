@@ -40,6 +40,7 @@ BODY = {
     "max_tokens": 16,
 }
 MASTER_KEY = "sk-bench-" + os.urandom(24).hex()
+IDLE_LIMIT_S = 3.0  # below the servers' keep-alive timeout
 TARGET_ADDED_P50_MS, TARGET_ADDED_P99_MS, TARGET_RPS, TARGET_GROWTH = 1.0, 5.0, 1000.0, 0.05
 
 
@@ -82,6 +83,7 @@ class Conn:
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.reader, self.writer = reader, writer
+        self.idle_since = time.monotonic()
 
     async def send(self, raw: bytes) -> int:
         self.writer.write(raw)
@@ -106,17 +108,29 @@ class Pool:
         self.target = target
         self.idle: list[Conn] = []
 
+    async def _connection(self) -> Conn:
+        """An idle connection the server has not timed out, or a new one.
+
+        Servers close keep-alive connections idle for 5 s (uvicorn's default): a request
+        written into one as it closes fails with no response, which is the client's doing,
+        so connections idle for 3 s are closed here first, as HTTP client pools do.
+        """
+        now = time.monotonic()
+        while self.idle:
+            conn = self.idle.pop()
+            if now - conn.idle_since < IDLE_LIMIT_S and not conn.reader.at_eof():
+                return conn
+            conn.writer.close()
+        return Conn(*await asyncio.open_connection(self.target.host, self.target.port))
+
     async def send(self, raw: bytes) -> bool:
-        conn = (
-            self.idle.pop()
-            if self.idle
-            else Conn(*await asyncio.open_connection(self.target.host, self.target.port))
-        )
+        conn = await self._connection()
         try:
             status = await conn.send(raw)
         except (OSError, asyncio.IncompleteReadError, ValueError):
             conn.writer.close()
             return False
+        conn.idle_since = time.monotonic()
         self.idle.append(conn)
         return status == 200
 
@@ -126,9 +140,22 @@ class Pool:
         self.idle.clear()
 
 
-async def open_loop(target: Target, model: str, rate: float, seconds: float) -> Result:
-    """``rate`` requests/s for ``seconds``; latency from each request's scheduled time."""
-    pool, raw, result = Pool(target), target.raw(model), Result()
+async def open_loop(
+    target: Target,
+    model: str,
+    rate: float,
+    seconds: float,
+    pool: Pool | None = None,
+    result: Result | None = None,
+) -> Result:
+    """``rate`` requests/s for ``seconds``; latency from each request's scheduled time.
+
+    With ``pool`` and ``result`` given, connections stay open and latencies accumulate
+    across calls (the interleaved slices of ``added_latency``).
+    """
+    own_pool = pool is None
+    pool = pool or Pool(target)
+    raw, result = target.raw(model), result or Result()
     start = time.perf_counter() + 0.05
     count = int(rate * seconds)
 
@@ -147,9 +174,30 @@ async def open_loop(target: Target, model: str, rate: float, seconds: float) -> 
             await asyncio.sleep(delay)
         tasks.append(asyncio.create_task(one(at)))
     await asyncio.gather(*tasks)
-    result.seconds = max(time.perf_counter() - start, seconds)
-    pool.close()
+    result.seconds += max(time.perf_counter() - start, seconds)
+    if own_pool:
+        pool.close()
     return result
+
+
+async def added_latency(
+    plain: Target, target: Target, model: str, rate: float, seconds: float, slices: int = 8
+) -> tuple[Result, Result]:
+    """Open-loop runs of the upstream alone and through ``target``, interleaved.
+
+    Each gets ``seconds`` in all, cut into slices taken in ABBA order (direct, target,
+    target, direct, ...): this VM's speed drifts by a fifth within seconds, and two
+    back-to-back runs would count that drift as latency the proxy added.
+    """
+    pools = {plain.name: Pool(plain), target.name: Pool(target)}
+    results = {plain.name: Result(), target.name: Result()}
+    for i in range(slices):
+        order = (plain, target) if i % 2 == 0 else (target, plain)
+        for t in order:
+            await open_loop(t, model, rate, seconds / slices, pools[t.name], results[t.name])
+    for pool in pools.values():
+        pool.close()
+    return results[plain.name], results[target.name]
 
 
 async def closed_loop(
@@ -292,8 +340,7 @@ async def _added(
         port = direct.port if model == "m0" else direct.port50
         plain = Target("direct", "127.0.0.1", port, "/v1/chat/completions", "none")
         for rate in rates:
-            base = await open_loop(plain, model, rate, args.seconds)
-            run = await open_loop(target, model, rate, args.seconds)
+            base, run = await added_latency(plain, target, model, rate, args.seconds)
             label = f"{model[1:]} ms @ {rate:g}/s"
             figures.added[label] = (run.pct(0.5) - base.pct(0.5), run.pct(0.99) - base.pct(0.99))
             figures.errors[label] = run.errors

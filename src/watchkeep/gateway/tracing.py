@@ -37,12 +37,13 @@ _RESOURCE = {sc.SERVICE_NAME: "watchkeep-gateway"}
 
 def new_ids(traceparent: str | None) -> tuple[str, str, str | None]:
     """``(trace_id, span_id, parent_span_id)``: joins the caller's W3C trace when it sent one."""
-    span_id = os.urandom(8).hex()
+    ids = os.urandom(24).hex()  # one system call for both ids
+    span_id = ids[32:]
     if traceparent:
         match = _TRACEPARENT.match(traceparent.strip().lower())
         if match and match.group(1) != "0" * 32 and match.group(2) != "0" * 16:
             return match.group(1), span_id, match.group(2)
-    return os.urandom(16).hex(), span_id, None
+    return ids[:32], span_id, None
 
 
 @dataclass(slots=True)

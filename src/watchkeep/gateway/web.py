@@ -17,6 +17,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import Response, StreamingResponse
 from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from watchkeep.gateway import openapi
@@ -29,7 +30,25 @@ from watchkeep.security.keys import KeyVerifier, Principal, hash_key
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1", tags=["gateway"])
-_JSON = "application/json"
+_JSON_TYPE = (b"content-type", b"application/json")
+HeaderMap = dict[bytes, bytes]
+
+
+def header_map(request: Request) -> HeaderMap:
+    """The request's headers by lower-case name, built once (Starlette's ``Headers.get``
+    scans and decodes the whole list on every call, and a call reads four of them)."""
+    return dict(request.scope["headers"])
+
+
+class JsonResponse(Response):
+    """A JSON body with ready-made ASGI headers: Starlette's ``Response`` re-derives its
+    headers from a mapping on every call, which the hot path does not need."""
+
+    def __init__(self, body: bytes, status: int = 200, headers: list[tuple[bytes, bytes]] | None = None):
+        self.status_code = status
+        self.body = body
+        self.background = None
+        self.raw_headers = [_JSON_TYPE, (b"content-length", str(len(body)).encode()), *(headers or ())]
 
 
 class GatewayAuth:
@@ -40,9 +59,10 @@ class GatewayAuth:
         self._ttl = ttl
         self._cache: dict[str, tuple[Principal, float]] = {}
 
-    async def principal(self, request: Request) -> Principal:
+    async def principal(self, request: Request, headers: HeaderMap | None = None) -> Principal:
         """The caller, allowed to invoke models; 401 or 403 otherwise."""
-        header = request.headers.get("authorization", "")
+        raw = (headers if headers is not None else header_map(request)).get(b"authorization", b"")
+        header = raw.decode("latin-1")
         scheme, _, key = header.partition(" ")
         key = key.strip()
         if scheme.lower() != "bearer" or not key:
@@ -79,27 +99,47 @@ def _gateway(request: Request) -> tuple[Gateway, GatewayAuth]:
 
 
 def _error(exc: GatewayError, record: CallRecord | None = None) -> Response:
-    headers = dict(exc.headers)
+    headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in exc.headers.items()]
     if record is not None:
-        headers["x-watchkeep-trace-id"] = record.trace_id
-    return Response(exc.body(), status_code=exc.status, media_type=_JSON, headers=headers)
+        headers.append((b"x-watchkeep-trace-id", record.trace_id.encode()))
+    return JsonResponse(exc.body(), exc.status, headers)
 
 
-async def _body(request: Request, cap: int) -> bytes:
-    length = request.headers.get("content-length")
-    if length is not None and length.isdigit() and int(length) > cap:
+async def _body(request: Request, headers: HeaderMap, cap: int) -> bytes:
+    """The whole body, read straight from ASGI ``receive``; 413 past ``cap`` bytes."""
+    length = headers.get(b"content-length", b"")
+    if length.isdigit() and int(length) > cap:
         raise GatewayError(413, f"the request body is larger than {cap} bytes", code="request_too_large")
-    body = bytearray()
-    async for part in request.stream():
-        body += part
+    first = await request.receive()
+    if first["type"] == "http.disconnect":
+        raise ClientDisconnect()
+    body: bytes = first.get("body", b"")
+    if not first.get("more_body", False):
         if len(body) > cap:
             raise GatewayError(413, f"the request body is larger than {cap} bytes", code="request_too_large")
-    return bytes(body)
+        return body
+    parts = bytearray(body)
+    while True:
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect()
+        parts += message.get("body", b"")
+        if len(parts) > cap:
+            raise GatewayError(413, f"the request body is larger than {cap} bytes", code="request_too_large")
+        if not message.get("more_body", False):
+            return bytes(parts)
 
 
-def _cache_wish(request: Request) -> bool | None:
-    value = request.headers.get("x-watchkeep-cache", "").lower()
-    return {"on": True, "force": True, "off": False, "bypass": False}.get(value)
+_CACHE_WISHES = {b"on": True, b"force": True, b"off": False, b"bypass": False}
+
+
+def _cache_wish(headers: HeaderMap) -> bool | None:
+    return _CACHE_WISHES.get(headers.get(b"x-watchkeep-cache", b"").lower())
+
+
+def _traceparent(headers: HeaderMap) -> str | None:
+    value = headers.get(b"traceparent")
+    return value.decode("latin-1") if value is not None else None
 
 
 @router.post("/chat/completions", openapi_extra=openapi.CHAT, summary="Chat completion (OpenAI-compatible)")
@@ -109,13 +149,14 @@ async def chat_completions(request: Request) -> Response:
     record: CallRecord | None = None
     key = ""
     try:
-        principal = await auth.principal(request)
+        headers = header_map(request)
+        principal = await auth.principal(request, headers)
         key = str(principal.key_id)
-        raw = await _body(request, gateway.settings.gateway_max_request_bytes)
+        raw = await _body(request, headers, gateway.settings.gateway_max_request_bytes)
         req = parse_chat(raw)
-        record = gateway.begin(principal.project_id, "chat", req.model, request.headers.get("traceparent"))
+        record = gateway.begin(principal.project_id, "chat", req.model, _traceparent(headers))
         await gateway.admit(key)
-        cache = _cache_wish(request)
+        cache = _cache_wish(headers)
         if req.stream:
             events = await gateway.open_stream(req, record, cache)
             return StreamingResponse(
@@ -127,7 +168,7 @@ async def chat_completions(request: Request) -> Response:
     except GatewayError as exc:
         return _failed(gateway, exc, record, key)
     gateway.finish(record, key)
-    return Response(orjson.dumps(result), media_type=_JSON, headers=_headers(record))
+    return JsonResponse(orjson.dumps(result), 200, _raw_headers(record))
 
 
 def _failed(gateway: Gateway, exc: GatewayError, record: CallRecord | None, key: str) -> Response:
@@ -144,6 +185,13 @@ async def _finishing(gateway: Gateway, record: CallRecord, key: str, events: Any
             yield event
     finally:
         gateway.finish(record, key)
+
+
+def _raw_headers(record: CallRecord) -> list[tuple[bytes, bytes]]:
+    return [
+        (b"x-watchkeep-trace-id", record.trace_id.encode()),
+        (b"x-watchkeep-cache", b"hit" if record.cache_hit else b"miss"),
+    ]
 
 
 def _headers(record: CallRecord, extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -163,18 +211,17 @@ async def embeddings(request: Request) -> Response:
     record: CallRecord | None = None
     key = ""
     try:
-        principal = await auth.principal(request)
+        headers = header_map(request)
+        principal = await auth.principal(request, headers)
         key = str(principal.key_id)
-        req = parse_embeddings(await _body(request, gateway.settings.gateway_max_request_bytes))
-        record = gateway.begin(
-            principal.project_id, "embeddings", req.model, request.headers.get("traceparent")
-        )
+        req = parse_embeddings(await _body(request, headers, gateway.settings.gateway_max_request_bytes))
+        record = gateway.begin(principal.project_id, "embeddings", req.model, _traceparent(headers))
         await gateway.admit(key)
         result = await gateway.embeddings(req, record)
     except GatewayError as exc:
         return _failed(gateway, exc, record, key)
     gateway.finish(record, key)
-    return Response(orjson.dumps(result), media_type=_JSON, headers=_headers(record))
+    return JsonResponse(orjson.dumps(result), 200, _raw_headers(record))
 
 
 @router.get("/models", openapi_extra=openapi.MODELS, summary="Models (OpenAI-compatible)")
@@ -194,7 +241,7 @@ async def list_models(request: Request) -> Response:
         }
         for r in gateway.table.visible(principal.project_id)
     ]
-    return Response(orjson.dumps({"object": "list", "data": data}), media_type=_JSON)
+    return JsonResponse(orjson.dumps({"object": "list", "data": data}))
 
 
 Handler = Callable[[Request], Awaitable[Response]]
