@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from gateway_support import chat, live_gateway
 from tests.conftest import new_key
@@ -40,6 +41,14 @@ def test_bad_requests_get_openai_style_errors(tmp_path: Path, sqlite_url: str) -
             assert error["type"]
             if code:
                 assert error["code"] == code
+        # Without a Content-Length (chunked upload), the cap is enforced while reading.
+        big = b'{"model": "m", "messages": [{"role": "user", "content": "' + b"x" * 5000 + b'"}]}'
+        chunked = client.post("/v1/chat/completions", content=iter([big[:3000], big[3000:]]))
+        assert chunked.status_code == 413, chunked.text
+        assert chunked.json()["error"]["code"] == "request_too_large"
+        small = orjson.dumps(chat("hello"))
+        pieces = client.post("/v1/chat/completions", content=iter([small[:10], small[10:]]))
+        assert pieces.status_code == 200, pieces.text
         no_key = client.post("/v1/chat/completions", json=chat(), headers={"Authorization": ""})
         assert no_key.status_code == 401
         assert no_key.json()["error"]["code"] == "invalid_api_key"
