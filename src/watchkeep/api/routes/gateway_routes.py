@@ -1,11 +1,12 @@
-"""``/api/v1/routes``: read and edit routes (routes:read, routes:write).
+"""``/api/v1/routes``: read and edit gateway routes (routes:read, routes:write).
 
 Routes from the YAML file are shared by every project and read-only here; a project
-can add routes, or replace a shared one for itself, and the change applies to this
-process at once (kept in memory: the file is the durable source, see docs/gateway.md).
-Routes created here may reference only the secrets and model files the file already
-names, so an API key can never make the gateway send a secret, or read a file, that
-the operator did not configure.
+can add routes, or replace a shared one for itself. Edits are stored in the database
+and every gateway process serves them: the one that took the edit at once, the others
+within ``WATCHKEEP_GATEWAY_ROUTE_SYNC_SECONDS`` (see docs/gateway.md). Routes created
+here may reference only the secrets and model files the file already names, so an API
+key can never make the gateway send a secret, or read a file, that the operator did
+not configure.
 """
 
 from __future__ import annotations
@@ -92,21 +93,14 @@ async def put_route(
 ) -> RouteOut:
     """Create or replace the project's route ``name`` (it takes effect at once)."""
     gateway = _gateway(request)
-    secrets, paths = gateway.config.secret_envs(), gateway.config.model_paths()
-    for d in body.all_deployments():
-        if d.api_key_env is not None and d.api_key_env not in secrets:
-            raise ApiError(
-                422,
-                "invalid_request",
-                f"{d.name}: api_key_env {d.api_key_env!r} is not allowed by the gateway file",
-            )
-        if d.model_path is not None and d.model_path not in paths:
-            raise ApiError(422, "invalid_request", f"{d.name}: model_path must be one the gateway file names")
+    refusal = gateway.config.refusal(body)
+    if refusal is not None:
+        raise ApiError(422, "invalid_request", refusal)
     own = [r for r in gateway.table.visible(principal.project_id) if r.scope == principal.project_id]
     if len(own) >= MAX_PROJECT_ROUTES and all(r.name != name for r in own):
         raise ApiError(422, "invalid_request", f"a project can have at most {MAX_PROJECT_ROUTES} routes")
     spec = RouteSpec(name=name, **body.model_dump())
-    return _out(gateway.table.put(principal.project_id, spec))
+    return _out(await gateway.routes.put(principal.project_id, spec))
 
 
 @router.delete("/routes/{name}", status_code=204, responses={**_ERRORS, 404: {"model": ErrorResponse}})
@@ -116,6 +110,6 @@ async def delete_route(
     principal: Annotated[Principal, Depends(require(Permission.ROUTES_WRITE))],
 ) -> Response:
     """Remove the project's own route (a shared route it replaced applies again)."""
-    if not _gateway(request).table.delete(principal.project_id, name):
+    if not await _gateway(request).routes.delete(principal.project_id, name):
         raise ApiError(404, "not_found", f"the project has no route of its own named {name!r}")
     return Response(status_code=204)
