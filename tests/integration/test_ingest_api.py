@@ -130,13 +130,32 @@ def test_protobuf_partial_success_in_protobuf(api: Api) -> None:
     assert "invalid trace id" in parsed.partial_success.error_message
 
 
-def test_duplicates_are_ignored(api: Api) -> None:
-    body, _ = build_request(9, rng=random.Random(9))
+def _llm_calls_counted(api: Api) -> float:
+    """``watchkeep_genai_requests_total`` summed over its label sets."""
+    lines = api.client.get("/metrics").text.splitlines()
+    return sum(
+        float(line.rsplit(" ", 1)[1]) for line in lines if line.startswith("watchkeep_genai_requests_total{")
+    )
+
+
+def test_duplicates_are_ignored_and_counted_once(api: Api) -> None:
+    body, _ = build_request(9, rng=random.Random(9))  # 3 traces, one LLM call each
     for _ in range(3):
         assert api.client.post("/v1/traces", content=body, headers={**api.auth, **PB}).status_code == 200
     assert span_count(api) == 9
     metrics = api.client.get("/metrics").text
     assert 'watchkeep_ingest_spans_total{outcome="duplicate"}' in metrics
+    assert _llm_calls_counted(api) == 3  # replays add no LLM calls to the GenAI metrics
+    # An export that repeats those spans and adds three new traces counts only the new calls.
+    mixed = ExportTraceServiceRequest()
+    mixed.ParseFromString(body)
+    newer = ExportTraceServiceRequest()
+    newer.ParseFromString(build_request(9, rng=random.Random(10))[0])
+    mixed.resource_spans.extend(newer.resource_spans)
+    response = api.client.post("/v1/traces", content=mixed.SerializeToString(), headers={**api.auth, **PB})
+    assert response.status_code == 200
+    assert span_count(api) == 18
+    assert _llm_calls_counted(api) == 6
 
 
 def test_malformed_protobuf_is_400_with_status_and_nothing_written(api: Api) -> None:

@@ -59,13 +59,13 @@ def test_full_queue_answers_503_with_retry_after(
     small_queue: Server, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     release = threading.Event()
-    original = small_queue.span_writer.write
+    original = small_queue.span_writer.write_new
 
-    def blocked_write(batches: Any) -> int:
+    def blocked_write(batches: Any) -> Any:
         release.wait(30)
         return original(batches)
 
-    monkeypatch.setattr(small_queue.span_writer, "write", blocked_write)
+    monkeypatch.setattr(small_queue.span_writer, "write_new", blocked_write)
     first, _ = build_request(5, rng=random.Random(1))
     results: list[httpx.Response] = []
     worker = threading.Thread(target=lambda: results.append(small_queue.post(first)))
@@ -92,7 +92,7 @@ def test_database_failure_is_503_and_stores_nothing(
     def failing_write(batches: Any) -> int:
         raise OperationalError("INSERT", {}, Exception("disk I/O error"))
 
-    monkeypatch.setattr(small_queue.span_writer, "write", failing_write)
+    monkeypatch.setattr(small_queue.span_writer, "write_new", failing_write)
     body, _ = build_request(4, rng=random.Random(3))
     response = small_queue.post(body)
     assert response.status_code == 503

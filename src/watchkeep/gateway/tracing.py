@@ -245,7 +245,7 @@ class TraceSink:
             future.add_done_callback(self._committed(len(spans)))
 
     def _committed(self, count: int) -> Any:
-        def done(future: Future[int]) -> None:
+        def done(future: Future[list[tuple[Any, ...]]]) -> None:
             if future.exception() is not None:
                 self._metrics.traces_dropped.inc(count)
 

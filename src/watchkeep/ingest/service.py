@@ -55,9 +55,9 @@ class IngestService:
         if prepared.rejected:
             self._metrics.spans.labels("rejected").inc(prepared.rejected)
         if prepared.batch.spans:
-            await asyncio.wrap_future(self._writer.submit(prepared.batch))
-            if self._observer is not None:
-                self._observer(prepared.batch.spans)
+            new_rows = await asyncio.wrap_future(self._writer.submit(prepared.batch))
+            if self._observer is not None and new_rows:
+                self._observer(new_rows)  # a replayed span is counted once
         return ExportResult(
             accepted=len(prepared.batch.spans),
             rejected=prepared.rejected,

@@ -16,6 +16,7 @@ import time
 from collections import deque
 from concurrent.futures import Future
 from dataclasses import dataclass
+from typing import Any
 
 from watchkeep.ingest.metrics import IngestMetrics
 from watchkeep.store.span_writer import SpanWriter, WriteBatch
@@ -43,7 +44,7 @@ class WriterStopped(Exception):
 class _Pending:
     batch: WriteBatch
     size: int
-    future: Future[int]
+    future: Future[list[tuple[Any, ...]]]
 
 
 class GroupCommitWriter:
@@ -89,10 +90,11 @@ class GroupCommitWriter:
         """Spans waiting for a commit."""
         return self._queued_spans
 
-    def submit(self, batch: WriteBatch) -> Future[int]:
-        """Queue ``batch``; the future resolves with the new-span count once committed."""
+    def submit(self, batch: WriteBatch) -> Future[list[tuple[Any, ...]]]:
+        """Queue ``batch``; once it is committed the future resolves with its span rows
+        that were new (replayed spans are left out)."""
         size = len(batch.spans)
-        future: Future[int] = Future()
+        future: Future[list[tuple[Any, ...]]] = Future()
         with self._cond:
             if self._stopping:
                 raise WriterStopped()
@@ -135,7 +137,7 @@ class GroupCommitWriter:
     def _commit(self, group: list[_Pending]) -> None:
         started = time.perf_counter()
         try:
-            inserted = self._writer.write([p.batch for p in group])
+            new_rows = self._writer.write_new([p.batch for p in group])
         except Exception:
             log.exception("group commit of %d requests failed; retrying each alone", len(group))
             for pending in group:
@@ -146,18 +148,19 @@ class GroupCommitWriter:
         self._metrics.commit_seconds.observe(elapsed)
         self._metrics.commit_requests.observe(len(group))
         total = sum(p.size for p in group)
+        inserted = sum(len(rows) for rows in new_rows)
         self._metrics.spans.labels("stored").inc(inserted)
         self._metrics.spans.labels("duplicate").inc(max(0, total - inserted))
-        for pending in group:
-            pending.future.set_result(pending.size)
+        for pending, rows in zip(group, new_rows, strict=True):
+            pending.future.set_result(rows)
 
     def _commit_alone(self, pending: _Pending) -> None:
         try:
-            inserted = self._writer.write([pending.batch])
+            (rows,) = self._writer.write_new([pending.batch])
         except Exception as exc:
             log.exception("commit of a batch of %d spans failed", pending.size)
             pending.future.set_exception(StorageUnavailable(str(exc)))
             return
-        self._metrics.spans.labels("stored").inc(inserted)
-        self._metrics.spans.labels("duplicate").inc(max(0, pending.size - inserted))
-        pending.future.set_result(pending.size)
+        self._metrics.spans.labels("stored").inc(len(rows))
+        self._metrics.spans.labels("duplicate").inc(max(0, pending.size - len(rows)))
+        pending.future.set_result(rows)

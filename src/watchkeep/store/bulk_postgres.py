@@ -21,6 +21,7 @@ from watchkeep.store.span_writer import (
     RESOURCE_COLUMNS,
     SPAN_COLUMNS,
     TRACE_COLUMNS,
+    NewSpans,
     trace_upsert_assignments,
 )
 
@@ -48,25 +49,32 @@ def _copy(cursor: Any, statement: str, rows: Sequence[tuple[Any, ...]]) -> None:
             copy.write_row(row)
 
 
-def _staged(cursor: Any, table: StagedTable, rows: Sequence[tuple[Any, ...]]) -> int:
+def _staged(cursor: Any, table: StagedTable, rows: Sequence[tuple[Any, ...]], returning: str = "") -> int:
     cursor.execute(table.create_stage)
     _copy(cursor, table.to_stage, rows)
-    cursor.execute(table.from_stage)
+    cursor.execute(table.from_stage + returning)
     return max(0, int(cursor.rowcount))
 
 
-def _insert_new(cursor: Any, table: StagedTable, rows: Sequence[tuple[Any, ...]]) -> int:
-    """COPY straight in; on a duplicate, undo and take the staged path."""
+def _insert_new(
+    cursor: Any, table: StagedTable, rows: Sequence[tuple[Any, ...]], returning: str = ""
+) -> tuple[int, list[tuple[Any, ...]] | None]:
+    """COPY straight in; on a duplicate, undo and take the staged path.
+
+    Returns the number of new rows and, from the staged path, the ``returning`` columns
+    of the rows it inserted (None when the COPY took every row).
+    """
     if not rows:
-        return 0
+        return 0, None
     cursor.execute("SAVEPOINT watchkeep_copy")
     try:
         _copy(cursor, table.direct, rows)
     except UniqueViolation:
         cursor.execute("ROLLBACK TO SAVEPOINT watchkeep_copy")
-        return _staged(cursor, table, rows)
+        inserted = _staged(cursor, table, rows, returning)
+        return inserted, cursor.fetchall() if returning else []
     cursor.execute("RELEASE SAVEPOINT watchkeep_copy")
-    return len(rows)
+    return len(rows), None
 
 
 class PostgresBulk:
@@ -90,11 +98,13 @@ class PostgresBulk:
         payloads: Sequence[tuple[Any, ...]],
         traces: Sequence[tuple[Any, ...]],
         resources: Sequence[tuple[Any, ...]],
-    ) -> int:
-        """Insert new spans, payloads and resources, upsert traces; the number of new spans."""
+    ) -> NewSpans:
+        """Insert new spans, payloads and resources, upsert traces; the new spans (see
+        ``BulkStatements``)."""
         if resources:
             cursor.executemany(self._resources, sorted(resources))
-        inserted = _insert_new(cursor, self._spans, spans)
+        _, keys = _insert_new(cursor, self._spans, spans, " RETURNING project_id, trace_id, span_id")
         _insert_new(cursor, self._payloads, payloads)
         _staged(cursor, self._traces, traces)
-        return inserted
+        fresh = None if keys is None else {(int(p), str(t), str(s)) for p, t, s in keys}
+        return fresh

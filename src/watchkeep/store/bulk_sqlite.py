@@ -19,6 +19,7 @@ from watchkeep.store.span_writer import (
     RESOURCE_COLUMNS,
     SPAN_COLUMNS,
     TRACE_COLUMNS,
+    NewSpans,
     trace_upsert_assignments,
 )
 
@@ -96,10 +97,28 @@ class SqliteBulk:
         payloads: Sequence[tuple[Any, ...]],
         traces: Sequence[tuple[Any, ...]],
         resources: Sequence[tuple[Any, ...]],
-    ) -> int:
-        """Insert new spans, payloads and resources, upsert traces; the number of new spans."""
+    ) -> NewSpans:
+        """Insert new spans, payloads and resources, upsert traces; the new spans (see
+        ``BulkStatements``)."""
         self._resources.execute(cursor, resources)
         inserted = self._spans.execute(cursor, spans)
+        fresh = None if inserted == len(spans) else _last_inserted(cursor, inserted)
         self._payloads.execute(cursor, payloads)
         self._traces.execute(cursor, traces)
-        return inserted
+        return fresh
+
+
+def _last_inserted(cursor: Any, count: int) -> set[tuple[int, str, str]]:
+    """The keys of the ``count`` spans this transaction inserted.
+
+    Within the write transaction nobody else inserts, and a rowid table gives each new
+    row the current largest id plus one (ignored duplicates take none), so this
+    transaction's spans are exactly the ``count`` largest ids.
+    """
+    if count == 0:
+        return set()
+    cursor.execute(
+        "SELECT project_id, trace_id, span_id FROM spans WHERE id > (SELECT max(id) FROM spans) - ?",
+        (count,),
+    )
+    return {(int(p), str(t), str(s)) for p, t, s in cursor.fetchall()}

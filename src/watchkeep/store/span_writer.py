@@ -91,6 +91,9 @@ STATUS_ERROR = 2
 
 Row = dict[str, Any]
 TraceRows = dict[tuple[int, str], Row]
+SpanKey = tuple[int, str, str]  # (project id, trace id, span id)
+# The keys of the spans a write inserted; None when it inserted every span it was given.
+NewSpans = set[SpanKey] | None
 
 
 @dataclass(slots=True)
@@ -183,8 +186,12 @@ class BulkStatements(Protocol):
         payloads: Sequence[tuple[Any, ...]],
         traces: Sequence[tuple[Any, ...]],
         resources: Sequence[tuple[Any, ...]],
-    ) -> int:
-        """Insert new spans, payloads and resources, upsert traces; the number of new spans."""
+    ) -> NewSpans:
+        """Insert new spans, payloads and resources, upsert traces.
+
+        Returns None when every span was new, else the keys of those that were (finding
+        them costs a query, so only when some were duplicates).
+        """
 
 
 def trace_upsert_assignments(least: str, greatest: str) -> str:
@@ -245,10 +252,32 @@ class SpanWriter:
 
     def write(self, batches: Sequence[WriteBatch]) -> int:
         """Commit every batch in ``batches`` atomically; the number of spans inserted."""
+        return sum(len(rows) for rows in self.write_new(batches))
+
+    def write_new(self, batches: Sequence[WriteBatch]) -> list[list[tuple[Any, ...]]]:
+        """Commit every batch atomically; for each batch, its span rows that were new.
+
+        A span sent twice in one group counts as new in the first batch that has it.
+        """
         span_rows = [r for b in batches for r in b.spans]
-        payload_rows = [r for b in batches for r in b.payloads]
         if not span_rows:
-            return 0
+            return [[] for _ in batches]
+        fresh = self._write(batches, span_rows)
+        if fresh is None:
+            return [list(b.spans) for b in batches]
+        out: list[list[tuple[Any, ...]]] = []
+        for b in batches:
+            mine = []
+            for r in b.spans:
+                key = (r[0], r[1], r[2])
+                if key in fresh:
+                    fresh.discard(key)
+                    mine.append(r)
+            out.append(mine)
+        return out
+
+    def _write(self, batches: Sequence[WriteBatch], span_rows: list[tuple[Any, ...]]) -> NewSpans:
+        payload_rows = [r for b in batches for r in b.payloads]
         trace_rows = [tuple(r.values()) for r in merge_traces(b.traces for b in batches)]
         resource_rows = list({k: v for b in batches for k, v in b.resources.items()}.values())
         conn = self._connection()
