@@ -104,3 +104,35 @@ def test_list_filters_paginate_and_isolate(api: Api) -> None:
         "/api/v1/scores", json={"name": "x", "value": 1, "trace_id": TRACE}, headers=ingest_only
     )
     assert accepted.status_code == 201
+
+
+def _confusion_total(api: Api) -> float:
+    lines = api.client.get("/metrics").text.splitlines()
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in lines
+        if line.startswith("watchkeep_quality_predictions_total{")
+    )
+
+
+def test_an_idempotency_key_stores_a_resent_score_once(api: Api) -> None:
+    score = {"name": "sentiment", "value": "positive", "label": "positive", "trace_id": TRACE}
+    keyed = {**score, "idempotency_key": "evt-7f3a:1"}
+    first_status, first = post(api, keyed)
+    again_status, again = post(api, keyed)
+    assert (first_status, again_status) == (201, 200)
+    assert again["id"] == first["id"]
+    assert again["idempotency_key"] == "evt-7f3a:1"
+    stored = api.client.get("/api/v1/scores", params={"name": "sentiment"}, headers=api.auth).json()["items"]
+    assert [s["id"] for s in stored] == [first["id"]]
+    assert _confusion_total(api) == 1  # quality metrics count the score once too
+    # A different score under a used key is refused, and nothing is stored.
+    status, body = post(api, {**keyed, "value": "negative"})
+    assert status == 409, body
+    assert "idempotency_key" in str(body)
+    # Scores without a key are never merged.
+    assert post(api, score)[0] == 201
+    assert post(api, score)[0] == 201
+    listed = api.client.get("/api/v1/scores", params={"name": "sentiment"}, headers=api.auth).json()["items"]
+    assert len(listed) == 3
+    assert post(api, {**keyed, "idempotency_key": "bad key with spaces"})[0] == 422

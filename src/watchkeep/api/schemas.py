@@ -112,6 +112,15 @@ class ScoreIn(BaseModel):
     source: ScoreSource = ScoreSource.API
     comment: str | None = Field(default=None, max_length=10_000)
     metadata: dict[str, JsonValue] | None = None
+    idempotency_key: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9._:-]{1,128}$",
+        description=(
+            "Chosen by the sender (e.g. a UUID): sending the same score again with the same key "
+            "stores it once and answers 200 with the stored score; a different score with a "
+            "used key is refused (409)."
+        ),
+    )
 
     @model_validator(mode="after")
     def _check_value(self) -> Self:
@@ -157,6 +166,7 @@ class ScoreOut(BaseModel):
     comment: str | None
     metadata: dict[str, Any] | None
     created_at_unix_nano: int
+    idempotency_key: str | None = None
 
     @computed_field  # type: ignore[prop-decorator]
     @property

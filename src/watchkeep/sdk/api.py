@@ -140,8 +140,12 @@ def score(
     comment: str | None = None,
     metadata: Mapping[str, Any] | None = None,
     data_type: str | None = None,
+    idempotency_key: str | None = None,
 ) -> bool:
-    """Record a score on a trace (default: the current one); sent in the background."""
+    """Record a score on a trace (default: the current one); sent in the background.
+
+    ``idempotency_key`` (default: a new UUID) makes a resent score count once.
+    """
     return current_client().score(
         name,
         value,
@@ -152,6 +156,7 @@ def score(
         comment=comment,
         metadata=metadata,
         data_type=data_type,
+        idempotency_key=idempotency_key,
     )
 
 
@@ -163,8 +168,12 @@ def feedback(
     comment: str | None = None,
     name: str = "user_feedback",
     metadata: Mapping[str, Any] | None = None,
+    idempotency_key: str | None = None,
 ) -> bool:
-    """An end user's verdict on a trace (thumbs, stars, text): a score from ``end-user``."""
+    """An end user's verdict on a trace (thumbs, stars, text): a score from ``end-user``.
+
+    Pass the id of the feedback event as ``idempotency_key`` to make a double click count once.
+    """
     return current_client().score(
         name,
         value,
@@ -173,6 +182,7 @@ def feedback(
         source="end-user",
         comment=comment,
         metadata=metadata,
+        idempotency_key=idempotency_key,
     )
 
 

@@ -94,8 +94,13 @@ class Client:
         comment: str | None = None,
         metadata: Mapping[str, Any] | None = None,
         data_type: str | None = None,
+        idempotency_key: str | None = None,
     ) -> bool:
-        """Queue a score for ``/api/v1/scores``; defaults to the current trace. Never raises."""
+        """Queue a score for ``/api/v1/scores``; defaults to the current trace. Never raises.
+
+        Each score carries an idempotency key (a new UUID unless you pass your own, e.g.
+        the id of the feedback event), so a retry or spool replay stores it once.
+        """
         if self.pipeline is None or self.encoder is None:
             return False
         try:
@@ -113,6 +118,7 @@ class Client:
                 metadata=metadata,
                 data_type=data_type,
                 redact=self.encoder.redact_text,
+                idempotency_key=idempotency_key,
             )
             if body is None:
                 return False

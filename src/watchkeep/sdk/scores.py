@@ -7,6 +7,7 @@ evaluation must not raise into the application that records it.
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -16,6 +17,7 @@ SOURCES = frozenset({"human", "api", "evaluator", "end-user"})
 DATA_TYPES = frozenset({"numeric", "categorical", "boolean"})
 _TRACE_ID = re.compile(r"^[0-9a-f]{32}$")
 _SPAN_ID = re.compile(r"^[0-9a-f]{16}$")
+_IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
 def infer_data_type(value: float | str | bool) -> str:
@@ -38,8 +40,14 @@ def build_score(
     metadata: Mapping[str, Any] | None,
     data_type: str | None,
     redact: Callable[[str, str], str],
+    idempotency_key: str | None = None,
 ) -> dict[str, Any] | None:
-    """The JSON body of a score, or None (with a warning) when it cannot be valid."""
+    """The JSON body of a score, or None (with a warning) when it cannot be valid.
+
+    The body always carries an idempotency key (a fresh UUID when none is given): the
+    pipeline may send a score twice (a timeout after the server stored it, a spool
+    replay), and the server keeps one score per key.
+    """
     problem = None
     trace_id = trace_id.lower() if isinstance(trace_id, str) else trace_id
     span_id = span_id.lower() if isinstance(span_id, str) else span_id
@@ -57,6 +65,10 @@ def build_score(
         problem = f"source must be one of {sorted(SOURCES)}, got {source!r}"
     elif data_type is not None and data_type not in DATA_TYPES:
         problem = f"data_type must be one of {sorted(DATA_TYPES)}, got {data_type!r}"
+    elif idempotency_key is not None and not (
+        isinstance(idempotency_key, str) and _IDEMPOTENCY_KEY.match(idempotency_key)
+    ):
+        problem = "idempotency_key must be 1-128 letters, digits or . _ : -"
     if problem is not None:
         logger.warning("watchkeep: score %r skipped: %s", name, problem)
         return None
@@ -67,6 +79,7 @@ def build_score(
         "span_id": span_id,
         "source": source,
         "data_type": data_type or infer_data_type(value),
+        "idempotency_key": idempotency_key or uuid.uuid4().hex,
     }
     if label is not None:
         body["label"] = redact("score.label", str(label))

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine, and_, insert, or_, select
+from sqlalchemy.exc import IntegrityError
 
 from watchkeep.store.clock import now_ns
 from watchkeep.store.tables import scores
@@ -26,6 +27,11 @@ class NewScore:
     source: str
     comment: str | None
     metadata: dict[str, Any] | None
+    idempotency_key: str | None = None
+
+
+# What makes two scores the same score (a repeat with the same key must match on these).
+SCORE_CONTENT = ("trace_id", "span_id", "name", "data_type", "value", "string_value", "label", "source")
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,8 +51,12 @@ class ScoreRepository:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
 
-    def add(self, project_id: int, score: NewScore) -> dict[str, Any]:
-        """Store ``score`` and return it as stored."""
+    def add(self, project_id: int, score: NewScore) -> tuple[dict[str, Any], bool]:
+        """Store ``score``; the stored row and whether it is new.
+
+        With an idempotency key the project already used, nothing is stored and the
+        earlier score is returned (the caller checks that it is the same score).
+        """
         values = {
             "project_id": project_id,
             "trace_id": score.trace_id,
@@ -60,12 +70,33 @@ class ScoreRepository:
             "comment": score.comment,
             "metadata": score.metadata,
             "created_at_unix_nano": now_ns(),
+            "idempotency_key": score.idempotency_key,
         }
-        with self._engine.begin() as conn:
-            key = conn.execute(insert(scores).values(**values)).inserted_primary_key
+        if score.idempotency_key is not None:
+            earlier = self._by_key(project_id, score.idempotency_key)
+            if earlier is not None:
+                return earlier, False
+        try:
+            with self._engine.begin() as conn:
+                key = conn.execute(insert(scores).values(**values)).inserted_primary_key
+        except IntegrityError:
+            # The same key arrived concurrently (a retry racing its original).
+            if score.idempotency_key is None:
+                raise
+            earlier = self._by_key(project_id, score.idempotency_key)
+            if earlier is None:
+                raise
+            return earlier, False
         assert key is not None
         values["id"] = int(key[0])
-        return values
+        return values, True
+
+    def _by_key(self, project_id: int, idempotency_key: str) -> dict[str, Any] | None:
+        c = scores.c
+        query = select(scores).where(c.project_id == project_id, c.idempotency_key == idempotency_key)
+        with self._engine.connect() as conn:
+            row = conn.execute(query).first()
+        return dict(row._mapping) if row is not None else None
 
     def list(
         self, project_id: int, f: ScoreFilter, limit: int = 100, cursor: str | None = None

@@ -171,8 +171,11 @@ scores = Table(
     Column("comment", Text, nullable=True),
     Column("metadata", Json, nullable=True),
     Column("created_at_unix_nano", BigInteger, nullable=False),
+    # Set by the sender so that a retried POST stores the score once (revision 0006).
+    Column("idempotency_key", String(128), nullable=True),
     Index(None, "project_id", "trace_id"),
     Index(None, "project_id", "name", "created_at_unix_nano"),
+    Index(None, "project_id", "idempotency_key", unique=True),
 )
 
 # --- monitoring (revision 0002) ----------------------------------------------------

@@ -22,8 +22,14 @@ def test_scores_and_feedback_attach_to_the_current_trace(client: Client, sink: O
         assert wk.feedback(True, comment="thanks")
         ctx = span.get_span_context()
     assert wk.score("label", "good", trace_id=f"{ctx.trace_id:032x}", source="human", label="good")
+    assert wk.score("mine", 1, trace_id=f"{ctx.trace_id:032x}", idempotency_key="feedback-event-42")
     assert wk.flush(5)
     scores = {s["name"]: s for s in sink.scores}
+    # Every score carries an idempotency key, so a retried POST is stored once.
+    keys = [s.pop("idempotency_key") for s in sink.scores]
+    assert keys[-1] == "feedback-event-42"
+    assert len(set(keys)) == 4
+    assert all(len(k) == 32 for k in keys[:3])
     trace_id, span_id = f"{ctx.trace_id:032x}", f"{ctx.span_id:016x}"
     assert scores["accuracy"] == {
         "name": "accuracy",
@@ -39,7 +45,7 @@ def test_scores_and_feedback_attach_to_the_current_trace(client: Client, sink: O
     assert scores["user_feedback"]["data_type"] == "boolean"
     assert scores["label"]["span_id"] is None
     assert scores["label"]["label"] == "good"
-    assert client.stats().scores_sent == 3
+    assert client.stats().scores_sent == 4
 
 
 @pytest.mark.parametrize(
@@ -48,6 +54,7 @@ def test_scores_and_feedback_attach_to_the_current_trace(client: Client, sink: O
         {"trace_id": "xyz"},
         {"trace_id": "0" * 32, "span_id": "1"},
         {"trace_id": "0" * 32, "source": "robot"},
+        {"trace_id": "0" * 32, "idempotency_key": "not a key!"},
         {},
     ],
 )

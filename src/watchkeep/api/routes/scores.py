@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import AwareDatetime
 
 from watchkeep.api.auth import require, services
@@ -21,7 +21,7 @@ from watchkeep.api.schemas import (
 )
 from watchkeep.security.authz import Permission
 from watchkeep.security.keys import Principal
-from watchkeep.store.score_repository import NewScore, ScoreFilter
+from watchkeep.store.score_repository import SCORE_CONTENT, NewScore, ScoreFilter
 from watchkeep.store.trace_queries import InvalidCursor
 
 router = APIRouter(prefix="/api/v1", tags=["scores"])
@@ -35,14 +35,24 @@ AUTH_ERRORS: dict[int | str, dict[str, object]] = {
     "/scores",
     status_code=201,
     response_model=ScoreOut,
-    responses={**AUTH_ERRORS, 422: {"model": ErrorResponse, "description": "Invalid score"}},
+    responses={
+        **AUTH_ERRORS,
+        200: {"model": ScoreOut, "description": "Already stored under this idempotency key"},
+        409: {"model": ErrorResponse, "description": "Idempotency key used for a different score"},
+        422: {"model": ErrorResponse, "description": "Invalid score"},
+    },
 )
 def create_score(
     request: Request,
+    response: Response,
     body: ScoreIn,
     principal: Annotated[Principal, Depends(require(Permission.SCORES_WRITE))],
 ) -> ScoreOut:
-    """Attach a score (evaluation, human label or end-user feedback) to a trace or span."""
+    """Attach a score (evaluation, human label or end-user feedback) to a trace or span.
+
+    With an ``idempotency_key``, a repeat is stored once: the answer is then 200 with
+    the score as first stored.
+    """
     value = body.value
     numeric: float | None
     text: str | None = None
@@ -53,21 +63,25 @@ def create_score(
     else:
         numeric = float(value)
     svc = services(request)
-    stored = svc.scores.add(
-        principal.project_id,
-        NewScore(
-            trace_id=body.trace_id.lower(),
-            span_id=body.span_id.lower() if body.span_id else None,
-            name=body.name,
-            data_type=(body.data_type or ScoreDataType.NUMERIC).value,
-            value=numeric,
-            string_value=text,
-            label=body.label,
-            source=body.source.value,
-            comment=body.comment,
-            metadata=body.metadata,
-        ),
+    score = NewScore(
+        trace_id=body.trace_id.lower(),
+        span_id=body.span_id.lower() if body.span_id else None,
+        name=body.name,
+        data_type=(body.data_type or ScoreDataType.NUMERIC).value,
+        value=numeric,
+        string_value=text,
+        label=body.label,
+        source=body.source.value,
+        comment=body.comment,
+        metadata=body.metadata,
+        idempotency_key=body.idempotency_key,
     )
+    stored, created = svc.scores.add(principal.project_id, score)
+    if not created:
+        if any(stored[k] != getattr(score, k) for k in SCORE_CONTENT):
+            raise ApiError(409, "conflict", "this idempotency_key was already used for a different score")
+        response.status_code = 200
+        return ScoreOut.model_validate(stored)
     svc.monitoring.telemetry.observe_score(principal.project_id, body.name, text, body.label)
     return ScoreOut.model_validate(stored)
 
