@@ -20,8 +20,10 @@ if TYPE_CHECKING:
 app = typer.Typer(help="watchkeep: maintain and monitor LLMs in production.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 keys_app = typer.Typer(help="Project API keys.", no_args_is_help=True)
+projects_app = typer.Typer(help="Projects.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
+app.add_typer(projects_app, name="projects")
 app.command("up", help="Start the server with demo traffic (what `make up` runs).")(demo.up)
 app.command("worker")(monitoring.worker)
 app.add_typer(monitoring.monitors_app, name="monitors")
@@ -172,6 +174,36 @@ def keys_revoke(prefix: Annotated[str, typer.Argument(help="The key or its prefi
         typer.echo("no active key with that prefix", err=True)
         raise typer.Exit(1)
     typer.echo("revoked")
+
+
+@projects_app.command("delete")
+def projects_delete(
+    name: Annotated[str, typer.Argument(help="The project to delete.")],
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Delete a project: its keys, scores, monitors and routes, and all its telemetry.
+
+    Its keys stop working at once (servers that cached one may accept it for up to the
+    key cache time); traces are deleted in batches, so a large project takes a while
+    and other projects' ingest goes on meanwhile.
+    """
+    from watchkeep.store.migrate import upgrade
+    from watchkeep.store.project_deletion import delete_project
+
+    if not yes:
+        typer.confirm(f"delete project {name!r} and everything it stored?", abort=True)
+    engine = _engine()
+    upgrade(engine)
+
+    def progress(table: str, rows: int) -> None:
+        typer.echo(f"  {table}: {rows:,} rows deleted so far", err=True)
+
+    deleted = delete_project(engine, name, progress=progress)
+    if deleted is None:
+        typer.echo(f"no project named {name!r}", err=True)
+        raise typer.Exit(1)
+    counts = ", ".join(f"{rows:,} {table}" for table, rows in deleted.rows.items())
+    typer.echo(f"deleted project {name!r} (keys, scores, monitors, routes) and {counts}")
 
 
 if __name__ == "__main__":
