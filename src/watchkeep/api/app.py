@@ -92,9 +92,7 @@ def build_services(settings: Settings, registry: CollectorRegistry) -> Services:
         scores=ScoreRepository(engine),
         monitoring=monitoring,
         gateway=(
-            Gateway(settings, writer, registry, routes_store=RouteRepository(engine))
-            if settings.gateway_enabled
-            else None
+            Gateway(settings, writer, registry, RouteRepository(engine)) if settings.gateway_enabled else None
         ),
     )
 

@@ -5,7 +5,6 @@ process that took the edit serves it at once; every other process polls the stor
 revision counter (one small read every ``interval`` seconds) and reloads when it moved.
 Stored routes are validated again on load: a route the gateway file no longer allows
 (a secret or model file it stopped naming) is skipped with a warning, not served.
-Without a store (unit tests, embedded use) edits stay in this process's memory.
 """
 
 from __future__ import annotations
@@ -27,7 +26,7 @@ log = logging.getLogger(__name__)
 class RouteSync:
     """Applies API route edits through the store and follows other processes' edits."""
 
-    def __init__(self, table: RouteTable, config: GatewayConfig, store: RouteRepository | None) -> None:
+    def __init__(self, table: RouteTable, config: GatewayConfig, store: RouteRepository) -> None:
         self._table = table
         self._config = config
         self._store = store
@@ -38,8 +37,6 @@ class RouteSync:
     async def refresh(self, *, force: bool = False) -> bool:
         """Reload the stored routes if their revision moved (or ``force``); whether it did."""
         store = self._store
-        if store is None:
-            return False
         async with self._lock:
             if not force and await run_in_threadpool(store.revision) == self._revision:
                 return False
@@ -64,8 +61,6 @@ class RouteSync:
 
     async def put(self, project_id: int, spec: RouteSpec) -> Route:
         """Store and serve the project's route ``spec.name``."""
-        if self._store is None:
-            return self._table.put(project_id, spec)
         body = spec.model_dump(mode="json", exclude={"name"})
         await run_in_threadpool(self._store.put, project_id, spec.name, body)
         await self.refresh(force=True)
@@ -75,8 +70,6 @@ class RouteSync:
 
     async def delete(self, project_id: int, name: str) -> bool:
         """Remove the project's own route ``name``; whether it had one."""
-        if self._store is None:
-            return self._table.delete(project_id, name)
         removed = await run_in_threadpool(self._store.delete, project_id, name)
         if removed:
             await self.refresh(force=True)
@@ -84,7 +77,7 @@ class RouteSync:
 
     def start(self, interval: float) -> None:
         """Poll for other processes' edits every ``interval`` seconds (on the running loop)."""
-        if self._store is not None and interval > 0 and self._task is None:
+        if interval > 0 and self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._follow(interval))
 
     async def aclose(self) -> None:

@@ -125,16 +125,6 @@ class RouteTable:
         merged = {**self._routes[GLOBAL], **self._routes.get(project_id, {})}
         return [merged[name] for name in sorted(merged)]
 
-    def put(self, project_id: int, spec: RouteSpec) -> Route:
-        """Create or replace the project's route ``spec.name``."""
-        route = self._build(spec, project_id)
-        self._routes.setdefault(project_id, {})[spec.name] = route
-        return route
-
-    def delete(self, project_id: int, name: str) -> bool:
-        """Remove the project's own route; shared routes cannot be removed through the API."""
-        return self._routes.get(project_id, {}).pop(name, None) is not None
-
     def replace_project_routes(self, specs: dict[int, list[RouteSpec]]) -> None:
         """Make ``specs`` every project's own routes (the stored set), in one swap.
 

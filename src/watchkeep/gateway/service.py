@@ -51,10 +51,10 @@ class Gateway:
         settings: Settings,
         writer: GroupCommitWriter,
         registry: CollectorRegistry,
+        routes_store: RouteRepository,
         *,
         config: GatewayConfig | None = None,
         dispatcher: Dispatcher | None = None,
-        routes_store: RouteRepository | None = None,
     ) -> None:
         self.settings = settings
         self.config = config or load_config(

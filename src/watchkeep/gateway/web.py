@@ -105,18 +105,22 @@ def _error(exc: GatewayError, record: CallRecord | None = None) -> Response:
     return JsonResponse(exc.body(), exc.status, headers)
 
 
+def _too_large(cap: int) -> GatewayError:
+    return GatewayError(413, f"the request body is larger than {cap} bytes", code="request_too_large")
+
+
 async def _body(request: Request, headers: HeaderMap, cap: int) -> bytes:
     """The whole body, read straight from ASGI ``receive``; 413 past ``cap`` bytes."""
     length = headers.get(b"content-length", b"")
     if length.isdigit() and int(length) > cap:
-        raise GatewayError(413, f"the request body is larger than {cap} bytes", code="request_too_large")
+        raise _too_large(cap)
     first = await request.receive()
     if first["type"] == "http.disconnect":
         raise ClientDisconnect()
     body: bytes = first.get("body", b"")
     if not first.get("more_body", False):
         if len(body) > cap:
-            raise GatewayError(413, f"the request body is larger than {cap} bytes", code="request_too_large")
+            raise _too_large(cap)
         return body
     parts = bytearray(body)
     while True:
@@ -125,7 +129,7 @@ async def _body(request: Request, headers: HeaderMap, cap: int) -> bytes:
             raise ClientDisconnect()
         parts += message.get("body", b"")
         if len(parts) > cap:
-            raise GatewayError(413, f"the request body is larger than {cap} bytes", code="request_too_large")
+            raise _too_large(cap)
         if not message.get("more_body", False):
             return bytes(parts)
 
