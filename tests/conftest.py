@@ -103,9 +103,10 @@ class Api:
 
 @pytest.fixture
 def api(settings: Settings, database_url: str) -> Iterator[Api]:
-    """A started app (lifespan run) with a member key of a fresh project."""
+    """A started app (lifespan run) with a member key of a fresh project; the client is on
+    loopback, as a Prometheus beside the server would be (``/metrics`` answers it)."""
     app = create_app(settings)
-    with TestClient(app) as client:
+    with TestClient(app, client=("127.0.0.1", 50000)) as client:
         yield Api(app, client, new_key(database_url), database_url)
 
 

@@ -6,11 +6,15 @@ factory, so tests can run several differently configured apps in one process.
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+# A list setting read from one environment variable as a comma-separated string.
+CommaList = Annotated[list[str], NoDecode]
 
 
 class Settings(BaseSettings):
@@ -48,8 +52,39 @@ class Settings(BaseSettings):
     prices_file: Path | None = Field(
         default=None, description="JSON or YAML file of model prices merged over the shipped table."
     )
-    metrics_require_key: bool = False
-    key_cache_seconds: float = Field(default=30.0, ge=0)
+    rest_max_body_bytes: int = Field(
+        default=1024 * 1024,
+        ge=1024,
+        description="Body cap of every REST route (OTLP and gateway have their own).",
+    )
+    operator_token: str | None = Field(
+        default=None,
+        min_length=16,
+        description="The operator's bearer token: the all-projects Prometheus scrape (/metrics) and "
+        "process-wide resource samples. Without one, only loopback clients get them.",
+    )
+    key_cache_seconds: float = Field(default=30.0, ge=0, description="How long a verified key is trusted.")
+    egress_allow_networks: CommaList = Field(
+        default_factory=list,
+        description="Networks (CIDR, comma-separated) that tenant-named URLs may reach although they are "
+        "loopback, private or link-local: API gateway routes and alert channels.",
+    )
+    smtp_verify_tls: bool = Field(
+        default=True, description="STARTTLS to alert SMTP hosts checks certificates."
+    )
+
+    # --- per-project quotas (docs/security.md) ---
+    quota_routes: int = Field(default=100, ge=0, description="Routes a project may create through the API.")
+    quota_monitors: int = Field(default=200, ge=0)
+    quota_evaluators: int = Field(default=50, ge=0, description="Online evaluators of a project.")
+    quota_alert_channels: int = Field(default=50, ge=0)
+    quota_reference_rows: int = Field(default=100_000, ge=0, description="Rows of a pinned drift reference.")
+    monitor_min_interval_seconds: float = Field(default=30.0, ge=0, description="Shortest monitor interval.")
+    evaluate_now_per_minute: int = Field(
+        default=30,
+        ge=1,
+        description="On-demand evaluations (monitors, evaluators) a project may run a minute.",
+    )
     upgrade_on_start: bool = True
 
     # --- gateway (docs/gateway.md) ---
@@ -63,6 +98,9 @@ class Settings(BaseSettings):
     gateway_capture_content: bool = Field(default=True, description="Store prompts and replies in traces.")
     gateway_cache_max_entries: int = Field(default=10_000, ge=0)
     gateway_cache_max_bytes: int = Field(default=64 * 1024 * 1024, ge=0)
+    gateway_cache_max_ttl_s: float = Field(
+        default=3600.0, gt=0, description="Ceiling on a route's cache ttl_s (longer ones are refused)."
+    )
     gateway_requests_per_minute: int | None = Field(default=None, ge=1, description="Per key.")
     gateway_tokens_per_minute: int | None = Field(default=None, ge=1, description="Per key.")
     gateway_shadow_concurrency: int = Field(default=64, ge=0)
@@ -77,6 +115,20 @@ class Settings(BaseSettings):
     resource_sample_seconds: float = Field(default=15.0, gt=0, description="CPU/memory/GPU sample period.")
     process_role: str = Field(default="server", max_length=64, description="Process label in metrics.")
     metrics_max_label_values: int = Field(default=50, ge=1, description="Cap per label on /metrics.")
+
+    @field_validator("egress_allow_networks", mode="before")
+    @classmethod
+    def _comma_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("egress_allow_networks")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for network in value:
+            ipaddress.ip_network(network, strict=False)  # ValueError names the bad one
+        return value
 
     def resolved_database_url(self) -> str:
         """The configured URL, or the embedded SQLite file under ``home``."""

@@ -2,8 +2,17 @@
 
 Schemathesis generates requests for every operation and checks the answers against the
 schema: no 5xx, documented status codes and content types, responses that match their
-schemas. A second run sends no key or a bad one and expects 401 from every protected
-operation, whatever else the request holds.
+schemas. It runs with a member key, again with an admin key of another project so the
+admin-only handlers (routes:write, alerts:write) are fuzzed past their permission check,
+and on the operator-only routes with the operator token.
+A third run sends no key or a bad one and expects 401 from every protected operation,
+whatever else the request holds.
+
+The fuzzed server must never reach out: its routes file names no upstream origin, so
+routes the fuzzer creates may use only the mock backend (anything else is refused, see
+``test_the_fuzzed_server_cannot_be_aimed_outward``); nothing delivers alerts, because the
+worker loop is off and the admin run, the only one whose project can hold channels, does
+not evaluate monitors (the member run does, in a project without channels).
 """
 
 from __future__ import annotations
@@ -14,6 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import orjson
 import pytest
 import schemathesis
@@ -28,15 +38,29 @@ from schemathesis.specs.openapi.checks import (
 from schemathesis.transport.serialization import serialize_binary
 
 from tests.conftest import LiveServer, free_port, new_key, serve
+from tests.security.tenant_app import OPERATOR_TOKEN, tenant_settings
 from watchkeep.api.app import create_app
 from watchkeep.config import Settings
 from watchkeep.devtools.synthetic import build_request
 
 OPENAPI = create_app(Settings(home=Path("/nonexistent"), database_url="sqlite://")).openapi()
+ADMIN_EXAMPLES = 15
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 
 schema = schemathesis.openapi.from_dict(OPENAPI)
 schema.config.generation.update(modes=[GenerationMode.POSITIVE, GenerationMode.NEGATIVE], max_examples=30)
+# Evaluating a monitor delivers its alerts: never in the project whose admin creates channels.
+DELIVERS = "/api/v1/monitors/{monitor_id}/evaluate"
+admin_schema = schemathesis.openapi.from_dict(OPENAPI).exclude(path=DELIVERS)
+admin_schema.config.generation.update(
+    modes=[GenerationMode.POSITIVE, GenerationMode.NEGATIVE], max_examples=ADMIN_EXAMPLES
+)
+# Operator-only (the operator token, not a project key): fuzzed with that token.
+OPERATOR_PATHS = ["/metrics", "/api/v1/metrics/resources"]
+operator_schema = schemathesis.openapi.from_dict(OPENAPI).include(path=OPERATOR_PATHS)
+operator_schema.config.generation.update(
+    modes=[GenerationMode.POSITIVE, GenerationMode.NEGATIVE], max_examples=ADMIN_EXAMPLES
+)
 protected = schemathesis.openapi.from_dict(OPENAPI).include(path_regex=r"^/(api|v1)/")
 protected.config.generation.update(modes=[GenerationMode.POSITIVE], max_examples=10)
 
@@ -86,39 +110,49 @@ HOSTILE_SPANS = {
 }
 
 
+def _seed(live: LiveServer, key: str) -> None:
+    """Spans valid (protobuf) and hostile (JSON, clipped on ingest), and a score, in ``key``'s project."""
+    body, _ = build_request(9, rng=random.Random(5))
+    with httpx.Client(base_url=live.url, headers={"Authorization": f"Bearer {key}"}, timeout=30) as client:
+        for content, media in (
+            (body, "application/x-protobuf"),
+            (orjson.dumps(HOSTILE_SPANS), "application/json"),
+        ):
+            response = client.post("/v1/traces", content=content, headers={"Content-Type": media})
+            assert response.status_code == 200, response.text
+        score = {"name": "q", "value": 0.5, "trace_id": TRACE, "metadata": {"k": [1, None]}}
+        assert client.post("/api/v1/scores", json=score).status_code == 201
+
+
 @pytest.fixture(scope="module")
 def server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """One live server per database for the module, its project seeded with spans and a score.
 
     Spans come valid (protobuf) and hostile (JSON, clipped on ingest), so list and detail
-    responses are validated against their schemas with real items in them.
+    responses are validated against their schemas with real items in them. The routes
+    file holds one mock route and no upstream origin; the worker loop is off.
     """
-    settings = Settings(
-        home=tmp_path_factory.mktemp("schemathesis"),
-        database_url=database_url,
-        ingest_decode_workers=0,
-        log_format="text",
-        key_cache_seconds=0,
-    )
+    home = tmp_path_factory.mktemp("schemathesis")
+    # Nothing internal allow-listed: fuzzed routes and channels must not reach out.
+    settings = tenant_settings(database_url, home).model_copy(update={"egress_allow_networks": []})
     app = create_app(settings)
     port = free_port()
     uvicorn_server, thread = serve(app, port)
     try:
         live = LiveServer(f"http://127.0.0.1:{port}", new_key(database_url), database_url, app)
-        body, _ = build_request(9, rng=random.Random(5))
-        with live.client as client:
-            for content, media in (
-                (body, "application/x-protobuf"),
-                (orjson.dumps(HOSTILE_SPANS), "application/json"),
-            ):
-                response = client.post("/v1/traces", content=content, headers={"Content-Type": media})
-                assert response.status_code == 200, response.text
-            score = {"name": "q", "value": 0.5, "trace_id": TRACE, "metadata": {"k": [1, None]}}
-            assert client.post("/api/v1/scores", json=score).status_code == 201
+        _seed(live, live.api_key)
         yield live
     finally:
         uvicorn_server.should_exit = True
         thread.join(30)
+
+
+@pytest.fixture(scope="module")
+def admin_key(server: LiveServer) -> str:
+    """An admin key of a second project, seeded like the first (its channels stay its own)."""
+    key = new_key(server.database_url, "admin")
+    _seed(server, key)
+    return key
 
 
 @schema.parametrize()
@@ -127,6 +161,41 @@ def test_api_conforms_to_its_schema(case: schemathesis.Case, server: LiveServer)
     auth = {"Authorization": f"Bearer {server.api_key}"}
     response = case.call_and_validate(base_url=server.url, headers=auth, checks=CHECKS, timeout=30)
     assert response.status_code < 500
+
+
+@admin_schema.parametrize()
+@FUZZ
+def test_admin_operations_conform_to_their_schema(
+    case: schemathesis.Case, server: LiveServer, admin_key: str
+) -> None:
+    """The same checks with every permission: routes, channels and monitor files are fuzzed
+    past their permission check (a member key stops at 403 there)."""
+    auth = {"Authorization": f"Bearer {admin_key}"}
+    response = case.call_and_validate(base_url=server.url, headers=auth, checks=CHECKS, timeout=30)
+    assert response.status_code < 500
+
+
+@operator_schema.parametrize()
+@FUZZ
+def test_operator_operations_conform_to_their_schema(case: schemathesis.Case, server: LiveServer) -> None:
+    """The Prometheus scrape and the process-wide resource samples, with the operator token."""
+    auth = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
+    response = case.call_and_validate(base_url=server.url, headers=auth, checks=CHECKS, timeout=30)
+    assert response.status_code < 500
+
+
+@pytest.mark.parametrize(
+    "base_url",
+    ["https://api.example.com/v1", "http://198.51.100.7/v1", "http://127.0.0.1:9/v1", "http://[::1]:9/v1"],
+)
+def test_the_fuzzed_server_cannot_be_aimed_outward(server: LiveServer, admin_key: str, base_url: str) -> None:
+    """A route the fuzzer creates cannot name an upstream: public or internal, it is refused
+    before anything connects (the routes file names no origin)."""
+    deployment = {"name": "out", "backend": "openai_compatible", "base_url": base_url}
+    with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {admin_key}"}) as client:
+        response = client.put("/api/v1/routes/outward", json={"deployments": [deployment]})
+        assert response.status_code == 422, response.text
+        assert client.get("/api/v1/routes/outward").status_code == 404
 
 
 def test_seeded_hostile_spans_read_back(server: LiveServer) -> None:
@@ -195,12 +264,18 @@ def test_nan_in_score_metadata_is_not_a_server_error(server: LiveServer) -> None
 @protected.parametrize()
 @FUZZ
 def test_protected_operations_demand_a_key(case: schemathesis.Case, server: LiveServer) -> None:
-    """No key, a key that does not exist, or the wrong scheme: 401 before anything else."""
+    """No key, a key that does not exist, or the wrong scheme: 401 before anything else
+    (an operator-only route may answer a bearer that is not the operator token with 403)."""
     headers = dict(case.headers or {})
     headers.pop("Authorization", None)
     for authorization in (None, "Bearer wk_not_a_key", "Basic d2s6d2s="):
         case.headers = headers if authorization is None else {**headers, "Authorization": authorization}
         response = case.call(base_url=server.url, timeout=30)
         # The only answer before authentication: the middleware refuses NUL bytes in the URL.
-        expected = 400 if "%00" in str(response.request.url).lower() else 401
-        assert response.status_code == expected, f"{authorization}: {response.text}"
+        if "%00" in str(response.request.url).lower():
+            expected = {400}
+        elif case.operation.path in OPERATOR_PATHS and authorization is not None:
+            expected = {401, 403}
+        else:
+            expected = {401}
+        assert response.status_code in expected, f"{authorization}: {response.text}"

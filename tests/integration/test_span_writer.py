@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import random
+import uuid
 
 from watchkeep.devtools.synthetic import build_request
 from watchkeep.ingest.decode_pool import prepare
 from watchkeep.ingest.service_types import Encoding
 from watchkeep.store.engine import make_engine
+from watchkeep.store.projects import ProjectRepository
 from watchkeep.store.span_writer import SpanWriter, WriteBatch
 
 
@@ -23,7 +25,8 @@ def _keys(rows: list[tuple[object, ...]]) -> set[tuple[object, ...]]:
 def test_new_spans_are_reported_per_batch_and_replays_are_not(database_url: str) -> None:
     engine = make_engine(database_url)
     writer = SpanWriter(engine)
-    project = 10_000 + random.Random().randrange(10**6)  # the session's store is shared
+    # The session's store is shared: a project of its own (spans of unknown projects are dropped).
+    project = ProjectRepository(engine).get_or_create(f"writer-{uuid.uuid4().hex[:10]}").id
     try:
         first, second = _batch(project, 1), _batch(project, 2)
         assert [len(r) for r in writer.write_new([first])] == [6]

@@ -12,6 +12,7 @@ from prometheus_client import CollectorRegistry, PlatformCollector, ProcessColle
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from watchkeep import __version__
+from watchkeep.api.body_limit import RestBodyLimit
 from watchkeep.api.errors import install_error_handlers
 from watchkeep.api.middleware import HttpMetrics, ObservabilityMiddleware
 from watchkeep.api.openapi import document_common_errors
@@ -36,7 +37,9 @@ from watchkeep.ingest.decode_pool import DecodePool, default_workers
 from watchkeep.ingest.metrics import IngestMetrics
 from watchkeep.ingest.service import IngestService
 from watchkeep.ingest.writer import GroupCommitWriter
+from watchkeep.monitor.quota import PerMinute
 from watchkeep.monitor.service import build_monitoring
+from watchkeep.security.egress import AddressPolicy
 from watchkeep.security.keys import KeyVerifier
 from watchkeep.store.engine import make_engine
 from watchkeep.store.maintenance import StoreMaintenance
@@ -74,6 +77,8 @@ def build_services(settings: Settings, registry: CollectorRegistry) -> Services:
         tick=settings.worker_tick_seconds,
         resource_every=settings.resource_sample_seconds,
         max_label_values=settings.metrics_max_label_values,
+        egress=AddressPolicy.from_strings(settings.egress_allow_networks),
+        smtp_verify_tls=settings.smtp_verify_tls,
     )
     return Services(
         settings=settings,
@@ -134,9 +139,10 @@ def create_app(settings: Settings | None = None, *, gateway_only: bool = False) 
         svc.writer.start()
         if svc.gateway is not None:
             await svc.gateway.open()
-            app.state.gateway_auth = gateway_web.GatewayAuth(svc.keys, settings.key_cache_seconds)
+            app.state.gateway_auth = gateway_web.GatewayAuth(svc.keys)
         if settings.worker_enabled:
             svc.monitoring.worker.start()
+        health.warn_if_exposed(settings)
         log.info(
             "watchkeep ready",
             extra={"database": svc.engine.url.render_as_string(hide_password=True)},
@@ -159,7 +165,8 @@ def create_app(settings: Settings | None = None, *, gateway_only: bool = False) 
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    framework: ASGIApp = partial(FastAPI.__call__, app)
+    app.state.evaluate_now_limit = PerMinute(settings.evaluate_now_per_minute)
+    framework: ASGIApp = RestBodyLimit(partial(FastAPI.__call__, app), settings.rest_max_body_bytes)
     if settings.gateway_enabled or gateway_only:
         framework = gateway_web.GatewayFastPath(framework, root=app)
     app.front = ObservabilityMiddleware(framework, metrics=HttpMetrics(registry))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -64,6 +65,35 @@ def check_storable_json(value: Any, path: str) -> None:
             stack.extend((child, f"{where}[{i}]") for i, child in enumerate(item))
 
 
+METADATA_MAX_BYTES = 16 * 1024
+METADATA_MAX_DEPTH = 8
+METADATA_MAX_KEYS = 256
+MAX_KEY_CHARS = 256
+
+
+def check_json_bounds(value: Any, where: str, *, max_bytes: int, max_depth: int, max_keys: int) -> None:
+    """Refuse a free-form JSON value past a size, nesting or key-count cap (or with keys over
+    ``MAX_KEY_CHARS``), so a tenant cannot store or make us walk unbounded documents."""
+    keys = 0
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list) and depth > max_depth:
+            raise ValueError(f"{where} is nested deeper than {max_depth} levels")
+        if isinstance(item, dict):
+            keys += len(item)
+            if keys > max_keys:
+                raise ValueError(f"{where} has more than {max_keys} keys")
+            if any(len(k) > MAX_KEY_CHARS for k in item):
+                raise ValueError(f"{where} keys are limited to {MAX_KEY_CHARS} characters")
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item)
+    size = len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
+    if size > max_bytes:
+        raise ValueError(f"{where} is {size} bytes as JSON; the limit is {max_bytes}")
+
+
 class ErrorBody(BaseModel):
     """The error object every failing API route answers with."""
 
@@ -111,7 +141,11 @@ class ScoreIn(BaseModel):
     span_id: str | None = Field(default=None, pattern=HEX16)
     source: ScoreSource = ScoreSource.API
     comment: str | None = Field(default=None, max_length=10_000)
-    metadata: dict[str, JsonValue] | None = None
+    metadata: dict[str, JsonValue] | None = Field(
+        default=None,
+        description=f"Free-form JSON: at most {METADATA_MAX_BYTES} bytes serialised, "
+        f"{METADATA_MAX_DEPTH} levels deep and {METADATA_MAX_KEYS} keys in all.",
+    )
     idempotency_key: str | None = Field(
         default=None,
         pattern=r"^[A-Za-z0-9._:-]{1,128}$",
@@ -145,6 +179,13 @@ class ScoreIn(BaseModel):
         if any("\x00" in t for t in text):
             raise ValueError("text fields may not contain NUL characters")
         if self.metadata is not None:
+            check_json_bounds(
+                self.metadata,
+                "metadata",
+                max_bytes=METADATA_MAX_BYTES,
+                max_depth=METADATA_MAX_DEPTH,
+                max_keys=METADATA_MAX_KEYS,
+            )
             check_storable_json(self.metadata, "metadata")
         return self
 

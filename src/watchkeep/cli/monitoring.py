@@ -25,6 +25,7 @@ def worker(
 
     from watchkeep.logs import configure_logging
     from watchkeep.monitor.service import build_monitoring
+    from watchkeep.security.egress import AddressPolicy
     from watchkeep.store.engine import make_engine
     from watchkeep.store.migrate import upgrade
 
@@ -39,6 +40,8 @@ def worker(
         role=settings.process_role,
         tick=tick or settings.worker_tick_seconds,
         resource_every=settings.resource_sample_seconds,
+        egress=AddressPolicy.from_strings(settings.egress_allow_networks),
+        smtp_verify_tls=settings.smtp_verify_tls,
     )
     loop = monitoring.worker
     signal.signal(signal.SIGTERM, lambda *_: loop.stop(timeout=0))
@@ -61,16 +64,19 @@ def apply(
     from watchkeep.monitor.channels import validate_config
     from watchkeep.monitor.repository import ChannelRepository, MonitorRepository
     from watchkeep.monitor.spec import load_yaml
+    from watchkeep.security.egress import AddressPolicy
     from watchkeep.store.engine import make_engine
     from watchkeep.store.migrate import upgrade
     from watchkeep.store.projects import ProjectRepository
 
     declared = load_yaml(file.read_text())
-    engine = make_engine(Settings().resolved_database_url())
+    settings = Settings()
+    egress = AddressPolicy.from_strings(settings.egress_allow_networks)
+    engine = make_engine(settings.resolved_database_url())
     upgrade(engine)
     project_id = ProjectRepository(engine).get_or_create(project).id
     for channel in declared.channels:
-        config = validate_config(channel["kind"], channel.get("config", {}))
+        config = validate_config(channel["kind"], channel.get("config", {}), egress)
         ChannelRepository(engine).upsert(project_id, channel["name"], channel["kind"], config)
     for spec in declared.monitors:
         MonitorRepository(engine).upsert(project_id, spec)

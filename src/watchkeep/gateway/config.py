@@ -3,21 +3,26 @@
 Specs are pydantic models because they are parsed rarely (start-up, ``PUT`` on the
 routes API) and must explain what is wrong; the request path never touches them.
 Secrets are referenced by environment variable name only, so the API can show a route
-without ever holding or returning the secret itself.
+without ever holding or returning the secret itself; the file binds each one to the
+origins it may be sent to (what routes made through the API may use: ``admission``).
 """
 
 from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
-from typing import Annotated, Literal, Self
+from typing import Annotated, Any, Literal, Self
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from watchkeep.security.egress import EgressRefused, origin_of
+
 NAME = r"^[A-Za-z0-9][A-Za-z0-9._:/@-]{0,127}$"
 EMBEDDED_MODEL = "smollm2"
 EMBEDDED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"
+LlamaProfile = tuple[str | None, int, int, int | None]  # model_path, n_ctx, parallel, threads
 
 
 class _Spec(BaseModel):
@@ -48,7 +53,7 @@ class DeploymentSpec(_Spec):
     weight: float = Field(default=1.0, ge=0)
     timeout_s: float = Field(default=60.0, gt=0, le=3600)
     base_url: str | None = Field(default=None, max_length=2048)
-    api_key_env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+    api_key_env: str | None = Field(default=None, pattern=ENV_NAME)
     model_path: str | None = Field(default=None, description="GGUF file; default: embedded SmolLM2.")
     n_ctx: int = Field(default=2048, ge=128, le=131072)
     parallel: int = Field(default=2, ge=1, le=64)
@@ -61,11 +66,25 @@ class DeploymentSpec(_Spec):
         if self.backend == "openai_compatible":
             if not self.base_url or not self.base_url.startswith(("http://", "https://")):
                 raise ValueError(f"deployment {self.name!r}: openai_compatible needs an http(s) base_url")
+            try:
+                origin_of(self.base_url)
+            except EgressRefused as exc:
+                raise ValueError(f"deployment {self.name!r}: base_url: {exc}") from None
         elif self.base_url or self.api_key_env:
             raise ValueError(f"deployment {self.name!r}: base_url/api_key_env are for openai_compatible")
         if self.model_path is not None and self.backend != "llama_cpp":
             raise ValueError(f"deployment {self.name!r}: model_path is for llama_cpp")
         return self
+
+    @property
+    def origin(self) -> str | None:
+        """``scheme://host:port`` of the upstream (openai_compatible only)."""
+        return origin_of(self.base_url) if self.base_url else None
+
+    @property
+    def llama_profile(self) -> LlamaProfile:
+        """What a llama.cpp deployment costs the server: model file, context, slots, threads."""
+        return (self.model_path, self.n_ctx, self.parallel, self.threads)
 
     @property
     def provider(self) -> str:
@@ -134,14 +153,39 @@ class LimitSpec(_Spec):
     tokens_per_minute: int | None = Field(default=None, ge=1)
 
 
+def _origins(values: list[str]) -> list[str]:
+    """Origins as ``origin_of`` spells them; a path or credentials are a mistake worth saying."""
+    try:
+        return [origin_of(v) for v in values]
+    except EgressRefused as exc:
+        raise ValueError(str(exc)) from None
+
+
 class GatewayConfig(_Spec):
     """The gateway YAML file."""
 
     routes: list[RouteSpec] = Field(default_factory=list)
     limits: LimitSpec = LimitSpec()
-    allowed_secret_envs: list[str] = Field(
-        default_factory=list, description="Env vars that routes created through the API may reference."
+    secret_origins: dict[Annotated[str, Field(pattern=ENV_NAME)], list[str]] = Field(
+        default_factory=dict,
+        description="More origins each secret may be sent to by routes created through the API, "
+        "besides those the file's routes use it with.",
     )
+    allowed_upstream_origins: list[str] = Field(
+        default_factory=list,
+        description="More origins routes created through the API may name, besides the file's.",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed(cls, raw: Any) -> Any:
+        if isinstance(raw, dict) and "allowed_secret_envs" in raw:
+            raise ValueError(
+                "allowed_secret_envs was replaced by secret_origins, which binds each secret to the "
+                "origins it may be sent to, e.g. secret_origins: {VLLM_API_KEY: ['http://vllm:8000']} "
+                "(see docs/gateway.md)"
+            )
+        return raw
 
     @field_validator("routes")
     @classmethod
@@ -151,26 +195,37 @@ class GatewayConfig(_Spec):
             raise ValueError("route names must be unique")
         return routes
 
-    def secret_envs(self) -> frozenset[str]:
-        """Env vars the file references or allows: the only ones API routes may use."""
-        used = {d.api_key_env for r in self.routes for d in r.all_deployments() if d.api_key_env}
-        return frozenset(used | set(self.allowed_secret_envs))
+    @field_validator("secret_origins")
+    @classmethod
+    def _secret_origins(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        return {env: _origins(origins) for env, origins in value.items()}
 
-    def model_paths(self) -> frozenset[str]:
-        """GGUF files the file references: the only ones API routes may load."""
-        return frozenset(d.model_path for r in self.routes for d in r.all_deployments() if d.model_path)
+    @field_validator("allowed_upstream_origins")
+    @classmethod
+    def _upstream_origins(cls, value: list[str]) -> list[str]:
+        return _origins(value)
 
-    def refusal(self, route: RouteBody) -> str | None:
-        """Why an API route may not be served (a secret or model file the file does not
-        name), or None. Checked on every edit and again whenever stored routes are loaded,
-        so narrowing the file also withdraws what it no longer allows."""
-        secrets, paths = self.secret_envs(), self.model_paths()
-        for d in route.all_deployments():
-            if d.api_key_env is not None and d.api_key_env not in secrets:
-                return f"{d.name}: api_key_env {d.api_key_env!r} is not allowed by the gateway file"
-            if d.model_path is not None and d.model_path not in paths:
-                return f"{d.name}: model_path must be one the gateway file names"
-        return None
+    def _deployments(self) -> list[DeploymentSpec]:
+        return [d for r in self.routes for d in r.all_deployments()]
+
+    def secret_bindings(self) -> dict[str, frozenset[str]]:
+        """Each secret's origins: where the file's routes send it, plus ``secret_origins``."""
+        bound: dict[str, set[str]] = {env: set(origins) for env, origins in self.secret_origins.items()}
+        for d in self._deployments():
+            if d.api_key_env and d.origin:
+                bound.setdefault(d.api_key_env, set()).add(d.origin)
+        return {env: frozenset(origins) for env, origins in bound.items()}
+
+    def upstream_origins(self) -> frozenset[str]:
+        """Origins routes created through the API may name: the file's routes', the listed
+        ones and those a secret is bound to."""
+        used = {d.origin for d in self._deployments() if d.origin}
+        bound = {origin for origins in self.secret_origins.values() for origin in origins}
+        return frozenset(used | bound | set(self.allowed_upstream_origins))
+
+    def llama_profiles(self) -> frozenset[LlamaProfile]:
+        """The llama.cpp deployments the file defines: the only ones API routes may use."""
+        return frozenset(d.llama_profile for d in self._deployments() if d.backend == "llama_cpp")
 
 
 def embedded_model_path() -> Path | None:

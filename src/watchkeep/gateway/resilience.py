@@ -2,8 +2,9 @@
 
 The breaker counts consecutive failures; at the threshold it opens and the deployment
 is skipped until ``reset_timeout`` has passed, then one probe request is let through
-(half-open): success closes it, failure opens it again. The clock is injected so tests
-can move time instead of sleeping.
+(half-open): success closes it, failure opens it again. The clock is injected (and is a
+public attribute, so a test can swap it on a live server's breaker) so tests move time
+instead of sleeping: a window measured on the wall clock fails on a loaded machine.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ class CircuitBreaker:
     ) -> None:
         self.failure_threshold = failure_threshold
         self.reset_timeout = reset_timeout
-        self._clock = clock
+        self.clock = clock
         self._on_change = on_change
         self._state = BreakerState.CLOSED
         self._failures = 0
@@ -44,7 +45,7 @@ class CircuitBreaker:
     @property
     def state(self) -> BreakerState:
         """The state now (an open breaker whose timeout passed reads half-open)."""
-        if self._state is BreakerState.OPEN and self._clock() - self._opened_at >= self.reset_timeout:
+        if self._state is BreakerState.OPEN and self.clock() - self._opened_at >= self.reset_timeout:
             return BreakerState.HALF_OPEN
         return self._state
 
@@ -76,7 +77,7 @@ class CircuitBreaker:
         self._failures += 1
         if self._probing or self._failures >= self.failure_threshold:
             self._probing = False
-            self._opened_at = self._clock()
+            self._opened_at = self.clock()
             self._set(BreakerState.OPEN)
 
     def release(self) -> None:

@@ -3,8 +3,9 @@
 Edits go to the store first and then the local table is reloaded from it, so the
 process that took the edit serves it at once; every other process polls the store's
 revision counter (one small read every ``interval`` seconds) and reloads when it moved.
-Stored routes are validated again on load: a route the gateway file no longer allows
-(a secret or model file it stopped naming) is skipped with a warning, not served.
+Stored routes are validated again on load: a route the gateway file or settings no
+longer allow (``admission``: an origin, a secret binding, an address, a llama.cpp
+deployment, a ttl) is skipped with a warning, not served.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ import logging
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from watchkeep.gateway.config import GatewayConfig, RouteSpec
+from watchkeep.gateway.admission import ApiRoutePolicy
+from watchkeep.gateway.config import RouteSpec
 from watchkeep.gateway.routing import Route, RouteTable
 from watchkeep.store.route_repository import RouteRepository
 
@@ -26,9 +28,9 @@ log = logging.getLogger(__name__)
 class RouteSync:
     """Applies API route edits through the store and follows other processes' edits."""
 
-    def __init__(self, table: RouteTable, config: GatewayConfig, store: RouteRepository) -> None:
+    def __init__(self, table: RouteTable, policy: ApiRoutePolicy, store: RouteRepository) -> None:
         self._table = table
-        self._config = config
+        self._policy = policy
         self._store = store
         self._revision: int | None = None
         self._lock = asyncio.Lock()
@@ -48,7 +50,7 @@ class RouteSync:
                 except ValidationError as exc:
                     log.warning("stored route %r of project %d is invalid: %s", row.name, row.project_id, exc)
                     continue
-                refusal = self._config.refusal(spec)
+                refusal = self._policy.refusal(spec)
                 if refusal is not None:
                     log.warning(
                         "stored route %r of project %d is not served: %s", row.name, row.project_id, refusal

@@ -3,20 +3,35 @@
 Routes from the YAML file serve every project; a project can add or replace routes
 through the API, for itself only. Backends and breakers are kept by deployment
 identity across edits, so changing a weight does not drop connection pools, reload a
-model or forget that a deployment is failing.
+model or forget that a deployment is failing; once no route uses a backend any more it
+is closed (after the calls it is serving), so deleted routes leave no pools or models.
+
+Backends of project routes connect through the egress policy (a name resolving to an
+internal address is refused when connecting); the operator's file is trusted. Every
+llama.cpp deployment with the same model file, context, slots and threads shares one
+backend, so routes cannot multiply loaded models.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from watchkeep.gateway.backends import Backend, build_backend
+from watchkeep.gateway.cache import deployment_identity
 from watchkeep.gateway.config import DeploymentSpec, GatewayConfig, RouteSpec
 from watchkeep.gateway.resilience import BreakerState, CircuitBreaker
+from watchkeep.security.egress import AddressPolicy
 
+log = logging.getLogger(__name__)
 GLOBAL = 0  # the scope of routes from the file (project ids start at 1)
+# How long a retired backend waits for its calls before it is closed anyway (the longest
+# deployment timeout; only a stream that keeps producing can last longer).
+RETIRE_GRACE_S = 3600.0
 
 
 @dataclass(slots=True)
@@ -26,6 +41,7 @@ class Deployment:
     spec: DeploymentSpec
     backend: Backend
     breaker: CircuitBreaker
+    identity: bytes  # ``cache.deployment_identity``: computed once, part of every cache key
 
     @property
     def name(self) -> str:
@@ -50,6 +66,10 @@ class Route:
     def name(self) -> str:
         return self.spec.name
 
+    def deployments(self) -> list[Deployment]:
+        """Primaries, fallbacks and the shadow."""
+        return [*self.primaries, *self.fallbacks, *([self.shadow] if self.shadow else [])]
+
     def pick(self, rng: random.Random) -> Deployment:
         """The primary for this request, by weight (the canary split)."""
         if len(self.primaries) == 1:
@@ -69,20 +89,34 @@ BreakerListener = Callable[[str, BreakerState], None]
 class RouteTable:
     """Resolves ``(project, model)`` to a route; owns backends and breakers."""
 
-    def __init__(self, config: GatewayConfig, on_breaker: BreakerListener | None = None) -> None:
+    def __init__(
+        self,
+        config: GatewayConfig,
+        egress: AddressPolicy | None = None,
+        on_breaker: BreakerListener | None = None,
+    ) -> None:
         self.config = config
+        self._egress = egress or AddressPolicy()
         self._on_breaker = on_breaker
         self._backends: dict[str, Backend] = {}
         self._breakers: dict[tuple[int, str, str, str], CircuitBreaker] = {}
+        self._retiring: set[asyncio.Task[None]] = set()
         self._routes: dict[int, dict[str, Route]] = {GLOBAL: {}}
         for spec in config.routes:
             self._routes[GLOBAL][spec.name] = self._build(spec, GLOBAL)
 
-    def _backend(self, spec: DeploymentSpec) -> Backend:
-        identity = spec.model_dump_json(exclude={"name", "version", "weight"})
+    @staticmethod
+    def _identity(spec: DeploymentSpec, guarded: bool) -> str:
+        if spec.backend == "llama_cpp":
+            return f"llama_cpp {spec.llama_profile!r}"
+        return f"{guarded} {spec.model_dump_json(exclude={'name', 'version', 'weight'})}"
+
+    def _backend(self, spec: DeploymentSpec, scope: int) -> Backend:
+        guarded = scope != GLOBAL and spec.backend == "openai_compatible"
+        identity = self._identity(spec, guarded)
         backend = self._backends.get(identity)
         if backend is None:
-            backend = self._backends[identity] = build_backend(spec)
+            backend = self._backends[identity] = build_backend(spec, self._egress if guarded else None)
         return backend
 
     def _deployment(self, route: RouteSpec, spec: DeploymentSpec, scope: int) -> Deployment:
@@ -100,7 +134,7 @@ class RouteTable:
                 on_change=(lambda state: listener(label, state)) if listener else None,
             )
             self._breakers[key] = breaker
-        return Deployment(spec, self._backend(spec), breaker)
+        return Deployment(spec, self._backend(spec, scope), breaker, deployment_identity(route.name, spec))
 
     def _build(self, spec: RouteSpec, scope: int) -> Route:
         return Route(
@@ -128,19 +162,51 @@ class RouteTable:
     def replace_project_routes(self, specs: dict[int, list[RouteSpec]]) -> None:
         """Make ``specs`` every project's own routes (the stored set), in one swap.
 
-        Breakers of unchanged deployments carry over (``_deployment`` finds them by key).
+        Breakers of unchanged deployments carry over (``_deployment`` finds them by key);
+        backends and breakers no route uses any more are released.
         """
         routes: dict[int, dict[str, Route]] = {GLOBAL: self._routes[GLOBAL]}
         for project_id, project_specs in specs.items():
             routes[project_id] = {spec.name: self._build(spec, project_id) for spec in project_specs}
         self._routes = routes
+        self._release_unused()
+
+    def _release_unused(self) -> None:
+        deployments = [
+            d for scoped in self._routes.values() for r in scoped.values() for d in r.deployments()
+        ]
+        used = {id(d.backend) for d in deployments}
+        for identity, backend in list(self._backends.items()):
+            if id(backend) not in used:
+                del self._backends[identity]
+                task = asyncio.get_running_loop().create_task(_close_when_idle(backend))
+                self._retiring.add(task)
+                task.add_done_callback(self._retiring.discard)
+        breakers = {id(d.breaker) for d in deployments}
+        self._breakers = {k: b for k, b in self._breakers.items() if id(b) in breakers}
 
     def breakers(self) -> dict[str, BreakerState]:
         """Every breaker's state by ``route/deployment`` (shared routes)."""
         return {f"{k[1]}/{k[2]}": b.state for k, b in self._breakers.items() if k[0] == GLOBAL}
 
     async def aclose(self) -> None:
-        """Close every backend."""
+        """Close every backend, retired ones included, without waiting for their calls."""
+        for task in list(self._retiring):
+            task.cancel()
+        await asyncio.gather(*self._retiring, return_exceptions=True)
         for backend in self._backends.values():
             await backend.aclose()
         self._backends.clear()
+
+
+async def _close_when_idle(backend: Backend) -> None:
+    """Close a backend no route uses, once the calls it is serving are done."""
+    try:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(RETIRE_GRACE_S):
+                await backend.in_flight.idle()
+    finally:
+        try:
+            await backend.aclose()
+        except Exception:  # closing is best effort: the backend is unreachable either way
+            log.exception("could not close a gateway backend")

@@ -17,6 +17,7 @@ import orjson
 from prometheus_client import CollectorRegistry
 
 from watchkeep.config import Settings
+from watchkeep.gateway.admission import ApiRoutePolicy
 from watchkeep.gateway.backends.base import Json, usage_of
 from watchkeep.gateway.cache import ResponseCache, cache_key
 from watchkeep.gateway.config import GatewayConfig, LimitSpec, load_config
@@ -32,6 +33,7 @@ from watchkeep.gateway.tracing import CallRecord, TraceSink, new_ids
 from watchkeep.ingest.normalise import SpanNormaliser
 from watchkeep.ingest.pricing import PriceTable
 from watchkeep.ingest.writer import GroupCommitWriter
+from watchkeep.security.egress import AddressPolicy
 from watchkeep.store.route_repository import RouteRepository
 
 log = logging.getLogger(__name__)
@@ -61,10 +63,24 @@ class Gateway:
             settings.gateway_config, default_model=settings.gateway_default_model
         )
         self.metrics = GatewayMetrics(registry)
-        self.table = RouteTable(self.config, on_breaker=self._breaker_changed)
-        self.routes = RouteSync(self.table, self.config, routes_store)
+        egress = AddressPolicy.from_strings(settings.egress_allow_networks)
+        self.route_policy = ApiRoutePolicy.build(self.config, settings, egress)
+        self.table = RouteTable(self.config, egress, on_breaker=self._breaker_changed)
+        self.routes = RouteSync(self.table, self.route_policy, routes_store)
         self.dispatcher = dispatcher or Dispatcher(self.metrics)
-        self.cache = ResponseCache(settings.gateway_cache_max_entries, settings.gateway_cache_max_bytes)
+        self.cache = ResponseCache(
+            settings.gateway_cache_max_entries,
+            settings.gateway_cache_max_bytes,
+            max_ttl=settings.gateway_cache_max_ttl_s,
+        )
+        for route in self.config.routes:
+            if route.cache.ttl_s > settings.gateway_cache_max_ttl_s:
+                log.warning(
+                    "route %r: cache.ttl_s %g is cut to WATCHKEEP_GATEWAY_CACHE_MAX_TTL_S (%g)",
+                    route.name,
+                    route.cache.ttl_s,
+                    settings.gateway_cache_max_ttl_s,
+                )
         self.limits = LimitSpec(
             requests_per_minute=self.config.limits.requests_per_minute
             or settings.gateway_requests_per_minute,
@@ -151,7 +167,13 @@ class Gateway:
         self.traces.record(record)
 
     def _cache_key(
-        self, route: Route, first: Deployment, body: Json, asked: bool | None, deterministic: bool
+        self,
+        record: CallRecord,
+        route: Route,
+        first: Deployment,
+        body: Json,
+        asked: bool | None,
+        deterministic: bool,
     ) -> bytes | None:
         """The cache key, or None (bypass): off when asked, or for sampled requests unless asked."""
         cache = route.spec.cache
@@ -159,7 +181,7 @@ class Gateway:
         if not cache.enabled or not wanted:
             self.metrics.child(self.metrics.cache, "bypass").inc()
             return None
-        return cache_key(route.name, first.name, first.spec.version, body)
+        return cache_key(record.project_id, first.identity, body)
 
     def _cached(self, key: bytes | None, record: CallRecord, first: Deployment) -> Json | None:
         if key is None:
@@ -187,7 +209,7 @@ class Gateway:
     async def chat(self, req: ChatRequest, record: CallRecord, cache: bool | None = None) -> Json:
         """A whole ``chat.completion`` (served from the cache when it can be)."""
         route, first = self._prepare(req, record)
-        key = self._cache_key(route, first, req.body, cache, req.temperature == 0.0)
+        key = self._cache_key(record, route, first, req.body, cache, req.temperature == 0.0)
         result = self._cached(key, record, first)
         if result is None:
             result = await self.dispatcher.run(
@@ -207,7 +229,7 @@ class Gateway:
     ) -> AsyncIterator[bytes]:
         """Server-sent events; failures before the first chunk fall back, later ones end the stream."""
         route, first = self._prepare(req, record)
-        key = self._cache_key(route, first, req.body, cache, req.temperature == 0.0)
+        key = self._cache_key(record, route, first, req.body, cache, req.temperature == 0.0)
         hit = self._cached(key, record, first)
         if hit is not None:
             _read_completion(hit, record)
@@ -277,7 +299,7 @@ class Gateway:
         route = self.route(record)
         first = route.pick(self.dispatcher.rng)
         record.log.decision = f"primary:{first.name}"
-        key = self._cache_key(route, first, req.body, None, True)
+        key = self._cache_key(record, route, first, req.body, None, True)
         result = self._cached(key, record, first)
         if result is None:
             result = await self.dispatcher.run(

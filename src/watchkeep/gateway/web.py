@@ -8,7 +8,6 @@ Errors use OpenAI's error object so OpenAI clients raise their usual exceptions.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -26,7 +25,7 @@ from watchkeep.gateway.protocol import parse_chat, parse_embeddings
 from watchkeep.gateway.service import Gateway
 from watchkeep.gateway.tracing import CallRecord
 from watchkeep.security.authz import Permission
-from watchkeep.security.keys import KeyVerifier, Principal, hash_key
+from watchkeep.security.keys import KeyVerifier, Principal
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1", tags=["gateway"])
@@ -52,12 +51,12 @@ class JsonResponse(Response):
 
 
 class GatewayAuth:
-    """Bearer-key checks for the async hot path: answers cached per key, look-ups on a thread."""
+    """Bearer-key checks for the async hot path: the verifier's cache read on the loop,
+    store look-ups on a thread. No cache of its own, so a key's answer lives no longer
+    than ``WATCHKEEP_KEY_CACHE_SECONDS`` and an eviction in the verifier reaches it."""
 
-    def __init__(self, keys: KeyVerifier, ttl: float) -> None:
+    def __init__(self, keys: KeyVerifier) -> None:
         self._keys = keys
-        self._ttl = ttl
-        self._cache: dict[str, tuple[Principal, float]] = {}
 
     async def principal(self, request: Request, headers: HeaderMap | None = None) -> Principal:
         """The caller, allowed to invoke models; 401 or 403 otherwise."""
@@ -69,17 +68,9 @@ class GatewayAuth:
             raise GatewayError(
                 401, "missing API key: send 'Authorization: Bearer <key>'", code="invalid_api_key"
             )
-        digest = hash_key(key)
-        now = time.monotonic()
-        hit = self._cache.get(digest)
-        if hit is not None and hit[1] > now:
-            principal: Principal | None = hit[0]
-        else:
+        principal = self._keys.cached(key)
+        if principal is None:
             principal = await run_in_threadpool(self._keys.verify, key)
-            if principal is not None and self._ttl > 0:
-                if len(self._cache) > 10_000:
-                    self._cache.clear()
-                self._cache[digest] = (principal, now + self._ttl)
         if principal is None:
             raise GatewayError(401, "invalid or revoked API key", code="invalid_api_key")
         if not principal.can(Permission.MODELS_INVOKE):

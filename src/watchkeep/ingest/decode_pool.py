@@ -4,14 +4,25 @@ Turning protobuf or JSON into rows is pure Python (~20 µs a span) and would oth
 share one GIL with the HTTP loop and the group-committing writer. Large exports go to
 a small pool of spawned processes and come back as row tuples (cheap to pickle); small
 ones, where a process hop would cost more than it saves, are decoded in-process.
+
+A worker must not outlive its server: killed with SIGKILL, the server cannot stop it,
+so each worker watches its parent itself. On Linux the kernel sends it SIGKILL when the
+parent dies (``PR_SET_PDEATHSIG``); everywhere, a watchdog thread exits the worker once
+its parent process is no longer the one that started it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import ctypes
 import logging
 import multiprocessing
 import os
+import signal
+import sys
+import threading
+import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -61,6 +72,34 @@ def _warm(prices_file: str | None) -> None:
     normaliser_for(prices_file)
 
 
+PARENT_POLL_SECONDS = 1.0
+_PR_SET_PDEATHSIG = 1
+
+
+def exit_with_parent(parent_pid: int) -> None:
+    """End this process soon after ``parent_pid`` (its parent) dies, however it dies."""
+    # The kernel signals when the *thread* that started the worker ends: pools are made on
+    # the server's main (event loop) thread, which lives as long as the server.
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent_pid:  # it died before the line above took effect
+        os._exit(1)
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(PARENT_POLL_SECONDS)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="watchkeep-parent-watch", daemon=True).start()
+
+
+def _init_worker(prices_file: str | None, parent_pid: int) -> None:
+    exit_with_parent(parent_pid)
+    _warm(prices_file)
+
+
 def default_workers() -> int:
     """One worker per spare core, at most four (none on a single core)."""
     return max(0, min(4, (os.cpu_count() or 1) - 1))
@@ -81,8 +120,8 @@ class DecodePool:
         pool = ProcessPoolExecutor(
             max_workers=self._workers,
             mp_context=multiprocessing.get_context("spawn"),
-            initializer=_warm,
-            initargs=(self._prices_file,),
+            initializer=_init_worker,
+            initargs=(self._prices_file, os.getpid()),
         )
         for _ in range(self._workers):
             pool.submit(_warm, self._prices_file)  # start the processes now, not on a request

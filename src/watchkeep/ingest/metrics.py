@@ -17,7 +17,8 @@ class IngestMetrics:
         )
         self.spans = Counter(
             "watchkeep_ingest_spans",
-            "Spans by outcome: stored (new), duplicate (already stored), rejected (invalid).",
+            "Spans by outcome: stored (new), duplicate (already stored), rejected (invalid), "
+            "discarded (their project was deleted before the commit).",
             ["outcome"],
             registry=registry,
         )

@@ -6,6 +6,7 @@ transaction and then resolves every future. Under load the transactions grow, so
 fsyncs are shared across requests. The queue is bounded in spans: when full, ``submit``
 raises ``QueueFull`` and the caller answers 503 with Retry-After instead of dropping.
 If a group fails, each batch is retried alone so one bad batch cannot fail the others.
+Spans of a project deleted while they waited are dropped at commit (counted "discarded").
 """
 
 from __future__ import annotations
@@ -147,10 +148,7 @@ class GroupCommitWriter:
         self._last_commit_seconds = elapsed
         self._metrics.commit_seconds.observe(elapsed)
         self._metrics.commit_requests.observe(len(group))
-        total = sum(p.size for p in group)
-        inserted = sum(len(rows) for rows in new_rows)
-        self._metrics.spans.labels("stored").inc(inserted)
-        self._metrics.spans.labels("duplicate").inc(max(0, total - inserted))
+        self._count(sum(p.size for p in group), sum(len(rows) for rows in new_rows))
         for pending, rows in zip(group, new_rows, strict=True):
             pending.future.set_result(rows)
 
@@ -161,6 +159,14 @@ class GroupCommitWriter:
             log.exception("commit of a batch of %d spans failed", pending.size)
             pending.future.set_exception(StorageUnavailable(str(exc)))
             return
-        self._metrics.spans.labels("stored").inc(len(rows))
-        self._metrics.spans.labels("duplicate").inc(max(0, pending.size - len(rows)))
+        self._count(pending.size, len(rows))
         pending.future.set_result(rows)
+
+    def _count(self, total: int, inserted: int) -> None:
+        """Count a commit's spans: stored, dropped (project deleted meanwhile), duplicate."""
+        discarded = self._writer.last_discarded
+        if discarded:
+            log.warning("discarded %d queued spans of a project deleted before their commit", discarded)
+            self._metrics.spans.labels("discarded").inc(discarded)
+        self._metrics.spans.labels("stored").inc(inserted)
+        self._metrics.spans.labels("duplicate").inc(max(0, total - inserted - discarded))

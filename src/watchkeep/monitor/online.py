@@ -13,11 +13,12 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, and_, delete, insert, or_, select, update
+from sqlalchemy import Engine, and_, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from watchkeep.monitor.evaluators import EvalInput, EvaluatorRegistry
 from watchkeep.monitor.payloads import payload_text
+from watchkeep.monitor.quota import QuotaExceeded
 from watchkeep.store.clock import now_ns
 from watchkeep.store.tables import online_evaluators, scores, span_payloads, spans
 
@@ -68,10 +69,12 @@ class OnlineEvaluation:
         model: str | None = None,
         *,
         from_now: bool = True,
+        limit: int | None = None,
     ) -> OnlineConfig:
         """Validate and store a configuration (raises ``UnknownEvaluator``/``InvalidParams``).
 
         ``from_now``: only spans stored after this call are evaluated, not the backlog.
+        ``limit``: the project's evaluator quota (``QuotaExceeded`` past it).
         """
         self._registry.create(evaluator, params)
         start = 0
@@ -88,6 +91,14 @@ class OnlineEvaluation:
                 )
         try:
             with self._engine.begin() as conn:
+                if limit is not None:
+                    count = conn.execute(
+                        select(func.count())
+                        .select_from(online_evaluators)
+                        .where(online_evaluators.c.project_id == project_id)
+                    ).scalar_one()
+                    if count >= limit:
+                        raise QuotaExceeded("online evaluators", limit, "quota_evaluators")
                 conn.execute(
                     insert(online_evaluators).values(
                         project_id=project_id,

@@ -11,9 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, and_, delete, insert, or_, select, update
+from sqlalchemy import Connection, Engine, and_, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from watchkeep.monitor.quota import QuotaExceeded
 from watchkeep.monitor.spec import MonitorSpec
 from watchkeep.monitor.state import Current, State, Step
 from watchkeep.store.clock import now_ns
@@ -74,46 +75,72 @@ class MonitorRepository:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
 
-    def upsert(self, project_id: int, spec: MonitorSpec, *, replace: bool = True) -> MonitorRow:
-        """Create the monitor, or (``replace``) update the spec of the one with its name."""
+    def upsert(
+        self, project_id: int, spec: MonitorSpec, *, replace: bool = True, limit: int | None = None
+    ) -> MonitorRow:
+        """Create the monitor, or (``replace``) update the spec of the one with its name.
+
+        ``limit``: the project's monitor quota (``QuotaExceeded`` when a new one would pass it).
+        """
+        return self.upsert_many(project_id, [spec], replace=replace, limit=limit)[0]
+
+    def upsert_many(
+        self, project_id: int, specs: list[MonitorSpec], *, replace: bool = True, limit: int | None = None
+    ) -> list[MonitorRow]:
+        """``upsert`` of several monitors in one transaction: all are written or none."""
         now = now_ns()
-        data = spec.model_dump(mode="json")
         c = monitors.c
         with self._engine.begin() as conn:
-            found = conn.execute(
-                select(c.id).where(c.project_id == project_id, c.name == spec.name)
-            ).scalar_one_or_none()
-            if found is not None and not replace:
-                raise Conflict(f"a monitor named {spec.name!r} exists")
-            if found is None:
-                try:
-                    conn.execute(
-                        insert(monitors).values(
-                            project_id=project_id,
-                            name=spec.name,
-                            spec=data,
-                            enabled=spec.enabled,
-                            state=State.OK.value,
-                            state_since_unix_nano=now,
-                            pending_count=0,
-                            next_run_at_unix_nano=now,
-                            created_at_unix_nano=now,
-                            updated_at_unix_nano=now,
-                        )
+            names = [s.name for s in specs]
+            found = dict(
+                conn.execute(select(c.name, c.id).where(c.project_id == project_id, c.name.in_(names))).all()
+            )
+            if limit is not None:
+                new = len({n for n in names if n not in found})
+                count = conn.execute(
+                    select(func.count()).select_from(monitors).where(c.project_id == project_id)
+                ).scalar_one()
+                if new and count + new > limit:
+                    raise QuotaExceeded("monitors", limit, "quota_monitors")
+            for spec in specs:
+                found[spec.name] = self._write(conn, project_id, spec, found.get(spec.name), now, replace)
+        rows = [self.get_by_name(project_id, name) for name in names]
+        return [r for r in rows if r is not None]
+
+    @staticmethod
+    def _write(
+        conn: Connection, project_id: int, spec: MonitorSpec, found: int | None, now: int, replace: bool
+    ) -> int:
+        c = monitors.c
+        data = spec.model_dump(mode="json")
+        if found is not None and not replace:
+            raise Conflict(f"a monitor named {spec.name!r} exists")
+        if found is None:
+            try:
+                key = conn.execute(
+                    insert(monitors).values(
+                        project_id=project_id,
+                        name=spec.name,
+                        spec=data,
+                        enabled=spec.enabled,
+                        state=State.OK.value,
+                        state_since_unix_nano=now,
+                        pending_count=0,
+                        next_run_at_unix_nano=now,
+                        created_at_unix_nano=now,
+                        updated_at_unix_nano=now,
                     )
-                except IntegrityError as exc:
-                    raise Conflict(f"a monitor named {spec.name!r} exists") from exc
-            else:
-                conn.execute(
-                    update(monitors)
-                    .where(c.id == found)
-                    .values(
-                        spec=data, enabled=spec.enabled, next_run_at_unix_nano=now, updated_at_unix_nano=now
-                    )
-                )
-        row = self.get_by_name(project_id, spec.name)
-        assert row is not None
-        return row
+                ).inserted_primary_key
+            except IntegrityError as exc:
+                raise Conflict(f"a monitor named {spec.name!r} exists") from exc
+            assert key is not None
+            return int(key[0])
+        conn.execute(
+            update(monitors)
+            .where(c.id == found)
+            .values(spec=data, enabled=spec.enabled, next_run_at_unix_nano=now, updated_at_unix_nano=now)
+        )
+        return found
 
     def get(self, project_id: int, monitor_id: int) -> MonitorRow | None:
         """One monitor of the project."""

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine
 
+from watchkeep.monitor.channels import ChannelSender
 from watchkeep.monitor.drift_service import DriftService
 from watchkeep.monitor.evaluate import MonitorEvaluator
 from watchkeep.monitor.evaluators import EvaluatorRegistry
@@ -17,6 +18,7 @@ from watchkeep.monitor.quality import QualityQueries
 from watchkeep.monitor.repository import AlertHistory, ChannelRepository, MonitorRepository
 from watchkeep.monitor.resources import ResourceSampler, ResourceStore
 from watchkeep.monitor.worker import MonitorWorker
+from watchkeep.security.egress import AddressPolicy
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +37,7 @@ class Monitoring:
     sampler: ResourceSampler
     telemetry: GenAiTelemetry
     worker: MonitorWorker
+    egress: AddressPolicy  # where alert channels may point
 
 
 def build_monitoring(
@@ -45,8 +48,12 @@ def build_monitoring(
     tick: float = 5.0,
     resource_every: float = 15.0,
     max_label_values: int = 50,
+    egress: AddressPolicy = AddressPolicy(),
+    smtp_verify_tls: bool = True,
 ) -> Monitoring:
-    """Wire the monitoring services on ``engine``, exporting on ``registry`` (nothing started)."""
+    """Wire the monitoring services on ``engine``, exporting on ``registry`` (nothing started).
+
+    ``egress`` bounds where alert channels may deliver (default: public addresses only)."""
     metrics = MetricQueries(engine)
     quality = QualityQueries(engine)
     drift = DriftService(engine)
@@ -66,6 +73,7 @@ def build_monitoring(
         resources,
         sampler,
         registry=registry,
+        sender=ChannelSender(egress, verify_smtp_tls=smtp_verify_tls),
         tick=tick,
         resource_every=resource_every,
     )
@@ -82,4 +90,5 @@ def build_monitoring(
         sampler=sampler,
         telemetry=GenAiTelemetry(registry, max_values=max_label_values),
         worker=worker,
+        egress=egress,
     )

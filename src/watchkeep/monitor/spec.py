@@ -15,7 +15,7 @@ from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from watchkeep.monitor.anomaly import AnomalyMethod
 from watchkeep.monitor.drift import Method
@@ -23,6 +23,9 @@ from watchkeep.monitor.features import FEATURES
 from watchkeep.monitor.metrics import METRIC_NAMES, MetricFilter
 
 MAX_DURATION_S = 400 * 86400.0
+MAX_ANOMALY_BUCKETS = 10_000
+MAX_YAML_DEPTH = 32
+MAX_REFERENCE_TEXT = 10_000
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
 RESOURCE_METRICS = ("cpu_percent", "memory_rss_bytes", "gpu_utilization_percent", "gpu_memory_used_bytes")
@@ -59,6 +62,9 @@ def parse_duration(value: Any) -> float:
 
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
+Name = Annotated[str, Field(max_length=256)]
+Short = Annotated[str, Field(max_length=64)]
+ChannelName = Annotated[str, Field(min_length=1, max_length=200)]
 
 
 class Severity(StrEnum):
@@ -83,13 +89,13 @@ class Strict(BaseModel):
 class Filter(Strict):
     """Narrowing of the calls a monitor looks at."""
 
-    model: str | None = None
-    model_version: str | None = None
-    prompt_version: str | None = None
-    route: str | None = None
-    environment: str | None = None
-    release: str | None = None
-    provider: str | None = None
+    model: Name | None = None
+    model_version: Name | None = None
+    prompt_version: Name | None = None
+    route: Name | None = None
+    environment: Name | None = None
+    release: Name | None = None
+    provider: Name | None = None
 
     def to_metric_filter(self) -> MetricFilter:
         return MetricFilter(**self.model_dump())
@@ -125,7 +131,22 @@ class Reference(Strict):
     duration: Duration = 7 * 86400.0
     offset: Duration = Field(default=1.0, description="Gap between reference end and current start.")
     refresh: Duration = 86400.0
-    values: list[Any] | None = Field(default=None, max_length=1_000_000)
+    values: list[Any] | None = Field(
+        default=None,
+        max_length=1_000_000,
+        description="Pinned reference values: numbers, booleans or text (the project's "
+        "quota_reference_rows caps how many).",
+    )
+
+    @field_validator("values")
+    @classmethod
+    def _scalars(cls, values: list[Any] | None) -> list[Any] | None:
+        for v in values or ():
+            if isinstance(v, str) and len(v) > MAX_REFERENCE_TEXT:
+                raise ValueError(f"reference texts are limited to {MAX_REFERENCE_TEXT} characters")
+            if not (v is None or isinstance(v, str | int | float | bool)):
+                raise ValueError("reference values must be numbers, booleans, text or null")
+        return values
 
 
 class MonitorSpec(Strict):
@@ -144,15 +165,15 @@ class MonitorSpec(Strict):
     consecutive: int = Field(default=1, ge=1, le=100, description="Evaluations in a row before a change.")
     renotify: Duration | None = Field(default=3600.0, description="Repeat while firing; null: never.")
     notify_no_data: bool = False
-    channels: list[str] = Field(default_factory=list, max_length=20)
+    channels: list[ChannelName] = Field(default_factory=list, max_length=20)
     # metric / anomaly / resource
-    metric: str | None = None
+    metric: Short | None = None
     # quality
-    score: str | None = Field(default=None, max_length=256)
-    statistic: str = "accuracy"
+    score: Name | None = None
+    statistic: Short = "accuracy"
     # drift
-    feature: str | None = None
-    score_name: str | None = None
+    feature: Short | None = None
+    score_name: Name | None = None
     method: Method = "auto"
     threshold: float | None = None
     reference: Reference = Reference()
@@ -161,7 +182,7 @@ class MonitorSpec(Strict):
     anomaly_method: AnomalyMethod = "robust_z"
     alpha: float = Field(default=0.01, gt=0, lt=0.5)
     # resource
-    process: str | None = None
+    process: Name | None = None
 
     @model_validator(mode="after")
     def _complete(self) -> MonitorSpec:
@@ -180,6 +201,8 @@ class MonitorSpec(Strict):
                 raise ValueError("drift on predicted_label needs score_name")
         if self.kind == "anomaly" and self.bucket > self.window:
             raise ValueError("an anomaly monitor's bucket must not exceed its window")
+        if self.kind == "anomaly" and self.window / self.bucket > MAX_ANOMALY_BUCKETS:
+            raise ValueError(f"an anomaly window may hold at most {MAX_ANOMALY_BUCKETS} buckets")
         return self
 
 
@@ -190,9 +213,41 @@ class MonitorFile(Strict):
     channels: list[dict[str, Any]] = Field(default_factory=list)
 
 
+class _CallerLoader(yaml.SafeLoader):
+    """A safe loader that refuses anchors and aliases and nesting past ``MAX_YAML_DEPTH``.
+
+    Aliases are how a few hundred bytes become 10^9 nodes ("billion laughs"); refusing them
+    while composing, before any node is built, keeps the work linear in the text. The
+    composer recurses per level, so the depth cap also keeps it off Python's stack limit.
+    """
+
+    _depth = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        event = self.peek_event()  # type: ignore[no-untyped-call]
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
+            raise ValueError(f"YAML anchors and aliases (&name, *name, <<) are not allowed{_where(event)}")
+        self._depth += 1
+        try:
+            if self._depth > MAX_YAML_DEPTH:
+                raise ValueError(f"the YAML is nested too deep (over {MAX_YAML_DEPTH} levels){_where(event)}")
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+def _where(event: Any) -> str:
+    mark = getattr(event, "start_mark", None)
+    return f" (line {mark.line + 1})" if mark is not None else ""
+
+
 def load_yaml(text: str) -> MonitorFile:
-    """Monitors and channels declared in YAML (validated)."""
-    data = yaml.safe_load(text) or {}
+    """Monitors and channels declared in YAML (validated); anchors, aliases and deep nesting
+    are refused (``ValueError``). Callers bound the text's size."""
+    try:
+        data = yaml.load(text, Loader=_CallerLoader) or {}
+    except yaml.YAMLError as exc:
+        raise ValueError(f"not valid YAML: {exc}"[:1000]) from exc
     if isinstance(data, list):
         data = {"monitors": data}
     return MonitorFile.model_validate(data)

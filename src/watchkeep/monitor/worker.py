@@ -83,6 +83,7 @@ class MonitorWorker:
         sampler: ResourceSampler | None,
         *,
         registry: CollectorRegistry | None = None,
+        sender: ChannelSender,
         tick: float = 5.0,
         resource_every: float = 15.0,
     ) -> None:
@@ -94,7 +95,7 @@ class MonitorWorker:
         self._online = online
         self._resources = resources
         self._sampler = sampler
-        self._sender = ChannelSender()
+        self._sender = sender
         self._metrics = WorkerMetrics(registry)
         self._tick = tick
         self._resource_every_ns = int(resource_every * NS)

@@ -56,7 +56,7 @@ class Client:
         self.pipeline = Pipeline(
             self.encoder,
             Transport(config.endpoint, config.api_key, self.errors),
-            Spool(config.spool_dir, config.spool_max_bytes, self.errors),
+            Spool(config.spool_dir, config.spool_max_bytes, self.errors, root=config.spool_root),
             self.errors,
             queue_size=config.queue_size,
             batch_size=config.batch_size,

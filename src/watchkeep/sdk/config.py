@@ -6,6 +6,7 @@ is used, because a typo in a deployment manifest must not take the application d
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import sys
@@ -48,13 +49,25 @@ class Config:
     max_payload_chars: int = 32_768
 
     @property
-    def spool_dir(self) -> Path:
+    def spool_root(self) -> Path:
+        """The folder every destination's spool lives under."""
         return self.home / "spool"
+
+    @property
+    def spool_dir(self) -> Path:
+        """This destination's own spool: another endpoint or key never reads it."""
+        return self.spool_root / destination_id(self.endpoint, self.api_key)
 
     @property
     def active(self) -> bool:
         """Tracing runs only when enabled and a key is present (no key: warn, no-op)."""
         return self.enabled and bool(self.api_key)
+
+
+def destination_id(endpoint: str, api_key: str | None) -> str:
+    """A digest naming where spooled data goes (endpoint and key, never the key in clear)."""
+    material = f"watchkeep-spool-v1\0{endpoint.rstrip('/')}\0{api_key or ''}".encode()
+    return hashlib.sha256(material).hexdigest()[:32]
 
 
 def _parse(name: str, raw: str, convert: Callable[[str], _T], default: _T) -> _T:

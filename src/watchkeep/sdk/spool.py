@@ -6,6 +6,11 @@ span count is known without reading the file. The total size is capped: the olde
 files go first and the spans they held are counted as dropped. Several processes
 may share the directory; a file is claimed by renaming it before it is sent.
 Files are not fsync'ed: they survive a crash of the process, not of the machine.
+
+Each destination (endpoint and key) has a directory of its own under the shared spool
+folder, named by a digest of both (``Config.spool_dir``): an application with another
+key or endpoint never sees, let alone replays, what this one spooled. The folders are
+0700 and the files 0600 whatever the umask, since spooled spans hold prompts and answers.
 """
 
 from __future__ import annotations
@@ -45,6 +50,18 @@ def _parse(name: str) -> tuple[int, str] | None:
     return int(parts[2]), kind
 
 
+def _write_private(path: Path, payload: bytes) -> None:
+    """Write a new file readable by its owner alone (0600, whatever the umask)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+        view = memoryview(payload)
+        while view:
+            view = view[os.write(fd, view) :]
+    finally:
+        os.close(fd)
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -58,10 +75,16 @@ def _alive(pid: int) -> bool:
 class Spool:
     """A size-capped, ordered, multi-process-safe directory of pending payloads."""
 
-    def __init__(self, directory: Path, max_bytes: int, errors: ErrorLog) -> None:
+    def __init__(
+        self, directory: Path, max_bytes: int, errors: ErrorLog, *, root: Path | None = None
+    ) -> None:
+        """``root``: the shared folder above ``directory`` (other destinations' spools);
+        made private too, and checked once for files of an older SDK."""
         self.directory = directory
         self.max_bytes = max_bytes
         self._errors = errors
+        self._root = root
+        self._private = False
         self._lock = threading.Lock()
         self._last_seq = 0
         self._bytes: int | None = None  # lazily scanned running total
@@ -77,13 +100,13 @@ class Spool:
         """Store one payload; False only if the disk refused it (then it is counted dropped)."""
         try:
             with self._lock:
-                self.directory.mkdir(parents=True, exist_ok=True)
+                self._prepare()
                 seq = max(time.time_ns(), self._last_seq + 1)
                 self._last_seq = seq
                 pid = os.getpid()
                 final = self.directory / f"{seq:020d}-{pid}-{count}.{kind}"
                 tmp = self.directory / f".tmp-{seq}-{pid}"
-                tmp.write_bytes(payload)
+                _write_private(tmp, payload)
                 os.replace(tmp, final)
                 self.written += count
                 self._bytes = (
@@ -96,6 +119,25 @@ class Spool:
             self._errors.report("spool-write", exc, message="could not write to the spool")
             self.dropped += count
             return False
+
+    def _prepare(self) -> None:
+        """Create the folders (0700); the first time, also make existing ones private."""
+        folders = [self.directory] if self._root is None else [self._root, self.directory]
+        if self._root is not None:
+            self._root.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        for folder in folders:
+            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if self._private:
+            return
+        for folder in folders:
+            os.chmod(folder, 0o700)  # mkdir's mode is cut by the umask; an old SDK left 0755
+        self._private = True
+        if self._root is not None and (stale := len(self._files(self._root))):
+            self._errors.report(
+                "spool-legacy",
+                message=f"{stale} spool files of an older watchkeep in {self._root} do not say where "
+                "they were going and are not sent; delete them once you no longer need them",
+            )
 
     def _total(self) -> int:
         total = 0
@@ -120,12 +162,13 @@ class Spool:
             self.dropped += parsed[0] if parsed else 0
 
     # --- reading ----------------------------------------------------------------------
-    def _files(self) -> list[Path]:
+    def _files(self, directory: Path | None = None) -> list[Path]:
+        folder = self.directory if directory is None else directory
         try:
-            names = sorted(os.listdir(self.directory))
+            names = sorted(os.listdir(folder))
         except OSError:
             return []
-        return [self.directory / n for n in names if _parse(n) is not None]
+        return [folder / n for n in names if _parse(n) is not None]
 
     def pending(self) -> int:
         """Number of files waiting (all processes sharing the directory)."""

@@ -91,6 +91,14 @@ class PostgresBulk:
             "ON CONFLICT (project_id, resource_id) DO NOTHING"
         )
 
+    def live_projects(self, cursor: Any, project_ids: Sequence[int]) -> set[int]:
+        """Those of ``project_ids`` that exist, share-locked so that a deletion waits for
+        this commit (and then deletes these rows with the rest of the project's)."""
+        cursor.execute(
+            "SELECT id FROM projects WHERE id = ANY(%s) ORDER BY id FOR KEY SHARE", (list(project_ids),)
+        )
+        return {int(row[0]) for row in cursor.fetchall()}
+
     def write(
         self,
         cursor: Any,

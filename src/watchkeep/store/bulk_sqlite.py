@@ -10,6 +10,7 @@ cache with large prepared statements and resident memory grew by tens of MiB.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from itertools import chain
 from typing import Any
@@ -89,6 +90,18 @@ class SqliteBulk:
             trace_upsert_assignments("min", "max"),
             len(TRACE_COLUMNS),
         )
+
+    def live_projects(self, cursor: Any, project_ids: Sequence[int]) -> set[int]:
+        """Those of ``project_ids`` that exist. The write transaction starts here, holding
+        the database's write lock, so no deletion can commit between this read and the
+        inserts (a deferred transaction would read an older snapshot)."""
+        if not cursor.connection.in_transaction:
+            cursor.execute("BEGIN IMMEDIATE")
+        cursor.execute(
+            "SELECT id FROM projects WHERE id IN (SELECT value FROM json_each(?))",
+            (json.dumps(list(project_ids)),),
+        )
+        return {int(row[0]) for row in cursor.fetchall()}
 
     def write(
         self,

@@ -7,7 +7,9 @@ telemetry tables (spans, payloads, traces, resources) have no foreign key (revis
 here explicitly, in batches: one transaction per batch keeps each lock short and lets
 ingest of other projects go on. The project row goes first, so its keys stop working
 and nothing new is accepted for it (servers that cached a key may accept a last export
-for up to ``WATCHKEEP_KEY_CACHE_SECONDS``).
+for up to ``WATCHKEEP_KEY_CACHE_SECONDS``; a caller in a server process evicts them at once
+with ``KeyVerifier.evict_project``). Spans already queued for it are dropped by the ingest
+writer at their commit, and its id is never given to another project (revision 0007).
 """
 
 from __future__ import annotations

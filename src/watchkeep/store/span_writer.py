@@ -179,6 +179,9 @@ def merge_traces(parts: Iterable[TraceRows]) -> list[Row]:
 class BulkStatements(Protocol):
     """A dialect's way of writing many rows idempotently inside one transaction."""
 
+    def live_projects(self, cursor: Any, project_ids: Sequence[int]) -> set[int]:
+        """Those of ``project_ids`` (sorted) that exist, kept from deletion until commit."""
+
     def write(
         self,
         cursor: Any,
@@ -224,6 +227,9 @@ class SpanWriter:
     def __init__(self, engine: Engine, *, sqlite_cache_mib: int | None = None) -> None:
         self._engine = engine
         self._conn: Connection | None = None
+        # Spans of the last write whose project was deleted before their commit: dropped,
+        # never written under an id that no project (or, on an old SQLite store, a new one) has.
+        self.last_discarded = 0
         self._sqlite_cache_mib = sqlite_cache_mib if is_sqlite(engine.url.drivername) else None
         if is_sqlite(engine.url.drivername):
             from watchkeep.store.bulk_sqlite import SqliteBulk
@@ -258,7 +264,9 @@ class SpanWriter:
         """Commit every batch atomically; for each batch, its span rows that were new.
 
         A span sent twice in one group counts as new in the first batch that has it.
+        Spans of a project that no longer exists are dropped (``last_discarded``).
         """
+        self.last_discarded = 0
         span_rows = [r for b in batches for r in b.spans]
         if not span_rows:
             return [[] for _ in batches]
@@ -277,15 +285,18 @@ class SpanWriter:
         return out
 
     def _write(self, batches: Sequence[WriteBatch], span_rows: list[tuple[Any, ...]]) -> NewSpans:
-        payload_rows = [r for b in batches for r in b.payloads]
-        trace_rows = [tuple(r.values()) for r in merge_traces(b.traces for b in batches)]
-        resource_rows = list({k: v for b in batches for k, v in b.resources.items()}.values())
+        rows = (
+            span_rows,
+            [r for b in batches for r in b.payloads],
+            [tuple(r.values()) for r in merge_traces(b.traces for b in batches)],
+            list({k: v for b in batches for k, v in b.resources.items()}.values()),
+        )
         conn = self._connection()
         try:
             with conn.begin():
                 cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
                 try:
-                    return self._bulk.write(cursor, span_rows, payload_rows, trace_rows, resource_rows)
+                    return self._write_live(cursor, *rows)
                 finally:
                     cursor.close()
         except Exception:
@@ -293,3 +304,33 @@ class SpanWriter:
             with contextlib.suppress(Exception):
                 conn.invalidate()
             raise
+
+    def _write_live(
+        self,
+        cursor: Any,
+        spans: list[tuple[Any, ...]],
+        payloads: list[tuple[Any, ...]],
+        traces: list[tuple[Any, ...]],
+        resources: list[tuple[Any, ...]],
+    ) -> NewSpans:
+        """Write the rows of projects that still exist (every row starts with its project id).
+
+        A group holds few projects, so the check is one indexed read; its lock keeps a
+        concurrent deletion waiting until this commit, whose rows it then deletes.
+        """
+        wanted = {r[0] for r in spans}
+        gone = wanted - self._bulk.live_projects(cursor, sorted(wanted))
+        if not gone:
+            return self._bulk.write(cursor, spans, payloads, traces, resources)
+        kept = [r for r in spans if r[0] not in gone]
+        self.last_discarded = len(spans) - len(kept)
+        if not kept:
+            return set()
+        fresh = self._bulk.write(
+            cursor,
+            kept,
+            [r for r in payloads if r[0] not in gone],
+            [r for r in traces if r[0] not in gone],
+            [r for r in resources if r[0] not in gone],
+        )
+        return {(r[0], r[1], r[2]) for r in kept} if fresh is None else fresh

@@ -52,6 +52,7 @@ projects = Table(
     Column("id", RowId, primary_key=True, autoincrement=True),
     Column("name", String(200), nullable=False, unique=True),
     Column("created_at_unix_nano", BigInteger, nullable=False),
+    sqlite_autoincrement=True,  # a deleted project's id goes to no one else (revision 0007)
 )
 
 api_keys = Table(
@@ -65,6 +66,7 @@ api_keys = Table(
     Column("name", String(200), nullable=True),
     Column("created_at_unix_nano", BigInteger, nullable=False),
     Column("revoked_at_unix_nano", BigInteger, nullable=True),
+    sqlite_autoincrement=True,
 )
 
 spans = Table(
@@ -204,6 +206,7 @@ monitors = Table(
     Column("updated_at_unix_nano", BigInteger, nullable=False),
     UniqueConstraint("project_id", "name"),
     Index(None, "enabled", "next_run_at_unix_nano"),
+    sqlite_autoincrement=True,  # alert history keeps monitor ids without a foreign key
 )
 
 alert_channels = Table(

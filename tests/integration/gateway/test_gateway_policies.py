@@ -146,8 +146,9 @@ def test_routes_api_edits_the_projects_routes_only(
 ) -> None:
     monkeypatch.setenv("WK_ALLOWED", "sk-allowed")
     monkeypatch.setenv("WK_OTHER", "sk-other")
-    config = _mock_route(allowed_secret_envs=["WK_ALLOWED"])
-    with live_gateway(tmp_path, sqlite_url, config) as gw, gw.http() as client:
+    config = _mock_route(secret_origins={"WK_ALLOWED": ["http://127.0.0.1:9"]})
+    loopback = {"egress_allow_networks": "127.0.0.0/8"}
+    with live_gateway(tmp_path, sqlite_url, config, **loopback) as gw, gw.http() as client:
         admin = {"Authorization": f"Bearer {new_key(sqlite_url, 'admin', _project(gw))}"}
         canary = {
             "deployments": [

@@ -85,17 +85,25 @@ def test_a_stored_route_the_file_stops_allowing_is_not_served(
             }
         ]
     }
-    allowing = {**MOCK, "allowed_secret_envs": ["WK_UPSTREAM_KEY"]}
-    with live_gateway(tmp_path / "a", sqlite_url, allowing) as a:
+    allowing = {**MOCK, "secret_origins": {"WK_UPSTREAM_KEY": ["http://127.0.0.1:9"]}}
+    loopback = {"egress_allow_networks": "127.0.0.0/8"}
+    with live_gateway(tmp_path / "a", sqlite_url, allowing, **loopback) as a:
         project = _project(a)
         admin = {"Authorization": f"Bearer {new_key(sqlite_url, 'admin', project)}"}
         with httpx.Client(base_url=a.url, headers=admin) as client:
             assert client.put("/api/v1/routes/upstream", json=uses_secret).status_code == 200
             assert client.put("/api/v1/routes/plain", json=REPLY).status_code == 200
     with (
-        live_gateway(tmp_path / "b", sqlite_url, MOCK) as b,
+        live_gateway(tmp_path / "b", sqlite_url, MOCK, **loopback) as b,
         httpx.Client(base_url=b.url, headers=admin) as client,
     ):
         names = [r["name"] for r in client.get("/api/v1/routes").json()["items"]]
         assert names == ["m", "plain"]
         assert _answer(client, "upstream").status_code == 404
+    # Same file, but the egress settings no longer let tenants reach loopback.
+    with (
+        live_gateway(tmp_path / "c", sqlite_url, allowing) as c,
+        httpx.Client(base_url=c.url, headers=admin) as client,
+    ):
+        names = [r["name"] for r in client.get("/api/v1/routes").json()["items"]]
+        assert names == ["m", "plain"]

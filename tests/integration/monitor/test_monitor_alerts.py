@@ -4,79 +4,19 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
-from email import message_from_bytes
-from http.server import BaseHTTPRequestHandler, HTTPServer
-from typing import Any
 
 import orjson
 import pytest
-from aiosmtpd.controller import Controller
 from prometheus_client import CollectorRegistry
-from tests.conftest import free_port
-from tests.integration.monitor.conftest import NS, MonitorApi
+from tests.integration.monitor.conftest import LOOPBACK, NS, Mailbox, MonitorApi, Receiver
 
 from watchkeep.monitor.channels import SIGNATURE_HEADER, verify
 from watchkeep.monitor.service import build_monitoring
 from watchkeep.monitor.spec import MonitorSpec
+from watchkeep.security.egress import AddressPolicy
 
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 SECRET = "s3cret-s3cret-s3cret"
-
-
-class Receiver:
-    """A webhook receiver on loopback that records what it was sent."""
-
-    def __init__(self) -> None:
-        self.requests: list[tuple[dict[str, str], bytes]] = []
-        received = self.requests
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                received.append((dict(self.headers), body))
-                self.send_response(204)
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = HTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def bodies(self) -> list[dict[str, Any]]:
-        return [orjson.loads(b) for _, b in self.requests]
-
-
-class Mailbox:
-    """aiosmtpd handler keeping every message."""
-
-    def __init__(self) -> None:
-        self.messages: list[Any] = []
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.messages.append(message_from_bytes(envelope.content))
-        return "250 OK"
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    r = Receiver()
-    r.thread.start()
-    yield r
-    r.server.shutdown()
-    r.server.server_close()
-
-
-@pytest.fixture
-def mailbox() -> Iterator[tuple[Mailbox, int]]:
-    box = Mailbox()
-    port = free_port()
-    controller = Controller(box, hostname="127.0.0.1", port=port)
-    controller.start()
-    yield box, port
-    controller.stop()
 
 
 def post_scores(mon: MonitorApi, correct: int, wrong: int) -> None:
@@ -173,7 +113,10 @@ def test_concurrent_workers_never_double_fire(mon: MonitorApi, receiver: Receive
             }
         )
         mon.services.monitoring.monitors.upsert(mon.project_id, spec)
-    workers = [build_monitoring(mon.services.engine, CollectorRegistry()).worker for _ in range(3)]
+    egress = AddressPolicy.from_strings(LOOPBACK)
+    workers = [
+        build_monitoring(mon.services.engine, CollectorRegistry(), egress=egress).worker for _ in range(3)
+    ]
     now = time.time_ns()
     reports: list[int] = []
     threads = [

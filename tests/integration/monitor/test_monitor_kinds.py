@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+from fastapi.testclient import TestClient
 from tests.integration.monitor.conftest import NS, MonitorApi
 
 from watchkeep.monitor.evaluate import MonitorEvaluator, PassCache
@@ -68,7 +69,9 @@ def test_resource_samples_are_stored_and_watched(mon: MonitorApi) -> None:
     worker = mon.services.monitoring.worker
     now = time.time_ns()
     worker.run_once(now)
-    samples = mon.client.get("/api/v1/metrics/resources", headers=mon.auth).json()
+    operator = TestClient(mon.app, client=("127.0.0.1", 50000))  # loopback, no operator token set
+    assert mon.client.get("/api/v1/metrics/resources", headers=mon.auth).status_code == 403
+    samples = operator.get("/api/v1/metrics/resources").json()
     assert samples["gpu"] == "none"  # no GPU on the test machines
     metrics = {(s["process"], s["metric"]) for s in samples["items"]}
     assert {("server", "cpu_percent"), ("server", "memory_rss_bytes")} <= metrics
@@ -79,7 +82,16 @@ def test_resource_samples_are_stored_and_watched(mon: MonitorApi) -> None:
         "process": "server",
         "condition": {"op": ">", "alert": 1024},
     }
-    assert evaluate(mon, spec, now + NS)["state"] == "ALERT"
+    # The server's processes are the operator's: a project key may not watch them ...
+    refused = mon.client.post("/api/v1/monitors", json=spec, headers=mon.auth)
+    assert refused.status_code == 403, refused.text
+    # ... the operator declares such monitors (``watchkeep monitors apply`` writes the store).
+    repo = mon.services.monitoring.monitors
+    row = repo.upsert(mon.project_id, MonitorSpec.model_validate(spec))
+    mon.services.monitoring.worker.run_once(now + NS)
+    watched = repo.get(mon.project_id, row.id)
+    assert watched is not None
+    assert watched.state is State.ALERT
 
 
 def test_loads_shared_within_a_pass_give_the_numbers_of_lone_evaluations(mon: MonitorApi) -> None:

@@ -9,8 +9,8 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from watchkeep.gateway.cache import ResponseCache, cache_key
-from watchkeep.gateway.config import GatewayConfig, LimitSpec
+from watchkeep.gateway.cache import ResponseCache, cache_key, deployment_identity
+from watchkeep.gateway.config import DeploymentSpec, GatewayConfig, LimitSpec
 from watchkeep.gateway.errors import GatewayError
 from watchkeep.gateway.protocol import parse_chat, parse_embeddings
 from watchkeep.gateway.ratelimit import LocalRateLimiter
@@ -59,10 +59,12 @@ def test_cache_is_bounded_expires_and_keys_on_version() -> None:
     clock = Clock()
     cache = ResponseCache(max_entries=2, max_bytes=10_000, clock=clock)
     body = {"model": "m", "messages": [{"role": "user", "content": "x"}], "temperature": 0}
-    k1, k2, k3 = (cache_key("m", "a", v, body) for v in ("1", "2", "3"))
+    ids = [deployment_identity("m", DeploymentSpec(name="a", backend="mock", version=v)) for v in "123"]
+    k1, k2, k3 = (cache_key(1, i, body) for i in ids)
     assert len({k1, k2, k3}) == 3
-    assert cache_key("m", "a", "1", {**body, "stream": True, "user": "u"}) == k1
-    assert cache_key("m", "a", "1", {**body, "temperature": 0.5}) != k1
+    assert cache_key(1, ids[0], {**body, "stream": True, "user": "u"}) == k1
+    assert cache_key(1, ids[0], {**body, "temperature": 0.5}) != k1
+    assert cache_key(2, ids[0], body) != k1  # another project
     for key in (k1, k2, k3):
         cache.put(key, {"v": key.hex()}, ttl=10)
     assert cache.get(k1) is None  # evicted, least recently used
@@ -70,6 +72,29 @@ def test_cache_is_bounded_expires_and_keys_on_version() -> None:
     clock.now += 11
     assert cache.get(k3) is None
     assert len(cache) == 1
+
+
+def test_a_deployments_identity_covers_what_shapes_its_answers() -> None:
+    base = DeploymentSpec(name="a", backend="openai_compatible", base_url="https://x.example/v1", model="u")
+    variants = [
+        base.model_copy(update={"base_url": "https://y.example/v1"}),
+        base.model_copy(update={"model": "v"}),
+        base.model_copy(update={"version": "2"}),
+        base.model_copy(update={"api_key_env": "K"}),
+        base.model_copy(update={"backend": "mock", "base_url": None}),
+    ]
+    ids = {deployment_identity("m", d) for d in [base, *variants]}
+    assert len(ids) == 1 + len(variants)
+    assert deployment_identity("m", base.model_copy(update={"weight": 5})) == deployment_identity("m", base)
+    assert deployment_identity("other", base) != deployment_identity("m", base)
+
+
+def test_the_cache_caps_every_ttl() -> None:
+    clock = Clock()
+    cache = ResponseCache(max_entries=10, max_bytes=10_000, clock=clock, max_ttl=5)
+    cache.put(b"k", {"v": 1}, ttl=3600)
+    clock.now += 6
+    assert cache.get(b"k") is None
 
 
 def test_cache_respects_its_byte_budget() -> None:
@@ -119,8 +144,23 @@ def test_route_file_validation() -> None:
             {"name": "a", "backend": "openai_compatible", "base_url": "https://x/v1", "api_key_env": "K"}
         ],
     }
-    config = GatewayConfig.model_validate({"routes": [ok], "allowed_secret_envs": ["J"]})
-    assert config.secret_envs() == {"K", "J"}
+    config = GatewayConfig.model_validate(
+        {
+            "routes": [ok],
+            "secret_origins": {"J": ["https://J.example"], "K": ["http://y:8000/"]},
+            "allowed_upstream_origins": ["http://vllm:8000"],
+        }
+    )
+    assert config.secret_bindings() == {
+        "K": {"https://x:443", "http://y:8000"},
+        "J": {"https://j.example:443"},
+    }
+    assert config.upstream_origins() == {
+        "https://x:443",
+        "http://vllm:8000",
+        "http://y:8000",
+        "https://j.example:443",
+    }
     bad = [
         {"routes": [ok, ok]},
         {"routes": [{**ok, "deployments": [{"name": "a", "backend": "openai_compatible"}]}]},
@@ -128,14 +168,21 @@ def test_route_file_validation() -> None:
         {"routes": [{**ok, "fallbacks": ok["deployments"]}]},
         {"routes": [{**ok, "deployments": [{"name": "a", "backend": "mock", "weight": 0}]}]},
         {"routes": [{**ok, "unknown": 1}]},
+        {"routes": [], "secret_origins": {"K": ["ftp://x"]}},
+        {"routes": [], "allowed_upstream_origins": ["http://user:pw@x"]},
     ]
     for raw in bad:
         with pytest.raises(ValidationError):
             GatewayConfig.model_validate(raw)
 
 
+def test_the_old_allow_list_key_says_what_replaced_it() -> None:
+    with pytest.raises(ValidationError, match="secret_origins"):
+        GatewayConfig.model_validate({"routes": [], "allowed_secret_envs": ["K"]})
+
+
 def test_the_shipped_example_file_is_valid() -> None:
     path = Path(__file__).resolve().parents[3] / "deploy" / "gateway.example.yaml"
     config = GatewayConfig.model_validate(yaml.safe_load(path.read_text("utf-8")))
     assert {r.name for r in config.routes} == {"smollm2", "chat-default", "mock"}
-    assert config.secret_envs() == {"OPENAI_API_KEY", "VLLM_API_KEY"}
+    assert set(config.secret_bindings()) == {"OPENAI_API_KEY", "VLLM_API_KEY"}

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 
 from watchkeep.store.engine import make_engine
-from watchkeep.store.migrate import alembic_config, upgrade
+from watchkeep.store.migrate import downgrade, upgrade
 from watchkeep.store.tables import metadata
 
 MONITORING_TABLES = {
@@ -29,9 +28,6 @@ def test_migrations_match_the_tables_and_downgrade(tmp_path: Path) -> None:
     with engine.connect() as conn:
         assert compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), metadata) == []
     assert set(inspect(engine).get_table_names()) >= MONITORING_TABLES
-    cfg = alembic_config(str(engine.url))
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.downgrade(cfg, "0001")
+    downgrade(engine, "0001")
     assert not MONITORING_TABLES & set(inspect(engine).get_table_names())
     engine.dispose()

@@ -31,7 +31,8 @@ def test_arguments_win_over_environment_and_bad_values_fall_back(caplog: pytest.
     assert config.sample_rate == 1.0
     assert config.queue_size == 8192
     assert config.capture_content is False
-    assert config.spool_dir == Path("/tmp/wk/spool")
+    assert config.spool_root == Path("/tmp/wk/spool")
+    assert config.spool_dir.parent == config.spool_root  # one folder per destination
     assert "WATCHKEEP_SAMPLE_RATE" in caplog.text
     assert "WATCHKEEP_QUEUE_SIZE" in caplog.text
     assert load_config({"endpoint": "http://arg:2"}, env).endpoint == "http://arg:2"
@@ -86,3 +87,14 @@ def test_import_watchkeep_stays_cheap() -> None:
         "for m in sys.modules)"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_each_endpoint_and_key_has_a_spool_of_its_own() -> None:
+    def spool(endpoint: str, key: str) -> Path:
+        return load_config({"endpoint": endpoint, "api_key": key, "home": "/tmp/wk"}, {}).spool_dir
+
+    mine = spool("http://a:1", "wk_key-a")
+    assert spool("http://a:1/", "wk_key-a") == mine  # the same destination
+    assert spool("http://a:1", "wk_key-b") != mine
+    assert spool("http://b:1", "wk_key-a") != mine
+    assert "wk_key-a" not in str(mine)

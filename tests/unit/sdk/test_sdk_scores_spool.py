@@ -116,3 +116,19 @@ def test_released_and_orphaned_claims_are_replayed_again(tmp_path: Path) -> None
     again = spool.claim_oldest()
     assert again is not None
     assert again.payload == b"a"
+
+
+def test_files_an_older_sdk_left_in_the_shared_folder_are_reported_not_replayed(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    root = tmp_path / "spool"
+    root.mkdir()
+    (root / f"{1:020d}-1-5.spans").write_bytes(b"whose?")
+    spool = Spool(root / "destination", 10_000, ErrorLog(), root=root)
+    assert spool.write("spans", b"mine", 1)
+    entry = spool.claim_oldest()
+    assert entry is not None
+    assert entry.payload == b"mine"
+    spool.complete(entry)
+    assert spool.claim_oldest() is None
+    assert "1 spool files of an older watchkeep" in caplog.text

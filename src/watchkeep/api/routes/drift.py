@@ -26,7 +26,7 @@ def get_drift(
     request: Request,
     principal: Annotated[Principal, Depends(require(Permission.METRICS_READ))],
     calls: Annotated[CallFilter, Depends()],
-    feature: Annotated[str, Query(description=f"One of: {', '.join(FEATURES)}")],
+    feature: Annotated[str, Query(max_length=64, description=f"One of: {', '.join(FEATURES)}")],
     reference_from: AwareDatetime,
     reference_to: AwareDatetime,
     current_from: AwareDatetime | None = None,

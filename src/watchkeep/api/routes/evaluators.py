@@ -11,14 +11,18 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from watchkeep.api.auth import require, services
 from watchkeep.api.errors import ApiError
 from watchkeep.api.routes._monitoring import AUTH_ERRORS
-from watchkeep.api.schemas import ErrorResponse, RowIdPath
+from watchkeep.api.schemas import ErrorResponse, RowIdPath, check_json_bounds
 from watchkeep.monitor.evaluators import InvalidParams, UnknownEvaluator
 from watchkeep.monitor.online import NameTaken
+from watchkeep.monitor.quota import QuotaExceeded
 from watchkeep.monitor.spec import contains_nul
 from watchkeep.security.authz import Permission
 from watchkeep.security.keys import Principal
 
 router = APIRouter(prefix="/api/v1", tags=["evaluators"])
+PARAMS_MAX_BYTES = 64 * 1024
+PARAMS_MAX_DEPTH = 32
+PARAMS_MAX_KEYS = 5000
 
 
 class OnlineEvaluatorIn(BaseModel):
@@ -27,13 +31,25 @@ class OnlineEvaluatorIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1, max_length=200)
     evaluator: str = Field(min_length=1, max_length=64)
-    params: dict[str, Any] | None = None
+    params: dict[str, Any] | None = Field(
+        default=None,
+        description=f"The evaluator's parameters: at most {PARAMS_MAX_BYTES} bytes as JSON, "
+        f"{PARAMS_MAX_DEPTH} levels deep.",
+    )
     sample_rate: float = Field(default=0.1, gt=0, le=1)
     model: str | None = Field(default=None, max_length=256)
 
     @model_validator(mode="before")
     @classmethod
-    def _no_nul(cls, data: Any) -> Any:
+    def _bounded(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("params") is not None:
+            check_json_bounds(
+                data["params"],
+                "params",
+                max_bytes=PARAMS_MAX_BYTES,
+                max_depth=PARAMS_MAX_DEPTH,
+                max_keys=PARAMS_MAX_KEYS,
+            )
         if contains_nul(data):
             raise ValueError("text fields may not contain NUL characters")
         return data
@@ -61,11 +77,24 @@ def create_online(
     body: OnlineEvaluatorIn,
     principal: Annotated[Principal, Depends(require(Permission.MONITORS_WRITE))],
 ) -> dict[str, Any]:
-    """Start evaluating new calls (calls stored before this request are not evaluated)."""
+    """Start evaluating new calls (calls stored before this request are not evaluated).
+
+    Regular expressions in the parameters run on RE2 (linear time); what RE2 cannot run is
+    refused. A project has at most ``quota_evaluators`` online evaluators.
+    """
+    svc = services(request)
     try:
-        config = services(request).monitoring.online.create(
-            principal.project_id, body.name, body.evaluator, body.params, body.sample_rate, body.model
+        config = svc.monitoring.online.create(
+            principal.project_id,
+            body.name,
+            body.evaluator,
+            body.params,
+            body.sample_rate,
+            body.model,
+            limit=svc.settings.quota_evaluators,
         )
+    except QuotaExceeded as exc:
+        raise ApiError(422, "quota_exceeded", exc.message) from exc
     except UnknownEvaluator as exc:
         raise ApiError(422, "unknown_evaluator", exc.message) from exc
     except InvalidParams as exc:

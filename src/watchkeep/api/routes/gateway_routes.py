@@ -4,9 +4,9 @@ Routes from the YAML file are shared by every project and read-only here; a proj
 can add routes, or replace a shared one for itself. Edits are stored in the database
 and every gateway process serves them: the one that took the edit at once, the others
 within ``WATCHKEEP_GATEWAY_ROUTE_SYNC_SECONDS`` (see docs/gateway.md). Routes created
-here may reference only the secrets and model files the file already names, so an API
-key can never make the gateway send a secret, or read a file, that the operator did
-not configure.
+here are bounded by the operator (``gateway.admission``): upstream origins and secrets
+only as the file binds them, no internal addresses, llama.cpp only as the file defines
+it, a ttl ceiling, and at most ``WATCHKEEP_QUOTA_ROUTES`` routes per project.
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ from watchkeep.security.authz import Permission
 from watchkeep.security.keys import Principal
 
 router = APIRouter(prefix="/api/v1", tags=["routes"])
-MAX_PROJECT_ROUTES = 100
 RouteName = Annotated[str, Path(pattern=NAME)]
 _ERRORS: dict[int | str, dict[str, object]] = {
     401: {"model": ErrorResponse, "description": "Missing or invalid API key"},
@@ -55,11 +54,10 @@ def _gateway(request: Request) -> Gateway:
 
 
 def _out(route: Route) -> RouteOut:
-    deployments = [*route.primaries, *route.fallbacks, *([route.shadow] if route.shadow else [])]
     return RouteOut(
         **route.spec.model_dump(),
         scope="shared" if route.scope == GLOBAL else "project",
-        breakers={d.name: d.breaker.state.value for d in deployments},
+        breakers={d.name: d.breaker.state.value for d in route.deployments()},
     )
 
 
@@ -93,12 +91,17 @@ async def put_route(
 ) -> RouteOut:
     """Create or replace the project's route ``name`` (it takes effect at once)."""
     gateway = _gateway(request)
-    refusal = gateway.config.refusal(body)
+    refusal = gateway.route_policy.refusal(body)
     if refusal is not None:
         raise ApiError(422, "invalid_request", refusal)
+    quota = gateway.settings.quota_routes
     own = [r for r in gateway.table.visible(principal.project_id) if r.scope == principal.project_id]
-    if len(own) >= MAX_PROJECT_ROUTES and all(r.name != name for r in own):
-        raise ApiError(422, "invalid_request", f"a project can have at most {MAX_PROJECT_ROUTES} routes")
+    if len(own) >= quota and all(r.name != name for r in own):
+        raise ApiError(
+            422,
+            "quota_exceeded",
+            f"a project can have at most {quota} routes (WATCHKEEP_QUOTA_ROUTES); delete one first",
+        )
     spec = RouteSpec(name=name, **body.model_dump())
     return _out(await gateway.routes.put(principal.project_id, spec))
 

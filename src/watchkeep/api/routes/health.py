@@ -1,18 +1,96 @@
-"""Probes and the Prometheus scrape endpoint: open by default, for orchestrators."""
+"""Probes, and the operator's view of the whole server: the Prometheus scrape.
+
+The probes are open, for orchestrators. ``/metrics`` is not: it carries every project's
+labels and the process's own numbers, so it belongs to the operator: with
+``WATCHKEEP_OPERATOR_TOKEN`` set it needs that token; without one it answers loopback
+clients only (a Prometheus beside the server). Project keys never get it: they read
+their own project through ``/api/v1/metrics``.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+import hmac
+import ipaddress
+import logging
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
-from watchkeep.api.auth import authenticate, bearer, services
+from watchkeep.api.auth import services
 from watchkeep.api.errors import ApiError
-from watchkeep.security.authz import Permission
+from watchkeep.api.schemas import ErrorResponse
+from watchkeep.config import Settings
 from watchkeep.store.migrate import current_revision, head_revision
 
 router = APIRouter(tags=["operations"])
+log = logging.getLogger(__name__)
+operator_bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="OperatorToken",
+    description="The operator's token (`WATCHKEEP_OPERATOR_TOKEN`), not a project key.",
+)
+OPERATOR_ERRORS: dict[int | str, dict[str, object]] = {
+    401: {"model": ErrorResponse, "description": "The operator token is required"},
+    403: {
+        "model": ErrorResponse,
+        "description": "Not the operator: a wrong token, a project key, a remote client",
+    },
+}
+SET_TOKEN = "set WATCHKEEP_OPERATOR_TOKEN on the server and send 'Authorization: Bearer <token>'"
+
+
+def _is_loopback(host: str | None) -> bool:
+    try:
+        ip = ipaddress.ip_address((host or "").split("%", 1)[0])
+    except ValueError:
+        return False  # a Unix socket, a name: not provably local
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_loopback
+
+
+def require_operator(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(operator_bearer)],
+) -> None:
+    """Admit the operator: the bearer token when one is set, else a loopback client with no key."""
+    token = services(request).settings.operator_token
+    if token is not None:
+        if credentials is None or credentials.scheme.lower() != "bearer":
+            raise ApiError(
+                401, "unauthorized", "the operator token is required: send 'Authorization: Bearer <token>'"
+            )
+        if not hmac.compare_digest(credentials.credentials.encode(), token.encode()):
+            raise ApiError(403, "forbidden", "not the operator token (project keys read /api/v1/metrics)")
+        return
+    if credentials is not None:
+        raise ApiError(403, "forbidden", f"project keys read /api/v1/metrics; for this endpoint {SET_TOKEN}")
+    if not _is_loopback(request.client.host if request.client else None):
+        raise ApiError(
+            403, "forbidden", f"without an operator token only loopback clients are served: {SET_TOKEN}"
+        )
+
+
+def exposure_warning(settings: Settings) -> str | None:
+    """What to warn about when the server listens beyond loopback with no operator token."""
+    if settings.operator_token is not None or settings.host == "localhost" or _is_loopback(settings.host):
+        return None
+    return (
+        f"listening on {settings.host} without WATCHKEEP_OPERATOR_TOKEN: /metrics and resource samples "
+        "answer loopback clients only, and behind a reverse proxy on this host every client looks like "
+        "loopback; set WATCHKEEP_OPERATOR_TOKEN"
+    )
+
+
+def warn_if_exposed(settings: Settings) -> None:
+    """Log :func:`exposure_warning` at start-up, if any."""
+    warning = exposure_warning(settings)
+    if warning is not None:
+        log.warning(warning)
 
 
 @router.get("/healthz", summary="Liveness")
@@ -40,18 +118,11 @@ def readyz(request: Request) -> JSONResponse:
 
 @router.get(
     "/metrics",
-    summary="Prometheus metrics",
+    summary="Prometheus metrics (operator)",
     response_class=Response,
-    responses={
-        200: {"content": {CONTENT_TYPE_LATEST: {}}},
-        401: {"description": "Key required by settings"},
-    },
+    dependencies=[Depends(require_operator)],
+    responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}, **OPERATOR_ERRORS},
 )
-async def metrics(request: Request) -> Response:
-    """Prometheus text exposition of this process's metrics."""
-    svc = services(request)
-    if svc.settings.metrics_require_key:
-        principal = authenticate(request, await bearer(request))
-        if not principal.can(Permission.METRICS_READ):
-            raise ApiError(403, "forbidden", "this key's role lacks 'metrics:read'")
-    return Response(generate_latest(svc.registry), media_type=CONTENT_TYPE_LATEST)
+def metrics(request: Request) -> Response:
+    """Prometheus text exposition of this process's metrics, every project's included."""
+    return Response(generate_latest(services(request).registry), media_type=CONTENT_TYPE_LATEST)

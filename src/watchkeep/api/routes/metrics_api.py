@@ -1,4 +1,5 @@
-"""Operational metrics: ``GET /api/v1/metrics`` and ``GET /api/v1/metrics/resources``."""
+"""Operational metrics: ``GET /api/v1/metrics`` (the caller's project) and
+``GET /api/v1/metrics/resources`` (process-wide samples and host names: the operator's)."""
 
 from __future__ import annotations
 
@@ -10,12 +11,14 @@ from pydantic import AwareDatetime
 from watchkeep.api.auth import require, services
 from watchkeep.api.errors import ApiError
 from watchkeep.api.routes._monitoring import AUTH_ERRORS, CallFilter, time_range
+from watchkeep.api.routes.health import OPERATOR_ERRORS, require_operator
 from watchkeep.api.schemas import ns_to_datetime
 from watchkeep.monitor.metrics import METRIC_NAMES, UnknownMetric
 from watchkeep.security.authz import Permission
 from watchkeep.security.keys import Principal
 
 router = APIRouter(prefix="/api/v1", tags=["metrics"])
+MAX_BUCKETS = 10_000  # a series' length: one query must not return a row per second of a year
 
 
 @router.get("/metrics", responses=AUTH_ERRORS)
@@ -33,6 +36,12 @@ def get_metrics(
     """Request rate, error rate, latency and TTFT p50/p90/p99, tokens and cost of LLM calls
     over [from, to) (default: the last hour), in total and per bucket when asked."""
     start_ns, end_ns = time_range(start, end)
+    if bucket_seconds and (end_ns - start_ns) // (bucket_seconds * 1_000_000_000) > MAX_BUCKETS:
+        raise ApiError(
+            422,
+            "invalid_request",
+            f"at most {MAX_BUCKETS} buckets a query: widen bucket_seconds or narrow from/to",
+        )
     names = [m.strip() for m in metrics.split(",") if m.strip()] if metrics else None
     queries = services(request).monitoring.metrics
     f = calls.to_filter()
@@ -55,16 +64,20 @@ def get_metrics(
     }
 
 
-@router.get("/metrics/resources", responses=AUTH_ERRORS)
+@router.get(
+    "/metrics/resources",
+    responses={**AUTH_ERRORS, **OPERATOR_ERRORS},
+    dependencies=[Depends(require_operator)],
+)
 def get_resources(
     request: Request,
-    _: Annotated[Principal, Depends(require(Permission.METRICS_READ))],
     start: Annotated[AwareDatetime | None, Query(alias="from")] = None,
     end: Annotated[AwareDatetime | None, Query(alias="to")] = None,
     metric: Annotated[str | None, Query(max_length=64)] = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
 ) -> dict[str, Any]:
-    """Sampled CPU, memory and GPU use of the server, worker and local model processes."""
+    """Sampled CPU, memory and GPU use of the server, worker and local model processes, with
+    their hosts: for the operator (its token, or loopback without one), not project keys."""
     start_ns, end_ns = time_range(start, end)
     mon = services(request).monitoring
     rows = mon.resources.recent(start_ns, end_ns, metric, limit)

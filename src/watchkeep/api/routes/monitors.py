@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
 
 from watchkeep.api.auth import require, services
 from watchkeep.api.errors import ApiError
 from watchkeep.api.routes._monitoring import AUTH_ERRORS
+from watchkeep.api.routes.alerts import check_channel_quota
 from watchkeep.api.schemas import ErrorResponse, RowIdPath, ns_to_datetime
+from watchkeep.config import Settings
 from watchkeep.monitor.channels import validate_config
+from watchkeep.monitor.quota import PerMinute, QuotaExceeded
 from watchkeep.monitor.repository import Conflict, MonitorRow
-from watchkeep.monitor.spec import MonitorSpec, load_yaml
+from watchkeep.monitor.spec import MonitorFile, MonitorSpec, load_yaml
 from watchkeep.security.authz import Permission
 from watchkeep.security.keys import Principal
 
@@ -43,6 +48,40 @@ def monitor_out(row: MonitorRow) -> dict[str, Any]:
     }
 
 
+def check_limits(settings: Settings, spec: MonitorSpec) -> None:
+    """What a project's spec may not ask for: a resource monitor (it watches the whole
+    server's processes, which are the operator's: ``watchkeep monitors apply`` declares
+    those), a schedule under the minimum, a pinned reference over its quota."""
+    if spec.kind == "resource":
+        raise ApiError(
+            403,
+            "forbidden",
+            f"monitor {spec.name!r}: resource monitors watch the whole server and are for the "
+            "operator (declare them with `watchkeep monitors apply`)",
+        )
+    if spec.schedule < settings.monitor_min_interval_seconds:
+        raise ApiError(
+            422,
+            "quota_exceeded",
+            f"monitor {spec.name!r}: schedule {spec.schedule:g}s is shorter than the minimum "
+            f"{settings.monitor_min_interval_seconds:g}s (setting monitor_min_interval_seconds)",
+        )
+    rows = len(spec.reference.values or ())
+    if rows > settings.quota_reference_rows:
+        exc = QuotaExceeded("pinned reference values", settings.quota_reference_rows, "quota_reference_rows")
+        raise ApiError(422, "quota_exceeded", f"monitor {spec.name!r} pins {rows} values; {exc.message}")
+
+
+def _quota(exc: QuotaExceeded) -> ApiError:
+    return ApiError(422, "quota_exceeded", exc.message)
+
+
+def on_demand_limit(request: Request) -> PerMinute:
+    """The app's per-project window of on-demand evaluations (``create_app`` makes it)."""
+    limiter: PerMinute = request.app.state.evaluate_now_limit
+    return limiter
+
+
 def _found(row: MonitorRow | None) -> MonitorRow:
     if row is None:
         raise ApiError(404, "not_found", "no such monitor")
@@ -64,37 +103,61 @@ def create_monitor(
     spec: MonitorSpec,
     principal: Annotated[Principal, Depends(require(Permission.MONITORS_WRITE))],
 ) -> dict[str, Any]:
-    """Declare a monitor (409 when the name is taken)."""
+    """Declare a monitor (409 when the name is taken; 422 past the project's quotas)."""
+    svc = services(request)
+    check_limits(svc.settings, spec)
     try:
-        row = services(request).monitoring.monitors.upsert(principal.project_id, spec, replace=False)
+        row = svc.monitoring.monitors.upsert(
+            principal.project_id, spec, replace=False, limit=svc.settings.quota_monitors
+        )
     except Conflict as exc:
         raise ApiError(409, "conflict", str(exc)) from exc
+    except QuotaExceeded as exc:
+        raise _quota(exc) from exc
     return monitor_out(row)
 
 
 @router.post(
     "/monitors/apply",
-    responses=AUTH_ERRORS,
+    responses={**AUTH_ERRORS, 413: {"model": ErrorResponse, "description": "Body over rest_max_body_bytes"}},
     openapi_extra={"requestBody": {"content": {"application/yaml": {"schema": {"type": "string"}}}}},
 )
 async def apply_monitors(
     request: Request, principal: Annotated[Principal, Depends(require(Permission.MONITORS_WRITE))]
 ) -> dict[str, Any]:
-    """Create or update the monitors (and channels, which need ``alerts:write``) of a YAML file."""
+    """Create or update the monitors (and channels, which need ``alerts:write``) of a YAML file.
+
+    The file is parsed off the event loop, after the permission check; YAML anchors and
+    aliases are refused (422), and the body is capped like every REST body.
+    """
     body = await request.body()
+    egress = services(request).monitoring.egress
     try:
-        declared = load_yaml(body.decode("utf-8"))
+        declared: MonitorFile = await run_in_threadpool(load_yaml, body.decode("utf-8"))
         channels = [
-            (c["name"], c["kind"], validate_config(c["kind"], c.get("config", {}))) for c in declared.channels
+            (c["name"], c["kind"], validate_config(c["kind"], c.get("config", {}), egress))
+            for c in declared.channels
         ]
     except (ValidationError, ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
         raise ApiError(422, "invalid_request", f"invalid monitors file: {exc}"[:2000]) from exc
     if channels and not principal.can(Permission.ALERTS_WRITE):
         raise ApiError(403, "forbidden", "declaring channels needs the 'alerts:write' permission")
+    for spec in declared.monitors:
+        check_limits(services(request).settings, spec)
     mon = services(request).monitoring
+    check_channel_quota(services(request), principal.project_id, [c[0] for c in channels])
+    try:
+        rows = await run_in_threadpool(
+            mon.monitors.upsert_many,
+            principal.project_id,
+            declared.monitors,
+            limit=services(request).settings.quota_monitors,
+        )
+    except QuotaExceeded as exc:
+        raise _quota(exc) from exc
+    # Channels after the monitors: a file refused for a quota leaves nothing behind.
     for name, kind, config in channels:
-        mon.channels.upsert(principal.project_id, name, kind, config)
-    rows = [mon.monitors.upsert(principal.project_id, spec) for spec in declared.monitors]
+        await run_in_threadpool(mon.channels.upsert, principal.project_id, name, kind, config)
     return {"items": [monitor_out(r) for r in rows], "channels": [c[0] for c in channels]}
 
 
@@ -116,6 +179,7 @@ def replace_monitor(
     principal: Annotated[Principal, Depends(require(Permission.MONITORS_WRITE))],
 ) -> dict[str, Any]:
     """Replace a monitor's spec (its name cannot change; its state is kept)."""
+    check_limits(services(request).settings, spec)
     repo = services(request).monitoring.monitors
     row = _found(repo.get(principal.project_id, monitor_id))
     if spec.name != row.spec.name:
@@ -136,14 +200,30 @@ def delete_monitor(
 
 
 @router.post(
-    "/monitors/{monitor_id}/evaluate", responses={**AUTH_ERRORS, **NOT_FOUND, 409: {"model": ErrorResponse}}
+    "/monitors/{monitor_id}/evaluate",
+    responses={
+        **AUTH_ERRORS,
+        **NOT_FOUND,
+        409: {"model": ErrorResponse},
+        429: {"model": ErrorResponse, "description": "Over evaluate_now_per_minute (see Retry-After)"},
+    },
 )
 def evaluate_monitor(
     request: Request,
     monitor_id: RowIdPath,
     principal: Annotated[Principal, Depends(require(Permission.MONITORS_WRITE))],
 ) -> dict[str, Any]:
-    """Evaluate a monitor now (notifying as a scheduled run would); 409 while a worker has it."""
+    """Evaluate a monitor now (notifying as a scheduled run would); 409 while a worker has it;
+    429 past ``evaluate_now_per_minute`` on-demand evaluations of the project in a minute."""
+    wait = on_demand_limit(request).take(principal.project_id)
+    if wait is not None:
+        limit = services(request).settings.evaluate_now_per_minute
+        raise ApiError(
+            429,
+            "rate_limited",
+            f"at most {limit} on-demand evaluations a minute per project (setting evaluate_now_per_minute)",
+            headers={"Retry-After": str(max(1, math.ceil(wait)))},
+        )
     mon = services(request).monitoring
     _found(mon.monitors.get(principal.project_id, monitor_id))
     row = mon.worker.evaluate_now(principal.project_id, monitor_id)

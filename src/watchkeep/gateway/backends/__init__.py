@@ -12,17 +12,21 @@ from watchkeep.gateway.backends.base import Backend
 from watchkeep.gateway.backends.mock import MockBackend
 from watchkeep.gateway.backends.openai_compatible import OpenAICompatibleBackend
 from watchkeep.gateway.config import DeploymentSpec
+from watchkeep.security.egress import AddressPolicy
 
 __all__ = ["Backend", "build_backend"]
 
 
-def build_backend(spec: DeploymentSpec) -> Backend:
-    """A backend for ``spec``; secrets are read from the environment here, and only here."""
+def build_backend(spec: DeploymentSpec, egress: AddressPolicy | None = None) -> Backend:
+    """A backend for ``spec``; secrets are read from the environment here, and only here.
+
+    ``egress``: check every address an upstream connection resolves to (routes from the
+    API; the operator's file is trusted)."""
     if spec.backend == "mock":
         return MockBackend(spec)
     if spec.backend == "openai_compatible":
         secret = os.environ.get(spec.api_key_env) if spec.api_key_env else None
-        return OpenAICompatibleBackend(spec, secret)
+        return OpenAICompatibleBackend(spec, secret, egress)
     from watchkeep.gateway.backends.llama_cpp import LlamaCppBackend  # optional dependency
 
     return LlamaCppBackend(spec)

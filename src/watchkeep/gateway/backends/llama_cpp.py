@@ -20,7 +20,7 @@ from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from watchkeep.gateway.backends.base import Json
+from watchkeep.gateway.backends.base import InFlight, Json
 from watchkeep.gateway.config import DeploymentSpec, embedded_model_path
 from watchkeep.gateway.errors import UpstreamError, upstream_status_error
 
@@ -50,6 +50,7 @@ class LlamaCppBackend:
         self._slots = asyncio.Semaphore(spec.parallel)
         self._lock = threading.Lock()
         self._servers: dict[bool, Any] = {}
+        self.in_flight = InFlight()
 
     def _server(self, embedding: bool) -> Any:
         with self._lock:
@@ -75,28 +76,31 @@ class LlamaCppBackend:
 
     async def _run(self, call: Callable[[], Json]) -> Json:
         loop = asyncio.get_running_loop()
-        async with self._slots:
-            try:
-                result = await loop.run_in_executor(self._pool, call)
-            except Exception as exc:
-                raise UpstreamError(f"llama.cpp failed: {exc}") from None
+        with self.in_flight:
+            async with self._slots:
+                try:
+                    result = await loop.run_in_executor(self._pool, call)
+                except Exception as exc:
+                    raise UpstreamError(f"llama.cpp failed: {exc}") from None
         err = _error(result)
         if err is not None:
             raise err
         return result
 
-    def _named(self, result: Json) -> Json:
-        result["model"] = self._spec.model or self._spec.name
+    def _named(self, result: Json, body: Json) -> Json:
+        # The deployment's model name comes with the request: one backend serves every
+        # deployment of the same model file and settings.
+        result["model"] = body.get("model") or self._spec.model or self._spec.name
         result.pop("timings", None)
         return result
 
     async def chat(self, body: Json) -> Json:
         result = await self._run(lambda: self._server(False).handle_chat_completions(body))
-        return self._named(result)
+        return self._named(result, body)
 
     async def embeddings(self, body: Json) -> Json:
         result = await self._run(lambda: self._server(True).handle_embeddings(body))
-        return self._named(result)
+        return self._named(result, body)
 
     async def stream(self, body: Json) -> AsyncIterator[Json]:
         loop = asyncio.get_running_loop()
@@ -121,18 +125,19 @@ class LlamaCppBackend:
             finally:
                 put(_END)
 
-        async with self._slots:
-            loop.run_in_executor(self._pool, generate)
-            try:
-                while (item := await queue.get()) is not _END:
-                    if isinstance(item, UpstreamError):
-                        raise item
-                    err = _error(item)
-                    if err is not None:
-                        raise err
-                    yield self._named(item)
-            finally:
-                stop.set()  # the next token's callback returns True: llama.cpp stops
+        with self.in_flight:
+            async with self._slots:
+                loop.run_in_executor(self._pool, generate)
+                try:
+                    while (item := await queue.get()) is not _END:
+                        if isinstance(item, UpstreamError):
+                            raise item
+                        err = _error(item)
+                        if err is not None:
+                            raise err
+                        yield self._named(item, body)
+                finally:
+                    stop.set()  # the next token's callback returns True: llama.cpp stops
 
     async def aclose(self) -> None:
         servers = list(self._servers.values())

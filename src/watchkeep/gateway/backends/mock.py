@@ -13,7 +13,7 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
-from watchkeep.gateway.backends.base import Json
+from watchkeep.gateway.backends.base import InFlight, Json
 from watchkeep.gateway.config import DeploymentSpec
 from watchkeep.gateway.errors import UpstreamError, upstream_status_error
 from watchkeep.gateway.protocol import message_text
@@ -29,6 +29,7 @@ class MockBackend:
         self._model = spec.model or spec.name
         self.calls = 0
         self.streams_closed_early = 0
+        self.in_flight = InFlight()
 
     async def _before(self) -> None:
         self.calls += 1

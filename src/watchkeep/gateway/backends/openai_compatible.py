@@ -4,25 +4,36 @@ aiohttp rather than httpx on this path: its keep-alive pool costs a few tens of
 microseconds per request where httpcore's pool, with anyio underneath, measured ten
 times more under concurrency and became the gateway's bottleneck. The base URL and
 the secret come from the route configuration, never from a request; the secret lives
-only in this session's default headers.
+only in this session's default headers. Routes made through the API connect through the
+egress policy's resolver (a name that resolves inward is refused when connecting).
+An upstream's error body may echo a key or an internal host name: callers get "upstream
+answered N", the body goes to the server log only (truncated).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 
 import aiohttp
 import orjson
 from yarl import URL
 
-from watchkeep.gateway.backends.base import Json
+from watchkeep.gateway.backends.base import InFlight, Json
 from watchkeep.gateway.config import DeploymentSpec
 from watchkeep.gateway.errors import UpstreamError, parse_retry_after, upstream_status_error
+from watchkeep.security.egress import AddressPolicy, EgressConnectRefused, GuardedResolver
+
+log = logging.getLogger(__name__)
+_LOGGED_BYTES = 500
 
 
 def _transport_error(exc: BaseException) -> UpstreamError:
     if isinstance(exc, TimeoutError):
         return UpstreamError("upstream timed out", timeout=True)
+    if isinstance(exc, aiohttp.ClientConnectorError) and isinstance(exc.os_error, EgressConnectRefused):
+        log.warning("upstream connection refused: %s", exc.os_error)
+        return UpstreamError("upstream address refused by the egress policy", retryable=False)
     return UpstreamError(f"upstream connection failed ({type(exc).__name__})")
 
 
@@ -37,22 +48,22 @@ def _json(content: bytes) -> Json:
 
 
 async def _status_error(response: aiohttp.ClientResponse) -> UpstreamError:
-    message = f"upstream answered {response.status}"
     try:
-        detail = orjson.loads(await response.read()).get("error")
-        if isinstance(detail, dict) and isinstance(detail.get("message"), str):
-            message = detail["message"][:500]
-    except (orjson.JSONDecodeError, AttributeError, aiohttp.ClientError):
-        pass
+        detail = (await response.content.read(_LOGGED_BYTES)).decode("utf-8", "replace")
+    except (aiohttp.ClientError, TimeoutError):
+        detail = ""
+    log.warning("upstream %s answered %d: %s", response.url.origin(), response.status, detail)
     return upstream_status_error(
-        response.status, message, parse_retry_after(response.headers.get("Retry-After"))
+        response.status,
+        f"upstream answered {response.status}",
+        parse_retry_after(response.headers.get("Retry-After")),
     )
 
 
 class OpenAICompatibleBackend:
     """One keep-alive connection pool per deployment, opened on first use (inside the loop)."""
 
-    def __init__(self, spec: DeploymentSpec, secret: str | None) -> None:
+    def __init__(self, spec: DeploymentSpec, secret: str | None, egress: AddressPolicy | None = None) -> None:
         assert spec.base_url is not None
         base = spec.base_url.rstrip("/") + "/"
         # Parsed once: aiohttp would parse a string URL on every call.
@@ -67,14 +78,20 @@ class OpenAICompatibleBackend:
         # Whole calls are bounded by the dispatcher's deadline; a per-read timer (re-armed on
         # every chunk) is only needed to notice a stalled stream.
         self._call_timeout = aiohttp.ClientTimeout(total=None, sock_connect=min(spec.timeout_s, 10.0))
+        self._egress = egress
         self._session: aiohttp.ClientSession | None = None
+        self.in_flight = InFlight()
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(
                 headers=self._headers,
                 timeout=self._timeout,
-                connector=aiohttp.TCPConnector(limit=self._limit, limit_per_host=self._limit),
+                connector=aiohttp.TCPConnector(
+                    limit=self._limit,
+                    limit_per_host=self._limit,
+                    resolver=GuardedResolver(self._egress) if self._egress else None,
+                ),
                 json_serialize=lambda o: orjson.dumps(o).decode(),
                 skip_auto_headers=("User-Agent",),
                 # Never keep an upstream's cookies: they would leak from one caller to the
@@ -84,18 +101,19 @@ class OpenAICompatibleBackend:
         return self._session
 
     async def _post(self, path: str, body: Json) -> Json:
-        try:
-            async with self._client().post(
-                self._urls[path],
-                data=orjson.dumps(body),
-                allow_redirects=False,
-                timeout=self._call_timeout,
-            ) as response:
-                if response.status != 200:
-                    raise await _status_error(response)
-                return _json(await response.read())
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise _transport_error(exc) from None
+        with self.in_flight:
+            try:
+                async with self._client().post(
+                    self._urls[path],
+                    data=orjson.dumps(body),
+                    allow_redirects=False,
+                    timeout=self._call_timeout,
+                ) as response:
+                    if response.status != 200:
+                        raise await _status_error(response)
+                    return _json(await response.read())
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                raise _transport_error(exc) from None
 
     async def chat(self, body: Json) -> Json:
         return await self._post("chat/completions", body)
@@ -104,36 +122,38 @@ class OpenAICompatibleBackend:
         return await self._post("embeddings", body)
 
     async def stream(self, body: Json) -> AsyncIterator[Json]:
-        try:
-            response = await self._client().post(
-                self._urls["chat/completions"], data=orjson.dumps(body), allow_redirects=False
-            )
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise _transport_error(exc) from None
-        finished = False
-        try:
-            if response.status != 200:
-                raise await _status_error(response)
-            async for raw in response.content:
-                line = raw.strip()
-                if not line.startswith(b"data:"):
-                    continue
-                data = line[5:].strip()
-                if data == b"[DONE]":
-                    finished = True
-                    return
-                chunk = _json(data)
-                if "error" in chunk and "choices" not in chunk:
-                    raise UpstreamError(f"upstream stream failed: {str(chunk['error'])[:300]}")
-                yield chunk
-            finished = True
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise _transport_error(exc) from None
-        finally:
-            if finished:
-                response.release()  # back to the pool
-            else:
-                response.close()  # drop the connection: the upstream stops generating
+        with self.in_flight:
+            try:
+                response = await self._client().post(
+                    self._urls["chat/completions"], data=orjson.dumps(body), allow_redirects=False
+                )
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                raise _transport_error(exc) from None
+            finished = False
+            try:
+                if response.status != 200:
+                    raise await _status_error(response)
+                async for raw in response.content:
+                    line = raw.strip()
+                    if not line.startswith(b"data:"):
+                        continue
+                    data = line[5:].strip()
+                    if data == b"[DONE]":
+                        finished = True
+                        return
+                    chunk = _json(data)
+                    if "error" in chunk and "choices" not in chunk:
+                        log.warning("upstream stream failed: %s", str(chunk["error"])[:_LOGGED_BYTES])
+                        raise UpstreamError("the upstream stream failed")
+                    yield chunk
+                finished = True
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                raise _transport_error(exc) from None
+            finally:
+                if finished:
+                    response.release()  # back to the pool
+                else:
+                    response.close()  # drop the connection: the upstream stops generating
 
     async def aclose(self) -> None:
         if self._session is not None:

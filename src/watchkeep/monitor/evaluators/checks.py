@@ -1,4 +1,7 @@
-"""Cheap, deterministic checks of an output: JSON, schema, regex, length, refusal."""
+"""Cheap, deterministic checks of an output: JSON, schema, regex, length, refusal.
+
+Tenant patterns (regex, JSON-schema keywords) run on RE2: see ``patterns``.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ import jsonschema
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from watchkeep.monitor.evaluators.base import EvalInput, EvalResult, Evaluator, NoParams
+from watchkeep.monitor.evaluators.patterns import compile_pattern, re2_validator
 
 
 def _parse_json(text: str | None) -> tuple[bool, Any, str | None]:
@@ -34,15 +38,16 @@ class JsonValid(Evaluator[NoParams]):
 
 class JsonSchemaParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    json_schema: dict[str, Any] = Field(alias="schema", description="A JSON Schema the output must satisfy.")
+    json_schema: dict[str, Any] = Field(
+        alias="schema",
+        description="A JSON Schema the output must satisfy; its patterns run on RE2 (no lookaround "
+        "or backreferences).",
+    )
 
     @field_validator("json_schema")
     @classmethod
     def _valid_schema(cls, value: dict[str, Any]) -> dict[str, Any]:
-        try:
-            jsonschema.validators.validator_for(value).check_schema(value)
-        except jsonschema.exceptions.SchemaError as exc:
-            raise ValueError(f"invalid JSON Schema: {exc.message}") from exc
+        re2_validator(value)
         return value
 
 
@@ -55,8 +60,7 @@ class JsonSchema(Evaluator[JsonSchemaParams]):
 
     def __init__(self, params: JsonSchemaParams) -> None:
         super().__init__(params)
-        schema = params.json_schema
-        self._validator = jsonschema.validators.validator_for(schema)(schema)
+        self._validator = re2_validator(params.json_schema)
 
     def evaluate(self, item: EvalInput) -> EvalResult:
         ok, value, why = _parse_json(item.output)
@@ -68,17 +72,17 @@ class JsonSchema(Evaluator[JsonSchemaParams]):
 
 class RegexParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    pattern: str = Field(max_length=2000)
+    pattern: str = Field(
+        max_length=2000,
+        description="An RE2 regular expression (linear time: no lookaround or backreferences).",
+    )
     must_match: bool = Field(default=True, description="False: the pattern must NOT occur.")
     ignore_case: bool = False
 
     @field_validator("pattern")
     @classmethod
     def _compiles(cls, value: str) -> str:
-        try:
-            re.compile(value)
-        except re.error as exc:
-            raise ValueError(f"invalid regular expression: {exc}") from exc
+        compile_pattern(value)
         return value
 
 
@@ -91,7 +95,7 @@ class RegexMatch(Evaluator[RegexParams]):
 
     def __init__(self, params: RegexParams) -> None:
         super().__init__(params)
-        self._re = re.compile(params.pattern, re.IGNORECASE if params.ignore_case else 0)
+        self._re = compile_pattern(params.pattern, params.ignore_case)
 
     def evaluate(self, item: EvalInput) -> EvalResult:
         found = self._re.search(item.output or "") is not None

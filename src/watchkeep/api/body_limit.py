@@ -1,0 +1,91 @@
+"""The REST body cap: one pure-ASGI layer in front of every REST route.
+
+A declared ``Content-Length`` over the cap is answered 413 before the app runs. A body
+without one (chunked) is counted as the app pulls it from ``receive``: past the cap,
+``receive`` raises, whatever answer the app then produces is dropped and a 413 goes out
+instead. Nothing is buffered here; the app reads the body once, as it always did.
+
+Paths under ``/v1/`` are not capped here: the OTLP receiver and the gateway's OpenAI
+endpoints have their own caps (``max_body_bytes``, ``gateway_max_request_bytes``).
+"""
+
+from __future__ import annotations
+
+import orjson
+from fastapi import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+OWN_CAPS = ("/v1/",)
+
+
+class BodyTooLarge(HTTPException):
+    """Raised from ``receive`` once the body passed the cap (FastAPI lets it through)."""
+
+
+class RestBodyLimit:
+    """413 for REST request bodies over ``cap`` bytes (declared or streamed)."""
+
+    def __init__(self, app: ASGIApp, cap: int, exempt: tuple[str, ...] = OWN_CAPS) -> None:
+        self.app = app
+        self.cap = cap
+        self.exempt = exempt
+        self._body = orjson.dumps(
+            {
+                "error": {
+                    "code": "request_too_large",
+                    "message": f"the request body is larger than {cap} bytes (setting rest_max_body_bytes)",
+                }
+            }
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].startswith(self.exempt):
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope["headers"]:
+            if name == b"content-length" and value.isdigit() and int(value) > self.cap:
+                await self._refuse(send)
+                return
+        received = 0
+        over = False
+        started = False
+
+        async def counting_receive() -> Message:
+            nonlocal received, over
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.cap:
+                    over = True
+                    raise BodyTooLarge(413, "request body too large")
+            return message
+
+        async def guarded_send(message: Message) -> None:
+            nonlocal started
+            if over:
+                return  # the app's answer to the exception; ours goes out below
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, guarded_send)
+        except Exception:
+            if not over:
+                raise
+        if over and not started:
+            await self._refuse(send)
+
+    async def _refuse(self, send: Send) -> None:
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(self._body)).encode()),
+                    (b"connection", b"close"),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": self._body})

@@ -1,0 +1,328 @@
+"""Authentication is not authorisation: every route, every role, the status it must answer.
+
+The expected status of each route for each principal is written out here, not derived
+from the implementation's role table, so a wrong entry in that table (or a route that
+forgets its permission check) fails this test. "Allowed" is the exact success status of
+a realistic request that reaches the handler (it sets up the ids it names), never a 5xx;
+"denied" is exactly 401 or 403. The table must name every operation the app serves
+(its routes, its OpenAPI document and the gateway's fast path), and nothing else.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from fastapi import FastAPI
+from fastapi.routing import RouteContext, iter_route_contexts
+from fastapi.testclient import TestClient
+from starlette.routing import Route
+
+from tests.conftest import new_key
+from tests.security.tenant_app import (
+    MOCK_ROUTE,
+    OPERATOR_TOKEN,
+    PROTOBUF,
+    seed_trace,
+    tenant_settings,
+    unique,
+)
+from watchkeep.api.app import create_app
+from watchkeep.devtools.synthetic import build_request
+from watchkeep.gateway.web import GatewayFastPath
+
+ROLES = ("admin", "member", "ingest", "viewer")
+PRINCIPALS = (*ROLES, "operator", "none", "invalid", "revoked")
+OK = "ok"  # the row's success status
+DENIED = "denied"  # 401 or 403: which one is the implementation's choice
+Expect = int | str
+Call = tuple[str, dict[str, Any]]  # url, request keyword arguments
+
+
+def expect(
+    admin: Expect,
+    member: Expect,
+    ingest: Expect,
+    viewer: Expect,
+    *,
+    operator: Expect = 401,
+    none: Expect = 401,
+    invalid: Expect = 401,
+    revoked: Expect = 401,
+) -> dict[str, Expect]:
+    """One row's cells; a project route's key-less columns are 401 (the operator token is no project key)."""
+    return {
+        "admin": admin,
+        "member": member,
+        "ingest": ingest,
+        "viewer": viewer,
+        "operator": operator,
+        "none": none,
+        "invalid": invalid,
+        "revoked": revoked,
+    }
+
+
+OPEN = expect(200, 200, 200, 200, operator=200, none=200, invalid=200, revoked=200)
+OPERATOR_ONLY = expect(403, 403, 403, 403, operator=OK, none=401, invalid=DENIED, revoked=DENIED)
+
+
+@dataclass
+class Tenant:
+    """A fresh project: the key under test, and an admin key of the same project that sets the stage."""
+
+    client: TestClient
+    admin: dict[str, str]
+    _trace: str | None = field(default=None)
+
+    def make(self, method: str, url: str, **kwargs: Any) -> Any:
+        headers = {**kwargs.pop("headers", {}), **self.admin}
+        response = self.client.request(method, url, headers=headers, **kwargs)
+        assert response.status_code in (200, 201), (url, response.status_code, response.text)
+        return response.json() if response.headers["content-type"] == "application/json" else None
+
+    def monitor(self) -> tuple[int, dict[str, Any]]:
+        spec = {**MONITOR, "name": unique("mon")}
+        return int(self.make("POST", "/api/v1/monitors", json=spec)["id"]), spec
+
+    def channel(self) -> int:
+        return int(self.make("POST", "/api/v1/alert-channels", json=channel_body())["id"])
+
+    def evaluator(self) -> int:
+        return int(self.make("POST", "/api/v1/online-evaluators", json=evaluator_body())["id"])
+
+    def route(self) -> str:
+        name = unique("route")
+        self.make("PUT", f"/api/v1/routes/{name}", json=ROUTE)
+        return name
+
+    def trace(self) -> str:
+        """A stored trace of this project (seeded once)."""
+        if self._trace is None:
+            self._trace = seed_trace(self.client, self.admin)[0][0]
+        return self._trace
+
+
+MONITOR = {
+    "name": "m",
+    "kind": "metric",
+    "metric": "requests",
+    "schedule": 60,
+    "condition": {"op": ">", "alert": 1000},
+}
+ROUTE = MOCK_ROUTE
+DAY = {"reference_from": "2026-01-01T00:00:00Z", "reference_to": "2026-01-02T00:00:00Z"}
+CHAT = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
+
+
+def channel_body() -> dict[str, Any]:
+    """A webhook channel on loopback (allow-listed for this app; never delivered to here)."""
+    return {"name": unique("chan"), "kind": "webhook", "config": {"url": "http://127.0.0.1:9/hook"}}
+
+
+def evaluator_body() -> dict[str, Any]:
+    return {"name": unique("eval"), "evaluator": "json_valid", "sample_rate": 0.5}
+
+
+def otlp(_: Tenant) -> Call:
+    body, _ids = build_request(2, rng=random.Random())
+    return "/v1/traces", {"content": body, "headers": PROTOBUF}
+
+
+def get(url: str, **params: Any) -> Callable[[Tenant], Call]:
+    return lambda _: (url, {"params": params} if params else {})
+
+
+def put_monitor(t: Tenant) -> Call:
+    monitor_id, spec = t.monitor()
+    return f"/api/v1/monitors/{monitor_id}", {"json": {**spec, "description": "changed"}}
+
+
+def apply_monitors(_: Tenant) -> Call:
+    text = yaml.safe_dump({"monitors": [{**MONITOR, "name": unique("mon")}]})
+    return "/api/v1/monitors/apply", {"content": text, "headers": {"Content-Type": "application/yaml"}}
+
+
+@dataclass(frozen=True)
+class Row:
+    """A route's realistic request, its success status, and the status each principal gets."""
+
+    send: Callable[[Tenant], Call]
+    ok: int
+    cells: dict[str, Expect]
+
+
+READ = expect(OK, OK, 403, OK)  # traces, scores, metrics, monitors, alerts, routes: read
+WRITE_TRACES = expect(OK, OK, OK, 403)  # ingest and feedback: the apps' role
+MONITORS_WRITE = expect(OK, OK, 403, 403)
+ADMIN_ONLY = expect(OK, 403, 403, 403)
+INVOKE = expect(OK, OK, OK, 403)
+
+MATRIX: dict[tuple[str, str], Row] = {
+    ("GET", "/healthz"): Row(get("/healthz"), 200, OPEN),
+    ("GET", "/readyz"): Row(get("/readyz"), 200, OPEN),
+    ("GET", "/openapi.json"): Row(get("/openapi.json"), 200, OPEN),
+    ("GET", "/docs"): Row(get("/docs"), 200, OPEN),
+    ("GET", "/docs/oauth2-redirect"): Row(get("/docs/oauth2-redirect"), 200, OPEN),
+    ("GET", "/redoc"): Row(get("/redoc"), 200, OPEN),
+    ("GET", "/metrics"): Row(
+        get("/metrics"), 200, expect(403, 403, 403, 403, operator=OK, none=401, invalid=DENIED, revoked=403)
+    ),
+    ("POST", "/v1/traces"): Row(otlp, 200, WRITE_TRACES),
+    ("GET", "/api/v1/traces"): Row(get("/api/v1/traces"), 200, READ),
+    ("GET", "/api/v1/traces/{trace_id}"): Row(lambda t: (f"/api/v1/traces/{t.trace()}", {}), 200, READ),
+    ("GET", "/api/v1/spans"): Row(
+        lambda t: ("/api/v1/spans", {"params": {"trace_id": t.trace()}}), 200, READ
+    ),
+    ("POST", "/api/v1/scores"): Row(
+        lambda t: ("/api/v1/scores", {"json": {"name": "q", "value": 1, "trace_id": t.trace()}}),
+        201,
+        WRITE_TRACES,
+    ),
+    ("GET", "/api/v1/scores"): Row(get("/api/v1/scores"), 200, READ),
+    ("GET", "/api/v1/quality"): Row(get("/api/v1/quality", name="q"), 200, READ),
+    ("GET", "/api/v1/metrics"): Row(get("/api/v1/metrics", bucket_seconds=60), 200, READ),
+    ("GET", "/api/v1/metrics/resources"): Row(get("/api/v1/metrics/resources"), 200, OPERATOR_ONLY),
+    ("GET", "/api/v1/drift"): Row(get("/api/v1/drift", feature="latency_ms", **DAY), 200, READ),
+    ("GET", "/api/v1/evaluators"): Row(get("/api/v1/evaluators"), 200, READ),
+    ("GET", "/api/v1/online-evaluators"): Row(get("/api/v1/online-evaluators"), 200, READ),
+    ("POST", "/api/v1/online-evaluators"): Row(
+        lambda _: ("/api/v1/online-evaluators", {"json": evaluator_body()}), 201, MONITORS_WRITE
+    ),
+    ("DELETE", "/api/v1/online-evaluators/{evaluator_id}"): Row(
+        lambda t: (f"/api/v1/online-evaluators/{t.evaluator()}", {}), 204, MONITORS_WRITE
+    ),
+    ("GET", "/api/v1/monitors"): Row(get("/api/v1/monitors"), 200, READ),
+    ("POST", "/api/v1/monitors"): Row(
+        lambda _: ("/api/v1/monitors", {"json": {**MONITOR, "name": unique("mon")}}), 201, MONITORS_WRITE
+    ),
+    ("POST", "/api/v1/monitors/apply"): Row(apply_monitors, 200, MONITORS_WRITE),
+    ("GET", "/api/v1/monitors/{monitor_id}"): Row(
+        lambda t: (f"/api/v1/monitors/{t.monitor()[0]}", {}), 200, READ
+    ),
+    ("PUT", "/api/v1/monitors/{monitor_id}"): Row(put_monitor, 200, MONITORS_WRITE),
+    ("DELETE", "/api/v1/monitors/{monitor_id}"): Row(
+        lambda t: (f"/api/v1/monitors/{t.monitor()[0]}", {}), 204, MONITORS_WRITE
+    ),
+    ("POST", "/api/v1/monitors/{monitor_id}/evaluate"): Row(
+        lambda t: (f"/api/v1/monitors/{t.monitor()[0]}/evaluate", {}), 200, MONITORS_WRITE
+    ),
+    ("GET", "/api/v1/alerts"): Row(get("/api/v1/alerts"), 200, READ),
+    ("GET", "/api/v1/alert-channels"): Row(get("/api/v1/alert-channels"), 200, READ),
+    ("POST", "/api/v1/alert-channels"): Row(
+        lambda _: ("/api/v1/alert-channels", {"json": channel_body()}), 201, ADMIN_ONLY
+    ),
+    ("DELETE", "/api/v1/alert-channels/{channel_id}"): Row(
+        lambda t: (f"/api/v1/alert-channels/{t.channel()}", {}), 204, ADMIN_ONLY
+    ),
+    ("POST", "/v1/chat/completions"): Row(lambda _: ("/v1/chat/completions", {"json": CHAT}), 200, INVOKE),
+    ("POST", "/v1/embeddings"): Row(
+        lambda _: ("/v1/embeddings", {"json": {"model": "m", "input": ["hi", "there"]}}), 200, INVOKE
+    ),
+    ("GET", "/v1/models"): Row(get("/v1/models"), 200, INVOKE),
+    ("GET", "/api/v1/routes"): Row(get("/api/v1/routes"), 200, READ),
+    ("GET", "/api/v1/routes/{name}"): Row(lambda t: (f"/api/v1/routes/{t.route()}", {}), 200, READ),
+    ("PUT", "/api/v1/routes/{name}"): Row(
+        lambda _: (f"/api/v1/routes/{unique('route')}", {"json": ROUTE}), 200, ADMIN_ONLY
+    ),
+    ("DELETE", "/api/v1/routes/{name}"): Row(lambda t: (f"/api/v1/routes/{t.route()}", {}), 204, ADMIN_ONLY),
+}
+
+
+def _operations(ctx: RouteContext) -> set[tuple[str, str]]:
+    """The (method, path) pairs of one routing entry; anything but a plain route needs a row too."""
+    if not isinstance(ctx.original_route, Route) or ctx.methods is None:
+        return {(type(ctx.original_route).__name__, str(ctx.path))}
+    methods = set(ctx.methods)
+    if "GET" in methods:
+        methods.discard("HEAD")  # Starlette answers HEAD for every GET
+    return {(m, str(ctx.path)) for m in methods}
+
+
+def _fast_path(app: FastAPI) -> GatewayFastPath:
+    layer: Any = app.front  # type: ignore[attr-defined]
+    while not isinstance(layer, GatewayFastPath):
+        layer = layer.app
+    return layer
+
+
+def served_operations(app: FastAPI) -> set[tuple[str, str]]:
+    """Every operation the app answers: its routing table, its OpenAPI document, the gateway fast path."""
+    served = {op for ctx in iter_route_contexts(app.routes) for op in _operations(ctx)}
+    http = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}
+    served |= {(m.upper(), p) for p, item in app.openapi()["paths"].items() for m in item if m in http}
+    served |= set(_fast_path(app)._routes)
+    return served
+
+
+@pytest.fixture
+def client(database_url: str, tmp_path: Path) -> Iterator[TestClient]:
+    app = create_app(tenant_settings(database_url, tmp_path))
+    with TestClient(app, raise_server_exceptions=False) as c:
+        yield c
+
+
+def header_variants(principal: str, database_url: str, project: str, app: FastAPI) -> list[dict[str, str]]:
+    """The Authorization headers a principal sends (several ways of having no valid key)."""
+    if principal in ROLES:
+        return [{"Authorization": f"Bearer {new_key(database_url, principal, project)}"}]
+    if principal == "operator":
+        return [{"Authorization": f"Bearer {OPERATOR_TOKEN}"}]
+    if principal == "none":
+        return [{}]
+    if principal == "revoked":
+        key = new_key(database_url, "admin", project)
+        assert app.state.services.projects.revoke_key(key[:15])
+        return [{"Authorization": f"Bearer {key}"}]
+    real = new_key(database_url, "admin", project)
+    return [
+        {"Authorization": "Bearer"},
+        {"Authorization": "Basic dXNlcjpwYXNz"},
+        {"Authorization": f"Bearer wk_{'a' * 43}"},
+        {"Authorization": f"Bearer {real[:-2]}{'xx' if not real.endswith('xx') else 'yy'}"},
+        {"Authorization": f"bearer{real}"},
+    ]
+
+
+def test_the_matrix_names_every_route_the_app_serves_and_no_other(client: TestClient) -> None:
+    served = served_operations(client.app)  # type: ignore[arg-type]
+    assert not served - set(MATRIX), f"routes without a row in MATRIX: {sorted(served - set(MATRIX))}"
+    assert not set(MATRIX) - served, f"rows for routes the app does not serve: {sorted(set(MATRIX) - served)}"
+
+
+@pytest.mark.parametrize("principal", PRINCIPALS)
+def test_each_principal_gets_exactly_the_status_in_the_matrix(
+    principal: str, client: TestClient, database_url: str
+) -> None:
+    """All mismatches of a column are reported together, each with the answer's start."""
+    project = unique("authz")
+    tenant = Tenant(client, {"Authorization": f"Bearer {new_key(database_url, 'admin', project)}"})
+    variants = header_variants(principal, database_url, project, client.app)  # type: ignore[arg-type]
+    wrong: list[str] = []
+    for (method, path), row in MATRIX.items():
+        want = row.cells[principal]
+        for headers in variants:
+            url, kwargs = row.send(tenant)
+            sent = {**kwargs.pop("headers", {}), **headers}
+            response = client.request(method, url, headers=sent, **kwargs)
+            got = response.status_code
+            fine = got in (401, 403) if want == DENIED else got == (row.ok if want == OK else want)
+            if not fine:
+                wrong.append(
+                    f"{method} {path} {headers or 'no key'}: {got} (want {want}) {response.text[:160]}"
+                )
+    assert not wrong, f"{principal}: {len(wrong)} mismatches\n" + "\n".join(wrong)
+
+
+def test_the_matrix_itself_is_complete_and_well_formed() -> None:
+    """Every row names every principal, and denials are 401/403 only (no other 4xx counts as denied)."""
+    for op, row in MATRIX.items():
+        assert set(row.cells) == set(PRINCIPALS), op
+        assert 200 <= row.ok < 300, op
+        for cell in row.cells.values():
+            assert cell in (OK, DENIED, 200, 401, 403), (op, cell)
