@@ -1,35 +1,55 @@
 """Shared fixtures: real databases (SQLite and a throwaway PostgreSQL), apps and servers.
 
-Every integration test that takes ``database_url`` runs once per database. Databases
-are created once per session; each test gets its own project (and key), which is how
-the product isolates tenants, so tests cannot see each other's data.
+Every integration test that takes ``database_url`` runs once per database chosen with
+``--db`` (default both). Databases are created once per session; each test gets its own
+project (and key), which is how the product isolates tenants, so tests cannot see each
+other's data. Helpers that tests import live in ``tests/support``, not here.
 """
 
 from __future__ import annotations
 
 import os
-import socket
-import threading
-import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
-import uvicorn
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from tests.support import databases
+from tests.support.apps import Api
+from tests.support.keys import new_key
+from tests.support.servers import LiveServer, free_port, serve
 from watchkeep.api.app import create_app
 from watchkeep.config import Settings
 from watchkeep.devtools.postgres import PostgresUnavailable, TempPostgres
 from watchkeep.store.engine import make_engine
 from watchkeep.store.migrate import upgrade
-from watchkeep.store.projects import ProjectRepository
 
-DATABASES = ["sqlite", "postgres"]
+pytest_plugins = ["tests.support.fixtures_monitor"]
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    databases.add_option(parser)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Run each test that needs ``database_url`` (directly or through a fixture) per database."""
+    if "database_url" in metafunc.fixturenames:
+        metafunc.parametrize(
+            "database_url", databases.params(metafunc.config), indirect=True, scope="session"
+        )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests that take the ``postgres`` fixture itself are PostgreSQL tests too: marked, and
+    skipped when ``--db sqlite`` rules PostgreSQL out."""
+    skip = pytest.mark.skip(reason="--db sqlite: no PostgreSQL in this run")
+    for item in items:
+        if "postgres" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.postgres)
+        if "postgres" not in databases.chosen(config) and item.get_closest_marker("postgres"):
+            item.add_marker(skip)
 
 
 @pytest.fixture(scope="session")
@@ -49,9 +69,9 @@ def postgres() -> Iterator[TempPostgres | str]:
         pg.stop()
 
 
-@pytest.fixture(scope="session", params=DATABASES)
+@pytest.fixture(scope="session")
 def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
-    """A migrated database of each kind, shared by the session."""
+    """A migrated database of each chosen kind (``request.param``), shared by the session."""
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'watchkeep.db'}"
     else:
@@ -75,32 +95,6 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
     )
 
 
-def new_key(database_url: str, role: str = "member", project: str | None = None) -> str:
-    """A key for a fresh (or the named) project."""
-    engine = make_engine(database_url)
-    try:
-        return ProjectRepository(engine).create_key(project or f"p-{uuid.uuid4().hex[:10]}", role)
-    finally:
-        engine.dispose()
-
-
-@dataclass
-class Api:
-    """An app under test with a key of a fresh project."""
-
-    app: FastAPI
-    client: TestClient
-    key: str
-    database_url: str
-
-    @property
-    def auth(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.key}"}
-
-    def key_for(self, role: str = "member", project: str | None = None) -> str:
-        return new_key(self.database_url, role, project)
-
-
 @pytest.fixture
 def api(settings: Settings, database_url: str) -> Iterator[Api]:
     """A started app (lifespan run) with a member key of a fresh project; the client is on
@@ -108,68 +102,6 @@ def api(settings: Settings, database_url: str) -> Iterator[Api]:
     app = create_app(settings)
     with TestClient(app, client=("127.0.0.1", 50000)) as client:
         yield Api(app, client, new_key(database_url), database_url)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@dataclass
-class LiveServer:
-    """A real uvicorn server on loopback, for clients that speak HTTP themselves."""
-
-    url: str
-    api_key: str
-    database_url: str
-    app: FastAPI
-
-    @property
-    def client(self) -> httpx.Client:
-        return httpx.Client(
-            base_url=self.url, headers={"Authorization": f"Bearer {self.api_key}"}, timeout=30
-        )
-
-    def trace(self, trace_id: str) -> dict[str, object]:
-        with self.client as c:
-            response = c.get(f"/api/v1/traces/{trace_id}")
-            response.raise_for_status()
-            return dict(response.json())
-
-    def spans(self, trace_id: str) -> list[dict[str, object]]:
-        """Every stored span of ``trace_id`` (newest first)."""
-        with self.client as c:
-            response = c.get("/api/v1/spans", params={"trace_id": trace_id, "limit": 1000})
-            response.raise_for_status()
-            return list(response.json()["items"])
-
-    def wait_for_spans(self, count: int, timeout: float = 30.0, **filters: str) -> list[dict[str, object]]:
-        """Poll the span list until ``count`` spans match (the SDK exports asynchronously)."""
-        deadline = time.monotonic() + timeout
-        spans: list[dict[str, object]] = []
-        with self.client as c:
-            while time.monotonic() < deadline:
-                spans = c.get("/api/v1/spans", params={"limit": 1000, **filters}).json()["items"]
-                if len(spans) >= count:
-                    return spans
-                time.sleep(0.1)
-        return spans
-
-
-def serve(app: FastAPI, port: int) -> tuple[uvicorn.Server, threading.Thread]:
-    """Run ``app`` with uvicorn on a thread until ``server.should_exit``."""
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False)
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("test server did not start")
-        time.sleep(0.02)
-    return server, thread
 
 
 @pytest.fixture

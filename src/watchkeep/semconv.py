@@ -3,11 +3,13 @@
 The OpenTelemetry GenAI conventions (current and older names), OpenInference and
 OpenLLMetry spell the same facts differently; ingest maps all of them onto the same
 columns, and the SDK writes the current GenAI names plus watchkeep's own trace-level
-attributes. Nothing here imports anything: the SDK and the server both depend on it.
+attributes, and the score vocabulary both sides validate against. Nothing here imports
+anything beyond the standard library: the SDK and the server both depend on it.
 """
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Final
 
 # --- OpenTelemetry GenAI (current) -------------------------------------------------
@@ -114,8 +116,6 @@ ENVIRONMENT_KEYS: Final = (
 RELEASE_KEYS: Final = (WK_RELEASE, LANGFUSE_RELEASE)
 TAGS_KEYS: Final = (WK_TAGS, OI_TAG_TAGS, LANGFUSE_TAGS)
 PROVIDER_KEYS: Final = (GEN_AI_PROVIDER_NAME, GEN_AI_SYSTEM, OI_LLM_PROVIDER, OI_LLM_SYSTEM)
-REQUEST_MODEL_KEYS: Final = (GEN_AI_REQUEST_MODEL, OI_LLM_MODEL_NAME)
-RESPONSE_MODEL_KEYS: Final = (GEN_AI_RESPONSE_MODEL, OI_LLM_MODEL_NAME)
 INPUT_TOKEN_KEYS: Final = (
     GEN_AI_USAGE_INPUT_TOKENS,
     GEN_AI_USAGE_PROMPT_TOKENS,
@@ -153,3 +153,21 @@ WK_GATEWAY_ATTEMPTS: Final = "watchkeep.gateway.attempts"
 WK_GATEWAY_DECISION: Final = "watchkeep.gateway.route_decision"
 WK_GATEWAY_STATUS: Final = "watchkeep.gateway.status_code"
 WK_GATEWAY_SHADOW_OF: Final = "watchkeep.gateway.shadow_of"
+
+
+# --- Scores (the SDK's checks and the REST API's schema share these) ----------------
+class ScoreSource(StrEnum):
+    """Who produced a score."""
+
+    HUMAN = "human"
+    API = "api"
+    EVALUATOR = "evaluator"
+    END_USER = "end-user"
+
+
+class ScoreDataType(StrEnum):
+    """How a score's value is to be read."""
+
+    NUMERIC = "numeric"
+    CATEGORICAL = "categorical"
+    BOOLEAN = "boolean"

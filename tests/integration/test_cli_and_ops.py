@@ -13,7 +13,8 @@ import pytest
 from sqlalchemy import inspect
 from typer.testing import CliRunner
 
-from tests.conftest import Api, free_port
+from tests.support.apps import Api
+from tests.support.servers import free_port
 from watchkeep.cli.main import app as cli
 from watchkeep.store.engine import make_engine
 from watchkeep.store.migrate import current_revision, head_revision

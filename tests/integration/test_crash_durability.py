@@ -25,7 +25,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from tests.conftest import free_port
+from tests.support.servers import free_port
 from watchkeep.devtools.postgres import TempPostgres
 from watchkeep.devtools.synthetic import build_request
 from watchkeep.store.engine import make_engine

@@ -13,7 +13,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
-from tests.conftest import Api
+from tests.support.apps import Api
 from watchkeep.devtools.synthetic import build_request
 
 PB = {"Content-Type": "application/x-protobuf"}

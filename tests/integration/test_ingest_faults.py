@@ -12,7 +12,8 @@ import httpx
 import pytest
 from sqlalchemy.exc import OperationalError
 
-from tests.conftest import free_port, new_key, serve
+from tests.support.keys import new_key
+from tests.support.servers import free_port, serve
 from watchkeep.api.app import create_app
 from watchkeep.config import Settings
 from watchkeep.devtools.synthetic import build_request

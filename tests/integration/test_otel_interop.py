@@ -12,7 +12,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
 from opentelemetry.trace import Status, StatusCode
 
-from tests.conftest import LiveServer
+from tests.support.servers import LiveServer
 
 
 def provider_for(server: LiveServer, service: str = "shop", batch: bool = False) -> TracerProvider:

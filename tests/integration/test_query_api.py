@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.conftest import Api
+from tests.support.apps import Api
 
 T0 = 1_700_000_000_000_000_000
 SEC = 1_000_000_000

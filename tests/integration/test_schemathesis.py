@@ -37,8 +37,9 @@ from schemathesis.specs.openapi.checks import (
 )
 from schemathesis.transport.serialization import serialize_binary
 
-from tests.conftest import LiveServer, free_port, new_key, serve
-from tests.security.tenant_app import OPERATOR_TOKEN, tenant_settings
+from tests.support.keys import new_key
+from tests.support.servers import LiveServer, free_port, serve
+from tests.support.tenant import OPERATOR_TOKEN, tenant_settings
 from watchkeep.api.app import create_app
 from watchkeep.config import Settings
 from watchkeep.devtools.synthetic import build_request

@@ -10,7 +10,8 @@ from watchkeep.ingest.decode_pool import prepare
 from watchkeep.ingest.service_types import Encoding
 from watchkeep.store.engine import make_engine
 from watchkeep.store.projects import ProjectRepository
-from watchkeep.store.span_writer import SpanWriter, WriteBatch
+from watchkeep.store.rows import WriteBatch
+from watchkeep.store.span_writer import SpanWriter
 
 
 def _batch(project_id: int, seed: int, spans: int = 6) -> WriteBatch:

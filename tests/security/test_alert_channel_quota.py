@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.integration.monitor.conftest import MonitorApi, monitor_api
+from tests.support.monitor import MonitorApi, monitor_api
 from watchkeep.config import Settings
 
 

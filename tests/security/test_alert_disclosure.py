@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.integration.monitor.conftest import (
+from tests.support.monitor import (
     LOOPBACK,
     MonitorApi,
     Receiver,

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.monitor.conftest import (
+from tests.support.monitor import (
     LOOPBACK,
     Mailbox,
     MonitorApi,

@@ -23,8 +23,8 @@ from fastapi.routing import RouteContext, iter_route_contexts
 from fastapi.testclient import TestClient
 from starlette.routing import Route
 
-from tests.conftest import new_key
-from tests.security.tenant_app import (
+from tests.support.keys import new_key
+from tests.support.tenant import (
     MOCK_ROUTE,
     OPERATOR_TOKEN,
     PROTOBUF,

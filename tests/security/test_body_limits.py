@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Api, LiveServer
+from tests.support.apps import Api
+from tests.support.servers import LiveServer
 
 TRACE = "0af7651916cd43dd8448eb211c80319c"
 MIB = 1024 * 1024

@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import new_key
-from tests.integration.monitor.conftest import Receiver, running_receiver
-from tests.security.tenant_app import MOCK_ROUTE, seed_trace, tenant_settings, unique
+from tests.support.keys import new_key
+from tests.support.monitor import Receiver, running_receiver
+from tests.support.tenant import MOCK_ROUTE, seed_trace, tenant_settings, unique
 from watchkeep.api.app import create_app
 
 Response = Any  # the TestClient's response: httpx's or httpx2's, whichever Starlette found

@@ -21,7 +21,7 @@ from sqlalchemy import Engine, func, select
 from starlette.requests import Request
 from typer.testing import CliRunner
 
-from tests.conftest import LiveServer
+from tests.support.servers import LiveServer
 from watchkeep.cli.main import app as cli
 from watchkeep.devtools.synthetic import build_request
 from watchkeep.gateway.errors import GatewayError
@@ -37,7 +37,8 @@ from watchkeep.security.keys import KeyVerifier, key_prefix
 from watchkeep.store.engine import make_engine
 from watchkeep.store.project_deletion import delete_project
 from watchkeep.store.projects import ProjectRepository
-from watchkeep.store.span_writer import SpanWriter, WriteBatch
+from watchkeep.store.rows import WriteBatch
+from watchkeep.store.span_writer import SpanWriter
 from watchkeep.store.tables import spans
 
 

@@ -10,8 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import new_key
-from tests.integration.gateway.gateway_support import RecordingUpstream, chat, live_gateway, wait_until
+from tests.support.gateway import RecordingUpstream, chat, live_gateway, wait_until
+from tests.support.keys import new_key
 from watchkeep.gateway.config import EMBEDDED_MODEL, local_backend_available
 
 MOCK = {"routes": [{"name": "m", "deployments": [{"name": "a", "backend": "mock"}]}]}

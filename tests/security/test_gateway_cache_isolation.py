@@ -8,8 +8,8 @@ from typing import Any
 
 import httpx
 
-from tests.conftest import new_key
-from tests.integration.gateway.gateway_support import chat, live_gateway
+from tests.support.gateway import chat, live_gateway
+from tests.support.keys import new_key
 
 SHARED = {"routes": [{"name": "m", "deployments": [{"name": "a", "backend": "mock"}]}]}
 ASKED = chat("what is the merger's code name?", temperature=0)

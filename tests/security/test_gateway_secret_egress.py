@@ -14,13 +14,13 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import new_key
-from tests.integration.gateway.gateway_support import (
+from tests.support.gateway import (
     RecordingUpstream,
     chat,
     live_gateway,
     project_of,
 )
+from tests.support.keys import new_key
 from watchkeep.security.egress import origin_of
 
 SECRET = "sk-operator-0123456789abcdef"

@@ -13,7 +13,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from tests.conftest import new_key
+from tests.support.keys import new_key
 from watchkeep.api.app import create_app
 from watchkeep.api.routes.health import exposure_warning
 from watchkeep.config import Settings

@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 import psutil
 
-from tests.conftest import free_port
+from tests.support.servers import free_port
 
 WORKERS = 2
 

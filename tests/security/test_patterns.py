@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Api
+from tests.support.apps import Api
 from watchkeep.api.services import Services
 from watchkeep.monitor.synthetic import Traffic, generate, write
 from watchkeep.store.projects import ProjectRepository

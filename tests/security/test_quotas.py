@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import new_key
+from tests.support.keys import new_key
 from watchkeep.api.app import create_app
 from watchkeep.config import Settings
 

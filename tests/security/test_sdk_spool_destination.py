@@ -18,8 +18,9 @@ import httpx
 import pytest
 
 import watchkeep as wk
-from tests.conftest import LiveServer, free_port, new_key
-from tests.integration.sdk.sdk_live_support import Relay
+from tests.support.keys import new_key
+from tests.support.sdk_live import Relay
+from tests.support.servers import LiveServer, free_port
 from watchkeep.sdk.client import Client, install
 from watchkeep.sdk.config import load_config
 

@@ -6,7 +6,9 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.conftest import Api, LiveServer, new_key
+from tests.support.apps import Api
+from tests.support.keys import new_key
+from tests.support.servers import LiveServer
 from watchkeep.monitor.spec import load_yaml
 
 # Nine levels of ten references: about 10^9 strings once expanded, a few hundred bytes as text.

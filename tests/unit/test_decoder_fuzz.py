@@ -32,7 +32,7 @@ from watchkeep.ingest.decoded import DecodedExport, OtlpDecodeError
 from watchkeep.ingest.otlp_json import decode_json
 from watchkeep.ingest.otlp_proto import decode_protobuf
 from watchkeep.ingest.service_types import Encoding
-from watchkeep.store.span_writer import JSON_SPAN_COLUMNS, PAYLOAD_COLUMNS, SPAN_COLUMNS, TRACE_COLUMNS
+from watchkeep.store.rows import JSON_SPAN_COLUMNS, PAYLOAD_COLUMNS, SPAN_COLUMNS, TRACE_COLUMNS
 from watchkeep.store.tables import span_payloads, spans, traces
 
 FUZZ = settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])

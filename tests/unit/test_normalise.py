@@ -9,7 +9,7 @@ import orjson
 from watchkeep.ingest.decoded import DecodedEvent, DecodedExport, DecodedSpan
 from watchkeep.ingest.normalise import SpanNormaliser, clean_text, to_json
 from watchkeep.ingest.pricing import PriceTable
-from watchkeep.store.span_writer import PAYLOAD_COLUMNS, SPAN_COLUMNS
+from watchkeep.store.rows import PAYLOAD_COLUMNS, SPAN_COLUMNS
 
 NORMALISER = SpanNormaliser(PriceTable.load())
 

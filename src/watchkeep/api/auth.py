@@ -1,8 +1,12 @@
-"""Authentication and per-route authorisation as FastAPI dependencies."""
+"""Authentication and per-route authorisation as FastAPI dependencies.
+
+The key check itself is ``security.bearer`` (shared with the gateway's fast path);
+this module maps its refusals to the REST error shape.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -11,6 +15,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from watchkeep.api.errors import ApiError
 from watchkeep.api.services import Services
 from watchkeep.security.authz import Permission
+from watchkeep.security.bearer import KeyRefused, principal_for
 from watchkeep.security.keys import Principal
 
 bearer = HTTPBearer(auto_error=False, description="A project API key: `Authorization: Bearer wk_...`")
@@ -22,24 +27,23 @@ def services(request: Request) -> Services:
     return svc
 
 
-def authenticate(request: Request, credentials: HTTPAuthorizationCredentials | None) -> Principal:
+async def authenticate(request: Request) -> Principal:
     """The caller behind the request's bearer key; 401 when there is none or it is bad."""
-    if credentials is None or credentials.scheme.lower() != "bearer":
-        raise ApiError(401, "unauthorized", "missing API key: send 'Authorization: Bearer <key>'")
-    principal = services(request).keys.verify(credentials.credentials)
-    if principal is None:
-        raise ApiError(401, "unauthorized", "invalid or revoked API key")
-    return principal
+    try:
+        return await principal_for(services(request).keys, request.headers.get("authorization"))
+    except KeyRefused as exc:
+        raise ApiError(401, "unauthorized", exc.message) from None
 
 
-def require(permission: Permission) -> Callable[..., Principal]:
+def require(permission: Permission) -> Callable[..., Awaitable[Principal]]:
     """A dependency that authenticates and demands ``permission`` (403 without it)."""
 
-    def dependency(
+    async def dependency(
         request: Request,
+        # Declared so the OpenAPI document names the bearer scheme; ``authenticate`` parses.
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
     ) -> Principal:
-        principal = authenticate(request, credentials)
+        principal = await authenticate(request)
         if not principal.can(permission):
             raise ApiError(403, "forbidden", f"this key's role lacks the '{permission}' permission")
         request.state.principal = principal

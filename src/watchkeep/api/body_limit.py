@@ -3,7 +3,8 @@
 A declared ``Content-Length`` over the cap is answered 413 before the app runs. A body
 without one (chunked) is counted as the app pulls it from ``receive``: past the cap,
 ``receive`` raises, whatever answer the app then produces is dropped and a 413 goes out
-instead. Nothing is buffered here; the app reads the body once, as it always did.
+instead. Nothing is buffered here; the app reads the body once, as it always did. The
+counting is ``security.body_cap.BodyCap``, the reader the OTLP and gateway edges use too.
 
 Paths under ``/v1/`` are not capped here: the OTLP receiver and the gateway's OpenAI
 endpoints have their own caps (``max_body_bytes``, ``gateway_max_request_bytes``).
@@ -14,6 +15,8 @@ from __future__ import annotations
 import orjson
 from fastapi import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from watchkeep.security.body_cap import BodyCap, content_length
 
 OWN_CAPS = ("/v1/",)
 
@@ -29,6 +32,7 @@ class RestBodyLimit:
         self.app = app
         self.cap = cap
         self.exempt = exempt
+        self._cap = BodyCap(cap, lambda _: BodyTooLarge(413, "request body too large"))
         self._body = orjson.dumps(
             {
                 "error": {
@@ -42,23 +46,22 @@ class RestBodyLimit:
         if scope["type"] != "http" or scope["path"].startswith(self.exempt):
             await self.app(scope, receive, send)
             return
-        for name, value in scope["headers"]:
-            if name == b"content-length" and value.isdigit() and int(value) > self.cap:
-                await self._refuse(send)
-                return
-        received = 0
+        try:
+            self._cap.check_declared(content_length(scope["headers"]))
+        except BodyTooLarge:
+            await self._refuse(send)
+            return
+        counted = self._cap.counting(receive)
         over = False
         started = False
 
         async def counting_receive() -> Message:
-            nonlocal received, over
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.cap:
-                    over = True
-                    raise BodyTooLarge(413, "request body too large")
-            return message
+            nonlocal over
+            try:
+                return await counted()
+            except BodyTooLarge:
+                over = True
+                raise
 
         async def guarded_send(message: Message) -> None:
             nonlocal started

@@ -1,10 +1,12 @@
-"""OpenAPI details FastAPI does not add by itself."""
+"""OpenAPI details FastAPI does not add by itself, and the one helper routers document errors with."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from fastapi import FastAPI
+
+from watchkeep.api.schemas import ErrorResponse
 
 _BAD_BODY = {
     "description": "The body is not valid JSON (or not UTF-8)",
@@ -37,3 +39,28 @@ def document_common_errors(app: FastAPI) -> None:
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+STANDARD_ERRORS: dict[int, str] = {
+    400: "Malformed request",
+    401: "Missing or invalid API key",
+    403: "Key lacks the permission",
+    404: "Not found",
+    409: "Conflict",
+    413: "Body over rest_max_body_bytes",
+    422: "Invalid request",
+    429: "Too many requests (see Retry-After)",
+}
+
+
+def errors(*statuses: int | tuple[int, str]) -> dict[int | str, dict[str, object]]:
+    """The ``responses=`` entries documenting error answers, all in the ``ErrorResponse`` shape.
+
+    Each status gets its standard description, or the one given with it:
+    ``errors(401, 403, (404, "No such monitor"))``.
+    """
+    out: dict[int | str, dict[str, object]] = {}
+    for entry in statuses:
+        status, description = entry if isinstance(entry, tuple) else (entry, STANDARD_ERRORS[entry])
+        out[status] = {"model": ErrorResponse, "description": description}
+    return out

@@ -5,23 +5,18 @@ from __future__ import annotations
 import json
 import math
 from datetime import UTC, datetime
-from enum import StrEnum
 from typing import Annotated, Any, Self
 
 from fastapi import Path, Query
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, computed_field, model_validator
 
+# Defined once in semconv (the SDK validates against the same vocabulary); re-exported here.
+from watchkeep.semconv import ScoreDataType as ScoreDataType
+from watchkeep.semconv import ScoreSource as ScoreSource
+
 HEX32 = r"^[0-9a-fA-F]{32}$"
 HEX16 = r"^[0-9a-fA-F]{16}$"
 STATUS_NAMES = {0: "unset", 1: "ok", 2: "error"}
-KIND_NAMES = {
-    0: "unspecified",
-    1: "internal",
-    2: "server",
-    3: "client",
-    4: "producer",
-    5: "consumer",
-}
 
 
 MAX_NS = (1 << 63) - 1
@@ -105,23 +100,6 @@ class ErrorResponse(BaseModel):
     """``{"error": {...}}``"""
 
     error: ErrorBody
-
-
-class ScoreSource(StrEnum):
-    """Who produced a score."""
-
-    HUMAN = "human"
-    API = "api"
-    EVALUATOR = "evaluator"
-    END_USER = "end-user"
-
-
-class ScoreDataType(StrEnum):
-    """How a score's value is to be read."""
-
-    NUMERIC = "numeric"
-    CATEGORICAL = "categorical"
-    BOOLEAN = "boolean"
 
 
 class ScoreIn(BaseModel):

@@ -1,7 +1,7 @@
 """A throwaway PostgreSQL cluster on loopback, from the system's PostgreSQL binaries.
 
 Used by the test suite and the benchmarks (``python -m watchkeep.devtools.postgres``
-prints a URL and keeps one running). PostgreSQL refuses to run as root, so as root the
+prints a URL and keeps one running until Ctrl-C or SIGTERM). PostgreSQL refuses to run as root, so as root the
 cluster is created and run as the ``postgres`` system user (Debian's package makes it).
 """
 
@@ -17,7 +17,7 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from types import TracebackType
+from types import FrameType, TracebackType
 
 import psycopg
 
@@ -132,18 +132,28 @@ class TempPostgres:
         shutil.rmtree(self.root, ignore_errors=True)
 
     def __enter__(self) -> TempPostgres:
-        return self.start()
+        try:
+            return self.start()
+        except BaseException:  # interrupted or failed half-way: leave nothing behind
+            self.stop()
+            raise
 
     def __exit__(self, *exc: object | TracebackType) -> None:
         self.stop()
 
 
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM handler: unwind like Ctrl-C, so the cluster is stopped and deleted."""
+    raise KeyboardInterrupt
+
+
 def main() -> None:
-    """Run a cluster until interrupted, printing its URL."""
-    with TempPostgres() as pg:
+    """Run a cluster until interrupted (Ctrl-C or SIGTERM), printing its URL."""
+    signal.signal(signal.SIGTERM, _interrupt)
+    # The interrupt may land anywhere, even mid-print: the cluster's exit runs first either way.
+    with contextlib.suppress(KeyboardInterrupt), TempPostgres() as pg:
         print(pg.url, flush=True)
-        with contextlib.suppress(KeyboardInterrupt):
-            signal.pause()
+        signal.pause()
 
 
 if __name__ == "__main__":

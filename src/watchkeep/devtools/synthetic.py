@@ -10,14 +10,12 @@ import json
 import os
 import random
 import time
-from collections.abc import Iterator
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
 MODELS = ("gpt-4o-mini", "gpt-4o", "claude-3-5-haiku", "llama-3.1-8b-instruct")
-SPANS_PER_TRACE = 3
 
 
 def _kv(key: str, value: str | int | float | bool) -> KeyValue:
@@ -100,12 +98,3 @@ def build_request(
             ss.spans.append(span)
             ids.append((trace_id.hex(), span_id.hex()))
     return request.SerializeToString(), ids
-
-
-def request_stream(
-    n_requests: int, spans_per_request: int, seed: int = 1
-) -> Iterator[tuple[bytes, list[tuple[str, str]]]]:
-    """``n_requests`` encoded exports with distinct traces."""
-    rng = random.Random(seed)
-    for _ in range(n_requests):
-        yield build_request(spans_per_request, rng=rng)

@@ -25,13 +25,26 @@ from watchkeep.store.route_repository import RouteRepository
 log = logging.getLogger(__name__)
 
 
+class RouteRefused(Exception):
+    """A route edit the gateway will not take; ``code`` is ``invalid_request`` (the
+    operator's policy) or ``quota_exceeded`` (``WATCHKEEP_QUOTA_ROUTES``)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
 class RouteSync:
     """Applies API route edits through the store and follows other processes' edits."""
 
-    def __init__(self, table: RouteTable, policy: ApiRoutePolicy, store: RouteRepository) -> None:
+    def __init__(
+        self, table: RouteTable, policy: ApiRoutePolicy, store: RouteRepository, *, quota: int | None = None
+    ) -> None:
         self._table = table
         self._policy = policy
         self._store = store
+        self._quota = quota
         self._revision: int | None = None
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
@@ -62,13 +75,29 @@ class RouteSync:
             return True
 
     async def put(self, project_id: int, spec: RouteSpec) -> Route:
-        """Store and serve the project's route ``spec.name``."""
+        """Store and serve the project's route ``spec.name``; ``RouteRefused`` when the
+        operator's policy does not allow it or a new route would pass the project's quota."""
+        self._admit(project_id, spec)
         body = spec.model_dump(mode="json", exclude={"name"})
         await run_in_threadpool(self._store.put, project_id, spec.name, body)
         await self.refresh(force=True)
         route = self._table.resolve(project_id, spec.name)
         assert route is not None  # just stored and validated
         return route
+
+    def _admit(self, project_id: int, spec: RouteSpec) -> None:
+        refusal = self._policy.refusal(spec)
+        if refusal is not None:
+            raise RouteRefused("invalid_request", refusal)
+        quota = self._quota
+        if quota is None:
+            return
+        own = [r for r in self._table.visible(project_id) if r.scope == project_id]
+        if len(own) >= quota and all(r.name != spec.name for r in own):
+            raise RouteRefused(
+                "quota_exceeded",
+                f"a project can have at most {quota} routes (WATCHKEEP_QUOTA_ROUTES); delete one first",
+            )
 
     async def delete(self, project_id: int, name: str) -> bool:
         """Remove the project's own route ``name``; whether it had one."""

@@ -66,7 +66,7 @@ class Gateway:
         egress = AddressPolicy.from_strings(settings.egress_allow_networks)
         self.route_policy = ApiRoutePolicy.build(self.config, settings, egress)
         self.table = RouteTable(self.config, egress, on_breaker=self._breaker_changed)
-        self.routes = RouteSync(self.table, self.route_policy, routes_store)
+        self.routes = RouteSync(self.table, self.route_policy, routes_store, quota=settings.quota_routes)
         self.dispatcher = dispatcher or Dispatcher(self.metrics)
         self.cache = ResponseCache(
             settings.gateway_cache_max_entries,

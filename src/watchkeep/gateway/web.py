@@ -15,8 +15,6 @@ import orjson
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import Response, StreamingResponse
 from fastapi.routing import APIRoute
-from starlette.concurrency import run_in_threadpool
-from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from watchkeep.gateway import openapi
@@ -25,6 +23,8 @@ from watchkeep.gateway.protocol import parse_chat, parse_embeddings
 from watchkeep.gateway.service import Gateway
 from watchkeep.gateway.tracing import CallRecord
 from watchkeep.security.authz import Permission
+from watchkeep.security.bearer import KeyRefused, principal_for
+from watchkeep.security.body_cap import BodyCap
 from watchkeep.security.keys import KeyVerifier, Principal
 
 log = logging.getLogger(__name__)
@@ -51,9 +51,9 @@ class JsonResponse(Response):
 
 
 class GatewayAuth:
-    """Bearer-key checks for the async hot path: the verifier's cache read on the loop,
-    store look-ups on a thread. No cache of its own, so a key's answer lives no longer
-    than ``WATCHKEEP_KEY_CACHE_SECONDS`` and an eviction in the verifier reaches it."""
+    """Bearer-key checks for the hot path through ``security.bearer`` (the REST routes'
+    check too), answered OpenAI-style. No cache of its own, so a key's answer lives no
+    longer than ``WATCHKEEP_KEY_CACHE_SECONDS`` and an eviction in the verifier reaches it."""
 
     def __init__(self, keys: KeyVerifier) -> None:
         self._keys = keys
@@ -61,18 +61,10 @@ class GatewayAuth:
     async def principal(self, request: Request, headers: HeaderMap | None = None) -> Principal:
         """The caller, allowed to invoke models; 401 or 403 otherwise."""
         raw = (headers if headers is not None else header_map(request)).get(b"authorization", b"")
-        header = raw.decode("latin-1")
-        scheme, _, key = header.partition(" ")
-        key = key.strip()
-        if scheme.lower() != "bearer" or not key:
-            raise GatewayError(
-                401, "missing API key: send 'Authorization: Bearer <key>'", code="invalid_api_key"
-            )
-        principal = self._keys.cached(key)
-        if principal is None:
-            principal = await run_in_threadpool(self._keys.verify, key)
-        if principal is None:
-            raise GatewayError(401, "invalid or revoked API key", code="invalid_api_key")
+        try:
+            principal = await principal_for(self._keys, raw.decode("latin-1"))
+        except KeyRefused as exc:
+            raise GatewayError(401, exc.message, code="invalid_api_key") from None
         if not principal.can(Permission.MODELS_INVOKE):
             raise GatewayError(
                 403,
@@ -102,27 +94,7 @@ def _too_large(cap: int) -> GatewayError:
 
 async def _body(request: Request, headers: HeaderMap, cap: int) -> bytes:
     """The whole body, read straight from ASGI ``receive``; 413 past ``cap`` bytes."""
-    length = headers.get(b"content-length", b"")
-    if length.isdigit() and int(length) > cap:
-        raise _too_large(cap)
-    first = await request.receive()
-    if first["type"] == "http.disconnect":
-        raise ClientDisconnect()
-    body: bytes = first.get("body", b"")
-    if not first.get("more_body", False):
-        if len(body) > cap:
-            raise _too_large(cap)
-        return body
-    parts = bytearray(body)
-    while True:
-        message = await request.receive()
-        if message["type"] == "http.disconnect":
-            raise ClientDisconnect()
-        parts += message.get("body", b"")
-        if len(parts) > cap:
-            raise _too_large(cap)
-        if not message.get("more_body", False):
-            return bytes(parts)
+    return await BodyCap(cap, _too_large).read(request.receive, headers.get(b"content-length"))
 
 
 _CACHE_WISHES = {b"on": True, b"force": True, b"off": False, b"bypass": False}

@@ -34,7 +34,7 @@ from watchkeep.ingest.otlp_json import decode_json
 from watchkeep.ingest.otlp_proto import decode_protobuf
 from watchkeep.ingest.pricing import PriceTable
 from watchkeep.ingest.service_types import Encoding
-from watchkeep.store.span_writer import WriteBatch
+from watchkeep.store.rows import WriteBatch
 
 log = logging.getLogger(__name__)
 INLINE_BELOW_BYTES = 64 * 1024

@@ -20,7 +20,7 @@ import orjson
 from watchkeep import semconv as sc
 from watchkeep.ingest.decoded import Attributes, DecodedEvent, DecodedExport, DecodedSpan
 from watchkeep.ingest.pricing import PriceTable
-from watchkeep.store.span_writer import (
+from watchkeep.store.rows import (
     TRACE_ATTRIBUTE_COLUMNS,
     Row,
     WriteBatch,

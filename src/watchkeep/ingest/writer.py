@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from watchkeep.ingest.metrics import IngestMetrics
-from watchkeep.store.span_writer import SpanWriter, WriteBatch
+from watchkeep.store.rows import WriteBatch
+from watchkeep.store.span_writer import SpanWriter
 
 log = logging.getLogger(__name__)
 

@@ -32,7 +32,6 @@ MAX_CATEGORIES = 200
 OTHER = "__other__"
 Method = Literal["auto", "ks", "wasserstein", "psi", "jensenshannon", "chisquare"]
 DEFAULT_THRESHOLDS = {"wasserstein": 0.1, "jensenshannon": 0.1, "psi": 0.1, "ks": 0.05, "chisquare": 0.05}
-P_VALUE_METHODS = frozenset({"ks", "chisquare"})
 
 
 @dataclass(slots=True)

@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from watchkeep.monitor.evaluators import EvalInput, EvaluatorRegistry
 from watchkeep.monitor.payloads import payload_text
 from watchkeep.monitor.quota import QuotaExceeded
+from watchkeep.semconv import ScoreDataType, ScoreSource
 from watchkeep.store.clock import now_ns
 from watchkeep.store.tables import online_evaluators, scores, span_payloads, spans
 
@@ -202,11 +203,11 @@ class OnlineEvaluation:
                     "trace_id": r.trace_id,
                     "span_id": r.span_id,
                     "name": config.name,
-                    "data_type": "boolean",
+                    "data_type": ScoreDataType.BOOLEAN.value,
                     "value": result.value,
                     "string_value": None,
                     "label": None,
-                    "source": "evaluator",
+                    "source": ScoreSource.EVALUATOR.value,
                     "comment": result.comment,
                     "metadata": {"evaluator": config.evaluator, "online": True},
                     "created_at_unix_nano": now,

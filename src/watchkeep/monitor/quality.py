@@ -20,6 +20,7 @@ from watchkeep.monitor.stats import (
     mean_interval,
     wilson,
 )
+from watchkeep.semconv import ScoreDataType
 from watchkeep.store.tables import scores, spans
 
 
@@ -102,12 +103,12 @@ def summarise(name: str, rows: list[Any], confidence: float = 0.95) -> QualityRe
     types = [r[0] for r in rows]
     data_type = max(set(types), key=types.count)
     rows = [r for r in rows if r[0] == data_type]
-    if data_type == "categorical":
+    if data_type == ScoreDataType.CATEGORICAL:
         pairs = [(r[3], r[2]) for r in rows if r[3] is not None and r[2] is not None]
         report = classification_report([p[0] for p in pairs], [p[1] for p in pairs], confidence=confidence)
         return QualityReport(name, data_type, report.n, classification=report)
     values = np.array([r[1] for r in rows if r[1] is not None], dtype=float)
-    if data_type == "boolean":
+    if data_type == ScoreDataType.BOOLEAN:
         rate = wilson(int((values > 0.5).sum()), int(values.size), confidence)
         return QualityReport(name, data_type, int(values.size), rate=rate)
     return QualityReport(name, data_type, int(values.size), mean=mean_interval(values, confidence))

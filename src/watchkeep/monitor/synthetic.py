@@ -15,7 +15,8 @@ from typing import Any
 import numpy as np
 from sqlalchemy import Engine
 
-from watchkeep.store.span_writer import SPAN_COLUMNS, SpanWriter, WriteBatch, summarise_traces
+from watchkeep.store.rows import SPAN_COLUMNS, WriteBatch, summarise_traces
+from watchkeep.store.span_writer import SpanWriter
 
 TOPICS = {
     "contracts": "the contract renewal terms clause notice period termination liability",

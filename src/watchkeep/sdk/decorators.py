@@ -21,7 +21,6 @@ from watchkeep.sdk.client import _HOLDER, Client, current_client
 from watchkeep.sdk.spans import SpanRecord, activate, deactivate
 
 P = ParamSpec("P")
-R = TypeVar("R")
 MAX_CAPTURED_ITEMS = 1000  # yielded items kept as a generator's output
 
 

@@ -12,9 +12,10 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from watchkeep.sdk.config import logger
+from watchkeep.semconv import ScoreDataType, ScoreSource
 
-SOURCES = frozenset({"human", "api", "evaluator", "end-user"})
-DATA_TYPES = frozenset({"numeric", "categorical", "boolean"})
+SOURCES = frozenset(s.value for s in ScoreSource)
+DATA_TYPES = frozenset(t.value for t in ScoreDataType)
 _TRACE_ID = re.compile(r"^[0-9a-f]{32}$")
 _SPAN_ID = re.compile(r"^[0-9a-f]{16}$")
 _IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -22,10 +23,10 @@ _IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 def infer_data_type(value: float | str | bool) -> str:
     if isinstance(value, bool):
-        return "boolean"
+        return ScoreDataType.BOOLEAN.value
     if isinstance(value, int | float):
-        return "numeric"
-    return "categorical"
+        return ScoreDataType.NUMERIC.value
+    return ScoreDataType.CATEGORICAL.value
 
 
 def build_score(

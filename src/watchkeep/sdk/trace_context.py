@@ -16,8 +16,6 @@ from typing import Any
 
 from watchkeep import semconv
 
-AttrValue = str | bool | int | float | tuple[str, ...]
-
 EMPTY: Mapping[str, Any] = MappingProxyType({})
 
 TRACE_ATTRS: ContextVar[Mapping[str, Any]] = ContextVar("watchkeep_trace_attrs", default=EMPTY)

@@ -1,10 +1,11 @@
-"""API keys: generation, hashing and verification with a short-lived cache.
+"""API keys: verification with a short-lived cache.
 
-Keys are 256-bit random secrets, so a fast SHA-256 digest is the right hash (slow password
-hashes protect low-entropy secrets and would cost milliseconds on every request). A key
-is found by its non-secret prefix and compared in constant time. Verified keys are cached
-for ``ttl`` seconds (``WATCHKEEP_KEY_CACHE_SECONDS``) so ingest does not hit the database
-on every request. That cache is the only one: the gateway reads it too, so a key revoked
+The key format (scheme, prefix, SHA-256 digest) and its generation live in
+``store.key_material``, shared with the repository that stores keys (the store imports
+nothing above it); they are re-exported here for callers. A key is found by its
+non-secret prefix and compared in constant time. Verified keys are cached for ``ttl``
+seconds (``WATCHKEEP_KEY_CACHE_SECONDS``) so ingest does not hit the database on every
+request. That cache is the only one: the gateway reads it too, so a key revoked
 or a project deleted by another process (the CLI) stops working at most ``ttl`` seconds
 after this process last read it from the store, and one revoked in this process stops at
 once when the caller evicts it (``evict``, ``evict_project``).
@@ -12,18 +13,19 @@ once when the caller evicts it (``evict``, ``evict_project``).
 
 from __future__ import annotations
 
-import hashlib
 import hmac
-import secrets
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from watchkeep.security.authz import Permission, permissions_of
-
-KEY_SCHEME = "wk_"
-PREFIX_LENGTH = 12
+from watchkeep.store.key_material import KEY_SCHEME as KEY_SCHEME
+from watchkeep.store.key_material import PREFIX_LENGTH as PREFIX_LENGTH
+from watchkeep.store.key_material import StoredKey as StoredKey
+from watchkeep.store.key_material import hash_key as hash_key
+from watchkeep.store.key_material import key_prefix as key_prefix
+from watchkeep.store.key_material import new_key as new_key
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,35 +41,6 @@ class Principal:
     def can(self, permission: Permission) -> bool:
         """Whether this caller holds ``permission``."""
         return permission in self.permissions
-
-
-@dataclass(frozen=True, slots=True)
-class StoredKey:
-    """What the store knows of a key, looked up by its prefix."""
-
-    key_id: int
-    project_id: int
-    project_name: str
-    key_hash: str
-    role: str
-    revoked: bool
-
-
-def new_key() -> tuple[str, str, str]:
-    """A fresh key as ``(key, prefix, hash)``; only the prefix and hash are stored."""
-    body = secrets.token_urlsafe(32).replace("-", "x").replace("_", "y")
-    key = KEY_SCHEME + body
-    return key, key_prefix(key), hash_key(key)
-
-
-def key_prefix(key: str) -> str:
-    """The non-secret part of ``key`` used to find its row."""
-    return key[: len(KEY_SCHEME) + PREFIX_LENGTH]
-
-
-def hash_key(key: str) -> str:
-    """The stored digest of ``key``."""
-    return hashlib.sha256(key.encode("utf-8")).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)

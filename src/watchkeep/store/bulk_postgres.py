@@ -16,7 +16,7 @@ from typing import Any
 
 from psycopg.errors import UniqueViolation
 
-from watchkeep.store.span_writer import (
+from watchkeep.store.rows import (
     PAYLOAD_COLUMNS,
     RESOURCE_COLUMNS,
     SPAN_COLUMNS,

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from itertools import chain
 from typing import Any
 
-from watchkeep.store.span_writer import (
+from watchkeep.store.rows import (
     PAYLOAD_COLUMNS,
     RESOURCE_COLUMNS,
     SPAN_COLUMNS,

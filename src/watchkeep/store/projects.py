@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from sqlalchemy import Engine, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from watchkeep.security.keys import StoredKey, new_key
 from watchkeep.store.clock import now_ns
+from watchkeep.store.key_material import StoredKey, new_key
 from watchkeep.store.tables import api_keys, projects
 
 

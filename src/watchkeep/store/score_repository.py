@@ -34,6 +34,14 @@ class NewScore:
 SCORE_CONTENT = ("trace_id", "span_id", "name", "data_type", "value", "string_value", "label", "source")
 
 
+class IdempotencyConflict(Exception):
+    """The idempotency key was already used for a different score (the API's 409)."""
+
+    def __init__(self) -> None:
+        super().__init__("this idempotency_key was already used for a different score")
+        self.message = str(self)
+
+
 @dataclass(frozen=True, slots=True)
 class ScoreFilter:
     """Narrowing of a score list."""
@@ -43,6 +51,13 @@ class ScoreFilter:
     source: str | None = None
     created_from_ns: int | None = None
     created_to_ns: int | None = None
+
+
+def _repeat_of(earlier: dict[str, Any], score: NewScore) -> dict[str, Any]:
+    """``earlier`` if ``score`` repeats it; ``IdempotencyConflict`` if it differs."""
+    if any(earlier[k] != getattr(score, k) for k in SCORE_CONTENT):
+        raise IdempotencyConflict()
+    return earlier
 
 
 class ScoreRepository:
@@ -55,7 +70,8 @@ class ScoreRepository:
         """Store ``score``; the stored row and whether it is new.
 
         With an idempotency key the project already used, nothing is stored and the
-        earlier score is returned (the caller checks that it is the same score).
+        earlier score is returned when it is the same score (``SCORE_CONTENT``);
+        ``IdempotencyConflict`` when it is not.
         """
         values = {
             "project_id": project_id,
@@ -75,7 +91,7 @@ class ScoreRepository:
         if score.idempotency_key is not None:
             earlier = self._by_key(project_id, score.idempotency_key)
             if earlier is not None:
-                return earlier, False
+                return _repeat_of(earlier, score), False
         try:
             with self._engine.begin() as conn:
                 key = conn.execute(insert(scores).values(**values)).inserted_primary_key
@@ -86,7 +102,7 @@ class ScoreRepository:
             earlier = self._by_key(project_id, score.idempotency_key)
             if earlier is None:
                 raise
-            return earlier, False
+            return _repeat_of(earlier, score), False
         assert key is not None
         values["id"] = int(key[0])
         return values, True

@@ -17,7 +17,7 @@ import orjson
 from sqlalchemy import Engine, and_, exists, func, or_, select
 from sqlalchemy.sql import ColumnElement, Select
 
-from watchkeep.store.span_writer import TRACE_ATTRIBUTE_COLUMNS
+from watchkeep.store.rows import TRACE_ATTRIBUTE_COLUMNS
 from watchkeep.store.tables import resources, scores, span_payloads, spans, traces
 
 T = TypeVar("T")

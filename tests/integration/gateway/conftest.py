@@ -7,8 +7,8 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-from gateway_support import mock_upstream_args, process
-from tests.conftest import free_port
+from tests.support.gateway import mock_upstream_args, process
+from tests.support.servers import free_port
 
 from watchkeep.store.engine import make_engine
 from watchkeep.store.migrate import upgrade

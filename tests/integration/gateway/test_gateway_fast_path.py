@@ -11,8 +11,8 @@ from typing import Any
 import httpx
 import pytest
 from aiohttp import web
-from gateway_support import chat, live_gateway
-from tests.conftest import free_port
+from tests.support.gateway import chat, live_gateway
+from tests.support.servers import free_port
 
 
 def _route(base_url: str) -> dict[str, Any]:

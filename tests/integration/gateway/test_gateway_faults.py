@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import openai
 import pytest
-from gateway_support import LiveGateway, chat, live_gateway
+from tests.support.gateway import LiveGateway, chat, live_gateway
 
 from watchkeep.gateway.routing import GLOBAL
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import openai
 import pytest
-from gateway_support import LiveGateway, live_gateway
+from tests.support.gateway import LiveGateway, live_gateway
 
 
 def _upstream_config(upstream: str) -> dict[str, object]:

@@ -7,8 +7,8 @@ from typing import Any
 
 import orjson
 import pytest
-from gateway_support import chat, live_gateway
-from tests.conftest import new_key
+from tests.support.gateway import chat, live_gateway
+from tests.support.keys import new_key
 
 MOCK = {"routes": [{"name": "m", "deployments": [{"name": "a", "backend": "mock"}]}]}
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import httpx
 import pytest
-from gateway_support import chat, live_gateway
-from tests.conftest import new_key
+from tests.support.gateway import chat, live_gateway
+from tests.support.keys import new_key
 
 MOCK = {"routes": [{"name": "m", "deployments": [{"name": "a", "backend": "mock"}]}]}
 REPLY = {"deployments": [{"name": "d", "backend": "mock", "mock": {"reply": "from the store"}}]}

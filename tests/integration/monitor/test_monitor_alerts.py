@@ -8,7 +8,7 @@ import time
 import orjson
 import pytest
 from prometheus_client import CollectorRegistry
-from tests.integration.monitor.conftest import LOOPBACK, NS, Mailbox, MonitorApi, Receiver
+from tests.support.monitor import LOOPBACK, NS, Mailbox, MonitorApi, Receiver
 
 from watchkeep.monitor.channels import SIGNATURE_HEADER, verify
 from watchkeep.monitor.service import build_monitoring

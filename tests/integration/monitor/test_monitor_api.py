@@ -7,11 +7,11 @@ from datetime import UTC, datetime
 
 import numpy as np
 import pytest
-from tests.conftest import new_key
-from tests.integration.monitor.conftest import NS, MonitorApi
+from tests.support.keys import new_key
+from tests.support.monitor import NS, MonitorApi
 
 from watchkeep.monitor.synthetic import Traffic, generate, write
-from watchkeep.store.span_writer import SPAN_COLUMNS
+from watchkeep.store.rows import SPAN_COLUMNS
 
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 DUR = SPAN_COLUMNS.index("duration_ms")

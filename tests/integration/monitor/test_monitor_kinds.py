@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from fastapi.testclient import TestClient
-from tests.integration.monitor.conftest import NS, MonitorApi
+from tests.support.monitor import NS, MonitorApi
 
 from watchkeep.monitor.evaluate import MonitorEvaluator, PassCache
 from watchkeep.monitor.spec import MonitorSpec

@@ -15,7 +15,8 @@ import httpx
 import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
-from tests.conftest import free_port, new_key, serve
+from tests.support.keys import new_key
+from tests.support.servers import free_port, serve
 
 from watchkeep.api.app import create_app
 from watchkeep.config import Settings

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sdk_live_support import Backend, Relay, from_live
+from tests.support.sdk_live import Backend, Relay, from_live
 
 import watchkeep as wk
 from watchkeep.sdk.client import Client, install

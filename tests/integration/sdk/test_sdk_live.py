@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 import pytest
-from sdk_live_support import Backend, Relay
+from tests.support.sdk_live import Backend, Relay
 
 import watchkeep as wk
 from watchkeep.sdk.client import Client

@@ -6,7 +6,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from watchkeep.monitor.prometheus import GenAiTelemetry
-from watchkeep.store.span_writer import SPAN_COLUMNS
+from watchkeep.store.rows import SPAN_COLUMNS
 
 
 def row(

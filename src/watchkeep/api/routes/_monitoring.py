@@ -1,7 +1,9 @@
-"""Shared pieces of the monitoring routers: time ranges, call filters, auth error docs."""
+"""Shared pieces of the monitoring routers: time ranges, call filters, error docs and mapping."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -9,17 +11,27 @@ from fastapi import Query
 from pydantic import AwareDatetime
 
 from watchkeep.api.errors import ApiError
-from watchkeep.api.schemas import MAX_NS, ErrorResponse, to_unix_ns
+from watchkeep.api.openapi import errors
+from watchkeep.api.schemas import MAX_NS, to_unix_ns
+from watchkeep.monitor.admission import LimitExceeded, OperatorOnly
 from watchkeep.monitor.metrics import MetricFilter
+from watchkeep.monitor.quota import QuotaExceeded
 from watchkeep.store.clock import now_ns
 
-AUTH_ERRORS: dict[int | str, dict[str, object]] = {
-    400: {"model": ErrorResponse, "description": "Malformed request (e.g. NUL bytes in the URL)"},
-    401: {"model": ErrorResponse, "description": "Missing or invalid API key"},
-    403: {"model": ErrorResponse, "description": "Key lacks the permission"},
-    422: {"model": ErrorResponse, "description": "Invalid request"},
-}
+AUTH_ERRORS = errors((400, "Malformed request (e.g. NUL bytes in the URL)"), 401, 403, 422)
 HOUR_NS = 3600 * 1_000_000_000
+
+
+@contextmanager
+def refusals() -> Iterator[None]:
+    """Map the monitoring layer's typed refusals to REST errors: 403 ``forbidden`` for
+    what only the operator may declare, 422 ``quota_exceeded`` past a project's limit."""
+    try:
+        yield
+    except OperatorOnly as exc:
+        raise ApiError(403, "forbidden", exc.message) from exc
+    except (LimitExceeded, QuotaExceeded) as exc:
+        raise ApiError(422, "quota_exceeded", exc.message) from exc
 
 
 def time_range(

@@ -7,7 +7,6 @@ admins only. Other keys see a channel's name and kind, and a category of each fa
 
 from __future__ import annotations
 
-from collections.abc import Collection
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -15,9 +14,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from watchkeep.api.auth import require, services
 from watchkeep.api.errors import ApiError
-from watchkeep.api.routes._monitoring import AUTH_ERRORS
-from watchkeep.api.schemas import ErrorResponse, RowIdPath, RowIdQuery, ns_to_datetime
-from watchkeep.api.services import Services
+from watchkeep.api.openapi import errors
+from watchkeep.api.routes._monitoring import AUTH_ERRORS, refusals
+from watchkeep.api.schemas import RowIdPath, RowIdQuery, ns_to_datetime
+from watchkeep.monitor.admission import check_channel_quota
 from watchkeep.monitor.channels import ChannelKind, validate_config
 from watchkeep.security.authz import Permission
 from watchkeep.security.keys import Principal
@@ -38,21 +38,6 @@ class ChannelIn(BaseModel):
 def sees_channel_details(principal: Principal) -> bool:
     """Whether ``principal`` may see channel destinations and raw delivery errors."""
     return principal.can(Permission.ALERTS_WRITE) or principal.can(Permission.PROJECT_ADMIN)
-
-
-def check_channel_quota(svc: Services, project_id: int, names: Collection[str]) -> None:
-    """422 ``quota_exceeded`` when storing channels ``names`` would give the project more
-    than its quota (replacing a channel of the same name adds none)."""
-    limit = svc.settings.quota_alert_channels
-    existing = {row["name"] for row in svc.monitoring.channels.all(project_id)}
-    added = set(names) - existing
-    if added and len(existing) + len(added) > limit:
-        raise ApiError(
-            422,
-            "quota_exceeded",
-            f"a project may have at most {limit} alert channels and this one has {len(existing)}: "
-            "delete one or replace one by name (the operator sets WATCHKEEP_QUOTA_ALERT_CHANNELS)",
-        )
 
 
 def _channel_out(row: dict[str, Any], details: bool) -> dict[str, Any]:
@@ -124,7 +109,10 @@ def put_channel(
         config = validate_config(body.kind, body.config, svc.monitoring.egress)
     except ValueError as exc:
         raise ApiError(422, "invalid_request", str(exc)[:2000]) from exc
-    check_channel_quota(svc, principal.project_id, [body.name])
+    with refusals():
+        check_channel_quota(
+            svc.monitoring.channels, principal.project_id, [body.name], svc.settings.quota_alert_channels
+        )
     row = svc.monitoring.channels.upsert(principal.project_id, body.name, body.kind, config)
     return _channel_out(row, details=True)
 
@@ -132,7 +120,7 @@ def put_channel(
 @router.delete(
     "/alert-channels/{channel_id}",
     status_code=204,
-    responses={**AUTH_ERRORS, 404: {"model": ErrorResponse, "description": "No such channel"}},
+    responses={**AUTH_ERRORS, **errors((404, "No such channel"))},
 )
 def delete_channel(
     request: Request,

@@ -10,8 +10,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from watchkeep.api.auth import require, services
 from watchkeep.api.errors import ApiError
+from watchkeep.api.openapi import errors
 from watchkeep.api.routes._monitoring import AUTH_ERRORS
-from watchkeep.api.schemas import ErrorResponse, RowIdPath, check_json_bounds
+from watchkeep.api.schemas import RowIdPath, check_json_bounds
 from watchkeep.monitor.evaluators import InvalidParams, UnknownEvaluator
 from watchkeep.monitor.online import NameTaken
 from watchkeep.monitor.quota import QuotaExceeded
@@ -71,7 +72,7 @@ def list_online(
     return {"items": [asdict(c) for c in services(request).monitoring.online.configs(principal.project_id)]}
 
 
-@router.post("/online-evaluators", status_code=201, responses={**AUTH_ERRORS, 409: {"model": ErrorResponse}})
+@router.post("/online-evaluators", status_code=201, responses={**AUTH_ERRORS, **errors(409)})
 def create_online(
     request: Request,
     body: OnlineEvaluatorIn,
@@ -107,7 +108,7 @@ def create_online(
 @router.delete(
     "/online-evaluators/{evaluator_id}",
     status_code=204,
-    responses={**AUTH_ERRORS, 404: {"model": ErrorResponse, "description": "No such online evaluator"}},
+    responses={**AUTH_ERRORS, **errors((404, "No such online evaluator"))},
 )
 def delete_online(
     request: Request,

@@ -18,8 +18,9 @@ from pydantic import BaseModel
 
 from watchkeep.api.auth import require, services
 from watchkeep.api.errors import ApiError
-from watchkeep.api.schemas import ErrorResponse
+from watchkeep.api.openapi import errors
 from watchkeep.gateway.config import NAME, RouteBody, RouteSpec
+from watchkeep.gateway.route_sync import RouteRefused
 from watchkeep.gateway.routing import GLOBAL, Route
 from watchkeep.gateway.service import Gateway
 from watchkeep.security.authz import Permission
@@ -27,10 +28,7 @@ from watchkeep.security.keys import Principal
 
 router = APIRouter(prefix="/api/v1", tags=["routes"])
 RouteName = Annotated[str, Path(pattern=NAME)]
-_ERRORS: dict[int | str, dict[str, object]] = {
-    401: {"model": ErrorResponse, "description": "Missing or invalid API key"},
-    403: {"model": ErrorResponse, "description": "Key lacks the permission"},
-}
+_ERRORS = errors(401, 403)
 
 
 class RouteOut(RouteSpec):
@@ -69,7 +67,7 @@ async def list_routes(
     return RouteList(items=[_out(r) for r in _gateway(request).table.visible(principal.project_id)])
 
 
-@router.get("/routes/{name}", response_model=RouteOut, responses={**_ERRORS, 404: {"model": ErrorResponse}})
+@router.get("/routes/{name}", response_model=RouteOut, responses={**_ERRORS, **errors(404)})
 async def get_route(
     request: Request,
     name: RouteName,
@@ -82,7 +80,7 @@ async def get_route(
     return _out(route)
 
 
-@router.put("/routes/{name}", response_model=RouteOut, responses={**_ERRORS, 422: {"model": ErrorResponse}})
+@router.put("/routes/{name}", response_model=RouteOut, responses={**_ERRORS, **errors(422)})
 async def put_route(
     request: Request,
     name: RouteName,
@@ -90,23 +88,14 @@ async def put_route(
     principal: Annotated[Principal, Depends(require(Permission.ROUTES_WRITE))],
 ) -> RouteOut:
     """Create or replace the project's route ``name`` (it takes effect at once)."""
-    gateway = _gateway(request)
-    refusal = gateway.route_policy.refusal(body)
-    if refusal is not None:
-        raise ApiError(422, "invalid_request", refusal)
-    quota = gateway.settings.quota_routes
-    own = [r for r in gateway.table.visible(principal.project_id) if r.scope == principal.project_id]
-    if len(own) >= quota and all(r.name != name for r in own):
-        raise ApiError(
-            422,
-            "quota_exceeded",
-            f"a project can have at most {quota} routes (WATCHKEEP_QUOTA_ROUTES); delete one first",
-        )
     spec = RouteSpec(name=name, **body.model_dump())
-    return _out(await gateway.routes.put(principal.project_id, spec))
+    try:
+        return _out(await _gateway(request).routes.put(principal.project_id, spec))
+    except RouteRefused as exc:
+        raise ApiError(422, exc.code, exc.message) from exc
 
 
-@router.delete("/routes/{name}", status_code=204, responses={**_ERRORS, 404: {"model": ErrorResponse}})
+@router.delete("/routes/{name}", status_code=204, responses={**_ERRORS, **errors(404)})
 async def delete_route(
     request: Request,
     name: RouteName,

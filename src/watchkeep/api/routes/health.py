@@ -22,7 +22,7 @@ from sqlalchemy import text
 
 from watchkeep.api.auth import services
 from watchkeep.api.errors import ApiError
-from watchkeep.api.schemas import ErrorResponse
+from watchkeep.api.openapi import errors
 from watchkeep.config import Settings
 from watchkeep.store.migrate import current_revision, head_revision
 
@@ -33,13 +33,10 @@ operator_bearer = HTTPBearer(
     scheme_name="OperatorToken",
     description="The operator's token (`WATCHKEEP_OPERATOR_TOKEN`), not a project key.",
 )
-OPERATOR_ERRORS: dict[int | str, dict[str, object]] = {
-    401: {"model": ErrorResponse, "description": "The operator token is required"},
-    403: {
-        "model": ErrorResponse,
-        "description": "Not the operator: a wrong token, a project key, a remote client",
-    },
-}
+OPERATOR_ERRORS = errors(
+    (401, "The operator token is required"),
+    (403, "Not the operator: a wrong token, a project key, a remote client"),
+)
 SET_TOKEN = "set WATCHKEEP_OPERATOR_TOKEN on the server and send 'Authorization: Bearer <token>'"
 
 

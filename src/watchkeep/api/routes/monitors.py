@@ -11,21 +11,19 @@ from starlette.concurrency import run_in_threadpool
 
 from watchkeep.api.auth import require, services
 from watchkeep.api.errors import ApiError
-from watchkeep.api.routes._monitoring import AUTH_ERRORS
-from watchkeep.api.routes.alerts import check_channel_quota
-from watchkeep.api.schemas import ErrorResponse, RowIdPath, ns_to_datetime
-from watchkeep.config import Settings
+from watchkeep.api.openapi import errors
+from watchkeep.api.routes._monitoring import AUTH_ERRORS, refusals
+from watchkeep.api.schemas import RowIdPath, ns_to_datetime
+from watchkeep.monitor.admission import check_channel_quota, check_monitor
 from watchkeep.monitor.channels import validate_config
-from watchkeep.monitor.quota import PerMinute, QuotaExceeded
+from watchkeep.monitor.quota import PerMinute
 from watchkeep.monitor.repository import Conflict, MonitorRow
 from watchkeep.monitor.spec import MonitorFile, MonitorSpec, load_yaml
 from watchkeep.security.authz import Permission
 from watchkeep.security.keys import Principal
 
 router = APIRouter(prefix="/api/v1", tags=["monitors"])
-NOT_FOUND: dict[int | str, dict[str, object]] = {
-    404: {"model": ErrorResponse, "description": "No such monitor"}
-}
+NOT_FOUND = errors((404, "No such monitor"))
 
 
 def monitor_out(row: MonitorRow) -> dict[str, Any]:
@@ -46,34 +44,6 @@ def monitor_out(row: MonitorRow) -> dict[str, Any]:
         "last_notified_at": when(row.last_notified_at_unix_nano),
         "next_run_at": when(row.next_run_at_unix_nano),
     }
-
-
-def check_limits(settings: Settings, spec: MonitorSpec) -> None:
-    """What a project's spec may not ask for: a resource monitor (it watches the whole
-    server's processes, which are the operator's: ``watchkeep monitors apply`` declares
-    those), a schedule under the minimum, a pinned reference over its quota."""
-    if spec.kind == "resource":
-        raise ApiError(
-            403,
-            "forbidden",
-            f"monitor {spec.name!r}: resource monitors watch the whole server and are for the "
-            "operator (declare them with `watchkeep monitors apply`)",
-        )
-    if spec.schedule < settings.monitor_min_interval_seconds:
-        raise ApiError(
-            422,
-            "quota_exceeded",
-            f"monitor {spec.name!r}: schedule {spec.schedule:g}s is shorter than the minimum "
-            f"{settings.monitor_min_interval_seconds:g}s (setting monitor_min_interval_seconds)",
-        )
-    rows = len(spec.reference.values or ())
-    if rows > settings.quota_reference_rows:
-        exc = QuotaExceeded("pinned reference values", settings.quota_reference_rows, "quota_reference_rows")
-        raise ApiError(422, "quota_exceeded", f"monitor {spec.name!r} pins {rows} values; {exc.message}")
-
-
-def _quota(exc: QuotaExceeded) -> ApiError:
-    return ApiError(422, "quota_exceeded", exc.message)
 
 
 def on_demand_limit(request: Request) -> PerMinute:
@@ -97,7 +67,7 @@ def list_monitors(
     return {"items": [monitor_out(r) for r in rows]}
 
 
-@router.post("/monitors", status_code=201, responses={**AUTH_ERRORS, 409: {"model": ErrorResponse}})
+@router.post("/monitors", status_code=201, responses={**AUTH_ERRORS, **errors(409)})
 def create_monitor(
     request: Request,
     spec: MonitorSpec,
@@ -105,21 +75,20 @@ def create_monitor(
 ) -> dict[str, Any]:
     """Declare a monitor (409 when the name is taken; 422 past the project's quotas)."""
     svc = services(request)
-    check_limits(svc.settings, spec)
     try:
-        row = svc.monitoring.monitors.upsert(
-            principal.project_id, spec, replace=False, limit=svc.settings.quota_monitors
-        )
+        with refusals():
+            check_monitor(svc.settings, spec)
+            row = svc.monitoring.monitors.upsert(
+                principal.project_id, spec, replace=False, limit=svc.settings.quota_monitors
+            )
     except Conflict as exc:
         raise ApiError(409, "conflict", str(exc)) from exc
-    except QuotaExceeded as exc:
-        raise _quota(exc) from exc
     return monitor_out(row)
 
 
 @router.post(
     "/monitors/apply",
-    responses={**AUTH_ERRORS, 413: {"model": ErrorResponse, "description": "Body over rest_max_body_bytes"}},
+    responses={**AUTH_ERRORS, **errors(413)},
     openapi_extra={"requestBody": {"content": {"application/yaml": {"schema": {"type": "string"}}}}},
 )
 async def apply_monitors(
@@ -142,19 +111,16 @@ async def apply_monitors(
         raise ApiError(422, "invalid_request", f"invalid monitors file: {exc}"[:2000]) from exc
     if channels and not principal.can(Permission.ALERTS_WRITE):
         raise ApiError(403, "forbidden", "declaring channels needs the 'alerts:write' permission")
-    for spec in declared.monitors:
-        check_limits(services(request).settings, spec)
+    settings = services(request).settings
     mon = services(request).monitoring
-    check_channel_quota(services(request), principal.project_id, [c[0] for c in channels])
-    try:
+    with refusals():
+        for spec in declared.monitors:
+            check_monitor(settings, spec)
+        names = [c[0] for c in channels]
+        check_channel_quota(mon.channels, principal.project_id, names, settings.quota_alert_channels)
         rows = await run_in_threadpool(
-            mon.monitors.upsert_many,
-            principal.project_id,
-            declared.monitors,
-            limit=services(request).settings.quota_monitors,
+            mon.monitors.upsert_many, principal.project_id, declared.monitors, limit=settings.quota_monitors
         )
-    except QuotaExceeded as exc:
-        raise _quota(exc) from exc
     # Channels after the monitors: a file refused for a quota leaves nothing behind.
     for name, kind, config in channels:
         await run_in_threadpool(mon.channels.upsert, principal.project_id, name, kind, config)
@@ -179,7 +145,8 @@ def replace_monitor(
     principal: Annotated[Principal, Depends(require(Permission.MONITORS_WRITE))],
 ) -> dict[str, Any]:
     """Replace a monitor's spec (its name cannot change; its state is kept)."""
-    check_limits(services(request).settings, spec)
+    with refusals():
+        check_monitor(services(request).settings, spec)
     repo = services(request).monitoring.monitors
     row = _found(repo.get(principal.project_id, monitor_id))
     if spec.name != row.spec.name:
@@ -204,8 +171,7 @@ def delete_monitor(
     responses={
         **AUTH_ERRORS,
         **NOT_FOUND,
-        409: {"model": ErrorResponse},
-        429: {"model": ErrorResponse, "description": "Over evaluate_now_per_minute (see Retry-After)"},
+        **errors(409, (429, "Over evaluate_now_per_minute (see Retry-After)")),
     },
 )
 def evaluate_monitor(

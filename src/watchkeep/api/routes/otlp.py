@@ -22,6 +22,7 @@ from watchkeep.ingest.decoded import OtlpDecodeError
 from watchkeep.ingest.service import Encoding
 from watchkeep.ingest.writer import QueueFull, StorageUnavailable, WriterStopped
 from watchkeep.security.authz import Permission
+from watchkeep.security.body_cap import BodyCap, content_length
 from watchkeep.security.keys import Principal
 
 router = APIRouter(tags=["ingest"])
@@ -63,19 +64,14 @@ def encoding_of(content_type: str | None) -> Encoding | None:
     return None
 
 
+def _too_large(limit: int) -> OtlpHttpError:
+    return OtlpHttpError(413, f"request body exceeds the {limit}-byte limit")
+
+
 async def read_body(request: Request, limit: int) -> bytes:
     """The request body, decompressed, refusing more than ``limit`` bytes either way."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isascii() and declared.isdigit() and int(declared) > limit:
-        raise OtlpHttpError(413, f"request body exceeds the {limit}-byte limit")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise OtlpHttpError(413, f"request body exceeds the {limit}-byte limit")
-        chunks.append(chunk)
-    body = b"".join(chunks)
+    cap = BodyCap(limit, _too_large)
+    body = await cap.read(request.receive, content_length(request.scope["headers"]))
     coding = request.headers.get("content-encoding", "identity").strip().lower()
     if coding in ("", "identity"):
         return body

@@ -9,9 +9,9 @@ from pydantic import AwareDatetime
 
 from watchkeep.api.auth import require, services
 from watchkeep.api.errors import ApiError
+from watchkeep.api.openapi import errors
 from watchkeep.api.schemas import (
     HEX32,
-    ErrorResponse,
     ScoreDataType,
     ScoreIn,
     ScoreOut,
@@ -21,14 +21,11 @@ from watchkeep.api.schemas import (
 )
 from watchkeep.security.authz import Permission
 from watchkeep.security.keys import Principal
-from watchkeep.store.score_repository import SCORE_CONTENT, NewScore, ScoreFilter
+from watchkeep.store.score_repository import IdempotencyConflict, NewScore, ScoreFilter
 from watchkeep.store.trace_queries import InvalidCursor
 
 router = APIRouter(prefix="/api/v1", tags=["scores"])
-AUTH_ERRORS: dict[int | str, dict[str, object]] = {
-    401: {"model": ErrorResponse, "description": "Missing or invalid API key"},
-    403: {"model": ErrorResponse, "description": "Key lacks the permission"},
-}
+AUTH_ERRORS = errors(401, 403)
 
 
 @router.post(
@@ -38,8 +35,7 @@ AUTH_ERRORS: dict[int | str, dict[str, object]] = {
     responses={
         **AUTH_ERRORS,
         200: {"model": ScoreOut, "description": "Already stored under this idempotency key"},
-        409: {"model": ErrorResponse, "description": "Idempotency key used for a different score"},
-        422: {"model": ErrorResponse, "description": "Invalid score"},
+        **errors((409, "Idempotency key used for a different score"), (422, "Invalid score")),
     },
 )
 def create_score(
@@ -76,17 +72,18 @@ def create_score(
         metadata=body.metadata,
         idempotency_key=body.idempotency_key,
     )
-    stored, created = svc.scores.add(principal.project_id, score)
+    try:
+        stored, created = svc.scores.add(principal.project_id, score)
+    except IdempotencyConflict as exc:
+        raise ApiError(409, "conflict", exc.message) from exc
     if not created:
-        if any(stored[k] != getattr(score, k) for k in SCORE_CONTENT):
-            raise ApiError(409, "conflict", "this idempotency_key was already used for a different score")
         response.status_code = 200
         return ScoreOut.model_validate(stored)
     svc.monitoring.telemetry.observe_score(principal.project_id, body.name, text, body.label)
     return ScoreOut.model_validate(stored)
 
 
-@router.get("/scores", response_model=ScorePage, responses={**AUTH_ERRORS, 400: {"model": ErrorResponse}})
+@router.get("/scores", response_model=ScorePage, responses={**AUTH_ERRORS, **errors(400)})
 def list_scores(
     request: Request,
     principal: Annotated[Principal, Depends(require(Permission.SCORES_READ))],

@@ -9,17 +9,14 @@ from pydantic import AwareDatetime
 
 from watchkeep.api.auth import require, services
 from watchkeep.api.errors import ApiError
-from watchkeep.api.schemas import HEX32, ErrorResponse, SpanPage, TraceDetail, TracePage, to_unix_ns
+from watchkeep.api.openapi import errors
+from watchkeep.api.schemas import HEX32, SpanPage, TraceDetail, TracePage, to_unix_ns
 from watchkeep.security.authz import Permission
 from watchkeep.security.keys import Principal
 from watchkeep.store.trace_queries import InvalidCursor, TraceFilter, build_tree
 
 router = APIRouter(prefix="/api/v1", tags=["traces"])
-ERRORS: dict[int | str, dict[str, object]] = {
-    400: {"model": ErrorResponse, "description": "Bad cursor"},
-    401: {"model": ErrorResponse, "description": "Missing or invalid API key"},
-    403: {"model": ErrorResponse, "description": "Key lacks traces:read"},
-}
+ERRORS = errors((400, "Bad cursor"), 401, (403, "Key lacks traces:read"))
 Reader = Annotated[Principal, Depends(require(Permission.TRACES_READ))]
 Text = Annotated[str | None, Query(max_length=256)]
 
@@ -84,7 +81,7 @@ def list_traces(
 @router.get(
     "/traces/{trace_id}",
     response_model=TraceDetail,
-    responses={**ERRORS, 404: {"model": ErrorResponse, "description": "No such trace"}},
+    responses={**ERRORS, **errors((404, "No such trace"))},
 )
 def get_trace(
     request: Request,

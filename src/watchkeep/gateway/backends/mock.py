@@ -28,7 +28,6 @@ class MockBackend:
         self._spec = spec.mock
         self._model = spec.model or spec.name
         self.calls = 0
-        self.streams_closed_early = 0
         self.in_flight = InFlight()
 
     async def _before(self) -> None:
@@ -95,31 +94,25 @@ class MockBackend:
             "created": int(time.time()),
             "model": self._model,
         }
-        finished = False
-        try:
-            for i, piece in enumerate(pieces):
-                if self._stalls() and i >= m.stall_after_chunks:
-                    await asyncio.sleep(_FOREVER)
-                if i and m.chunk_delay_ms:
-                    await asyncio.sleep(m.chunk_delay_ms / 1000)
-                content = piece if i == 0 else " " + piece
-                delta: Json = {"role": "assistant", "content": content} if i == 0 else {"content": content}
-                yield {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]}
-            yield {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
-            prompt, completion = self._prompt_tokens(body), len(words)
-            yield {
-                **base,
-                "choices": [],
-                "usage": {
-                    "prompt_tokens": prompt,
-                    "completion_tokens": completion,
-                    "total_tokens": prompt + completion,
-                },
-            }
-            finished = True
-        finally:
-            if not finished:
-                self.streams_closed_early += 1
+        for i, piece in enumerate(pieces):
+            if self._stalls() and i >= m.stall_after_chunks:
+                await asyncio.sleep(_FOREVER)
+            if i and m.chunk_delay_ms:
+                await asyncio.sleep(m.chunk_delay_ms / 1000)
+            content = piece if i == 0 else " " + piece
+            delta: Json = {"role": "assistant", "content": content} if i == 0 else {"content": content}
+            yield {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]}
+        yield {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
+        prompt, completion = self._prompt_tokens(body), len(words)
+        yield {
+            **base,
+            "choices": [],
+            "usage": {
+                "prompt_tokens": prompt,
+                "completion_tokens": completion,
+                "total_tokens": prompt + completion,
+            },
+        }
 
     async def embeddings(self, body: Json) -> Json:
         await self._before()

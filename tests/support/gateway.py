@@ -18,8 +18,9 @@ import httpx
 import orjson
 import yaml
 from fastapi import FastAPI
-from tests.conftest import free_port, new_key, serve
 
+from tests.support.keys import new_key
+from tests.support.servers import free_port, serve
 from watchkeep.api.app import create_app
 from watchkeep.config import Settings
 

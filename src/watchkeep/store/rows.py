@@ -1,0 +1,208 @@
+"""The rows of a span write: column orders, row types and the one trace-merge rule.
+
+Ingest builds rows here, the span writer groups them and each dialect's bulk writer
+binds them; all three import this module and nothing else of each other, so the writer
+and its dialects form no cycle. The trace-merge rule lives here twice over, once as
+Python (``merge_trace_row``, folding the batches of one group commit) and once as the
+SQL upsert (``trace_upsert_assignments``, folding a row into what is stored), written side
+by side so they stay the same rule (ADR 0002; ``tests/unit/test_trace_rows.py``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+SPAN_COLUMNS: tuple[str, ...] = (
+    "project_id",
+    "trace_id",
+    "span_id",
+    "parent_span_id",
+    "name",
+    "kind",
+    "status_code",
+    "status_message",
+    "start_time_unix_nano",
+    "end_time_unix_nano",
+    "duration_ms",
+    "service_name",
+    "operation",
+    "provider",
+    "request_model",
+    "response_model",
+    "input_tokens",
+    "output_tokens",
+    "total_tokens",
+    "cost_usd",
+    "time_to_first_token_ms",
+    "finish_reason",
+    "user_id",
+    "session_id",
+    "environment",
+    "release",
+    "tags",
+    "prompt_name",
+    "prompt_version",
+    "model_version",
+    "attributes",
+    "resource_id",
+    "events",
+    "ingested_at_unix_nano",
+)
+JSON_SPAN_COLUMNS = frozenset({"tags", "attributes", "events"})
+RESOURCE_COLUMNS: tuple[str, ...] = ("project_id", "resource_id", "attributes", "created_at_unix_nano")
+PAYLOAD_COLUMNS: tuple[str, ...] = (
+    "project_id",
+    "trace_id",
+    "span_id",
+    "input",
+    "output",
+    "created_at_unix_nano",
+)
+TRACE_COLUMNS: tuple[str, ...] = (
+    "project_id",
+    "trace_id",
+    "name",
+    "root_span_id",
+    "start_time_unix_nano",
+    "end_time_unix_nano",
+    "has_error",
+    "user_id",
+    "session_id",
+    "environment",
+    "release",
+    "tags",
+)
+TRACE_ATTRIBUTE_COLUMNS: tuple[str, ...] = (
+    "user_id",
+    "session_id",
+    "environment",
+    "release",
+    "tags",
+)
+STATUS_ERROR = 2
+
+Row = dict[str, Any]
+TraceRows = dict[tuple[int, str], Row]
+SpanKey = tuple[int, str, str]  # (project id, trace id, span id)
+# The keys of the spans a write inserted; None when it inserted every span it was given.
+NewSpans = set[SpanKey] | None
+
+
+@dataclass(slots=True)
+class WriteBatch:
+    """One request's rows: span and payload tuples in column order, trace summaries."""
+
+    spans: list[tuple[Any, ...]] = field(default_factory=list)
+    payloads: list[tuple[Any, ...]] = field(default_factory=list)
+    traces: TraceRows = field(default_factory=dict)
+    resources: dict[tuple[int, str], tuple[Any, ...]] = field(default_factory=dict)
+
+
+def _trace_row(s: Row) -> Row:
+    is_root = s["parent_span_id"] is None
+    row = {
+        "project_id": s["project_id"],
+        "trace_id": s["trace_id"],
+        "name": s["name"],
+        "root_span_id": s["span_id"] if is_root else None,
+        "start_time_unix_nano": s["start_time_unix_nano"],
+        "end_time_unix_nano": s["end_time_unix_nano"],
+        "has_error": s["status_code"] == STATUS_ERROR,
+    }
+    for c in TRACE_ATTRIBUTE_COLUMNS:
+        row[c] = s[c]
+    return row
+
+
+def merge_trace_row(into: Row, other: Row) -> None:
+    """Fold ``other`` into ``into`` exactly as the database upsert would."""
+    if other["root_span_id"] is not None:
+        into["name"], into["root_span_id"] = other["name"], other["root_span_id"]
+    elif into["root_span_id"] is None and other["start_time_unix_nano"] < into["start_time_unix_nano"]:
+        into["name"] = other["name"]
+    into["start_time_unix_nano"] = min(into["start_time_unix_nano"], other["start_time_unix_nano"])
+    into["end_time_unix_nano"] = max(into["end_time_unix_nano"], other["end_time_unix_nano"])
+    into["has_error"] = into["has_error"] or other["has_error"]
+    for c in TRACE_ATTRIBUTE_COLUMNS:
+        if into[c] is None:
+            into[c] = other[c]
+
+
+def summarise_traces(spans: Iterable[Row]) -> TraceRows:
+    """One idempotent trace row per (project, trace) of ``spans`` (dict rows).
+
+    Trace attributes are taken from each trace's first span: the normaliser has already
+    shared them across the spans of an export.
+    """
+    out: TraceRows = {}
+    for s in spans:
+        key = (s["project_id"], s["trace_id"])
+        t = out.get(key)
+        if t is None:
+            out[key] = _trace_row(s)
+            continue
+        start = s["start_time_unix_nano"]
+        if s["parent_span_id"] is None:
+            t["name"], t["root_span_id"] = s["name"], s["span_id"]
+        elif t["root_span_id"] is None and start < t["start_time_unix_nano"]:
+            t["name"] = s["name"]
+        if start < t["start_time_unix_nano"]:
+            t["start_time_unix_nano"] = start
+        if s["end_time_unix_nano"] > t["end_time_unix_nano"]:
+            t["end_time_unix_nano"] = s["end_time_unix_nano"]
+        if s["status_code"] == STATUS_ERROR:
+            t["has_error"] = True
+    return out
+
+
+def merge_traces(parts: Iterable[TraceRows]) -> list[Row]:
+    """The trace rows of several batches, one per key, in key order (lock order)."""
+    merged: TraceRows = {}
+    for part in parts:
+        for key, row in part.items():
+            found = merged.get(key)
+            if found is None:
+                merged[key] = dict(row)
+            else:
+                merge_trace_row(found, row)
+    return [merged[k] for k in sorted(merged)]
+
+
+class BulkStatements(Protocol):
+    """A dialect's way of writing many rows idempotently inside one transaction."""
+
+    def live_projects(self, cursor: Any, project_ids: Sequence[int]) -> set[int]:
+        """Those of ``project_ids`` (sorted) that exist, kept from deletion until commit."""
+
+    def write(
+        self,
+        cursor: Any,
+        spans: Sequence[tuple[Any, ...]],
+        payloads: Sequence[tuple[Any, ...]],
+        traces: Sequence[tuple[Any, ...]],
+        resources: Sequence[tuple[Any, ...]],
+    ) -> NewSpans:
+        """Insert new spans, payloads and resources, upsert traces.
+
+        Returns None when every span was new, else the keys of those that were (finding
+        them costs a query, so only when some were duplicates).
+        """
+
+
+def trace_upsert_assignments(least: str, greatest: str) -> str:
+    """The ON CONFLICT ... DO UPDATE SET clause merging a trace row, as ``merge_trace_row``."""
+    keep_first = ", ".join(f"{c} = COALESCE(traces.{c}, excluded.{c})" for c in TRACE_ATTRIBUTE_COLUMNS)
+    return (
+        "ON CONFLICT (project_id, trace_id) DO UPDATE SET "
+        "name = CASE WHEN excluded.root_span_id IS NOT NULL THEN excluded.name "
+        "WHEN traces.root_span_id IS NULL "
+        "AND excluded.start_time_unix_nano < traces.start_time_unix_nano THEN excluded.name "
+        "ELSE traces.name END, "
+        "root_span_id = COALESCE(excluded.root_span_id, traces.root_span_id), "
+        f"start_time_unix_nano = {least}(traces.start_time_unix_nano, excluded.start_time_unix_nano), "
+        f"end_time_unix_nano = {greatest}(traces.end_time_unix_nano, excluded.end_time_unix_nano), "
+        "has_error = (traces.has_error OR excluded.has_error), "
+        f"{keep_first}"
+    )

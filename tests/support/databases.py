@@ -1,0 +1,30 @@
+"""Which databases a run tests on: ``pytest --db sqlite|postgres|both`` (default both)."""
+
+from __future__ import annotations
+
+import pytest
+
+CHOICES = {"sqlite": ("sqlite",), "postgres": ("postgres",), "both": ("sqlite", "postgres")}
+
+
+def add_option(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--db",
+        choices=sorted(CHOICES),
+        default="both",
+        help="databases that database_url tests run on (default: both; sqlite starts no PostgreSQL)",
+    )
+
+
+def chosen(config: pytest.Config) -> tuple[str, ...]:
+    """The databases of this run, in a stable order."""
+    return CHOICES[str(config.getoption("--db"))]
+
+
+def params(config: pytest.Config) -> list[object]:
+    """``database_url`` parameters; the PostgreSQL one carries the ``postgres`` marker, so
+    ``-m "not postgres"`` deselects it."""
+    return [
+        pytest.param(name, marks=pytest.mark.postgres) if name == "postgres" else name
+        for name in chosen(config)
+    ]
