@@ -42,6 +42,7 @@ bench: install system-deps
 	./benchmarks/peers/litellm.sh
 	$(BIN)/python benchmarks/gateway.py
 	@if [ -f benchmarks/sdk_overhead.py ]; then $(BIN)/python benchmarks/sdk_overhead.py; fi
+	$(BIN)/python benchmarks/sdk_install.py
 	./benchmarks/peers/evidently.sh
 	$(BIN)/python benchmarks/monitoring.py
 

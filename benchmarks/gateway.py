@@ -309,7 +309,7 @@ class Figures:
 def run_all(args: argparse.Namespace) -> tuple[Figures, Figures | None, str]:
     tmp = Path(tempfile.mkdtemp(prefix="wk-gw-bench-"))
     up0, up50 = free_port(), free_port()
-    mock = [sys.executable, "-m", "watchkeep.gateway.mock_upstream"]
+    mock = [sys.executable, "-m", "watchkeep.devtools.mock_upstream"]
     upstreams = {"m0": f"http://127.0.0.1:{up0}", "m50": f"http://127.0.0.1:{up50}"}
     rates = [float(r) for r in args.rates.split(",")]
     with (

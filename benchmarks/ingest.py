@@ -27,7 +27,7 @@ from pathlib import Path
 import httpx
 
 from watchkeep.devtools.postgres import TempPostgres, free_port
-from watchkeep.devtools.synthetic import MODELS, build_request
+from watchkeep.devtools.synthetic_otlp import MODELS, build_request
 
 CLIENTS = 4
 SPANS_PER_REQUEST = 512

@@ -32,10 +32,10 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine
 
 from watchkeep.devtools.postgres import TempPostgres
+from watchkeep.devtools.synthetic_calls import Traffic, generate, write
 from watchkeep.monitor.drift import ReferenceSummary, drift, summarise_categorical, summarise_numeric
-from watchkeep.monitor.service import build_monitoring
 from watchkeep.monitor.spec import MonitorSpec
-from watchkeep.monitor.synthetic import Traffic, generate, write
+from watchkeep.monitor.wiring import build_monitoring
 from watchkeep.store.engine import make_engine
 from watchkeep.store.migrate import upgrade
 from watchkeep.store.projects import ProjectRepository

@@ -27,7 +27,7 @@ from sqlalchemy import func, select
 
 from tests.support.servers import free_port
 from watchkeep.devtools.postgres import TempPostgres
-from watchkeep.devtools.synthetic import build_request
+from watchkeep.devtools.synthetic_otlp import build_request
 from watchkeep.store.engine import make_engine
 from watchkeep.store.tables import projects, spans, traces
 

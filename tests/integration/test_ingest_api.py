@@ -14,7 +14,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 
 from tests.support.apps import Api
-from watchkeep.devtools.synthetic import build_request
+from watchkeep.devtools.synthetic_otlp import build_request
 
 PB = {"Content-Type": "application/x-protobuf"}
 JS = {"Content-Type": "application/json"}

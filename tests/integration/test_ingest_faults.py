@@ -16,7 +16,7 @@ from tests.support.keys import new_key
 from tests.support.servers import free_port, serve
 from watchkeep.api.app import create_app
 from watchkeep.config import Settings
-from watchkeep.devtools.synthetic import build_request
+from watchkeep.devtools.synthetic_otlp import build_request
 from watchkeep.store.engine import make_engine
 from watchkeep.store.migrate import upgrade
 from watchkeep.store.span_writer import SpanWriter

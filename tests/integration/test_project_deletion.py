@@ -10,7 +10,7 @@ from sqlalchemy import Engine, func, select
 from typer.testing import CliRunner
 
 from watchkeep.cli.main import app as cli
-from watchkeep.devtools.synthetic import build_request
+from watchkeep.devtools.synthetic_otlp import build_request
 from watchkeep.ingest.decode_pool import prepare
 from watchkeep.ingest.service_types import Encoding
 from watchkeep.security.keys import key_prefix

@@ -42,7 +42,7 @@ from tests.support.servers import LiveServer, free_port, serve
 from tests.support.tenant import OPERATOR_TOKEN, tenant_settings
 from watchkeep.api.app import create_app
 from watchkeep.config import Settings
-from watchkeep.devtools.synthetic import build_request
+from watchkeep.devtools.synthetic_otlp import build_request
 
 OPENAPI = create_app(Settings(home=Path("/nonexistent"), database_url="sqlite://")).openapi()
 ADMIN_EXAMPLES = 15

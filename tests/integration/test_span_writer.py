@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import uuid
 
-from watchkeep.devtools.synthetic import build_request
+from watchkeep.devtools.synthetic_otlp import build_request
 from watchkeep.ingest.decode_pool import prepare
 from watchkeep.ingest.service_types import Encoding
 from watchkeep.store.engine import make_engine

@@ -9,7 +9,7 @@ import uuid
 from sqlalchemy import text
 
 from watchkeep.devtools.postgres import TempPostgres
-from watchkeep.devtools.synthetic import build_request
+from watchkeep.devtools.synthetic_otlp import build_request
 from watchkeep.ingest.decode_pool import prepare
 from watchkeep.ingest.service_types import Encoding
 from watchkeep.store.engine import make_engine

@@ -33,7 +33,7 @@ from tests.support.tenant import (
     unique,
 )
 from watchkeep.api.app import create_app
-from watchkeep.devtools.synthetic import build_request
+from watchkeep.devtools.synthetic_otlp import build_request
 from watchkeep.gateway.web import GatewayFastPath
 
 ROLES = ("admin", "member", "ingest", "viewer")

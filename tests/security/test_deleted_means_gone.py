@@ -23,13 +23,13 @@ from typer.testing import CliRunner
 
 from tests.support.servers import LiveServer
 from watchkeep.cli.main import app as cli
-from watchkeep.devtools.synthetic import build_request
+from watchkeep.devtools.synthetic_otlp import build_request
 from watchkeep.gateway.errors import GatewayError
 from watchkeep.gateway.web import GatewayAuth
 from watchkeep.ingest.decode_pool import prepare
-from watchkeep.ingest.metrics import IngestMetrics
+from watchkeep.ingest.group_commit import GroupCommitWriter
 from watchkeep.ingest.service_types import Encoding
-from watchkeep.ingest.writer import GroupCommitWriter
+from watchkeep.ingest.telemetry import IngestMetrics
 from watchkeep.monitor.repository import MonitorRepository
 from watchkeep.monitor.spec import MonitorSpec
 from watchkeep.security import keys as keys_module

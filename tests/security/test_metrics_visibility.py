@@ -17,7 +17,7 @@ from tests.support.keys import new_key
 from watchkeep.api.app import create_app
 from watchkeep.api.routes.health import exposure_warning
 from watchkeep.config import Settings
-from watchkeep.monitor.synthetic import Traffic, generate, write
+from watchkeep.devtools.synthetic_calls import Traffic, generate, write
 from watchkeep.store.engine import make_engine
 from watchkeep.store.projects import ProjectRepository
 

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 from tests.support.apps import Api
-from watchkeep.api.services import Services
-from watchkeep.monitor.synthetic import Traffic, generate, write
+from watchkeep.api.wiring import Services
+from watchkeep.devtools.synthetic_calls import Traffic, generate, write
 from watchkeep.store.projects import ProjectRepository
 
 NS = 1_000_000_000

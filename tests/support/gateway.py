@@ -127,7 +127,7 @@ def process(
 
 
 def mock_upstream_args(port: int, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "watchkeep.gateway.mock_upstream", "--port", str(port), *extra]
+    return [sys.executable, "-m", "watchkeep.devtools.mock_upstream", "--port", str(port), *extra]
 
 
 def chat(content: str = "hello", **extra: Any) -> dict[str, Any]:

@@ -21,9 +21,9 @@ from fastapi.testclient import TestClient
 from tests.support.keys import new_key
 from tests.support.servers import free_port
 from watchkeep.api.app import create_app
-from watchkeep.api.services import Services
+from watchkeep.api.wiring import Services
 from watchkeep.config import Settings
-from watchkeep.monitor.synthetic import Traffic, generate, write
+from watchkeep.devtools.synthetic_calls import Traffic, generate, write
 from watchkeep.store.projects import ProjectRepository
 
 NS = 1_000_000_000

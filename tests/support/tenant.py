@@ -16,7 +16,7 @@ import yaml
 from fastapi.testclient import TestClient
 
 from watchkeep.config import Settings
-from watchkeep.devtools.synthetic import build_request
+from watchkeep.devtools.synthetic_otlp import build_request
 
 OPERATOR_TOKEN = "operator-token-for-the-tests-0123456789"
 MOCK_ROUTE: dict[str, Any] = {"deployments": [{"name": "a", "backend": "mock"}]}

@@ -26,7 +26,7 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue, KeyVa
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
 from watchkeep import semconv
-from watchkeep.devtools.synthetic import build_request
+from watchkeep.devtools.synthetic_otlp import build_request
 from watchkeep.ingest.decode_pool import PreparedExport, prepare
 from watchkeep.ingest.decoded import DecodedExport, OtlpDecodeError
 from watchkeep.ingest.otlp_json import decode_json

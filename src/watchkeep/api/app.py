@@ -29,77 +29,13 @@ from watchkeep.api.routes import (
     scores,
     traces,
 )
-from watchkeep.api.services import Services
+from watchkeep.api.wiring import build_services
 from watchkeep.config import Settings
 from watchkeep.gateway import web as gateway_web
-from watchkeep.gateway.service import Gateway
-from watchkeep.ingest.decode_pool import DecodePool, default_workers
-from watchkeep.ingest.metrics import IngestMetrics
-from watchkeep.ingest.service import IngestService
-from watchkeep.ingest.writer import GroupCommitWriter
 from watchkeep.monitor.quota import PerMinute
-from watchkeep.monitor.service import build_monitoring
-from watchkeep.security.egress import AddressPolicy
-from watchkeep.security.keys import KeyVerifier
-from watchkeep.store.engine import make_engine
 from watchkeep.store.maintenance import StoreMaintenance
-from watchkeep.store.migrate import upgrade
-from watchkeep.store.projects import ProjectRepository
-from watchkeep.store.route_repository import RouteRepository
-from watchkeep.store.score_repository import ScoreRepository
-from watchkeep.store.span_writer import SpanWriter
-from watchkeep.store.trace_queries import TraceQueries
 
 log = logging.getLogger(__name__)
-
-
-def build_services(settings: Settings, registry: CollectorRegistry) -> Services:
-    """Every long-lived object of a server, wired together (nothing started yet)."""
-    url = settings.resolved_database_url()
-    engine = make_engine(url, sqlite_synchronous=settings.sqlite_synchronous)
-    if settings.upgrade_on_start:
-        upgrade(engine)
-    projects = ProjectRepository(engine)
-    workers = settings.ingest_decode_workers
-    if workers is None:
-        workers = default_workers()
-    ingest_metrics = IngestMetrics(registry)
-    writer = GroupCommitWriter(
-        SpanWriter(engine, sqlite_cache_mib=settings.sqlite_writer_cache_mib),
-        ingest_metrics,
-        max_queued_spans=settings.ingest_queue_max_spans,
-        max_commit_spans=settings.ingest_commit_max_spans,
-    )
-    monitoring = build_monitoring(
-        engine,
-        registry,
-        role=settings.process_role,
-        tick=settings.worker_tick_seconds,
-        resource_every=settings.resource_sample_seconds,
-        max_label_values=settings.metrics_max_label_values,
-        egress=AddressPolicy.from_strings(settings.egress_allow_networks),
-        smtp_verify_tls=settings.smtp_verify_tls,
-    )
-    return Services(
-        settings=settings,
-        engine=engine,
-        registry=registry,
-        projects=projects,
-        keys=KeyVerifier(projects.lookup_key, ttl=settings.key_cache_seconds),
-        writer=writer,
-        ingest=IngestService(
-            writer,
-            DecodePool(workers, settings.prices_file),
-            ingest_metrics,
-            observer=monitoring.telemetry.observe_spans,
-        ),
-        traces=TraceQueries(engine),
-        scores=ScoreRepository(engine),
-        monitoring=monitoring,
-        gateway=(
-            Gateway(settings, writer, registry, RouteRepository(engine)) if settings.gateway_enabled else None
-        ),
-    )
 
 
 class WatchkeepApp(FastAPI):

@@ -13,7 +13,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from watchkeep.api.errors import ApiError
-from watchkeep.api.services import Services
+from watchkeep.api.wiring import Services
 from watchkeep.security.authz import Permission
 from watchkeep.security.bearer import KeyRefused, principal_for
 from watchkeep.security.keys import Principal

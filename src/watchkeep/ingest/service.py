@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from watchkeep.ingest.decode_pool import DecodePool
-from watchkeep.ingest.metrics import IngestMetrics
+from watchkeep.ingest.group_commit import GroupCommitWriter
 from watchkeep.ingest.service_types import Encoding
-from watchkeep.ingest.writer import GroupCommitWriter
+from watchkeep.ingest.telemetry import IngestMetrics
 from watchkeep.store.clock import now_ns
 
 __all__ = ["Encoding", "ExportResult", "IngestService"]

@@ -18,7 +18,7 @@ from typing import Any
 from watchkeep.monitor.anomaly import detect
 from watchkeep.monitor.drift_service import DriftService, ReferenceSpec
 from watchkeep.monitor.features import FeatureRequest
-from watchkeep.monitor.metrics import PERCENTILE_METRICS, MetricFilter, MetricQueries
+from watchkeep.monitor.metric_queries import PERCENTILE_METRICS, MetricFilter, MetricQueries
 from watchkeep.monitor.quality import QualityQueries
 from watchkeep.monitor.resources import ResourceStore
 from watchkeep.monitor.spec import MonitorSpec

@@ -13,7 +13,7 @@ from typing import Any, Literal
 import numpy as np
 from sqlalchemy import Engine, and_, func, select
 
-from watchkeep.monitor.metrics import MetricFilter, llm_span_conditions
+from watchkeep.monitor.metric_queries import MetricFilter, llm_span_conditions
 from watchkeep.monitor.payloads import payload_text
 from watchkeep.store.tables import scores, span_payloads, spans
 

@@ -20,7 +20,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_valida
 from watchkeep.monitor.anomaly import AnomalyMethod
 from watchkeep.monitor.drift import Method
 from watchkeep.monitor.features import FEATURES
-from watchkeep.monitor.metrics import METRIC_NAMES, MetricFilter
+from watchkeep.monitor.metric_queries import METRIC_NAMES, MetricFilter
 
 MAX_DURATION_S = 400 * 86400.0
 MAX_ANOMALY_BUCKETS = 10_000

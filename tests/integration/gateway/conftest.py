@@ -16,7 +16,7 @@ from watchkeep.store.migrate import upgrade
 
 @pytest.fixture(scope="session")
 def upstream() -> Iterator[str]:
-    """Base URL of a mock OpenAI upstream (faults by path prefix, see watchkeep.gateway.mock_upstream)."""
+    """Base URL of a mock OpenAI upstream (faults by path prefix, see watchkeep.devtools.mock_upstream)."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     with process(mock_upstream_args(port), ready_url=f"{url}/_stats"):

@@ -11,8 +11,8 @@ from prometheus_client import CollectorRegistry
 from tests.support.monitor import LOOPBACK, NS, Mailbox, MonitorApi, Receiver
 
 from watchkeep.monitor.channels import SIGNATURE_HEADER, verify
-from watchkeep.monitor.service import build_monitoring
 from watchkeep.monitor.spec import MonitorSpec
+from watchkeep.monitor.wiring import build_monitoring
 from watchkeep.security.egress import AddressPolicy
 
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"

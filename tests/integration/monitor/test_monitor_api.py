@@ -10,7 +10,7 @@ import pytest
 from tests.support.keys import new_key
 from tests.support.monitor import NS, MonitorApi
 
-from watchkeep.monitor.synthetic import Traffic, generate, write
+from watchkeep.devtools.synthetic_calls import Traffic, generate, write
 from watchkeep.store.rows import SPAN_COLUMNS
 
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"

@@ -7,10 +7,10 @@ import time
 from fastapi.testclient import TestClient
 from tests.support.monitor import NS, MonitorApi
 
+from watchkeep.devtools.synthetic_calls import Traffic
 from watchkeep.monitor.evaluate import MonitorEvaluator, PassCache
 from watchkeep.monitor.spec import MonitorSpec
 from watchkeep.monitor.state import State
-from watchkeep.monitor.synthetic import Traffic
 
 HOUR = 3600 * NS
 

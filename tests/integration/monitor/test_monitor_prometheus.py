@@ -20,7 +20,7 @@ from tests.support.servers import free_port, serve
 
 from watchkeep.api.app import create_app
 from watchkeep.config import Settings
-from watchkeep.devtools.synthetic import build_request
+from watchkeep.devtools.synthetic_otlp import build_request
 
 ROOT = Path(__file__).resolve().parents[3]
 RULES = ROOT / "deploy" / "prometheus" / "rules.yml"

@@ -11,9 +11,9 @@ from prometheus_client import CollectorRegistry
 from watchkeep.gateway.config import GatewayConfig, RouteSpec
 from watchkeep.gateway.dispatch import CallLog, Dispatcher
 from watchkeep.gateway.errors import GatewayError, UpstreamError
-from watchkeep.gateway.metrics import GatewayMetrics
 from watchkeep.gateway.resilience import BreakerState, CircuitBreaker, backoff_delay
 from watchkeep.gateway.routing import Deployment, RouteTable
+from watchkeep.gateway.telemetry import GatewayMetrics
 
 
 class Clock:

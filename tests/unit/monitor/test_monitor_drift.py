@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from scipy.stats import wasserstein_distance
 
+from watchkeep.devtools.synthetic_calls import TOPICS
 from watchkeep.monitor.drift import (
     ReferenceSummary,
     categorical_drift,
@@ -15,7 +16,6 @@ from watchkeep.monitor.drift import (
     summarise_numeric,
 )
 from watchkeep.monitor.embedding_drift import HashingEmbedder, domain_classifier_drift
-from watchkeep.monitor.synthetic import TOPICS
 
 TRIALS = 200
 

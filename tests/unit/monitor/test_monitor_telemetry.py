@@ -5,7 +5,7 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from watchkeep.monitor.prometheus import GenAiTelemetry
+from watchkeep.monitor.telemetry import GenAiTelemetry
 from watchkeep.store.rows import SPAN_COLUMNS
 
 

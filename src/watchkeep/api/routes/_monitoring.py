@@ -14,7 +14,7 @@ from watchkeep.api.errors import ApiError
 from watchkeep.api.openapi import errors
 from watchkeep.api.schemas import MAX_NS, to_unix_ns
 from watchkeep.monitor.admission import LimitExceeded, OperatorOnly
-from watchkeep.monitor.metrics import MetricFilter
+from watchkeep.monitor.metric_queries import MetricFilter
 from watchkeep.monitor.quota import QuotaExceeded
 from watchkeep.store.clock import now_ns
 

@@ -13,7 +13,7 @@ from watchkeep.api.errors import ApiError
 from watchkeep.api.routes._monitoring import AUTH_ERRORS, CallFilter, time_range
 from watchkeep.api.routes.health import OPERATOR_ERRORS, require_operator
 from watchkeep.api.schemas import ns_to_datetime
-from watchkeep.monitor.metrics import METRIC_NAMES, UnknownMetric
+from watchkeep.monitor.metric_queries import METRIC_NAMES, UnknownMetric
 from watchkeep.security.authz import Permission
 from watchkeep.security.keys import Principal
 

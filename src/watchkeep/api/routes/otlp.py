@@ -19,8 +19,8 @@ from watchkeep.api.auth import require, services
 from watchkeep.ingest import otlp_json, otlp_proto
 from watchkeep.ingest.decode_pool import DecodeWorkerFailed
 from watchkeep.ingest.decoded import OtlpDecodeError
+from watchkeep.ingest.group_commit import QueueFull, StorageUnavailable, WriterStopped
 from watchkeep.ingest.service import Encoding
-from watchkeep.ingest.writer import QueueFull, StorageUnavailable, WriterStopped
 from watchkeep.security.authz import Permission
 from watchkeep.security.body_cap import BodyCap, content_length
 from watchkeep.security.keys import Principal

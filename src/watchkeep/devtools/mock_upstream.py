@@ -13,7 +13,7 @@ serves healthy and faulty upstreams side by side:
 
 ``GET /_stats`` counts requests and streams the client abandoned (closed early).
 
-    python -m watchkeep.gateway.mock_upstream --port 9100 --latency-ms 50
+    python -m watchkeep.devtools.mock_upstream --port 9100 --latency-ms 50
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
-from watchkeep.ingest.metrics import IngestMetrics
+from watchkeep.ingest.telemetry import IngestMetrics
 from watchkeep.store.rows import WriteBatch
 from watchkeep.store.span_writer import SpanWriter
 

@@ -11,12 +11,12 @@ from watchkeep.monitor.channels import ChannelSender
 from watchkeep.monitor.drift_service import DriftService
 from watchkeep.monitor.evaluate import MonitorEvaluator
 from watchkeep.monitor.evaluators import EvaluatorRegistry
-from watchkeep.monitor.metrics import MetricQueries
+from watchkeep.monitor.metric_queries import MetricQueries
 from watchkeep.monitor.online import OnlineEvaluation
-from watchkeep.monitor.prometheus import GenAiTelemetry
 from watchkeep.monitor.quality import QualityQueries
 from watchkeep.monitor.repository import AlertHistory, ChannelRepository, MonitorRepository
 from watchkeep.monitor.resources import ResourceSampler, ResourceStore
+from watchkeep.monitor.telemetry import GenAiTelemetry
 from watchkeep.monitor.worker import MonitorWorker
 from watchkeep.security.egress import AddressPolicy
 
