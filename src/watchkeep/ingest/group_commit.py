@@ -7,6 +7,12 @@ fsyncs are shared across requests. The queue is bounded in spans: when full, ``s
 raises ``QueueFull`` and the caller answers 503 with Retry-After instead of dropping.
 If a group fails, each batch is retried alone so one bad batch cannot fail the others.
 Spans of a project deleted while they waited are dropped at commit (counted "discarded").
+
+The writer also says whether the store can write (``state``, shown by ``/readyz``): a
+round that stores nothing (the group and every batch alone failed) marks it failing
+until a commit succeeds; while failing and idle it probes the store every
+``probe_seconds`` so readiness comes back without traffic (an orchestrator sends none to
+an unready server). Identical failures are logged once with a count (``RepeatedErrorLog``).
 """
 
 from __future__ import annotations
@@ -17,9 +23,11 @@ import time
 from collections import deque
 from concurrent.futures import Future
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from watchkeep.ingest.telemetry import IngestMetrics
+from watchkeep.logs import RepeatedErrorLog, error_key
 from watchkeep.store.rows import WriteBatch
 from watchkeep.store.span_writer import SpanWriter
 
@@ -49,6 +57,19 @@ class _Pending:
     future: Future[list[tuple[Any, ...]]]
 
 
+@dataclass(frozen=True, slots=True)
+class _Failing:
+    """The store has refused every write (commit or probe) since ``since`` (wall clock)."""
+
+    error: str
+    since: float
+    failures: int
+
+    def describe(self) -> str:
+        at = datetime.fromtimestamp(self.since, tz=UTC).isoformat(timespec="seconds")
+        return f"failing: {self.error} since {at} ({self.failures} failed writes)"
+
+
 class GroupCommitWriter:
     """Owns the ingest queue and the thread that commits it."""
 
@@ -59,6 +80,8 @@ class GroupCommitWriter:
         *,
         max_queued_spans: int,
         max_commit_spans: int,
+        probe_seconds: float = 5.0,
+        errors: RepeatedErrorLog | None = None,
     ) -> None:
         self._writer = writer
         self._metrics = metrics
@@ -70,6 +93,9 @@ class GroupCommitWriter:
         self._stopping = False
         self._thread = threading.Thread(target=self._run, name="watchkeep-ingest-writer", daemon=True)
         self._last_commit_seconds = 0.01
+        self._probe_seconds = probe_seconds
+        self._errors = errors or RepeatedErrorLog(log)
+        self._failing: _Failing | None = None  # replaced whole, read by other threads
 
     def start(self) -> None:
         """Start the writer thread."""
@@ -86,6 +112,14 @@ class GroupCommitWriter:
     def alive(self) -> bool:
         """Whether the writer thread is running."""
         return self._thread.is_alive()
+
+    @property
+    def state(self) -> str:
+        """``ok``, ``stopped``, or ``failing: <error class> since <time> (<n> failed writes)``."""
+        if not self.alive:
+            return "stopped"
+        failing = self._failing
+        return "ok" if failing is None else failing.describe()
 
     @property
     def queued_spans(self) -> int:
@@ -108,10 +142,14 @@ class GroupCommitWriter:
             self._cond.notify()
         return future
 
-    def _take(self) -> list[_Pending]:
+    def _take(self) -> list[_Pending] | None:
+        """The next group; ``None`` when the store is failing and was idle for a probe period."""
         with self._cond:
             while not self._queue and not self._stopping:
-                self._cond.wait()
+                if self._failing is None:
+                    self._cond.wait()
+                elif not self._cond.wait(self._probe_seconds) and not self._queue and not self._stopping:
+                    return None
             group: list[_Pending] = []
             spans = 0
             while self._queue and (not group or spans + self._queue[0].size <= self._max_commit):
@@ -128,6 +166,9 @@ class GroupCommitWriter:
     def _run(self) -> None:
         while True:
             group = self._take()
+            if group is None:
+                self._probe()
+                continue
             if not group:
                 self._writer.close()
                 return  # stopping and drained
@@ -140,11 +181,15 @@ class GroupCommitWriter:
         started = time.perf_counter()
         try:
             new_rows = self._writer.write_new([p.batch for p in group])
-        except Exception:
-            log.exception("group commit of %d requests failed; retrying each alone", len(group))
-            for pending in group:
-                self._commit_alone(pending)
+        except Exception as exc:
+            self._errors.failed(exc, "group commit of %d requests failed; retrying each alone", len(group))
+            stored = [self._commit_alone(pending) for pending in group]
+            if any(stored):
+                self._succeeded()
+            else:
+                self._failed(exc)
             return
+        self._succeeded()
         elapsed = time.perf_counter() - started
         self._last_commit_seconds = elapsed
         self._metrics.commit_seconds.observe(elapsed)
@@ -153,15 +198,41 @@ class GroupCommitWriter:
         for pending, rows in zip(group, new_rows, strict=True):
             pending.future.set_result(rows)
 
-    def _commit_alone(self, pending: _Pending) -> None:
+    def _commit_alone(self, pending: _Pending) -> bool:
+        """Commit one batch; whether it was stored (its future answers either way)."""
         try:
             (rows,) = self._writer.write_new([pending.batch])
         except Exception as exc:
-            log.exception("commit of a batch of %d spans failed", pending.size)
+            self._errors.failed(exc, "commit of a batch of %d spans failed", pending.size)
             pending.future.set_exception(StorageUnavailable(str(exc)))
-            return
+            return False
         self._count(pending.size, len(rows))
         pending.future.set_result(rows)
+        return True
+
+    def _succeeded(self) -> None:
+        if self._failing is not None:
+            self._errors.recovered()
+            log.warning("the store takes writes again after %d failed writes", self._failing.failures)
+            self._failing = None
+
+    def _failed(self, exc: Exception) -> None:
+        failing = self._failing  # the newest error, since the first
+        error = error_key(exc)[0]
+        if failing is None:
+            self._failing = _Failing(error, time.time(), 1)
+        else:
+            self._failing = _Failing(error, failing.since, failing.failures + 1)
+
+    def _probe(self) -> None:
+        """Idle while failing: try a write that stores nothing, to learn whether the store recovered."""
+        try:
+            self._writer.probe()
+        except Exception as exc:
+            log.debug("store probe failed: %s", exc)  # the failed commits logged it already
+            self._failed(exc)
+            return
+        self._succeeded()
 
     def _count(self, total: int, inserted: int) -> None:
         """Count a commit's spans: stored, dropped (project deleted meanwhile), duplicate."""

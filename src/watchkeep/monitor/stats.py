@@ -1,8 +1,11 @@
 """Quality statistics with their uncertainty: every rate comes with n and an interval.
 
 Rates of counts use the Wilson score interval (good coverage even near 0 and 1, where
-the normal approximation fails); F1 is not a simple proportion, so its interval comes
-from a seeded bootstrap over the labelled pairs. Means use Student's t.
+the normal approximation fails). F1 is not a simple proportion, but it is a monotone
+function of one: F1 = 2J / (1 + J) with J = TP / (TP + FP + FN), and given TP + FP + FN,
+TP is binomial in J. So F1's interval is the Clopper-Pearson interval of J mapped
+through that function: at least nominal coverage at every n, never degenerate on a
+perfect small sample (a bootstrap of one collapses to a point). Means use Student's t.
 """
 
 from __future__ import annotations
@@ -15,7 +18,6 @@ from scipy import stats as sps
 from sklearn.metrics import confusion_matrix
 
 DEFAULT_CONFIDENCE = 0.95
-BOOTSTRAP_ROUNDS = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,22 +95,31 @@ def _prf(cm: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return precision, recall, f1
 
 
-def _bootstrap_f1(
-    y_true: np.ndarray, y_pred: np.ndarray, k: int, confidence: float, rounds: int, seed: int
+def clopper_pearson(
+    successes: np.ndarray, trials: np.ndarray, confidence: float = DEFAULT_CONFIDENCE
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Bootstrap percentile intervals of per-class F1 and macro F1: arrays (k+1, 2)."""
-    rng = np.random.default_rng(seed)
-    n = y_true.size
-    samples = np.empty((rounds, k + 1))
-    for r in range(rounds):
-        idx = rng.integers(0, n, n)
-        cm = np.bincount(y_true[idx] * k + y_pred[idx], minlength=k * k).reshape(k, k)
-        _, _, f1 = _prf(cm)
-        samples[r, :k] = f1
-        samples[r, k] = f1.mean()
+    """Exact (Clopper-Pearson) binomial bounds, elementwise; NaN where ``trials`` is 0."""
+    s = np.asarray(successes, dtype=float)
+    m = np.asarray(trials, dtype=float)
     alpha = (1 - confidence) / 2
-    bounds = np.quantile(samples, [alpha, 1 - alpha], axis=0).T
-    return bounds[:k], bounds[k]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        low = np.where(s > 0, sps.beta.ppf(alpha, s, m - s + 1), 0.0)
+        high = np.where(s < m, sps.beta.ppf(1 - alpha, s + 1, m - s), 1.0)
+    empty = m <= 0
+    return np.where(empty, np.nan, low), np.where(empty, np.nan, high)
+
+
+def f1_interval(
+    tp: np.ndarray, fp: np.ndarray, fn: np.ndarray, confidence: float = DEFAULT_CONFIDENCE
+) -> tuple[np.ndarray, np.ndarray]:
+    """F1 bounds, elementwise: Clopper-Pearson on J = TP/(TP+FP+FN) mapped by 2J/(1+J).
+
+    The map is increasing, so the bounds keep J's coverage (at least ``confidence``
+    conditionally on TP+FP+FN, hence overall). NaN where TP+FP+FN is 0 (F1 undefined).
+    """
+    t = np.asarray(tp)
+    low, high = clopper_pearson(t, t + np.asarray(fp) + np.asarray(fn), confidence)
+    return 2 * low / (1 + low), 2 * high / (1 + high)
 
 
 def classification_report(
@@ -116,8 +127,6 @@ def classification_report(
     y_pred: Sequence[str],
     *,
     confidence: float = DEFAULT_CONFIDENCE,
-    bootstrap_rounds: int = BOOTSTRAP_ROUNDS,
-    seed: int = 0,
 ) -> ClassificationReport:
     """Accuracy, per-class/macro/micro precision-recall-F1 and the confusion matrix."""
     if len(y_true) != len(y_pred):
@@ -133,16 +142,13 @@ def classification_report(
     predicted = cm.sum(axis=0)
     actual = cm.sum(axis=1)
     precision, recall, f1 = _prf(cm)
-    if n:
-        f1_bounds, macro_bounds = _bootstrap_f1(t, p, k, confidence, bootstrap_rounds, seed)
-    else:
-        f1_bounds, macro_bounds = np.full((k, 2), np.nan), np.array([np.nan, np.nan])
+    f1_low, f1_high = f1_interval(tp, predicted - tp, actual - tp, confidence)
     per_class = [
         ClassMetrics(
             label=label,
             precision=wilson(int(tp[i]), int(predicted[i]), confidence),
             recall=wilson(int(tp[i]), int(actual[i]), confidence),
-            f1=Estimate(float(f1[i]), _num(f1_bounds[i, 0]), _num(f1_bounds[i, 1]), n, "bootstrap"),
+            f1=Estimate(float(f1[i]), _num(f1_low[i]), _num(f1_high[i]), n, "clopper-pearson"),
             support=int(actual[i]),
         )
         for i, label in enumerate(labels)
@@ -154,11 +160,9 @@ def classification_report(
         confusion=cm.astype(int).tolist(),
         accuracy=accuracy,
         per_class=per_class,
-        macro_precision=_macro(precision, per_class, "precision"),
-        macro_recall=_macro(recall, per_class, "recall"),
-        macro_f1=Estimate(
-            float(f1.mean()) if k else None, _num(macro_bounds[0]), _num(macro_bounds[1]), n, "bootstrap"
-        ),
+        macro_precision=_macro(precision, per_class, "precision", "wilson-mean"),
+        macro_recall=_macro(recall, per_class, "recall", "wilson-mean"),
+        macro_f1=_macro(f1, per_class, "f1", "clopper-pearson-mean"),
         micro_f1=Estimate(accuracy.value, accuracy.low, accuracy.high, n, "wilson"),
     )
 
@@ -167,10 +171,10 @@ def _num(x: float) -> float | None:
     return None if np.isnan(x) else float(x)
 
 
-def _macro(values: np.ndarray, per_class: list[ClassMetrics], which: str) -> Estimate:
-    """Macro average; its interval is the mean of the per-class Wilson bounds (conservative)."""
+def _macro(values: np.ndarray, per_class: list[ClassMetrics], which: str, method: str) -> Estimate:
+    """Macro average; its interval is the mean of the per-class bounds (conservative)."""
     if not per_class:
-        return Estimate(None, None, None, 0, "wilson-mean")
+        return Estimate(None, None, None, 0, method)
     bounds = [getattr(c, which) for c in per_class]
     lows = [b.low for b in bounds if b.low is not None]
     highs = [b.high for b in bounds if b.high is not None]
@@ -180,5 +184,5 @@ def _macro(values: np.ndarray, per_class: list[ClassMetrics], which: str) -> Est
         float(np.mean(lows)) if lows else None,
         float(np.mean(highs)) if highs else None,
         n,
-        "wilson-mean",
+        method,
     )

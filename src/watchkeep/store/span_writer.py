@@ -12,7 +12,7 @@ more than the insert itself at ingest rates.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, Engine
@@ -57,6 +57,38 @@ class SpanWriter:
                 self._conn.commit()
         return self._conn
 
+    @contextlib.contextmanager
+    def _using(self) -> Iterator[Connection]:
+        """The writer's connection, dropped (and replaced at the next write) if anything fails."""
+        conn = self._connection()
+        try:
+            yield conn
+        except Exception:
+            self._conn = None
+            with contextlib.suppress(Exception):
+                conn.invalidate()
+            raise
+
+    def probe(self) -> None:
+        """Raise if the store cannot take new data now; stores nothing.
+
+        Creates a scratch table, puts 64 KiB in it (new pages, as a commit needs) and rolls
+        back: a full disk, a read-only database or a lost server fails it as a commit would.
+        """
+        if is_sqlite(self._engine.url.drivername):
+            create = "CREATE TABLE watchkeep_write_probe (b BLOB)"
+            fill = "INSERT INTO watchkeep_write_probe VALUES (randomblob(65536))"
+        else:
+            create = "CREATE TABLE watchkeep_write_probe (b bytea)"
+            fill = (
+                "INSERT INTO watchkeep_write_probe "
+                "SELECT decode(md5(g::text), 'hex') FROM generate_series(1, 4096) g"
+            )
+        with self._using() as conn, conn.begin() as tx:
+            conn.exec_driver_sql(create)
+            conn.exec_driver_sql(fill)
+            tx.rollback()
+
     def close(self) -> None:
         """Give the writer's connection back."""
         if self._conn is not None:
@@ -98,19 +130,12 @@ class SpanWriter:
             [tuple(r.values()) for r in merge_traces(b.traces for b in batches)],
             list({k: v for b in batches for k, v in b.resources.items()}.values()),
         )
-        conn = self._connection()
-        try:
-            with conn.begin():
-                cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-                try:
-                    return self._write_live(cursor, *rows)
-                finally:
-                    cursor.close()
-        except Exception:
-            self._conn = None
-            with contextlib.suppress(Exception):
-                conn.invalidate()
-            raise
+        with self._using() as conn, conn.begin():
+            cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+            try:
+                return self._write_live(cursor, *rows)
+            finally:
+                cursor.close()
 
     def _write_live(
         self,

@@ -114,6 +114,19 @@ SPANS_WITH_RESOURCE = spans.outerjoin(
     and_(resources.c.project_id == spans.c.project_id, resources.c.resource_id == spans.c.resource_id),
 )
 RESOURCE_ATTRIBUTES = resources.c.attributes.label("resource_attributes")
+# The span list reads trace-level attributes through the trace row (merged over every
+# export of the trace, ADR 0002), so a span exported apart from the one that set them
+# still carries and matches them; one primary-key probe per span, no write-time rewrite.
+SPANS_WITH_TRACE = SPANS_WITH_RESOURCE.outerjoin(
+    traces, and_(traces.c.project_id == spans.c.project_id, traces.c.trace_id == spans.c.trace_id)
+)
+SPAN_ATTRIBUTES: dict[str, ColumnElement[Any]] = {
+    c: func.coalesce(spans.c[c], traces.c[c]) for c in TRACE_ATTRIBUTE_COLUMNS
+}
+"""A span's own value of each trace attribute, else its trace's (as ``get_trace`` shows it)."""
+SPAN_LIST_FIELDS = [
+    SPAN_ATTRIBUTES[c.name].label(c.name) if c.name in SPAN_ATTRIBUTES else c for c in SPAN_FIELDS
+]
 
 
 def _like(text: str) -> str:
@@ -239,47 +252,8 @@ class TraceQueries:
     def list_spans(
         self, project_id: int, f: TraceFilter, limit: int = 100, cursor: str | None = None
     ) -> Page[dict[str, Any]]:
-        """Newest spans first, matching ``f`` (trace-level filters apply to the span's copy)."""
-        s = spans.c
-        cond: list[ColumnElement[bool]] = [s.project_id == project_id]
-        if f.start_from_ns is not None:
-            cond.append(s.start_time_unix_nano >= f.start_from_ns)
-        if f.start_to_ns is not None:
-            cond.append(s.start_time_unix_nano < f.start_to_ns)
-        if f.model is not None:
-            cond.append(or_(s.request_model == f.model, s.response_model == f.model))
-        for column, value in (
-            (s.provider, f.provider),
-            (s.operation, f.operation),
-            (s.user_id, f.user_id),
-            (s.session_id, f.session_id),
-            (s.environment, f.environment),
-            (s.release, f.release),
-            (s.trace_id, f.trace_id),
-        ):
-            if value is not None:
-                cond.append(column == value)
-        if f.status == "error":
-            cond.append(s.status_code == 2)
-        elif f.status == "ok":
-            cond.append(s.status_code != 2)
-        if f.name:
-            cond.append(s.name.ilike(_like(f.name), escape="\\"))
-        if cursor is not None:
-            start, row_id = decode_cursor(cursor, (int, int))
-            cond.append(
-                or_(
-                    s.start_time_unix_nano < start,
-                    and_(s.start_time_unix_nano == start, s.id < row_id),
-                )
-            )
-        query = (
-            select(s.id, *SPAN_FIELDS, RESOURCE_ATTRIBUTES)
-            .select_from(SPANS_WITH_RESOURCE)
-            .where(*cond)
-            .order_by(s.start_time_unix_nano.desc(), s.id.desc())
-            .limit(limit + 1)
-        )
+        """Newest spans first, matching ``f`` (see ``span_list_query``)."""
+        query = span_list_query(project_id, f, limit + 1, cursor)
         with self._engine.connect() as conn:
             rows = [dict(r._mapping) for r in conn.execute(query)]
         more = len(rows) > limit
@@ -342,6 +316,54 @@ class TraceQueries:
             row["input"] = _payload_value(payload.input if payload else None)
             row["output"] = _payload_value(payload.output if payload else None)
         return {"trace_id": trace_id, "spans": span_rows, "scores": score_rows}
+
+
+def span_list_query(project_id: int, f: TraceFilter, limit: int, cursor: str | None) -> Select[Any]:
+    """One keyset page (``limit`` rows, newest first, with the row id) of the span list.
+
+    Trace-level filters (user, session, environment, release) match a span's own value,
+    else its trace's, whichever export carried it.
+    """
+    s = spans.c
+    cond: list[ColumnElement[bool]] = [s.project_id == project_id]
+    if f.start_from_ns is not None:
+        cond.append(s.start_time_unix_nano >= f.start_from_ns)
+    if f.start_to_ns is not None:
+        cond.append(s.start_time_unix_nano < f.start_to_ns)
+    if f.model is not None:
+        cond.append(or_(s.request_model == f.model, s.response_model == f.model))
+    for column, value in (
+        (s.provider, f.provider),
+        (s.operation, f.operation),
+        (SPAN_ATTRIBUTES["user_id"], f.user_id),
+        (SPAN_ATTRIBUTES["session_id"], f.session_id),
+        (SPAN_ATTRIBUTES["environment"], f.environment),
+        (SPAN_ATTRIBUTES["release"], f.release),
+        (s.trace_id, f.trace_id),
+    ):
+        if value is not None:
+            cond.append(column == value)
+    if f.status == "error":
+        cond.append(s.status_code == 2)
+    elif f.status == "ok":
+        cond.append(s.status_code != 2)
+    if f.name:
+        cond.append(s.name.ilike(_like(f.name), escape="\\"))
+    if cursor is not None:
+        start, row_id = decode_cursor(cursor, (int, int))
+        cond.append(
+            or_(
+                s.start_time_unix_nano < start,
+                and_(s.start_time_unix_nano == start, s.id < row_id),
+            )
+        )
+    return (
+        select(s.id, *SPAN_LIST_FIELDS, RESOURCE_ATTRIBUTES)
+        .select_from(SPANS_WITH_TRACE)
+        .where(*cond)
+        .order_by(s.start_time_unix_nano.desc(), s.id.desc())
+        .limit(limit)
+    )
 
 
 def _payload_value(text: str | None) -> Any:

@@ -98,7 +98,7 @@ def healthz() -> dict[str, str]:
 
 @router.get("/readyz", summary="Readiness", responses={503: {"description": "Not ready"}})
 def readyz(request: Request) -> JSONResponse:
-    """The database answers, its schema is current, and the ingest writer runs."""
+    """The database answers, its schema is current, and the ingest writer runs and can commit."""
     svc = services(request)
     checks: dict[str, str] = {}
     try:
@@ -108,7 +108,7 @@ def readyz(request: Request) -> JSONResponse:
         checks["schema"] = "ok" if current_revision(svc.engine) == head_revision() else "outdated"
     except Exception as exc:
         checks["database"] = f"error: {type(exc).__name__}"
-    checks["ingest_writer"] = "ok" if svc.writer.alive else "stopped"
+    checks["ingest_writer"] = svc.writer.state  # "failing: ..." while the store refuses commits
     ready = all(v == "ok" for v in checks.values())
     return JSONResponse({"status": "ok" if ready else "unavailable", "checks": checks}, 200 if ready else 503)
 

@@ -1,0 +1,186 @@
+"""Trace attributes reach every span of the trace, whatever the order its spans were exported in.
+
+Each span of a four-span trace is posted in its own OTLP request; user, session,
+environment, release and tags are set on one of them only (the first, a middle or the
+last one exported). Span filters and the span list must treat every span as carrying
+them, as the trace detail does, and the join that gives them stays on indexes.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from tests.support.apps import Api
+from watchkeep.store.engine import is_sqlite, make_engine
+from watchkeep.store.trace_queries import TraceFilter, encode_cursor, span_list_query
+
+T0 = 1_700_000_000_000_000_000
+MS = 1_000_000
+TRACE_ID = "ab" * 16
+SPAN_IDS = [f"{i:016x}" for i in range(1, 5)]
+TRACE_ATTRIBUTES = {
+    "watchkeep.user.id": "alice",
+    "watchkeep.session.id": "s-42",
+    "watchkeep.environment": "staging",
+    "watchkeep.release": "2.1.0",
+    "watchkeep.tags": "beta,checkout",
+}
+FILTERS = {"user_id": "alice", "session_id": "s-42", "environment": "staging", "release": "2.1.0"}
+
+
+def string_attr(key: str, value: str) -> dict[str, object]:
+    return {"key": key, "value": {"stringValue": value}}
+
+
+def span(index: int, attributes: dict[str, str]) -> dict[str, object]:
+    """Span ``index`` of the trace: 0 is the root, the others its children."""
+    out: dict[str, object] = {
+        "traceId": TRACE_ID,
+        "spanId": SPAN_IDS[index],
+        "name": f"step-{index}",
+        "startTimeUnixNano": str(T0 + index * MS),
+        "endTimeUnixNano": str(T0 + 100 * MS - index * MS),
+        "attributes": [string_attr(k, v) for k, v in attributes.items()],
+    }
+    if index:
+        out["parentSpanId"] = SPAN_IDS[0]
+    return out
+
+
+def post(api: Api, *spans: dict[str, object]) -> None:
+    body = json.dumps({"resourceSpans": [{"scopeSpans": [{"spans": list(spans)}]}]})
+    response = api.client.post(
+        "/v1/traces", content=body, headers={**api.auth, "Content-Type": "application/json"}
+    )
+    assert response.status_code == 200, response.text
+
+
+def list_spans(api: Api, **params: object) -> list[dict[str, Any]]:
+    """Every span the span list yields for ``params``, walking its pages."""
+    items: list[dict[str, Any]] = []
+    cursor: str | None = None
+    while True:
+        query = {**params, **({"cursor": cursor} if cursor else {})}
+        response = api.client.get("/api/v1/spans", params=query, headers=api.auth)  # type: ignore[arg-type]
+        assert response.status_code == 200, response.text
+        page = response.json()
+        items += page["items"]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            return items
+
+
+@pytest.mark.parametrize("carrier", [0, 2, 3], ids=["first", "middle", "last"])
+@pytest.mark.parametrize("export_order", [[0, 1, 2, 3], [3, 2, 1, 0]], ids=["root-first", "root-last"])
+def test_span_filters_find_every_span_of_a_matching_trace(
+    api: Api, carrier: int, export_order: list[int]
+) -> None:
+    """The attributes ride on the ``carrier``-th export; every filter still finds all four spans."""
+    for position, index in enumerate(export_order):
+        post(api, span(index, TRACE_ATTRIBUTES if position == carrier else {}))
+    everyone = sorted(SPAN_IDS)
+    for name, value in FILTERS.items():
+        found = list_spans(api, **{name: value})
+        assert sorted(s["span_id"] for s in found) == everyone, name
+        assert all(s[name] == value for s in found), name
+    paged = list_spans(api, user_id="alice", limit=3)  # keyset pages across the join
+    assert [s["span_id"] for s in paged] == SPAN_IDS[::-1]
+    assert all(s["tags"] == ["beta", "checkout"] for s in paged)
+    assert list_spans(api, user_id="bob") == []
+    assert list_spans(api, environment="staging", release="1.0.0") == []
+
+
+def test_a_span_keeps_its_own_value_over_the_trace(api: Api) -> None:
+    """A span exported with its own environment (another service) is filtered by its own."""
+    post(api, span(0, TRACE_ATTRIBUTES))
+    post(api, span(1, {"watchkeep.environment": "prod", "watchkeep.release": "9.9.9"}))
+    post(api, span(2, {}))
+    staging = list_spans(api, environment="staging")
+    assert sorted(s["span_id"] for s in staging) == [SPAN_IDS[0], SPAN_IDS[2]]
+    prod = list_spans(api, environment="prod", user_id="alice")
+    assert [(s["span_id"], s["release"]) for s in prod] == [(SPAN_IDS[1], "9.9.9")]
+
+
+def test_filters_agree_with_the_trace_list_and_detail(api: Api) -> None:
+    """The trace found by a filter shows the same spans in its detail as the span list does."""
+    post(api, span(1, {}))
+    post(api, span(0, {}))
+    post(api, span(3, TRACE_ATTRIBUTES))
+    post(api, span(2, {}))
+    traces = api.client.get("/api/v1/traces", params={"session_id": "s-42"}, headers=api.auth).json()
+    assert [t["trace_id"] for t in traces["items"]] == [TRACE_ID]
+    assert traces["items"][0]["span_count"] == 4
+    spans = list_spans(api, session_id="s-42")
+    detail = api.client.get(f"/api/v1/traces/{TRACE_ID}", headers=api.auth).json()
+    assert detail["span_count"] == len(spans) == 4
+
+
+PLAN_PROJECT = 7_000_000_001  # rows of no real project, removed after the plan test
+
+
+def explain(conn: Any, sqlite: bool, f: TraceFilter) -> str:
+    query = span_list_query(PLAN_PROJECT, f, 101, encode_cursor(T0, 10))
+    sql = str(query.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
+    rows = conn.execute(text(("EXPLAIN QUERY PLAN " if sqlite else "EXPLAIN ") + sql)).all()
+    return "\n".join(str(r[-1] if sqlite else r[0]) for r in rows)
+
+
+def test_the_trace_join_stays_on_indexes(database_url: str) -> None:
+    """Over analysed data, spans are read through their (project, start) index and each
+    span's trace by the traces primary key, also under a cursor (keyset pages)."""
+    engine = make_engine(database_url)
+    sqlite = is_sqlite(engine.url.drivername)
+    trace_rows = [
+        {"p": PLAN_PROJECT, "t": f"{t:032x}", "s": T0 - t * 1000, "u": f"u{t % 50}"} for t in range(5000)
+    ]
+    span_rows = [{**t, "sp": f"{k:016x}", "s": int(str(t["s"])) + k} for t in trace_rows for k in range(4)]
+    clean = ["DELETE FROM spans WHERE project_id = :p", "DELETE FROM traces WHERE project_id = :p"]
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO traces (project_id, trace_id, name, start_time_unix_nano,"
+                    " end_time_unix_nano, has_error, user_id) VALUES (:p, :t, 'x', :s, :s, false, :u)"
+                ),
+                trace_rows,
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO spans (project_id, trace_id, span_id, name, kind, status_code,"
+                    " start_time_unix_nano, end_time_unix_nano, duration_ms, ingested_at_unix_nano)"
+                    " VALUES (:p, :t, :sp, 'x', 0, 0, :s, :s, 0, 0)"
+                ),
+                span_rows,
+            )
+            conn.execute(text("ANALYZE"))
+        with engine.connect() as conn:
+            if not sqlite:  # small tables: ask whether the indexes can serve it, not the cheapest
+                for setting in ("enable_seqscan", "enable_hashjoin", "enable_mergejoin"):
+                    conn.execute(text(f"SET LOCAL {setting} = off"))
+            plans = [
+                explain(conn, sqlite, f)
+                for f in (
+                    TraceFilter(user_id="u7"),
+                    TraceFilter(session_id="s", environment="e", release="r"),
+                )
+            ]
+    finally:
+        with engine.begin() as conn:
+            for statement in clean:
+                conn.execute(text(statement), {"p": PLAN_PROJECT})
+        engine.dispose()
+    for plan in plans:
+        if sqlite:
+            assert "SEARCH spans USING INDEX ix_spans_project_id_start_time_unix_nano" in plan, plan
+            assert "SEARCH traces USING INDEX sqlite_autoindex_traces_1 (project_id=? AND trace_id=?)" in plan
+            assert "SCAN" not in plan, plan
+        else:
+            assert "ix_spans_project_id_start_time_unix_nano" in plan, plan
+            assert "Index Scan using pk_traces on traces" in plan, plan
+            assert "(trace_id)::text = (spans.trace_id)::text" in plan, plan
+            assert "Seq Scan on spans" not in plan, plan
+            assert "Seq Scan on traces" not in plan, plan
