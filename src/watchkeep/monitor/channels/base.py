@@ -66,9 +66,9 @@ class ChannelConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
+    @abstractmethod
     def check_egress(self, policy: AddressPolicy) -> None:
         """Raise ``EgressRefused`` if the destination is one ``policy`` refuses."""
-        raise NotImplementedError
 
 
 def _smtp_tls_context(verify: bool) -> ssl.SSLContext:
