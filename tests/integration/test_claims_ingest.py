@@ -20,6 +20,7 @@ from pathlib import Path
 import httpx
 
 from tests.support.apps import Api
+from tests.support.otlp_json import attr, two_span_trace
 from tests.support.servers import LiveServer
 from watchkeep.devtools.synthetic_otlp import build_request
 
@@ -62,34 +63,9 @@ def test_concurrent_requests_share_group_commits(live_server: LiveServer) -> Non
     assert {(s["trace_id"], s["span_id"]) for s in page["items"]} == expected
 
 
-T0 = 1_700_000_000_000_000_000
-SEC = 1_000_000_000
-
-
-def _attr(key: str, value: str) -> dict[str, object]:
-    return {"key": key, "value": {"stringValue": value}}
-
-
 def _trace(n: int, session: str, release: str) -> list[dict[str, object]]:
     """A two-span trace; the session and release are set on the root only."""
-    trace_id = f"{n:032x}"
-    root: dict[str, object] = {
-        "traceId": trace_id,
-        "spanId": f"{n:015x}1",
-        "name": f"request-{n}",
-        "startTimeUnixNano": str(T0 + n * SEC),
-        "endTimeUnixNano": str(T0 + n * SEC + SEC // 2),
-        "attributes": [_attr("watchkeep.session.id", session), _attr("watchkeep.release", release)],
-    }
-    child: dict[str, object] = {
-        "traceId": trace_id,
-        "spanId": f"{n:015x}2",
-        "parentSpanId": f"{n:015x}1",
-        "name": "chat",
-        "startTimeUnixNano": str(T0 + n * SEC + 1000),
-        "endTimeUnixNano": str(T0 + n * SEC + SEC // 4),
-    }
-    return [root, child]
+    return two_span_trace(n, [attr("watchkeep.session.id", session), attr("watchkeep.release", release)])
 
 
 # (session, release) of traces 1..6

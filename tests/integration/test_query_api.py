@@ -7,48 +7,24 @@ import json
 import pytest
 
 from tests.support.apps import Api
-
-T0 = 1_700_000_000_000_000_000
-SEC = 1_000_000_000
-
-
-def attr(key: str, value: object) -> dict[str, object]:
-    if isinstance(value, bool):
-        return {"key": key, "value": {"boolValue": value}}
-    if isinstance(value, int):
-        return {"key": key, "value": {"intValue": str(value)}}
-    return {"key": key, "value": {"stringValue": str(value)}}
+from tests.support.otlp_json import attr, two_span_trace
 
 
 def trace_spans(
     n: int, *, model: str, user: str, error: bool = False, env: str = "prod"
 ) -> list[dict[str, object]]:
-    trace_id = f"{n:032x}"
-    root = {
-        "traceId": trace_id,
-        "spanId": f"{n:015x}1",
-        "name": f"request-{n}",
-        "startTimeUnixNano": str(T0 + n * SEC),
-        "endTimeUnixNano": str(T0 + n * SEC + SEC // 2),
-        "attributes": [attr("watchkeep.user.id", user), attr("watchkeep.environment", env)],
-    }
-    llm = {
-        "traceId": trace_id,
-        "spanId": f"{n:015x}2",
-        "parentSpanId": f"{n:015x}1",
-        "name": "chat",
-        "startTimeUnixNano": str(T0 + n * SEC + 1000),
-        "endTimeUnixNano": str(T0 + n * SEC + SEC // 4),
-        "status": {"code": 2 if error else 1},
-        "attributes": [
+    return two_span_trace(
+        n,
+        [attr("watchkeep.user.id", user), attr("watchkeep.environment", env)],
+        [
             attr("gen_ai.operation.name", "chat"),
             attr("gen_ai.provider.name", "openai"),
             attr("gen_ai.request.model", model),
             attr("gen_ai.usage.input_tokens", 10 * n),
             attr("gen_ai.usage.output_tokens", n),
         ],
-    }
-    return [root, llm]
+        child_error=error,
+    )
 
 
 @pytest.fixture

@@ -1,0 +1,49 @@
+"""OTLP/JSON spans built by hand for query tests: trace ``n`` is a root and one child,
+at a fixed time per ``n``, so tests can state exactly what each filter should return."""
+
+from __future__ import annotations
+
+T0 = 1_700_000_000_000_000_000
+SEC = 1_000_000_000
+
+
+def attr(key: str, value: object) -> dict[str, object]:
+    """One OTLP/JSON attribute of the value's type."""
+    if isinstance(value, bool):
+        return {"key": key, "value": {"boolValue": value}}
+    if isinstance(value, int):
+        return {"key": key, "value": {"intValue": str(value)}}
+    return {"key": key, "value": {"stringValue": str(value)}}
+
+
+def two_span_trace(
+    n: int,
+    root_attributes: list[dict[str, object]],
+    child_attributes: list[dict[str, object]] | None = None,
+    *,
+    child_error: bool | None = None,
+) -> list[dict[str, object]]:
+    """Trace ``n``: root ``request-n`` and its child ``chat``; the child's status is set
+    only when ``child_error`` is given."""
+    trace_id = f"{n:032x}"
+    root: dict[str, object] = {
+        "traceId": trace_id,
+        "spanId": f"{n:015x}1",
+        "name": f"request-{n}",
+        "startTimeUnixNano": str(T0 + n * SEC),
+        "endTimeUnixNano": str(T0 + n * SEC + SEC // 2),
+        "attributes": root_attributes,
+    }
+    child: dict[str, object] = {
+        "traceId": trace_id,
+        "spanId": f"{n:015x}2",
+        "parentSpanId": f"{n:015x}1",
+        "name": "chat",
+        "startTimeUnixNano": str(T0 + n * SEC + 1000),
+        "endTimeUnixNano": str(T0 + n * SEC + SEC // 4),
+    }
+    if child_error is not None:
+        child["status"] = {"code": 2 if child_error else 1}
+    if child_attributes is not None:
+        child["attributes"] = child_attributes
+    return [root, child]
