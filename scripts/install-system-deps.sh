@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Debian packages the test suite needs (PostgreSQL server binaries, redis-server). Idempotent: does
+# Debian packages the test suite needs (PostgreSQL server binaries, redis-server, Prometheus, Alertmanager). Idempotent: does
 # nothing when they are already there. Runs apt-get as root, or through sudo.
 set -euo pipefail
 need=()
@@ -8,6 +8,8 @@ command -v runuser >/dev/null 2>&1 || need+=(util-linux)
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 # prometheus (with promtool): the monitoring tests scrape /metrics and check deploy/prometheus/rules.yml.
 command -v promtool >/dev/null 2>&1 && command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
+# prometheus-alertmanager: the alert channel is tested against a real Alertmanager.
+command -v prometheus-alertmanager >/dev/null 2>&1 || need+=(prometheus-alertmanager)
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
 fi

@@ -66,6 +66,8 @@ api_keys = Table(
     Column("name", String(200), nullable=True),
     Column("created_at_unix_nano", BigInteger, nullable=False),
     Column("revoked_at_unix_nano", BigInteger, nullable=True),
+    # A key past its expiry authenticates no more, like a revoked one (NULL: never expires).
+    Column("expires_at_unix_nano", BigInteger, nullable=True),
     sqlite_autoincrement=True,
 )
 
@@ -153,6 +155,8 @@ traces = Table(
     Index(None, "project_id", "start_time_unix_nano", "trace_id"),
     Index(None, "project_id", "user_id", "start_time_unix_nano"),
     Index(None, "project_id", "session_id", "start_time_unix_nano"),
+    Index(None, "project_id", "release", "start_time_unix_nano"),
+    Index(None, "project_id", "environment", "start_time_unix_nano"),
     # A rowid table on SQLite (revision 0004): rows are appended and only the narrow key
     # index takes the random inserts of random trace ids, not pages of whole rows.
 )
