@@ -45,6 +45,7 @@ bench: install system-deps
 	$(BIN)/python benchmarks/sdk_install.py
 	./benchmarks/peers/evidently.sh
 	$(BIN)/python benchmarks/monitoring.py
+	$(BIN)/python benchmarks/export.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis .watchkeep .import_linter_cache

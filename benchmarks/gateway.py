@@ -10,6 +10,10 @@ scheduled time, so a server that falls behind cannot hide it (no coordinated omi
 
     python benchmarks/gateway.py                      # the full run (200,000-request soak)
     python benchmarks/gateway.py --soak 20000 --seconds 5
+    python benchmarks/gateway.py --no-loss-only --outage-seconds 5   # the no-loss phase, short
+
+The no-loss phase (``benchmarks/gateway_outage.py``) serves calls through a database
+outage and counts the traces stored afterwards by the trace ids the calls returned.
 """
 
 from __future__ import annotations
@@ -30,6 +34,8 @@ import httpx
 import orjson
 import yaml
 
+from gateway_outage import add_arguments as add_outage_arguments
+from gateway_outage import no_loss
 from watchkeep.devtools.postgres import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -506,13 +512,16 @@ def main() -> None:
     )
     parser.add_argument("--workers", type=int, default=2, help="watchkeep gateway processes.")
     parser.add_argument("--peer-workers", type=int, default=2, help="LiteLLM proxy workers.")
+    add_outage_arguments(parser)
     args = parser.parse_args()
     with contextlib.suppress(ImportError):
         import uvloop
 
         asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
-    ours, peer, note = run_all(args)
-    print(table(ours, peer, note))
+    if not args.no_loss_only:
+        ours, peer, note = run_all(args)
+        print(table(ours, peer, note))
+    print(no_loss(args, started), flush=True)
 
 
 if __name__ == "__main__":

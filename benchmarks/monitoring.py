@@ -4,8 +4,11 @@
    label) a 1,000,000-value reference is summarised once, then a 1,000,000-value current
    window is tested against the cached summary (target <= 0.5 s a test).
 2. Monitors: 1,000,000 LLM calls over 24 hours in SQLite (or PostgreSQL), 100 monitors
-   (metric, drift, anomaly, quality), one worker pass timed cold (reference summaries
-   computed) and warm (cached) (target <= 10 s a pass).
+   (metric, drift, anomaly, quality), worker passes timed (target <= 10 s a pass): the
+   cold first pass on a fresh store (drift references summarised within the pass's
+   reference budget, the rest left due), the catch-up passes until every drift monitor
+   has its reference, a warm pass, and the first pass of a restarted worker (references
+   read back from ``drift_references``). ``--no-budget`` times the whole cold pass at once.
 3. Peer: the same drift computations by Evidently, in its own virtual environment
    (``benchmarks/peers/evidently.sh``), on the same data, in a subprocess.
 
@@ -249,25 +252,71 @@ def fill_store(url: str, n_spans: int) -> tuple[Engine, int, int, float]:
     return engine, project_id, now, fill_s
 
 
-def bench_monitors(url: str, n_spans: int) -> dict[str, Any]:
+def bench_monitors(url: str, n_spans: int, budget: bool = True) -> dict[str, Any]:
     engine, project_id, now, fill_s = fill_store(url, n_spans)
     monitoring = build_monitoring(engine, CollectorRegistry())
     for spec in monitor_specs():
         monitoring.monitors.upsert(project_id, spec)
     worker = monitoring.worker
+    if not budget:
+        worker.reference_budget_s = float("inf")  # the unbounded cold pass, for comparison
     cold, cold_s = timed(lambda: worker.run_once(now))
-    warm, warm_s = timed(lambda: worker.run_once(now + 61 * NS))
+    catch_up: list[float] = []
+    evaluated, deferred = cold.evaluated, cold.deferred
+    while deferred and len(catch_up) < 100:  # the deferred drift monitors, one tick later each
+        step, seconds = timed(partial(worker.run_once, now + (len(catch_up) + 1) * NS))
+        catch_up.append(seconds)
+        evaluated, deferred = evaluated + step.evaluated, step.deferred
+    warm, warm_s = timed(lambda: worker.run_once(now + (61 + len(catch_up)) * NS))
     worker.stop()
+    restarted = build_monitoring(engine, CollectorRegistry()).worker  # a fresh process's worker
+    after, restart_s = timed(lambda: restarted.run_once(now + (122 + len(catch_up)) * NS))
+    restarted.stop()
     engine.dispose()
     return {
         "spans": n_spans,
         "fill_s": fill_s,
-        "monitors": cold.evaluated,
+        "monitors": len(monitor_specs()),
+        "cold_evaluated": cold.evaluated,
+        "cold_deferred": cold.deferred,
         "cold_s": cold_s,
+        "catch_up_s": catch_up,
+        "evaluated_by_catch_up": evaluated,
+        "warm_evaluated": warm.evaluated,
         "warm_s": warm_s,
+        "restart_evaluated": after.evaluated,
+        "restart_deferred": after.deferred,
+        "restart_s": restart_s,
         "cache_hits": warm.cache_hits,
         "states": warm.states,
     }
+
+
+def print_monitors(result: dict[str, Any], db: str) -> None:
+    print(f"\nMonitors over {result['spans']:,} stored spans ({db}; fill {result['fill_s']:.1f} s)")
+    n = result["monitors"]
+    catch_up = result["catch_up_s"]
+    rows = [
+        (
+            f"cold first pass ({result['cold_evaluated']} evaluated, {result['cold_deferred']} left due)",
+            result["cold_s"],
+        ),
+        *((f"catch-up pass {i + 1} (references filling in)", seconds) for i, seconds in enumerate(catch_up)),
+        (f"warm pass ({result['warm_evaluated']} evaluated, references cached)", result["warm_s"]),
+        (
+            f"restarted worker's first pass ({result['restart_evaluated']} evaluated, "
+            f"{result['restart_deferred']} left due)",
+            result["restart_s"],
+        ),
+    ]
+    for label, seconds in rows:
+        ok = "ok" if seconds <= PASS_TARGET_S else "MISSED"
+        print(f"  {label:<62} {seconds:7.2f} s   target <= {PASS_TARGET_S} s {ok}")
+    print(
+        f"  all {n} monitors evaluated after {len(catch_up)} catch-up pass(es) "
+        f"({result['evaluated_by_catch_up']} evaluations); "
+        f"window queries shared within the warm pass: {result['cache_hits']}; states: {result['states']}"
+    )
 
 
 def main() -> None:
@@ -280,6 +329,9 @@ def main() -> None:
     parts = ["drift", "monitors", "peer"]
     parser.add_argument("--skip", choices=parts, action="append", default=[])
     parser.add_argument("--only", choices=parts, help="run just this part (overrides --skip)")
+    parser.add_argument(
+        "--no-budget", action="store_true", help="cold pass summarises every reference at once"
+    )
     args = parser.parse_args()
     if args.only:
         args.skip = [p for p in parts if p != args.only]
@@ -310,28 +362,16 @@ def main() -> None:
                         f"  {name:<17}{method:<31}{r['statistic']:>8.4f}  {r['drifted']!s:<5}  {r['seconds']:>7.3f} s"
                     )
         if "monitors" not in args.skip:
+            budget = not args.no_budget
             if args.db == "postgres":
                 pg = TempPostgres().start()
                 try:
-                    result = bench_monitors(pg.create_database("bench_monitoring"), args.spans)
+                    result = bench_monitors(pg.create_database("bench_monitoring"), args.spans, budget)
                 finally:
                     pg.stop()
             else:
-                result = bench_monitors(f"sqlite:///{folder / 'monitoring.db'}", args.spans)
-            print(
-                f"\nMonitors over {result['spans']:,} stored spans ({args.db}; fill {result['fill_s']:.1f} s)"
-            )
-            for label, seconds in (
-                ("cold pass (references summarised)", result["cold_s"]),
-                ("warm pass (references cached)", result["warm_s"]),
-            ):
-                ok = "ok" if seconds <= PASS_TARGET_S else "MISSED"
-                print(
-                    f"  {result['monitors']} monitors, {label:<36} {seconds:7.2f} s   target <= {PASS_TARGET_S} s {ok}"
-                )
-            print(
-                f"  window queries shared within a pass: {result['cache_hits']}; states: {result['states']}"
-            )
+                result = bench_monitors(f"sqlite:///{folder / 'monitoring.db'}", args.spans, budget)
+            print_monitors(result, args.db)
     sys.stdout.flush()
 
 

@@ -28,6 +28,10 @@ from watchkeep.store.migrate import upgrade
 
 pytest_plugins = ["tests.support.fixtures_monitor"]
 
+# `watchkeep server` serves OTLP/gRPC on 4317 by default; server processes that tests start
+# (several at once under xdist) inherit this and serve HTTP only, unless a test sets a port.
+os.environ.setdefault("WATCHKEEP_OTLP_GRPC_PORT", "0")
+
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     databases.add_option(parser)

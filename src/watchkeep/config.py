@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     log_format: Literal["json", "text"] = "json"
 
     max_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
+    otlp_grpc_port: int = Field(
+        default=4317, ge=0, le=65535, description="OTLP/gRPC port of `watchkeep server` (0 or empty: off)."
+    )
     ingest_queue_max_spans: int = Field(default=200_000, ge=1)
     ingest_commit_max_spans: int = Field(default=20_000, ge=1)
     ingest_decode_workers: int | None = Field(
@@ -78,6 +81,7 @@ class Settings(BaseSettings):
     quota_monitors: int = Field(default=200, ge=0)
     quota_evaluators: int = Field(default=50, ge=0, description="Online evaluators of a project.")
     quota_alert_channels: int = Field(default=50, ge=0)
+    quota_keys: int = Field(default=1000, ge=0, description="Active keys a project admin may hold (the API).")
     quota_reference_rows: int = Field(default=100_000, ge=0, description="Rows of a pinned drift reference.")
     monitor_min_interval_seconds: float = Field(default=30.0, ge=0, description="Shortest monitor interval.")
     evaluate_now_per_minute: int = Field(
@@ -107,6 +111,13 @@ class Settings(BaseSettings):
     gateway_route_sync_seconds: float = Field(
         default=2.0, ge=0, description="How often a process looks for route edits made through another one."
     )
+    gateway_spool_dir: Path | None = Field(
+        default=None,
+        description="Gateway traces the store cannot take yet wait here (default $WATCHKEEP_HOME/gateway-spool).",
+    )
+    gateway_spool_max_bytes: int = Field(
+        default=1024 * 1024 * 1024, ge=0, description="Gateway trace spool cap; past it spans are dropped."
+    )
     redis_url: str | None = Field(default=None, description="Shares rate-limit buckets across replicas.")
 
     # --- monitoring (docs/monitoring.md) ---
@@ -122,6 +133,11 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
+
+    @field_validator("otlp_grpc_port", mode="before")
+    @classmethod
+    def _empty_port(cls, value: object) -> object:
+        return 0 if isinstance(value, str) and not value.strip() else value
 
     @field_validator("egress_allow_networks")
     @classmethod

@@ -11,6 +11,7 @@ from alembic.migration import MigrationContext
 from watchkeep.store.engine import make_engine
 from watchkeep.store.migrate import alembic_config, current_revision, head_revision, upgrade
 from watchkeep.store.tables import metadata
+from watchkeep.store.text_search import not_search_index
 
 
 def test_migrated_schema_matches_the_tables(database_url: str) -> None:
@@ -18,7 +19,10 @@ def test_migrated_schema_matches_the_tables(database_url: str) -> None:
     try:
         assert current_revision(engine) == head_revision()
         with engine.connect() as conn:
-            differences = compare_metadata(MigrationContext.configure(conn), metadata)
+            context = MigrationContext.configure(
+                conn, opts={"include_name": not_search_index, "compare_type": True}
+            )
+            differences = compare_metadata(context, metadata)
         assert differences == []
     finally:
         engine.dispose()

@@ -57,7 +57,13 @@ admin_schema.config.generation.update(
     modes=[GenerationMode.POSITIVE, GenerationMode.NEGATIVE], max_examples=ADMIN_EXAMPLES
 )
 # Operator-only (the operator token, not a project key): fuzzed with that token.
-OPERATOR_PATHS = ["/metrics", "/api/v1/metrics/resources"]
+OPERATOR_PATHS = [
+    "/metrics",
+    "/api/v1/metrics/resources",
+    "/api/v1/projects",
+    "/api/v1/projects/{name}/keys",
+    "/api/v1/projects/{name}/keys/{prefix}",
+]
 operator_schema = schemathesis.openapi.from_dict(OPENAPI).include(path=OPERATOR_PATHS)
 operator_schema.config.generation.update(
     modes=[GenerationMode.POSITIVE, GenerationMode.NEGATIVE], max_examples=ADMIN_EXAMPLES

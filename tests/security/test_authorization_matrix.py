@@ -21,9 +21,11 @@ import yaml
 from fastapi import FastAPI
 from fastapi.routing import RouteContext, iter_route_contexts
 from fastapi.testclient import TestClient
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from starlette.routing import Route
 
 from tests.support.keys import new_key
+from tests.support.otlp_json import attr, two_span_trace
 from tests.support.tenant import (
     MOCK_ROUTE,
     OPERATOR_TOKEN,
@@ -129,9 +131,37 @@ def evaluator_body() -> dict[str, Any]:
     return {"name": unique("eval"), "evaluator": "json_valid", "sample_rate": 0.5}
 
 
+def tenant_key(t: Tenant) -> dict[str, Any]:
+    """A fresh viewer key of the tenant's project, made by its admin (project name and prefix)."""
+    return dict(t.make("POST", "/api/v1/keys", json={"role": "viewer"}))
+
+
+def usage_of(kind: str) -> Callable[[Tenant], Call]:
+    """GET one user's or session's totals after the tenant stored a span of ``who``."""
+
+    def send(t: Tenant) -> Call:
+        who = unique(kind)
+        span = two_span_trace(1, [attr(f"watchkeep.{kind}.id", who)])
+        body = {"resourceSpans": [{"scopeSpans": [{"spans": span}]}]}
+        t.make("POST", "/v1/traces", json=body)
+        return f"/api/v1/{kind}s/{who}", {}
+
+    return send
+
+
 def otlp(_: Tenant) -> Call:
     body, _ids = build_request(2, rng=random.Random())
     return "/v1/traces", {"content": body, "headers": PROTOBUF}
+
+
+def otlp_logs(_: Tenant) -> Call:
+    """A GenAI user-message event record of a random span."""
+    request = ExportLogsServiceRequest()
+    record = request.resource_logs.add().scope_logs.add().log_records.add()
+    record.trace_id, record.span_id = random.randbytes(16), random.randbytes(8)
+    record.event_name = "gen_ai.user.message"
+    record.body.string_value = "hi"
+    return "/v1/logs", {"content": request.SerializeToString(), "headers": PROTOBUF}
 
 
 def get(url: str, **params: Any) -> Callable[[Tenant], Call]:
@@ -174,7 +204,12 @@ MATRIX: dict[tuple[str, str], Row] = {
         get("/metrics"), 200, expect(403, 403, 403, 403, operator=OK, none=401, invalid=DENIED, revoked=403)
     ),
     ("POST", "/v1/traces"): Row(otlp, 200, WRITE_TRACES),
+    ("POST", "/v1/logs"): Row(otlp_logs, 200, WRITE_TRACES),
     ("GET", "/api/v1/traces"): Row(get("/api/v1/traces"), 200, READ),
+    ("GET", "/api/v1/users"): Row(get("/api/v1/users"), 200, READ),
+    ("GET", "/api/v1/users/{user_id}"): Row(usage_of("user"), 200, READ),
+    ("GET", "/api/v1/sessions"): Row(get("/api/v1/sessions"), 200, READ),
+    ("GET", "/api/v1/sessions/{session_id}"): Row(usage_of("session"), 200, READ),
     ("GET", "/api/v1/traces/{trace_id}"): Row(lambda t: (f"/api/v1/traces/{t.trace()}", {}), 200, READ),
     ("GET", "/api/v1/spans"): Row(
         lambda t: ("/api/v1/spans", {"params": {"trace_id": t.trace()}}), 200, READ
@@ -231,6 +266,26 @@ MATRIX: dict[tuple[str, str], Row] = {
         lambda _: (f"/api/v1/routes/{unique('route')}", {"json": ROUTE}), 200, ADMIN_ONLY
     ),
     ("DELETE", "/api/v1/routes/{name}"): Row(lambda t: (f"/api/v1/routes/{t.route()}", {}), 204, ADMIN_ONLY),
+    ("POST", "/api/v1/keys"): Row(lambda _: ("/api/v1/keys", {"json": {"role": "viewer"}}), 201, ADMIN_ONLY),
+    ("GET", "/api/v1/keys"): Row(get("/api/v1/keys"), 200, ADMIN_ONLY),
+    ("DELETE", "/api/v1/keys/{prefix}"): Row(
+        lambda t: (f"/api/v1/keys/{tenant_key(t)['prefix']}", {}), 204, ADMIN_ONLY
+    ),
+    ("GET", "/api/v1/projects"): Row(get("/api/v1/projects"), 200, OPERATOR_ONLY),
+    ("POST", "/api/v1/projects"): Row(
+        lambda _: ("/api/v1/projects", {"json": {"name": unique("proj")}}), 201, OPERATOR_ONLY
+    ),
+    ("GET", "/api/v1/projects/{name}/keys"): Row(
+        lambda t: (f"/api/v1/projects/{tenant_key(t)['project']}/keys", {}), 200, OPERATOR_ONLY
+    ),
+    ("POST", "/api/v1/projects/{name}/keys"): Row(
+        lambda t: (f"/api/v1/projects/{tenant_key(t)['project']}/keys", {"json": {"role": "ingest"}}),
+        201,
+        OPERATOR_ONLY,
+    ),
+    ("DELETE", "/api/v1/projects/{name}/keys/{prefix}"): Row(
+        lambda t: ("/api/v1/projects/{project}/keys/{prefix}".format(**tenant_key(t)), {}), 204, OPERATOR_ONLY
+    ),
 }
 
 

@@ -88,14 +88,19 @@ def test_a_cycle_the_layers_do_not_name_still_fails(copy: Path, tmp_path: Path) 
 
 
 def test_every_package_has_its_place() -> None:
-    """A package (or top-level module) is placed in the layers or kept from the SDK, and
+    """A package (or top-level module) is placed in the layers or kept out of the SDK and
+    the query client (which ship without the server), and
     the map names it: adding one without updating the contracts and docs fails here."""
     packages = {p.name for p in PACKAGE.iterdir() if (p / "__init__.py").exists()} | {
         p.stem for p in PACKAGE.glob("*.py") if not p.name.startswith("_")
     }
     layered = {name.strip() for layer in contracts()["layers"]["layers"] for name in str(layer).split("|")}
-    assert packages == layered | {"sdk"}
+    assert packages == layered | {"sdk", "client"}
     forbidden_to_sdk = {str(m).removeprefix("watchkeep.") for m in contracts()["sdk"]["forbidden_modules"]}
     assert forbidden_to_sdk == packages - {"sdk", "semconv"}
+    forbidden_to_client = {
+        str(m).removeprefix("watchkeep.") for m in contracts()["client"]["forbidden_modules"]
+    }
+    assert forbidden_to_client == packages - {"client"}
     architecture = (ROOT / "docs" / "architecture.md").read_text()
     assert all(f"`{p}`" in architecture for p in packages)

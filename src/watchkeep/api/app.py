@@ -16,18 +16,22 @@ from watchkeep.api.body_limit import RestBodyLimit
 from watchkeep.api.errors import install_error_handlers
 from watchkeep.api.middleware import HttpMetrics, ObservabilityMiddleware
 from watchkeep.api.openapi import document_common_errors
+from watchkeep.api.otlp_grpc import serve_otlp_grpc
 from watchkeep.api.routes import (
     alerts,
     drift,
     evaluators,
     gateway_routes,
     health,
+    keys,
     metrics_api,
     monitors,
     otlp,
+    projects,
     quality,
     scores,
     traces,
+    usage,
 )
 from watchkeep.api.wiring import build_services
 from watchkeep.config import Settings
@@ -55,11 +59,14 @@ class WatchkeepApp(FastAPI):
             await self.front(scope, receive, send)
 
 
-def create_app(settings: Settings | None = None, *, gateway_only: bool = False) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, *, gateway_only: bool = False, otlp_grpc: bool = False
+) -> FastAPI:
     """A complete watchkeep server app for ``settings`` (default: from the environment).
 
     ``gateway_only`` serves just the gateway (``watchkeep gateway``): the OpenAI routes, the
-    routes API, probes and metrics, over the same services and database.
+    routes API, probes and metrics, over the same services and database. ``otlp_grpc``
+    also serves OTLP/gRPC on ``settings.otlp_grpc_port`` (``watchkeep server`` does).
     """
     settings = settings or Settings()
     registry = CollectorRegistry()
@@ -72,6 +79,7 @@ def create_app(settings: Settings | None = None, *, gateway_only: bool = False) 
         app.state.services = svc
         upkeep = StoreMaintenance(svc.engine)
         upkeep.start()
+        svc.search.start()
         svc.writer.start()
         if svc.gateway is not None:
             await svc.gateway.open()
@@ -84,13 +92,15 @@ def create_app(settings: Settings | None = None, *, gateway_only: bool = False) 
             extra={"database": svc.engine.url.render_as_string(hide_password=True)},
         )
         try:
-            yield
+            async with serve_otlp_grpc(svc, enabled=otlp_grpc and not gateway_only):
+                yield  # gRPC stops first, before the writer
         finally:
             if svc.gateway is not None:
                 await svc.gateway.aclose()  # before the writer stops: its last traces go in
             svc.monitoring.worker.stop()
             svc.ingest.close()
             svc.writer.stop()
+            svc.search.stop()
             upkeep.stop()
             svc.engine.dispose()
 
@@ -107,9 +117,9 @@ def create_app(settings: Settings | None = None, *, gateway_only: bool = False) 
         framework = gateway_web.GatewayFastPath(framework, root=app)
     app.front = ObservabilityMiddleware(framework, metrics=HttpMetrics(registry))
     if not gateway_only:
-        for module in (otlp, traces, scores):
+        for module in (otlp, traces, scores, usage):
             app.include_router(module.router)
-        for module in (metrics_api, quality, drift, evaluators, monitors, alerts):
+        for module in (metrics_api, quality, drift, evaluators, monitors, alerts, keys, projects):
             app.include_router(module.router)
     if settings.gateway_enabled or gateway_only:
         app.include_router(gateway_web.router)

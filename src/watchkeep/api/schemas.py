@@ -5,14 +5,18 @@ from __future__ import annotations
 import json
 import math
 from datetime import UTC, datetime
-from typing import Annotated, Any, Self
+from typing import Annotated, Any, Literal, Self
 
 from fastapi import Path, Query
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, computed_field, model_validator
 
+from watchkeep.security.authz import Role
+from watchkeep.security.keys import MAX_LIFETIME_SECONDS
+
 # Defined once in semconv (the SDK validates against the same vocabulary); re-exported here.
 from watchkeep.semconv import ScoreDataType as ScoreDataType
 from watchkeep.semconv import ScoreSource as ScoreSource
+from watchkeep.store.projects import PROJECT_NAME
 
 HEX32 = r"^[0-9a-fA-F]{32}$"
 HEX16 = r"^[0-9a-fA-F]{16}$"
@@ -307,3 +311,134 @@ class TraceDetail(BaseModel):
     span_count: int
     roots: list[SpanNode]
     scores: list[ScoreOut]
+
+
+# --- API keys and projects (routes/keys.py, routes/projects.py) ---
+KEY_PREFIX_PATTERN = r"^wk_[A-Za-z0-9]{12}$"
+PLAIN_TEXT = r"^[^\x00-\x1f\x7f]*$"  # no control characters (PostgreSQL refuses NUL)
+KeyState = Literal["active", "revoked", "expired"]
+
+
+class KeyIn(BaseModel):
+    """A key to create: its role, a note, and optionally when it stops working."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    role: Role = Field(description="What the key may do; never more than the creating key may.")
+    name: str | None = Field(default=None, max_length=200, pattern=PLAIN_TEXT, description="A note.")
+    expires_at: datetime | None = Field(default=None, description="When it stops working (with a zone).")
+    expires_in: int | None = Field(
+        default=None, ge=1, le=MAX_LIFETIME_SECONDS, description="Or: seconds from now until it stops."
+    )
+
+    @model_validator(mode="after")
+    def _one_expiry(self) -> Self:
+        if self.expires_at is not None and self.expires_in is not None:
+            raise ValueError("give expires_at or expires_in, not both")
+        if self.expires_at is not None and self.expires_at.tzinfo is None:
+            raise ValueError("expires_at needs a time zone, e.g. 2027-01-01T00:00:00Z")
+        return self
+
+
+class KeyOut(BaseModel):
+    """A key as listed: its non-secret prefix and its life, never the secret or its digest."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    prefix: str
+    project: str
+    role: str
+    name: str | None
+    state: KeyState
+    created_at_unix_nano: int
+    expires_at_unix_nano: int | None
+    revoked_at_unix_nano: int | None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def created_at(self) -> datetime:
+        return ns_to_datetime(self.created_at_unix_nano)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def expires_at(self) -> datetime | None:
+        return None if self.expires_at_unix_nano is None else ns_to_datetime(self.expires_at_unix_nano)
+
+
+class KeyCreated(KeyOut):
+    """A new key: ``key`` is the secret, shown this once and never again."""
+
+    key: str
+
+
+class KeyPage(BaseModel):
+    """A page of keys, newest first; pass ``next_cursor`` as ``cursor`` for the next one."""
+
+    items: list[KeyOut]
+    next_cursor: str | None
+
+
+class ProjectIn(BaseModel):
+    """A project to create, optionally with its first key (an admin key, typically)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=PROJECT_NAME, description="Letters, digits, '.', '_', '-'; at most 128.")
+    first_key: KeyIn | None = Field(default=None, description="Also create this key and return its secret.")
+
+
+class ProjectOut(BaseModel):
+    """A project with the number of its keys (all, and active ones)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    name: str
+    created_at_unix_nano: int
+    keys: int
+    active_keys: int
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def created_at(self) -> datetime:
+        return ns_to_datetime(self.created_at_unix_nano)
+
+
+class ProjectCreated(BaseModel):
+    """A new project, and its first key's secret when one was asked for."""
+
+    project: ProjectOut
+    key: KeyCreated | None
+
+
+class ProjectPage(BaseModel):
+    """A page of projects by id; pass ``next_cursor`` as ``cursor`` for the next one."""
+
+    items: list[ProjectOut]
+    next_cursor: str | None
+
+
+class UsageTotalsOut(BaseModel):
+    """What one user or session did in the range: its spans' totals (``calls``: LLM spans,
+    ``errors``: spans with error status)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    traces: int
+    spans: int
+    calls: int
+    input_tokens: int
+    output_tokens: int
+    total_tokens: int
+    cost_usd: float
+    errors: int
+    first_seen_unix_nano: int
+    last_seen_unix_nano: int
+
+
+class UsagePage(BaseModel):
+    """A page of users or sessions; pass ``next_offset`` as ``offset`` for the next one."""
+
+    items: list[UsageTotalsOut]
+    next_offset: int | None

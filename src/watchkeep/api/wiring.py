@@ -22,7 +22,9 @@ from watchkeep.store.projects import ProjectRepository
 from watchkeep.store.route_repository import RouteRepository
 from watchkeep.store.score_repository import ScoreRepository
 from watchkeep.store.span_writer import SpanWriter
+from watchkeep.store.text_search import SearchIndexer
 from watchkeep.store.trace_queries import TraceQueries
+from watchkeep.store.usage_queries import UsageQueries
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +41,8 @@ class Services:
     traces: TraceQueries
     scores: ScoreRepository
     monitoring: Monitoring
+    search: SearchIndexer
+    usage: UsageQueries
     gateway: Gateway | None = None
 
 
@@ -85,6 +89,8 @@ def build_services(settings: Settings, registry: CollectorRegistry) -> Services:
         traces=TraceQueries(engine),
         scores=ScoreRepository(engine),
         monitoring=monitoring,
+        search=SearchIndexer(engine),
+        usage=UsageQueries(engine),
         gateway=(
             Gateway(settings, writer, registry, RouteRepository(engine)) if settings.gateway_enabled else None
         ),

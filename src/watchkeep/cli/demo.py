@@ -118,8 +118,9 @@ def send_examples(endpoint: str, key: str, rounds: int = 3) -> int:
     return count
 
 
-def demo_traffic(endpoint: str, key: str) -> str:
-    """Run the gateway demo (QA and sentiment through SmolLM2, scored); a line for the summary."""
+def demo_traffic(endpoint: str, key: str, limit: int | None = None) -> str:
+    """Run the gateway demo (QA and sentiment through SmolLM2, scored; at most ``limit``
+    questions and ``limit`` reviews); lines for the summary."""
     from watchkeep.gateway.config import local_backend_available
 
     if not local_backend_available():
@@ -131,7 +132,7 @@ def demo_traffic(endpoint: str, key: str) -> str:
     except ImportError:  # pragma: no cover - the demo extra brings openai
         return "  demo traffic needs the openai client: `pip install -e '.[demo]'`\n"
     try:
-        report = traffic.run(endpoint, key)
+        report = traffic.run(endpoint, key, limit=limit)
     except ImportError:
         return "  demo traffic needs the openai client: `pip install -e '.[demo]'`\n"
     return (
@@ -157,6 +158,9 @@ def up(
     host: Annotated[str | None, typer.Option(envvar="WATCHKEEP_HOST")] = None,
     port: Annotated[int | None, typer.Option(envvar="WATCHKEEP_PORT")] = None,
     exit_after_demo: Annotated[bool, typer.Option(help="Stop once the examples are stored.")] = False,
+    demo_limit: Annotated[
+        int | None, typer.Option(min=0, help="Send at most N questions and N reviews to the model.")
+    ] = None,
 ) -> None:
     """Start the server, send example traces, print where to look, keep serving."""
     import uvicorn
@@ -189,7 +193,7 @@ def up(
             server.should_exit = True
             return
         sent = send_examples(endpoint, key)
-        traffic = demo_traffic(endpoint, key)
+        traffic = demo_traffic(endpoint, key, demo_limit)
         auth = f"Authorization: Bearer {key}"
         typer.echo(
             f"\nwatchkeep is up at {endpoint} (data in {settings.home.resolve()})\n"

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from watchkeep.cli import demo, monitoring
+from watchkeep.cli import demo, monitoring, query_commands
 from watchkeep.config import Settings
 from watchkeep.security.authz import Role
 
@@ -27,6 +27,9 @@ app.add_typer(projects_app, name="projects")
 app.command("up", help="Start the server with demo traffic (what `make up` runs).")(demo.up)
 app.command("worker")(monitoring.worker)
 app.add_typer(monitoring.monitors_app, name="monitors")
+app.add_typer(query_commands.traces_app, name="traces")
+app.add_typer(query_commands.scores_app, name="scores")
+app.command("export")(query_commands.export)
 
 
 @app.command()
@@ -34,7 +37,7 @@ def server(
     host: Annotated[str | None, typer.Option(envvar="WATCHKEEP_HOST", help="Bind address.")] = None,
     port: Annotated[int | None, typer.Option(envvar="WATCHKEEP_PORT", help="TCP port.")] = None,
 ) -> None:
-    """Run the API, OTLP ingest and metrics server (upgrades the database first)."""
+    """Run the API, OTLP ingest (HTTP, and gRPC on WATCHKEEP_OTLP_GRPC_PORT) and metrics server."""
     import uvicorn
 
     from watchkeep.api.app import create_app
@@ -48,7 +51,7 @@ def server(
     settings = Settings(**overrides)  # type: ignore[arg-type]
     configure_logging(settings.log_level, settings.log_format)
     uvicorn.run(
-        create_app(settings),
+        create_app(settings, otlp_grpc=True),
         host=settings.host,
         port=settings.port,
         log_config=None,
@@ -148,21 +151,63 @@ def keys_create(
     project: Annotated[str, typer.Option(help="Project name; created when new.")],
     role: Annotated[Role, typer.Option(help="What the key may do.")] = Role.MEMBER,
     name: Annotated[str | None, typer.Option(help="A note to recognise the key by.")] = None,
+    expires: Annotated[
+        str | None, typer.Option(help="When it stops working: a duration (30d, 12h, 2w) or an ISO date.")
+    ] = None,
 ) -> None:
     """Create a key; the key alone is printed on the last line (it is not shown again)."""
-    key = _projects().create_key(project, role.value, name)
-    typer.echo(f"created a {role.value} key for project {project!r}; store it now:", err=True)
+    expires_at = _expiry(expires)
+    key = _projects().create_key(project, role.value, name, expires_at)
+    until = f", expiring {_when(expires_at)}" if expires_at else ""
+    typer.echo(f"created a {role.value} key for project {project!r}{until}; store it now:", err=True)
     typer.echo(key)
+
+
+def _expiry(text: str | None) -> int | None:
+    from watchkeep.security.keys import parse_expiry
+
+    try:
+        return None if text is None else parse_expiry(text)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--expires") from None
+
+
+def _when(ns: int | None) -> str:
+    from datetime import UTC, datetime
+
+    return "never" if ns is None else datetime.fromtimestamp(ns // 10**9, tz=UTC).isoformat()
+
+
+def _echo_json(rows: object) -> None:
+    import json
+
+    typer.echo(json.dumps(rows, indent=2))
 
 
 @keys_app.command("list")
 def keys_list(
     project: Annotated[str | None, typer.Option(help="Only this project.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON instead of lines.")] = False,
 ) -> None:
-    """List keys (prefixes only)."""
-    for k in _projects().list_keys(project):
-        state = "revoked" if k.revoked else "active"
-        typer.echo(f"{k.prefix}  {k.project}  {k.role}  {state}  {k.name or ''}")
+    """List keys (prefixes only) with their state (active, revoked, expired) and expiry."""
+    rows = [
+        {
+            "prefix": k.prefix,
+            "project": k.project,
+            "role": k.role,
+            "state": k.state(),
+            "created_at": _when(k.created_at_unix_nano),
+            "expires_at": None if k.expires_at_unix_nano is None else _when(k.expires_at_unix_nano),
+            "name": k.name,
+        }
+        for k in _projects().list_keys(project)
+    ]
+    if as_json:
+        _echo_json(rows)
+        return
+    for r in rows:
+        expiry = f"expires {r['expires_at']}" if r["expires_at"] else "no expiry"
+        typer.echo(f"{r['prefix']}  {r['project']}  {r['role']}  {r['state']}  {expiry}  {r['name'] or ''}")
 
 
 @keys_app.command("revoke")
@@ -174,6 +219,59 @@ def keys_revoke(prefix: Annotated[str, typer.Argument(help="The key or its prefi
         typer.echo("no active key with that prefix", err=True)
         raise typer.Exit(1)
     typer.echo("revoked")
+
+
+@projects_app.command("list")
+def projects_list(
+    as_json: Annotated[bool, typer.Option("--json", help="JSON instead of lines.")] = False,
+) -> None:
+    """List projects: name, id, creation time and key counts (all keys, active ones)."""
+    repo, after = _projects(), 0
+    rows: list[dict[str, object]] = []
+    while batch := repo.list_projects(1000, after_id=after):
+        rows += [
+            {
+                "name": p.name,
+                "id": p.id,
+                "created_at": _when(p.created_at_unix_nano),
+                "keys": p.keys,
+                "active_keys": p.active_keys,
+            }
+            for p in batch
+        ]
+        after = batch[-1].id
+    if as_json:
+        _echo_json(rows)
+        return
+    for r in rows:
+        typer.echo(
+            f"{r['name']}  id={r['id']}  created {r['created_at']}  keys {r['active_keys']}/{r['keys']} active"
+        )
+
+
+@projects_app.command("create")
+def projects_create(
+    name: Annotated[str, typer.Argument(help="Letters, digits, '.', '_', '-' (at most 128).")],
+    with_key: Annotated[bool, typer.Option("--with-key", help="Also create its first key.")] = False,
+    role: Annotated[Role, typer.Option(help="The first key's role.")] = Role.ADMIN,
+    expires: Annotated[str | None, typer.Option(help="The first key's expiry (30d, ISO date).")] = None,
+) -> None:
+    """Create a project (an error if it exists); with --with-key its key is printed on the last line."""
+    from watchkeep.store.projects import ProjectExists, valid_project_name
+
+    if not valid_project_name(name):
+        raise typer.BadParameter("use letters, digits, '.', '_', '-' (at most 128)", param_hint="NAME")
+    repo = _projects()
+    try:
+        project = repo.create(name)
+    except ProjectExists:
+        typer.echo(f"a project named {name!r} exists", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"created project {name!r} (id {project.id})", err=True)
+    if with_key:
+        key, _info = repo.issue_key(project, role.value, None, _expiry(expires))
+        typer.echo(f"its first key ({role.value}); store it now:", err=True)
+        typer.echo(key)
 
 
 @projects_app.command("delete")

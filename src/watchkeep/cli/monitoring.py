@@ -60,7 +60,12 @@ def apply(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="YAML file of monitors.")],
     project: Annotated[str, typer.Option(help="Project name.")],
 ) -> None:
-    """Create or update the monitors and channels declared in a YAML file."""
+    """Create or update the monitors and channels declared in a YAML file.
+
+    The whole file is validated first (monitors, channel configs, their destinations against
+    the egress policy); an invalid file is refused with its reason and changes nothing. The
+    monitors are then written in one transaction, the channels after them.
+    """
     from watchkeep.monitor.channels import validate_config
     from watchkeep.monitor.repository import ChannelRepository, MonitorRepository
     from watchkeep.monitor.spec import load_yaml
@@ -69,16 +74,28 @@ def apply(
     from watchkeep.store.migrate import upgrade
     from watchkeep.store.projects import ProjectRepository
 
-    declared = load_yaml(file.read_text())
     settings = Settings()
     egress = AddressPolicy.from_strings(settings.egress_allow_networks)
+    try:
+        declared = load_yaml(file.read_text(encoding="utf-8"))
+        channels = [
+            (c["name"], c["kind"], validate_config(c["kind"], c.get("config", {}), egress))
+            for c in declared.channels
+        ]
+    except (ValueError, KeyError, TypeError) as exc:  # pydantic's ValidationError is a ValueError
+        typer.echo(f"error: invalid monitors file {file}: {exc}", err=True)
+        raise typer.Exit(2) from None
     engine = make_engine(settings.resolved_database_url())
-    upgrade(engine)
-    project_id = ProjectRepository(engine).get_or_create(project).id
-    for channel in declared.channels:
-        config = validate_config(channel["kind"], channel.get("config", {}), egress)
-        ChannelRepository(engine).upsert(project_id, channel["name"], channel["kind"], config)
-    for spec in declared.monitors:
-        MonitorRepository(engine).upsert(project_id, spec)
-        typer.echo(f"applied monitor {spec.name}")
-    engine.dispose()
+    try:
+        upgrade(engine)
+        project_id = ProjectRepository(engine).get_or_create(project).id
+        monitors = MonitorRepository(engine)
+        existing = {row.spec.name for row in monitors.all(project_id)}
+        monitors.upsert_many(project_id, declared.monitors)
+        for name, kind, config in channels:
+            ChannelRepository(engine).upsert(project_id, name, kind, config)
+            typer.echo(f"applied channel {name}")
+        for spec in declared.monitors:
+            typer.echo(f"{'updated' if spec.name in existing else 'created'} monitor {spec.name}")
+    finally:
+        engine.dispose()

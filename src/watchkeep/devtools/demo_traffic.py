@@ -62,8 +62,16 @@ def _score(http: httpx.Client, trace_id: str, name: str, value: Any, label: str)
     )
 
 
-def run(endpoint: str, key: str, model: str = "smollm2", rounds: int = 1, seed: int = 7) -> DemoReport:
-    """Send ``rounds`` of every question and review through the gateway, with their scores."""
+def run(
+    endpoint: str,
+    key: str,
+    model: str = "smollm2",
+    rounds: int = 1,
+    seed: int = 7,
+    limit: int | None = None,
+) -> DemoReport:
+    """Send ``rounds`` of every question and review (the first ``limit`` of each, if given)
+    through the gateway, with their scores."""
     import openai
 
     client = openai.OpenAI(base_url=f"{endpoint}/v1", api_key=key, max_retries=1, timeout=120)
@@ -72,7 +80,8 @@ def run(endpoint: str, key: str, model: str = "smollm2", rounds: int = 1, seed: 
     rng = random.Random(seed)
     jobs: list[tuple[str, str, str]] = []
     for _ in range(rounds):
-        jobs += [("qa", q, a) for q, a in QUESTIONS] + [("sentiment", r, label) for r, label in REVIEWS]
+        jobs += [("qa", q, a) for q, a in QUESTIONS[:limit]]
+        jobs += [("sentiment", r, label) for r, label in REVIEWS[:limit]]
     rng.shuffle(jobs)
 
     def one(job: tuple[str, str, str]) -> tuple[str, bool] | None:

@@ -29,6 +29,7 @@ from watchkeep.gateway.resilience import BreakerState
 from watchkeep.gateway.route_sync import RouteSync
 from watchkeep.gateway.routing import Deployment, Route, RouteTable
 from watchkeep.gateway.telemetry import GatewayMetrics
+from watchkeep.gateway.trace_spool import TraceSpool
 from watchkeep.gateway.tracing import CallRecord, TraceSink, new_ids
 from watchkeep.ingest.group_commit import GroupCommitWriter
 from watchkeep.ingest.normalise import SpanNormaliser
@@ -94,6 +95,7 @@ class Gateway:
             SpanNormaliser(PriceTable.load(settings.prices_file)),
             self.metrics,
             capture_content=settings.gateway_capture_content,
+            spool=TraceSpool.for_settings(settings),
         )
         self._background: set[asyncio.Task[Any]] = set()
 

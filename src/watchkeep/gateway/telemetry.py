@@ -77,6 +77,21 @@ class GatewayMetrics:
         )
         self.traces_dropped = Counter(
             "watchkeep_gateway_traces_dropped",
-            "Gateway traces not stored because the ingest queue was full or failed.",
+            "Gateway spans lost: the trace spool was full or unwritable (or a span could not be built).",
+            registry=registry,
+        )
+        self.traces_spooled = Counter(
+            "watchkeep_gateway_traces_spooled",
+            "Gateway spans written to the disk spool because the store could not take them then.",
+            registry=registry,
+        )
+        self.traces_replayed = Counter(
+            "watchkeep_gateway_traces_replayed",
+            "Spooled gateway spans replayed into the store.",
+            registry=registry,
+        )
+        self.trace_spool_bytes = Gauge(
+            "watchkeep_gateway_trace_spool_bytes",
+            "Bytes of gateway spans waiting in the disk spool (every process sharing it).",
             registry=registry,
         )

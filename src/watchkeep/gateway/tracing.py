@@ -3,8 +3,10 @@
 The request path only builds a ``DecodedSpan`` and appends it to a queue (a few
 microseconds); a thread normalises what has gathered, per project, with the same
 ``SpanNormaliser`` as OTLP ingest, and hands it to the group-commit writer without
-waiting for the commit. A full ingest queue or a failed commit drops the spans and
-counts them (``watchkeep_gateway_traces_dropped``): tracing never fails or delays a call.
+waiting for the commit: tracing never fails or delays a call. Spans the store cannot
+take now (failing store, full ingest queue, failed commit, shutdown) go to a disk spool
+and are replayed once it takes writes (``trace_spool``); only a full or unwritable spool
+drops spans (``watchkeep_gateway_traces_dropped``).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import re
 import threading
 import time
 from collections import deque
-from concurrent.futures import Future
+from concurrent.futures import Future, wait
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +26,7 @@ import orjson
 from watchkeep import semconv as sc
 from watchkeep.gateway.dispatch import CallLog
 from watchkeep.gateway.telemetry import GatewayMetrics
+from watchkeep.gateway.trace_spool import SpoolReplayer, TraceSpool
 from watchkeep.ingest.decoded import DecodedExport, DecodedSpan
 from watchkeep.ingest.group_commit import GroupCommitWriter, QueueFull, WriterStopped
 from watchkeep.ingest.normalise import SpanNormaliser
@@ -158,7 +161,11 @@ _PARAMS = (
 
 
 class TraceSink:
-    """A bounded queue of spans and the thread that stores them."""
+    """A bounded queue of call records, the thread that stores their spans, and their spool.
+
+    Spans the writer cannot take now (store failing, queue full, writer stopped) or whose
+    commit failed go to the disk spool; ``SpoolReplayer`` puts them in the store later.
+    """
 
     def __init__(
         self,
@@ -167,25 +174,37 @@ class TraceSink:
         metrics: GatewayMetrics,
         *,
         capture_content: bool,
+        spool: TraceSpool,
         max_queued: int = 100_000,
         gather_seconds: float = 0.2,
         flush_at: int = 2_000,
+        stop_wait_seconds: float = 10.0,
+        replay: dict[str, Any] | None = None,
     ) -> None:
+        """``replay``: keyword arguments of the ``SpoolReplayer`` (batch size, backoff, scan period)."""
         self._writer = writer
         self._normaliser = normaliser
         self._metrics = metrics
         self.capture_content = capture_content
+        self.spool = spool
         self._max = max_queued
         self._queue: deque[CallRecord] = deque()
         self._wake = threading.Event()
         self._full = threading.Event()
         self._gather = gather_seconds
         self._flush_at = flush_at
+        self._stop_wait = stop_wait_seconds
         self._stopping = False
+        self._lock = threading.Lock()
+        self._inflight: dict[Future[Any], tuple[int, list[DecodedSpan]]] = {}
+        self._failed: deque[tuple[int, list[DecodedSpan]]] = deque()
         self._thread = threading.Thread(target=self._run, name="watchkeep-gateway-traces", daemon=True)
+        self.replayer = SpoolReplayer(spool, self._submit, self._writer_ok, metrics, **(replay or {}))
+        metrics.trace_spool_bytes.set_function(lambda: spool.bytes)
 
     def start(self) -> None:
         self._thread.start()
+        self.replayer.start()
 
     def record(self, record: CallRecord) -> None:
         """Queue the trace of ``record``, which is finished (never blocks, never raises).
@@ -193,7 +212,7 @@ class TraceSink:
         The span is built on the sink's thread: the call's response goes out sooner.
         """
         if len(self._queue) >= self._max:
-            self._metrics.traces_dropped.inc()
+            self._overflow(record)
             return
         self._queue.append(record)
         if not self._wake.is_set():
@@ -202,12 +221,13 @@ class TraceSink:
             self._full.set()
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Store what is queued, then stop."""
+        """Store what is queued (or spool it), wait for its commits, then stop."""
+        self.replayer.stop(timeout)
         self._stopping = True
         self._wake.set()
         self._full.set()
         if self._thread.is_alive():
-            self._thread.join(timeout)
+            self._thread.join(timeout + self._stop_wait)
 
     def _run(self) -> None:
         while not (self._stopping and not self._queue):
@@ -218,35 +238,93 @@ class TraceSink:
                 # costs the process CPU and GIL time that callers would feel in their latency.
                 self._full.wait(self._gather)
             self._full.clear()
-            self._flush()
+            try:
+                self._spool_failed()
+                self._flush()
+            except Exception:  # the thread must outlive any one surprise
+                log.exception("gateway trace sink failed")
+        self._settle()
 
     def _flush(self) -> None:
         by_project: dict[int, list[DecodedSpan]] = {}
         while self._queue:
             record = self._queue.popleft()
-            try:
-                span = build_span(record, self.capture_content)
-            except Exception:  # one bad record must not lose the others
-                log.exception("could not build a gateway span")
-                self._metrics.traces_dropped.inc()
-                continue
-            by_project.setdefault(record.project_id, []).append(span)
+            span = self._build(record)
+            if span is not None:
+                by_project.setdefault(record.project_id, []).append(span)
         for project_id, spans in by_project.items():
-            try:
-                batch = self._normaliser.normalise(project_id, DecodedExport(spans=spans), time.time_ns())
-                future = self._writer.submit(batch)
-            except (QueueFull, WriterStopped):
-                self._metrics.traces_dropped.inc(len(spans))
-                continue
-            except Exception:
-                log.exception("could not store %d gateway spans", len(spans))
-                self._metrics.traces_dropped.inc(len(spans))
-                continue
-            future.add_done_callback(self._committed(len(spans)))
+            self._store(project_id, spans)
 
-    def _committed(self, count: int) -> Any:
-        def done(future: Future[list[tuple[Any, ...]]]) -> None:
-            if future.exception() is not None:
-                self._metrics.traces_dropped.inc(count)
+    def _build(self, record: CallRecord) -> DecodedSpan | None:
+        try:
+            return build_span(record, self.capture_content)
+        except Exception:  # one bad record must not lose the others
+            log.exception("could not build a gateway span")
+            self._metrics.traces_dropped.inc()
+            return None
 
-        return done
+    def _overflow(self, record: CallRecord) -> None:
+        """The queue is full (the sink thread is far behind): spill this span to the spool now."""
+        span = self._build(record)
+        if span is not None:
+            self._to_spool(record.project_id, [span])
+
+    def _writer_ok(self) -> bool:
+        return self._writer.state == "ok"
+
+    def _submit(self, project_id: int, spans: list[DecodedSpan]) -> Future[Any]:
+        """Normalise and queue ``spans`` for a commit (QueueFull, WriterStopped if refused)."""
+        batch = self._normaliser.normalise(project_id, DecodedExport(spans=spans), time.time_ns())
+        return self._writer.submit(batch)
+
+    def _store(self, project_id: int, spans: list[DecodedSpan]) -> None:
+        """Hand ``spans`` to the writer, or to the spool while the store cannot take them."""
+        if not self._writer_ok():  # failing: a commit would fail too (and hold up the writer)
+            self._to_spool(project_id, spans)
+            return
+        try:
+            future = self._submit(project_id, spans)
+        except (QueueFull, WriterStopped):
+            self._to_spool(project_id, spans)
+            return
+        except Exception:
+            log.exception("could not store %d gateway spans", len(spans))
+            self._metrics.traces_dropped.inc(len(spans))
+            return
+        with self._lock:
+            self._inflight[future] = (project_id, spans)
+        future.add_done_callback(self._committed)
+
+    def _committed(self, future: Future[Any]) -> None:
+        """On the writer's thread: a failed commit's spans go to the spool (on the sink's thread)."""
+        with self._lock:
+            item = self._inflight.pop(future, None)
+        if item is not None and future.exception() is not None:
+            self._failed.append(item)
+            self._wake.set()
+
+    def _spool_failed(self) -> None:
+        while self._failed:
+            self._to_spool(*self._failed.popleft())
+
+    def _to_spool(self, project_id: int, spans: list[DecodedSpan]) -> None:
+        if self.spool.write(project_id, spans):
+            self._metrics.traces_spooled.inc(len(spans))
+            self.replayer.wake()
+        else:
+            self._metrics.traces_dropped.inc(len(spans))
+
+    def _settle(self) -> None:
+        """At stop: wait for the commits in flight; spool what failed or is still not committed.
+
+        A span spooled here whose commit ends later is stored once all the same: replays
+        insert only new spans."""
+        with self._lock:
+            pending = list(self._inflight)
+        wait(pending, timeout=self._stop_wait)
+        with self._lock:
+            unsettled = list(self._inflight.values())
+            self._inflight.clear()
+        self._spool_failed()
+        for project_id, spans in unsettled:
+            self._to_spool(project_id, spans)

@@ -31,9 +31,10 @@ from pathlib import Path
 
 from watchkeep.ingest.normalise import SpanNormaliser
 from watchkeep.ingest.otlp_json import decode_json
+from watchkeep.ingest.otlp_logs import decode_logs_json, decode_logs_protobuf, payload_rows
 from watchkeep.ingest.otlp_proto import decode_protobuf
 from watchkeep.ingest.pricing import PriceTable
-from watchkeep.ingest.service_types import Encoding
+from watchkeep.ingest.service_types import Encoding, Signal
 from watchkeep.store.rows import WriteBatch
 
 log = logging.getLogger(__name__)
@@ -46,9 +47,10 @@ class DecodeWorkerFailed(RuntimeError):
 
 @dataclass(slots=True)
 class PreparedExport:
-    """Rows ready for the writer, and the spans that were refused."""
+    """Rows ready for the writer, and the spans (or log records) accepted and refused."""
 
     batch: WriteBatch
+    accepted: int
     rejected: int
     reasons: list[str]
 
@@ -60,12 +62,22 @@ def normaliser_for(prices_file: str | None) -> SpanNormaliser:
 
 
 def prepare(
-    project_id: int, body: bytes, encoding: Encoding, now_ns: int, prices_file: str | None
+    project_id: int,
+    body: bytes,
+    encoding: Encoding,
+    now_ns: int,
+    prices_file: str | None,
+    signal: Signal = Signal.TRACES,
 ) -> PreparedExport:
     """Decode and normalise one export; raises ``OtlpDecodeError`` on malformed input."""
-    decoded = decode_protobuf(body) if encoding is Encoding.PROTOBUF else decode_json(body)
+    protobuf = encoding is Encoding.PROTOBUF
+    if signal is Signal.LOGS:
+        logs = decode_logs_protobuf(body) if protobuf else decode_logs_json(body)
+        rows = payload_rows(project_id, logs, now_ns)
+        return PreparedExport(rows, logs.received - logs.rejected, logs.rejected, logs.reasons)
+    decoded = decode_protobuf(body) if protobuf else decode_json(body)
     batch = normaliser_for(prices_file).normalise(project_id, decoded, now_ns)
-    return PreparedExport(batch, decoded.rejected, decoded.rejection_reasons)
+    return PreparedExport(batch, len(batch.spans), decoded.rejected, decoded.rejection_reasons)
 
 
 def _warm(prices_file: str | None) -> None:
@@ -127,15 +139,17 @@ class DecodePool:
             pool.submit(_warm, self._prices_file)  # start the processes now, not on a request
         return pool
 
-    async def prepare(self, project_id: int, body: bytes, encoding: Encoding, now_ns: int) -> PreparedExport:
+    async def prepare(
+        self, project_id: int, body: bytes, encoding: Encoding, now_ns: int, signal: Signal = Signal.TRACES
+    ) -> PreparedExport:
         """Decode and normalise ``body``, in a worker when it is large."""
         if self._pool is None or len(body) < INLINE_BELOW_BYTES:
-            return prepare(project_id, body, encoding, now_ns, self._prices_file)
+            return prepare(project_id, body, encoding, now_ns, self._prices_file, signal)
         loop = asyncio.get_running_loop()
         pool = self._pool
         try:
             return await loop.run_in_executor(
-                pool, prepare, project_id, body, encoding, now_ns, self._prices_file
+                pool, prepare, project_id, body, encoding, now_ns, self._prices_file, signal
             )
         except BrokenProcessPool as exc:
             log.error("a decode worker died; starting a new pool")

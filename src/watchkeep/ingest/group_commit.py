@@ -129,7 +129,7 @@ class GroupCommitWriter:
     def submit(self, batch: WriteBatch) -> Future[list[tuple[Any, ...]]]:
         """Queue ``batch``; once it is committed the future resolves with its span rows
         that were new (replayed spans are left out)."""
-        size = len(batch.spans)
+        size = len(batch.spans) or len(batch.payloads)  # an OTLP logs batch has payloads alone
         future: Future[list[tuple[Any, ...]]] = Future()
         with self._cond:
             if self._stopping:
@@ -194,7 +194,7 @@ class GroupCommitWriter:
         self._last_commit_seconds = elapsed
         self._metrics.commit_seconds.observe(elapsed)
         self._metrics.commit_requests.observe(len(group))
-        self._count(sum(p.size for p in group), sum(len(rows) for rows in new_rows))
+        self._count(sum(len(p.batch.spans) for p in group), sum(len(rows) for rows in new_rows))
         for pending, rows in zip(group, new_rows, strict=True):
             pending.future.set_result(rows)
 

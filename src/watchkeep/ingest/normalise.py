@@ -109,7 +109,7 @@ def _tags(value: Any) -> str | None:
     return to_json(tags) if tags else None
 
 
-def _payload_text(value: Any) -> str:
+def payload_text(value: Any) -> str:
     """JSON text for a payload; JSON-looking strings are kept verbatim (no re-encode)."""
     if isinstance(value, str):
         head = value.lstrip()[:1]
@@ -332,6 +332,23 @@ def _model_from_invocation(params: Any) -> str | None:
     return None
 
 
+def event_message(name: str, fields: Attributes) -> tuple[str, Any] | None:
+    """The side ("input" or "output") and message of a GenAI event, None for other events.
+
+    Span events carry the message as attributes, OTLP log records as their body: both
+    arrive here as ``fields``, so either way a span gets the same payload.
+    """
+    if name in _INPUT_EVENTS:
+        return "input", {"role": name.split(".")[1], **fields}
+    if name == sc.EVENT_GEN_AI_CHOICE:
+        return "output", fields
+    if name == sc.EVENT_GEN_AI_CONTENT_PROMPT:
+        return "input", fields.get(sc.GEN_AI_PROMPT, fields)
+    if name == sc.EVENT_GEN_AI_CONTENT_COMPLETION:
+        return "output", fields.get(sc.GEN_AI_COMPLETION, fields)
+    return None
+
+
 def _payloads(
     found: dict[str, Any], rest: Attributes, events: list[DecodedEvent]
 ) -> tuple[str | None, str | None, list[dict[str, Any]]]:
@@ -349,16 +366,13 @@ def _payloads(
     event_inputs: list[Any] = []
     event_outputs: list[Any] = []
     for ev in events:
-        if ev.name in _INPUT_EVENTS:
-            event_inputs.append({"role": ev.name.split(".")[1], **ev.attributes})
-        elif ev.name == sc.EVENT_GEN_AI_CHOICE:
-            event_outputs.append(ev.attributes)
-        elif ev.name == sc.EVENT_GEN_AI_CONTENT_PROMPT:
-            event_inputs.append(ev.attributes.get(sc.GEN_AI_PROMPT, ev.attributes))
-        elif ev.name == sc.EVENT_GEN_AI_CONTENT_COMPLETION:
-            event_outputs.append(ev.attributes.get(sc.GEN_AI_COMPLETION, ev.attributes))
-        else:
+        message = event_message(ev.name, ev.attributes)
+        if message is None:
             kept.append({"time_unix_nano": ev.time_unix_nano, "name": ev.name, "attributes": ev.attributes})
+        elif message[0] == "input":
+            event_inputs.append(message[1])
+        else:
+            event_outputs.append(message[1])
     if inputs is None and event_inputs:
         inputs = event_inputs
     if outputs is None and event_outputs:
@@ -370,8 +384,8 @@ def _payloads(
             else {"system_instructions": system, "messages": inputs}
         )
     return (
-        None if inputs is None else _payload_text(inputs),
-        None if outputs is None else _payload_text(outputs),
+        None if inputs is None else payload_text(inputs),
+        None if outputs is None else payload_text(outputs),
         kept,
     )
 

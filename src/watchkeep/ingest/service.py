@@ -9,16 +9,16 @@ from typing import Any
 
 from watchkeep.ingest.decode_pool import DecodePool
 from watchkeep.ingest.group_commit import GroupCommitWriter
-from watchkeep.ingest.service_types import Encoding
+from watchkeep.ingest.service_types import Encoding, Signal
 from watchkeep.ingest.telemetry import IngestMetrics
 from watchkeep.store.clock import now_ns
 
-__all__ = ["Encoding", "ExportResult", "IngestService"]
+__all__ = ["Encoding", "ExportResult", "IngestService", "Signal"]
 
 
 @dataclass(frozen=True, slots=True)
 class ExportResult:
-    """What to tell the exporter: how many spans were refused, and why."""
+    """What to tell the exporter: how many spans (or log records) were refused, and why."""
 
     accepted: int
     rejected: int
@@ -46,20 +46,22 @@ class IngestService:
         """The ingest instruments."""
         return self._metrics
 
-    async def export(self, project_id: int, body: bytes, encoding: Encoding) -> ExportResult:
-        """Store every valid span of ``body``; returns once they are committed.
+    async def export(
+        self, project_id: int, body: bytes, encoding: Encoding, signal: Signal = Signal.TRACES
+    ) -> ExportResult:
+        """Store every valid span (or GenAI log payload) of ``body``; returns once committed.
 
         Raises ``OtlpDecodeError`` (nothing stored), ``QueueFull`` (nothing stored, retry).
         """
-        prepared = await self._decoder.prepare(project_id, body, encoding, now_ns())
-        if prepared.rejected:
+        prepared = await self._decoder.prepare(project_id, body, encoding, now_ns(), signal)
+        if prepared.rejected and signal is Signal.TRACES:
             self._metrics.spans.labels("rejected").inc(prepared.rejected)
-        if prepared.batch.spans:
+        if prepared.batch.spans or prepared.batch.payloads:
             new_rows = await asyncio.wrap_future(self._writer.submit(prepared.batch))
             if self._observer is not None and new_rows:
                 self._observer(new_rows)  # a replayed span is counted once
         return ExportResult(
-            accepted=len(prepared.batch.spans),
+            accepted=prepared.accepted,
             rejected=prepared.rejected,
             message="; ".join(prepared.reasons),
         )

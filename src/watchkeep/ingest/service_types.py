@@ -10,3 +10,10 @@ class Encoding(StrEnum):
 
     PROTOBUF = "protobuf"
     JSON = "json"
+
+
+class Signal(StrEnum):
+    """The OTLP signals watchkeep ingests."""
+
+    TRACES = "traces"
+    LOGS = "logs"

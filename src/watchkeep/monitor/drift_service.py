@@ -4,6 +4,18 @@ The reference is summarised once: its summary is kept in memory (a small LRU own
 this service) and in ``drift_references``, keyed by a hash of everything that defines
 it, so every later run — in this process, another worker, or after a restart — only
 loads and bins the current window. Windows that have not closed yet are never cached.
+
+A closed window missing from both caches is summarised for its feature's whole family
+(``FeatureLoader.family``: every span-column feature, or both payload lengths) from one
+scan, so the monitors watching other features of the same filter and window find their
+summaries ready: the cold pass scans each (filter, window) once instead of once per
+drift monitor (decision 0009). A summary does not depend on which family members were
+loaded with it, so cold and warm runs give the same results.
+
+A worker pass may also bound the time it spends summarising references
+(``reference_budget``): once the budget is spent, a reference that would need a scan
+raises ``ReferencePending`` and the worker leaves that monitor due for its next pass,
+so the first pass after a start stays short and the references fill in over a few passes.
 """
 
 from __future__ import annotations
@@ -11,8 +23,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import time
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,6 +68,34 @@ class ReferenceSpec:
     def __post_init__(self) -> None:
         if self.values is None and (self.start_ns is None or self.end_ns is None):
             raise ValueError("a reference needs a window (start and end) or pinned values")
+
+
+class ReferencePending(RuntimeError):
+    """A reference needs a scan, but this pass has spent its reference budget."""
+
+
+@dataclass(slots=True)
+class ReferenceBudget:
+    """Seconds a pass may spend summarising references from raw spans, and what it did."""
+
+    seconds: float
+    spent: float = 0.0
+    computed: int = 0
+    deferred: int = 0
+
+
+_BUDGET: ContextVar[ReferenceBudget | None] = ContextVar("watchkeep_reference_budget", default=None)
+
+
+@contextmanager
+def reference_budget(seconds: float) -> Iterator[ReferenceBudget]:
+    """Bound reference summarising inside the block (the first one always runs; it may overrun)."""
+    budget = ReferenceBudget(seconds)
+    token = _BUDGET.set(budget)
+    try:
+        yield budget
+    finally:
+        _BUDGET.reset(token)
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,17 +194,64 @@ class DriftService:
         if stored is not None:
             self._remember(key, stored)
             return stored, True
+        budget = _BUDGET.get()
+        if budget is not None and spec.values is None and budget.computed and budget.spent >= budget.seconds:
+            budget.deferred += 1
+            raise ReferencePending(f"reference of {req.feature} deferred: this pass spent its budget")
+        started = time.perf_counter()
+        try:
+            return self._build(project_id, req, spec, key), False
+        finally:
+            if budget is not None:
+                budget.spent += time.perf_counter() - started
+                budget.computed += 1
+
+    def _build(self, project_id: int, req: FeatureRequest, spec: ReferenceSpec, key: str) -> dict[str, Any]:
+        """Summarise a reference found in no cache (and cache it once its window has closed)."""
+        closed = spec.values is not None or (spec.end_ns or 0) <= self._clock() - SETTLE_NS
+        if closed and spec.values is None and self._loader.family(req.feature):
+            return self._summarise_family(project_id, req, spec)[key]
         values: Sequence[Any] = (
             spec.values
             if spec.values is not None
             else self._loader.load(project_id, req, spec.start_ns or 0, spec.end_ns or 0)
         )
         summary = self._summarise(req, values)
-        closed = spec.values is not None or (spec.end_ns or 0) <= self._clock() - SETTLE_NS
         if closed:
             self._remember(key, summary)
             self._store(project_id, key, summary)
-        return summary, False
+        return summary
+
+    def _summarise_family(
+        self, project_id: int, req: FeatureRequest, spec: ReferenceSpec
+    ) -> dict[str, dict[str, Any]]:
+        """Summarise (and cache) ``req``'s closed window for every uncached feature of its family."""
+        members = {
+            name: FeatureRequest(name, req.filter, req.score_name)
+            for name in self._loader.family(req.feature)
+        }
+        keys = {name: self._key(project_id, member, spec) for name, member in members.items()}
+        with self._engine.connect() as conn:
+            stored = set(
+                conn.execute(
+                    select(drift_references.c.cache_key).where(
+                        drift_references.c.project_id == project_id,
+                        drift_references.c.cache_key.in_(list(keys.values())),
+                    )
+                ).scalars()
+            )
+        wanted = [
+            name
+            for name, key in keys.items()
+            if name == req.feature or (key not in stored and key not in self._cache)
+        ]
+        columns = self._loader.load_many(project_id, req.filter, wanted, spec.start_ns or 0, spec.end_ns or 0)
+        out: dict[str, dict[str, Any]] = {}
+        for name in wanted:
+            summary = out[keys[name]] = self._summarise(members[name], columns[name])
+            self._remember(keys[name], summary)
+            self._store(project_id, keys[name], summary)
+        return out
 
     def _summarise(self, req: FeatureRequest, values: Sequence[Any]) -> dict[str, Any]:
         if req.kind == "numeric":

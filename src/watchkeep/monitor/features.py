@@ -1,17 +1,22 @@
-"""The values of a drift feature in a time window, fetched column by column from the store.
+"""The values of drift features in a time window, fetched from the store.
 
 Numeric features (latency, TTFT, tokens, cost, prompt and response length), categorical
-ones (model, finish reason, a score's predicted label) and texts for embeddings. Only
-the one needed column is read; payload lengths are computed by the database.
+ones (model, finish reason, a score's predicted label) and texts for embeddings. Payload
+lengths are computed by the database. Features read from the same rows form a family
+(the span columns; the payload lengths): ``load_many`` reads any of a family's features
+in one scan, which is what a cold reference pass needs (one scan per filter and window,
+not one per monitor). Rows come straight off the DB-API cursor: references run to a
+million rows, and SQLAlchemy's per-row objects were most of their cost.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
-from sqlalchemy import Engine, and_, func, select
+from sqlalchemy import Engine, and_, func, or_, select
 
 from watchkeep.monitor.metric_queries import MetricFilter, llm_span_conditions
 from watchkeep.monitor.payloads import payload_text
@@ -36,6 +41,12 @@ _CATEGORICAL: dict[str, Any] = {
     "finish_reason": spans.c.finish_reason,
 }
 _TEXT: dict[str, Any] = {"prompt_text": span_payloads.c.input, "response_text": span_payloads.c.output}
+_COLUMNS: dict[str, Any] = {**_SPAN_NUMERIC, **_PAYLOAD_NUMERIC, **_CATEGORICAL, **_TEXT}
+FAMILIES: tuple[tuple[str, ...], ...] = (
+    (*_SPAN_NUMERIC, *_CATEGORICAL),
+    tuple(_PAYLOAD_NUMERIC),
+)
+"""Features read from the same rows, so one scan can load them together."""
 FEATURES: dict[str, FeatureKind] = {
     **dict.fromkeys(_SPAN_NUMERIC, "numeric"),
     **dict.fromkeys(_PAYLOAD_NUMERIC, "numeric"),
@@ -73,9 +84,16 @@ class FeatureLoader:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
 
+    @staticmethod
+    def family(feature: str) -> tuple[str, ...]:
+        """The features one scan loads together with ``feature`` (empty: it is loaded alone)."""
+        return next((f for f in FAMILIES if feature in f), ())
+
     def load(self, project_id: int, req: FeatureRequest, start_ns: int, end_ns: int) -> Any:
         """A float array (numeric), a list of strings (categorical, text)."""
         kind = req.kind
+        if self.family(req.feature):
+            return self.load_many(project_id, req.filter, (req.feature,), start_ns, end_ns)[req.feature]
         if req.feature == "predicted_label":
             c = scores.c
             query: Any = select(c.string_value).where(
@@ -86,31 +104,56 @@ class FeatureLoader:
                 c.string_value.is_not(None),
             )
             return self._column(query, kind)
-        cond = llm_span_conditions(project_id, req.filter, start_ns, end_ns)
-        column = {**_SPAN_NUMERIC, **_PAYLOAD_NUMERIC, **_CATEGORICAL, **_TEXT}[req.feature]
-        query = select(column).where(*cond)
-        if req.feature in _PAYLOAD_NUMERIC or req.feature in _TEXT:
-            p = span_payloads.c
-            query = query.select_from(
-                spans.join(
-                    span_payloads,
-                    and_(
-                        p.project_id == spans.c.project_id,
-                        p.trace_id == spans.c.trace_id,
-                        p.span_id == spans.c.span_id,
-                    ),
-                )
-            ).where(column.is_not(None))
-        if kind == "text":
-            query = query.order_by(spans.c.start_time_unix_nano.desc()).limit(MAX_TEXTS)
+        column = _COLUMNS[req.feature]
+        query = (
+            self._query(project_id, req.filter, [column], start_ns, end_ns)
+            .order_by(spans.c.start_time_unix_nano.desc())
+            .limit(MAX_TEXTS)
+        )
         return self._column(query, kind)
+
+    def load_many(
+        self, project_id: int, f: MetricFilter, features: Sequence[str], start_ns: int, end_ns: int
+    ) -> dict[str, Any]:
+        """The values of ``features`` (all of one family) in one scan, as ``load`` gives them."""
+        family = self.family(features[0]) if features else ()
+        if not family or any(name not in family for name in features):
+            raise ValueError(f"not features of one family: {list(features)}")
+        query = self._query(project_id, f, [_COLUMNS[name] for name in features], start_ns, end_ns)
+        with self._engine.connect() as conn:
+            result = conn.execute(query)
+            rows = result.cursor.fetchall() if result.cursor is not None else []
+            result.close()
+        columns = list(zip(*rows, strict=True)) if rows else [() for _ in features]
+        out: dict[str, Any] = {}
+        for name, values in zip(features, columns, strict=True):
+            if FEATURES[name] == "numeric":
+                array = np.array(values, dtype=float)  # None becomes NaN, dropped as before
+                out[name] = array[~np.isnan(array)]
+            else:
+                out[name] = list(values)
+        return out
+
+    def _query(self, project_id: int, f: MetricFilter, columns: list[Any], start_ns: int, end_ns: int) -> Any:
+        """The LLM calls' ``columns`` (with the payload join when one is a payload's)."""
+        cond = llm_span_conditions(project_id, f, start_ns, end_ns)
+        query = select(*columns).where(*cond)
+        if not any(c is _COLUMNS[name] for c in columns for name in (*_PAYLOAD_NUMERIC, *_TEXT)):
+            return query
+        p = span_payloads.c
+        joined = spans.join(
+            span_payloads,
+            and_(
+                p.project_id == spans.c.project_id,
+                p.trace_id == spans.c.trace_id,
+                p.span_id == spans.c.span_id,
+            ),
+        )
+        return query.select_from(joined).where(or_(*(c.is_not(None) for c in columns)))
 
     def _column(self, query: Any, kind: FeatureKind) -> Any:
         with self._engine.connect() as conn:
             result = conn.execute(query)
-            # Scalars straight into their container: references run to a million values.
-            if kind == "numeric":
-                return np.fromiter((v for v in result.scalars() if v is not None), dtype=float)
             if kind == "text":
                 return [payload_text(v) or "" for v in result.scalars()]
             return result.scalars().all()

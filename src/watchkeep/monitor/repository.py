@@ -226,6 +226,16 @@ class MonitorRepository:
             )
         return bool(done.rowcount)
 
+    def release(self, row: MonitorRow, owner: str) -> None:
+        """Give a monitor's lease back unevaluated: it stays due for the next pass."""
+        c = monitors.c
+        with self._engine.begin() as conn:
+            conn.execute(
+                update(monitors)
+                .where(c.id == row.id, c.lease_owner == owner)
+                .values(lease_owner=None, lease_until_unix_nano=None)
+            )
+
     def lease_one(
         self, project_id: int, monitor_id: int, owner: str, now: int, lease_ns: int
     ) -> MonitorRow | None:

@@ -4,6 +4,12 @@
 worker`` runs only this loop, for scale-out. Workers coordinate through the database
 alone (leases on monitors, compare-and-set cursors on online evaluators), so any
 number can run at once without double evaluations or double alerts.
+
+A pass spends at most ``reference_budget`` seconds summarising drift references from raw
+spans (the first reference of a pass always runs): a drift monitor whose reference is
+still missing after that is handed back unevaluated and stays due, so the first pass
+after a start is as short as later ones, and the references (persisted once built) fill
+in over the next passes (decision 0009).
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from dataclasses import dataclass, field
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from watchkeep.monitor.channels import ChannelSender, Notification
+from watchkeep.monitor.drift_service import ReferencePending, reference_budget
 from watchkeep.monitor.evaluate import MonitorEvaluator, Observation, PassCache
 from watchkeep.monitor.online import OnlineEvaluation
 from watchkeep.monitor.repository import AlertHistory, ChannelRepository, MonitorRepository, MonitorRow
@@ -39,6 +46,8 @@ class PassReport:
     notifications: int = 0
     scores_written: int = 0
     cache_hits: int = 0
+    deferred: int = 0  # drift monitors left due: their reference did not fit this pass
+    references_built: int = 0
     states: dict[str, int] = field(default_factory=dict)
 
 
@@ -86,6 +95,7 @@ class MonitorWorker:
         sender: ChannelSender,
         tick: float = 5.0,
         resource_every: float = 15.0,
+        reference_budget_s: float = 2.0,
     ) -> None:
         self.owner = f"{socket.gethostname()[:30]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._monitors = monitors
@@ -98,6 +108,7 @@ class MonitorWorker:
         self._sender = sender
         self._metrics = WorkerMetrics(registry)
         self._tick = tick
+        self.reference_budget_s = reference_budget_s
         self._resource_every_ns = int(resource_every * NS)
         self._last_sample_ns = 0
         self._last_prune_ns = 0
@@ -135,9 +146,11 @@ class MonitorWorker:
         self._sample_resources(now)
         report.scores_written = self._online.run_once()
         cache = PassCache()
-        for row in self._monitors.claim_due(self.owner, now, self._lease_ns(), limit=1000):
-            self._evaluate(row, now, cache, report)
+        with reference_budget(self.reference_budget_s) as budget:
+            for row in self._monitors.claim_due(self.owner, now, self._lease_ns(), limit=1000):
+                self._evaluate(row, now, cache, report)
         report.cache_hits = cache.hits
+        report.references_built = budget.computed
         return report
 
     def evaluate_now(self, project_id: int, monitor_id: int) -> MonitorRow | None:
@@ -158,6 +171,10 @@ class MonitorWorker:
         spec = row.spec
         try:
             seen = self._evaluator.evaluate(row.project_id, spec, now, cache)
+        except ReferencePending:
+            self._monitors.release(row, self.owner)
+            report.deferred += 1
+            return
         except Exception as exc:
             log.exception("monitor %s failed", spec.name)
             seen = Observation(
@@ -199,6 +216,7 @@ class MonitorWorker:
                 message=seen.message,
                 at_unix_nano=now,
                 description=spec.description,
+                renotify_ns=int(spec.renotify * NS) if spec.renotify else None,
             )
             deliveries = []
             for channel in self._channels.by_names(row.project_id, spec.channels):

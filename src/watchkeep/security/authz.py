@@ -69,3 +69,14 @@ def permissions_of(role: str) -> frozenset[Permission]:
         return ROLE_PERMISSIONS[Role(role)]
     except ValueError:
         return frozenset()
+
+
+def may_grant(granter_role: str, role: str) -> bool:
+    """Whether a key of ``granter_role`` may create a key of ``role``: never a role that holds a
+    permission the granter lacks, so no key can mint its way up. An admin holds every
+    permission of its project, so it may create any role, another admin included."""
+    try:
+        wanted = ROLE_PERMISSIONS[Role(role)]
+    except ValueError:
+        return False
+    return wanted <= permissions_of(granter_role)

@@ -18,6 +18,7 @@ from psycopg.errors import UniqueViolation
 
 from watchkeep.store.rows import (
     PAYLOAD_COLUMNS,
+    PAYLOAD_FILL,
     RESOURCE_COLUMNS,
     SPAN_COLUMNS,
     TRACE_COLUMNS,
@@ -83,7 +84,7 @@ class PostgresBulk:
     def __init__(self) -> None:
         ignore = "ON CONFLICT (project_id, trace_id, span_id) DO NOTHING"
         self._spans = StagedTable("spans", SPAN_COLUMNS, ignore)
-        self._payloads = StagedTable("span_payloads", PAYLOAD_COLUMNS, ignore)
+        self._payloads = StagedTable("span_payloads", PAYLOAD_COLUMNS, PAYLOAD_FILL)
         self._traces = StagedTable("traces", TRACE_COLUMNS, trace_upsert_assignments("LEAST", "GREATEST"))
         # Few rows (one per distinct resource in the group): a plain statement is cheapest.
         self._resources = (

@@ -17,6 +17,7 @@ from typing import Any
 
 from watchkeep.store.rows import (
     PAYLOAD_COLUMNS,
+    PAYLOAD_FILL,
     RESOURCE_COLUMNS,
     SPAN_COLUMNS,
     TRACE_COLUMNS,
@@ -78,9 +79,7 @@ class SqliteBulk:
             f"INSERT OR IGNORE INTO spans ({', '.join(SPAN_COLUMNS)})", "", len(SPAN_COLUMNS)
         )
         self._payloads = MultiRowStatement(
-            f"INSERT OR IGNORE INTO span_payloads ({', '.join(PAYLOAD_COLUMNS)})",
-            "",
-            len(PAYLOAD_COLUMNS),
+            f"INSERT INTO span_payloads ({', '.join(PAYLOAD_COLUMNS)})", PAYLOAD_FILL, len(PAYLOAD_COLUMNS)
         )
         self._resources = MultiRowStatement(
             f"INSERT OR IGNORE INTO resources ({', '.join(RESOURCE_COLUMNS)})", "", len(RESOURCE_COLUMNS)

@@ -27,6 +27,7 @@ class StoredKey:
     key_hash: str
     role: str
     revoked: bool
+    expires_at_unix_nano: int | None = None  # past it the key authenticates no more
 
 
 def new_key() -> tuple[str, str, str]:

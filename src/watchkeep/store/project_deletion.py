@@ -2,7 +2,7 @@
 
 Keys, scores, monitors, alert history, drift references, online evaluators and gateway
 routes reference ``projects`` with ON DELETE CASCADE and go with the project row. The
-telemetry tables (spans, payloads, traces, resources) have no foreign key (revision
+telemetry tables (spans, payloads, traces, resources) and the search index have no foreign key (revision
 0003: a per-row check cost a fifth of a PostgreSQL span insert), so they are deleted
 here explicitly, in batches: one transaction per batch keeps each lock short and lets
 ingest of other projects go on. The project row goes first, so its keys stop working
@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import ColumnElement, Engine, Table, delete, select, tuple_
 
 from watchkeep.store.tables import projects, resources, span_payloads, spans, traces
+from watchkeep.store.text_search import purge_project, rewind_mark
 
 # Each telemetry table with the columns that pick one of its rows within a project.
 _TELEMETRY: tuple[tuple[Table, tuple[str, ...]], ...] = (
@@ -36,6 +37,7 @@ class DeletedProject:
 
     project_id: int
     rows: dict[str, int] = field(default_factory=dict)
+    index_rows: int = 0  # full-text search documents
 
 
 def delete_project(
@@ -49,8 +51,10 @@ def delete_project(
         project_id = int(found.id)
         conn.execute(delete(projects).where(projects.c.id == project_id))  # cascades to the rest
     result = DeletedProject(project_id)
+    result.index_rows = purge_project(engine, project_id, batch)  # finds rows by span id
     for table, key in _TELEMETRY:
         result.rows[table.name] = _delete_in_batches(engine, table, key, project_id, batch, progress)
+    rewind_mark(engine)
     return result
 
 

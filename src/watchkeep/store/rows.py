@@ -170,6 +170,34 @@ def merge_traces(parts: Iterable[TraceRows]) -> list[Row]:
     return [merged[k] for k in sorted(merged)]
 
 
+# A payload sent again fills the sides (input, output) its span still lacks and changes
+# nothing else: GenAI log records bring a call's input and its output in separate exports.
+PAYLOAD_FILL = (
+    "ON CONFLICT (project_id, trace_id, span_id) DO UPDATE SET "
+    "input = coalesce(span_payloads.input, excluded.input), "
+    "output = coalesce(span_payloads.output, excluded.output) "
+    "WHERE span_payloads.input IS NULL OR span_payloads.output IS NULL"
+)
+
+
+def merge_payloads(rows: Iterable[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """One payload row per span key, each side from the first row that has it."""
+    merged: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+    for row in rows:
+        key = row[:3]
+        found = merged.get(key)
+        if found is None:
+            merged[key] = row
+        elif found[3] is None or found[4] is None:
+            merged[key] = (
+                *key,
+                found[3] if found[3] is not None else row[3],
+                found[4] if found[4] is not None else row[4],
+                *found[5:],
+            )
+    return list(merged.values())
+
+
 class BulkStatements(Protocol):
     """A dialect's way of writing many rows idempotently inside one transaction."""
 

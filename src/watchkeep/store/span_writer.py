@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine
 
 from watchkeep.store.engine import is_sqlite
-from watchkeep.store.rows import BulkStatements, NewSpans, WriteBatch, merge_traces
+from watchkeep.store.rows import BulkStatements, NewSpans, WriteBatch, merge_payloads, merge_traces
 
 
 class SpanWriter:
@@ -107,7 +107,7 @@ class SpanWriter:
         """
         self.last_discarded = 0
         span_rows = [r for b in batches for r in b.spans]
-        if not span_rows:
+        if not span_rows and not any(b.payloads for b in batches):  # OTLP logs carry payloads alone
             return [[] for _ in batches]
         fresh = self._write(batches, span_rows)
         if fresh is None:
@@ -126,7 +126,7 @@ class SpanWriter:
     def _write(self, batches: Sequence[WriteBatch], span_rows: list[tuple[Any, ...]]) -> NewSpans:
         rows = (
             span_rows,
-            [r for b in batches for r in b.payloads],
+            merge_payloads(r for b in batches for r in b.payloads),
             [tuple(r.values()) for r in merge_traces(b.traces for b in batches)],
             list({k: v for b in batches for k, v in b.resources.items()}.values()),
         )
@@ -150,13 +150,13 @@ class SpanWriter:
         A group holds few projects, so the check is one indexed read; its lock keeps a
         concurrent deletion waiting until this commit, whose rows it then deletes.
         """
-        wanted = {r[0] for r in spans}
+        wanted = {r[0] for r in spans} | {r[0] for r in payloads}
         gone = wanted - self._bulk.live_projects(cursor, sorted(wanted))
         if not gone:
             return self._bulk.write(cursor, spans, payloads, traces, resources)
         kept = [r for r in spans if r[0] not in gone]
         self.last_discarded = len(spans) - len(kept)
-        if not kept:
+        if not kept and not any(r[0] not in gone for r in payloads):
             return set()
         fresh = self._bulk.write(
             cursor,

@@ -300,6 +300,15 @@ gateway_routes = Table(
     UniqueConstraint("project_id", "name"),
 )
 
+# The full-text indexer's high-water mark (revision 0010; the index tables themselves are
+# raw DDL there, an FTS5 table on SQLite: see watchkeep.store.text_search).
+search_index_state = Table(
+    "search_index_state",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("position", BigInteger, nullable=False),
+)
+
 config_revisions = Table(
     "config_revisions",
     metadata,

@@ -14,11 +14,14 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 import orjson
-from sqlalchemy import Engine, and_, exists, func, or_, select
+from sqlalchemy import Engine, and_, exists, false, func, or_, select
 from sqlalchemy.sql import ColumnElement, Select
 
+from watchkeep.store.json_filters import ArrayHas, MetadataIs
 from watchkeep.store.rows import TRACE_ATTRIBUTE_COLUMNS
 from watchkeep.store.tables import resources, scores, span_payloads, spans, traces
+from watchkeep.store.text_search import SpanTextMatch, query_words
+from watchkeep.store.trace_attributes import SPAN_ATTRIBUTES, TRACE_OF_SPAN
 
 T = TypeVar("T")
 
@@ -72,6 +75,9 @@ class TraceFilter:
     status: str | None = None  # "ok" or "error"
     name: str | None = None  # substring, case-insensitive
     trace_id: str | None = None
+    q: str | None = None  # words of the prompt or response text (full-text, all must match)
+    tags: tuple[str, ...] = ()  # every one must be among the tags
+    metadata: tuple[tuple[str, str], ...] = ()  # (key, value) pairs of SDK metadata, all must match
 
 
 @dataclass(slots=True)
@@ -117,13 +123,7 @@ RESOURCE_ATTRIBUTES = resources.c.attributes.label("resource_attributes")
 # The span list reads trace-level attributes through the trace row (merged over every
 # export of the trace, ADR 0002), so a span exported apart from the one that set them
 # still carries and matches them; one primary-key probe per span, no write-time rewrite.
-SPANS_WITH_TRACE = SPANS_WITH_RESOURCE.outerjoin(
-    traces, and_(traces.c.project_id == spans.c.project_id, traces.c.trace_id == spans.c.trace_id)
-)
-SPAN_ATTRIBUTES: dict[str, ColumnElement[Any]] = {
-    c: func.coalesce(spans.c[c], traces.c[c]) for c in TRACE_ATTRIBUTE_COLUMNS
-}
-"""A span's own value of each trace attribute, else its trace's (as ``get_trace`` shows it)."""
+SPANS_WITH_TRACE = SPANS_WITH_RESOURCE.outerjoin(traces, TRACE_OF_SPAN)
 SPAN_LIST_FIELDS = [
     SPAN_ATTRIBUTES[c.name].label(c.name) if c.name in SPAN_ATTRIBUTES else c for c in SPAN_FIELDS
 ]
@@ -162,7 +162,8 @@ class TraceQueries:
             cond.append(t.has_error.is_(False))
         if f.name:
             cond.append(t.name.ilike(_like(f.name), escape="\\"))
-        span_cond: list[ColumnElement[bool]] = []
+        cond.extend(ArrayHas(t.tags, tag) for tag in f.tags)
+        span_cond = _span_content_conditions(project_id, f)
         if f.model is not None:
             span_cond.append(or_(spans.c.request_model == f.model, spans.c.response_model == f.model))
         if f.provider is not None:
@@ -349,6 +350,8 @@ def span_list_query(project_id: int, f: TraceFilter, limit: int, cursor: str | N
         cond.append(s.status_code != 2)
     if f.name:
         cond.append(s.name.ilike(_like(f.name), escape="\\"))
+    cond.extend(ArrayHas(SPAN_ATTRIBUTES["tags"], tag) for tag in f.tags)
+    cond.extend(_span_content_conditions(project_id, f))
     if cursor is not None:
         start, row_id = decode_cursor(cursor, (int, int))
         cond.append(
@@ -364,6 +367,18 @@ def span_list_query(project_id: int, f: TraceFilter, limit: int, cursor: str | N
         .order_by(s.start_time_unix_nano.desc(), s.id.desc())
         .limit(limit)
     )
+
+
+def _span_content_conditions(project_id: int, f: TraceFilter) -> list[ColumnElement[bool]]:
+    """Conditions on a span's own content: metadata attributes and payload text.
+
+    A query with no searchable word (only punctuation) matches nothing rather than all.
+    """
+    cond: list[ColumnElement[bool]] = [MetadataIs(spans.c.attributes, k, v) for k, v in f.metadata]
+    if f.q is not None:
+        words = query_words(f.q)
+        cond.append(SpanTextMatch(spans.c.id, project_id, words) if words else false())
+    return cond
 
 
 def _payload_value(text: str | None) -> Any:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Query
-from pydantic import AwareDatetime
+from pydantic import AwareDatetime, StringConstraints
 
 from watchkeep.api.errors import ApiError
 from watchkeep.api.openapi import errors
@@ -60,6 +60,10 @@ class CallFilter:
     environment: Annotated[str | None, Query(max_length=128)] = None
     release: Annotated[str | None, Query(max_length=128)] = None
     provider: Annotated[str | None, Query(max_length=128)] = None
+    tags: Annotated[
+        list[Annotated[str, StringConstraints(max_length=128)]] | None,
+        Query(max_length=16, description="calls whose trace has every one of these tags"),
+    ] = None
 
     def to_filter(self) -> MetricFilter:
         return MetricFilter(
@@ -70,4 +74,5 @@ class CallFilter:
             environment=self.environment,
             release=self.release,
             provider=self.provider,
+            tags=tuple(self.tags or ()),
         )

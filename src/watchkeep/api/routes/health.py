@@ -121,5 +121,11 @@ def readyz(request: Request) -> JSONResponse:
     responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}, **OPERATOR_ERRORS},
 )
 def metrics(request: Request) -> Response:
-    """Prometheus text exposition of this process's metrics, every project's included."""
-    return Response(generate_latest(services(request).registry), media_type=CONTENT_TYPE_LATEST)
+    """Prometheus text exposition of this process's metrics, every project's included.
+
+    Where no monitor loop runs in this process (``watchkeep gateway`` and its workers), its
+    resource gauges are sampled here, at scrape time, so every process reports its own."""
+    svc = services(request)
+    if not svc.settings.worker_enabled:
+        svc.monitoring.sampler.sample()
+    return Response(generate_latest(svc.registry), media_type=CONTENT_TYPE_LATEST)

@@ -1,8 +1,9 @@
-"""OTLP/HTTP trace ingest: ``POST /v1/traces`` (protobuf or JSON, gzip or not).
+"""OTLP/HTTP ingest: ``POST /v1/traces`` and ``POST /v1/logs`` (protobuf or JSON, gzip or not).
 
-Answers per the OTLP/HTTP specification: 200 with an ExportTraceServiceResponse in the
-request's encoding (``partial_success`` when some spans were invalid) only after the
-spans are committed; errors carry a ``google.rpc.Status`` body in the request's encoding.
+Answers per the OTLP/HTTP specification: 200 with an Export*ServiceResponse in the
+request's encoding (``partial_success`` when some spans or records were invalid) only
+after the rows are committed; errors carry a ``google.rpc.Status`` body in the request's
+encoding. Logs feed span payloads only (see ``ingest.otlp_logs``).
 """
 
 from __future__ import annotations
@@ -15,12 +16,10 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from google.rpc.status_pb2 import Status
 
+from watchkeep.api import otlp_ingest
 from watchkeep.api.auth import require, services
-from watchkeep.ingest import otlp_json, otlp_proto
-from watchkeep.ingest.decode_pool import DecodeWorkerFailed
-from watchkeep.ingest.decoded import OtlpDecodeError
-from watchkeep.ingest.group_commit import QueueFull, StorageUnavailable, WriterStopped
-from watchkeep.ingest.service import Encoding
+from watchkeep.api.otlp_ingest import OtlpFailure
+from watchkeep.ingest.service import Encoding, Signal
 from watchkeep.security.authz import Permission
 from watchkeep.security.body_cap import BodyCap, content_length
 from watchkeep.security.keys import Principal
@@ -29,23 +28,11 @@ router = APIRouter(tags=["ingest"])
 
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
-# gRPC status codes used in google.rpc.Status bodies.
-_GRPC_CODES = {400: 3, 401: 16, 403: 7, 413: 8, 415: 3, 503: 14, 500: 13}
 
 
-class OtlpHttpError(Exception):
-    """An OTLP request failure, rendered as a google.rpc.Status in the right encoding."""
-
-    def __init__(self, status: int, message: str, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.retry_after = retry_after
-
-
-def status_response(exc: OtlpHttpError, encoding: Encoding) -> Response:
+def status_response(exc: OtlpFailure, encoding: Encoding) -> Response:
     """The error body for ``exc`` in ``encoding``."""
-    code = _GRPC_CODES.get(exc.status, 2)
+    code = int(exc.code)
     headers = {"Retry-After": str(max(1, round(exc.retry_after)))} if exc.retry_after else None
     if encoding is Encoding.PROTOBUF:
         body = Status(code=code, message=exc.message).SerializeToString()
@@ -64,8 +51,8 @@ def encoding_of(content_type: str | None) -> Encoding | None:
     return None
 
 
-def _too_large(limit: int) -> OtlpHttpError:
-    return OtlpHttpError(413, f"request body exceeds the {limit}-byte limit")
+def _too_large(limit: int) -> OtlpFailure:
+    return OtlpFailure(413, f"request body exceeds the {limit}-byte limit")
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -76,23 +63,23 @@ async def read_body(request: Request, limit: int) -> bytes:
     if coding in ("", "identity"):
         return body
     if coding != "gzip":
-        raise OtlpHttpError(415, f"unsupported Content-Encoding {coding!r}; use gzip or none")
+        raise OtlpFailure(415, f"unsupported Content-Encoding {coding!r}; use gzip or none")
     inflater = zlib.decompressobj(wbits=31)
     try:
         plain = inflater.decompress(body, limit + 1)
     except zlib.error as exc:
-        raise OtlpHttpError(400, f"malformed gzip body: {exc}") from exc
+        raise OtlpFailure(400, f"malformed gzip body: {exc}") from exc
     if len(plain) > limit or inflater.unconsumed_tail:
-        raise OtlpHttpError(413, f"decompressed body exceeds the {limit}-byte limit")
+        raise OtlpFailure(413, f"decompressed body exceeds the {limit}-byte limit")
     if not inflater.eof:
-        raise OtlpHttpError(400, "malformed gzip body: truncated")
+        raise OtlpFailure(400, "malformed gzip body: truncated")
     return plain
 
 
 _STATUS_CONTENT = {PROTOBUF: {}, JSON: {"schema": {"type": "object"}}}
 _OTLP_RESPONSES: dict[int | str, dict[str, object]] = {
     200: {
-        "description": "Committed. An ExportTraceServiceResponse; partialSuccess counts rejected spans.",
+        "description": "Committed. An Export*ServiceResponse; partialSuccess counts rejected items.",
         "content": _STATUS_CONTENT,
     },
     400: {"description": "Malformed body (google.rpc.Status)", "content": _STATUS_CONTENT},
@@ -107,55 +94,60 @@ _OTLP_RESPONSES: dict[int | str, dict[str, object]] = {
 }
 
 
-@router.post(
-    "/v1/traces",
-    summary="OTLP/HTTP trace export",
-    responses=_OTLP_RESPONSES,
-    openapi_extra={
+def _request_body(description: str) -> dict[str, object]:
+    return {
         "requestBody": {
             "required": True,
             "content": {
                 PROTOBUF: {"schema": {"type": "string", "format": "binary"}},
-                JSON: {
-                    "schema": {
-                        "type": "object",
-                        "description": "OTLP/JSON ExportTraceServiceRequest",
-                    }
-                },
+                JSON: {"schema": {"type": "object", "description": description}},
             },
         }
-    },
+    }
+
+
+async def _export(request: Request, principal: Principal, signal: Signal) -> Response:
+    """Store one OTLP export of ``signal``; 200 only once its rows are committed."""
+    svc = services(request)
+    encoding = encoding_of(request.headers.get("content-type"))
+    metrics = svc.ingest.metrics
+    try:
+        if encoding is None:
+            raise OtlpFailure(415, "unsupported Content-Type; use application/x-protobuf or application/json")
+        body = await read_body(request, svc.settings.max_body_bytes)
+        result = await otlp_ingest.export(svc.ingest, principal.project_id, body, encoding, signal)
+    except OtlpFailure as exc:
+        metrics.requests.labels((encoding or Encoding.JSON).value, str(exc.status)).inc()
+        return status_response(exc, encoding or Encoding.JSON)
+    metrics.requests.labels(encoding.value, "200").inc()
+    media = PROTOBUF if encoding is Encoding.PROTOBUF else JSON
+    return Response(otlp_ingest.encode_result(result, encoding, signal), media_type=media)
+
+
+@router.post(
+    "/v1/traces",
+    summary="OTLP/HTTP trace export",
+    responses=_OTLP_RESPONSES,
+    openapi_extra=_request_body("OTLP/JSON ExportTraceServiceRequest"),
 )
 async def export_traces(
     request: Request,
     principal: Annotated[Principal, Depends(require(Permission.TRACES_WRITE))],
 ) -> Response:
     """Store the spans of an OTLP export; 200 only once they are committed."""
-    svc = services(request)
-    encoding = encoding_of(request.headers.get("content-type"))
-    metrics = svc.ingest.metrics
-    try:
-        if encoding is None:
-            raise OtlpHttpError(
-                415, "unsupported Content-Type; use application/x-protobuf or application/json"
-            )
-        body = await read_body(request, svc.settings.max_body_bytes)
-        try:
-            result = await svc.ingest.export(principal.project_id, body, encoding)
-        except OtlpDecodeError as exc:
-            raise OtlpHttpError(400, str(exc)) from exc
-        except QueueFull as exc:
-            raise OtlpHttpError(503, "ingest queue is full; retry later", exc.retry_after) from exc
-        except DecodeWorkerFailed as exc:
-            raise OtlpHttpError(503, str(exc), 1.0) from exc
-        except StorageUnavailable as exc:
-            raise OtlpHttpError(503, "storage unavailable; retry later", 5.0) from exc
-        except WriterStopped as exc:
-            raise OtlpHttpError(503, "server is shutting down; retry later", 1.0) from exc
-    except OtlpHttpError as exc:
-        metrics.requests.labels((encoding or Encoding.JSON).value, str(exc.status)).inc()
-        return status_response(exc, encoding or Encoding.JSON)
-    metrics.requests.labels(encoding.value, "200").inc()
-    if encoding is Encoding.PROTOBUF:
-        return Response(otlp_proto.encode_response(result.rejected, result.message), media_type=PROTOBUF)
-    return Response(otlp_json.encode_response(result.rejected, result.message), media_type=JSON)
+    return await _export(request, principal, Signal.TRACES)
+
+
+@router.post(
+    "/v1/logs",
+    summary="OTLP/HTTP logs export (GenAI events become span payloads)",
+    responses=_OTLP_RESPONSES,
+    openapi_extra=_request_body("OTLP/JSON ExportLogsServiceRequest"),
+)
+async def export_logs(
+    request: Request,
+    principal: Annotated[Principal, Depends(require(Permission.TRACES_WRITE))],
+) -> Response:
+    """Store the messages of GenAI event records as their spans' payloads; other records
+    are counted and dropped. 200 only once the payloads are committed."""
+    return await _export(request, principal, Signal.LOGS)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
-from pydantic import AwareDatetime
+from pydantic import AwareDatetime, StringConstraints
 
 from watchkeep.api.auth import require, services
 from watchkeep.api.errors import ApiError
@@ -16,9 +16,13 @@ from watchkeep.security.keys import Principal
 from watchkeep.store.trace_queries import InvalidCursor, TraceFilter, build_tree
 
 router = APIRouter(prefix="/api/v1", tags=["traces"])
-ERRORS = errors((400, "Bad cursor"), 401, (403, "Key lacks traces:read"))
+ERRORS = errors((400, "Bad cursor or filter"), 401, (403, "Key lacks traces:read"))
 Reader = Annotated[Principal, Depends(require(Permission.TRACES_READ))]
 Text = Annotated[str | None, Query(max_length=256)]
+MAX_TAGS = 10
+MAX_METADATA = 10
+Item = Annotated[str, StringConstraints(min_length=1, max_length=256)]
+MetadataItem = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.\-]{1,128}:", max_length=400)]
 
 
 def trace_filter(
@@ -38,6 +42,24 @@ def trace_filter(
     status: Annotated[Literal["ok", "error"] | None, Query()] = None,
     name: Annotated[str | None, Query(max_length=256, description="Substring of the name.")] = None,
     trace_id: Annotated[str | None, Query(pattern=HEX32)] = None,
+    q: Annotated[
+        str | None,
+        Query(
+            max_length=256,
+            description="Words of the prompt or response text, all required (plain words, no "
+            "query syntax). The index trails ingest by a few seconds.",
+        ),
+    ] = None,
+    tag: Annotated[
+        list[Item] | None, Query(max_length=MAX_TAGS, description="Repeatable: a tag the trace must have.")
+    ] = None,
+    metadata: Annotated[
+        list[MetadataItem] | None,
+        Query(
+            max_length=MAX_METADATA,
+            description="Repeatable `key:value`: SDK metadata `key` must equal `value` (as text).",
+        ),
+    ] = None,
 ) -> TraceFilter:
     """The filter shared by the trace and span lists."""
     return TraceFilter(
@@ -53,6 +75,9 @@ def trace_filter(
         status=status,
         name=name,
         trace_id=trace_id.lower() if trace_id else None,
+        q=q,
+        tags=tuple(dict.fromkeys(tag or ())),
+        metadata=tuple(dict.fromkeys(tuple(m.split(":", 1)) for m in metadata or ())),  # type: ignore[misc]
     )
 
 

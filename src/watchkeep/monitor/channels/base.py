@@ -36,6 +36,7 @@ class Notification:
     message: str
     at_unix_nano: int
     description: str | None = None
+    renotify_ns: int | None = None  # when a still-firing monitor notifies again (None: never)
 
     def to_json(self) -> dict[str, Any]:
         return {

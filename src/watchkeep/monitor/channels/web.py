@@ -18,6 +18,7 @@ from watchkeep.monitor.channels.base import Channel, ChannelConfig, Notification
 from watchkeep.security.egress import AddressPolicy
 
 SIGNATURE_HEADER = "X-Watchkeep-Signature"
+RENOTIFY_PERIODS_VALID = 2  # a firing alert sent to Alertmanager outlives one missed renotify
 
 
 def sign(secret: str, body: bytes, timestamp: int) -> str:
@@ -90,7 +91,13 @@ class SlackChannel(Channel[SlackConfig]):
 
 
 class AlertmanagerChannel(Channel[AlertmanagerConfig]):
-    """One alert posted to Alertmanager's v2 API (with ``endsAt`` when it resolved)."""
+    """One alert posted to Alertmanager's v2 API (with ``endsAt`` when it resolved).
+
+    Alertmanager resolves an alert by itself ``resolve_timeout`` (5 minutes) after the last
+    post unless ``endsAt`` says otherwise, while a firing monitor only posts again every
+    ``renotify``: a firing alert's ``endsAt`` is therefore two renotify periods ahead, so it
+    stays active until the next renotification (or the resolution) arrives.
+    """
 
     kind = "alertmanager"
     Config = AlertmanagerConfig
@@ -109,5 +116,7 @@ class AlertmanagerChannel(Channel[AlertmanagerConfig]):
         }
         if note.kind == "resolved":
             alert["endsAt"] = iso(note.at_unix_nano)
+        elif note.renotify_ns is not None:
+            alert["endsAt"] = iso(note.at_unix_nano + RENOTIFY_PERIODS_VALID * note.renotify_ns)
         url = str(self.config.url).rstrip("/") + "/api/v2/alerts"
         return transport.post_json(url, orjson.dumps([alert]), {})

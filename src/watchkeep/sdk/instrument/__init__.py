@@ -1,4 +1,5 @@
-"""``instrument("openai")``, ``instrument("llama_cpp")`` or ``instrument(client_object)``.
+"""``instrument("openai")``, ``instrument("llama_cpp")``, ``instrument("xllamacpp")`` or
+``instrument(client_object)``.
 
 Instrumentations are loaded only when asked for, so importing the SDK never imports
 openai or llama.cpp. Failures (library absent, unexpected version) are warnings.
@@ -14,6 +15,7 @@ from watchkeep.sdk.config import logger
 INSTRUMENTATIONS = {
     "openai": "watchkeep.sdk.instrument.openai",
     "llama_cpp": "watchkeep.sdk.instrument.llama_cpp",
+    "xllamacpp": "watchkeep.sdk.instrument.xllamacpp",
 }
 _ALIASES = {"llama-cpp": "llama_cpp", "llama.cpp": "llama_cpp", "llama_cpp_python": "llama_cpp"}
 

@@ -1,4 +1,4 @@
-"""Chat-completion spans shared by the openai and llama.cpp instrumentations.
+"""Chat-completion spans shared by the openai, llama-cpp-python and xllamacpp instrumentations.
 
 Both return the same shapes (objects for openai, dicts for llama.cpp), read through
 ``field_of``. On the caller's thread only the request parameters, references to the
@@ -131,7 +131,7 @@ def stream_attributes(chunks: Sequence[Any], capture: bool, max_chars: int) -> d
     return attrs
 
 
-def _finish(client: Client, record: SpanRecord, response: Any) -> None:
+def finish(client: Client, record: SpanRecord, response: Any) -> None:
     try:
         config = client.config
         record.lazy = functools.partial(
@@ -142,7 +142,7 @@ def _finish(client: Client, record: SpanRecord, response: Any) -> None:
         client.errors.report("instrumentation", exc)
 
 
-def _fail(client: Client, record: SpanRecord, exc: BaseException) -> None:
+def fail(client: Client, record: SpanRecord, exc: BaseException) -> None:
     try:
         record.fail(exc)
         record.end()
@@ -150,7 +150,7 @@ def _fail(client: Client, record: SpanRecord, exc: BaseException) -> None:
         client.errors.report("instrumentation", error)
 
 
-class _StreamState:
+class StreamState:
     """Chunks and first-token time of one streamed completion; ends its span once."""
 
     __slots__ = ("chunks", "client", "ended", "record")
@@ -176,7 +176,7 @@ class _StreamState:
             return
         self.ended = True
         if exc is not None:
-            _fail(self.client, self.record, exc)
+            fail(self.client, self.record, exc)
             return
         try:
             config = self.client.config
@@ -193,7 +193,7 @@ class _ProxyBase:
     unfinished, and every other attribute is the wrapped stream's."""
 
     _wk_stream: Any
-    _wk_state: _StreamState
+    _wk_state: StreamState
 
     def __del__(self) -> None:
         state = getattr(self, "_wk_state", None)
@@ -209,7 +209,7 @@ class _ProxyBase:
 class StreamProxy(_ProxyBase):
     """Wraps a sync stream; the span ends when it is exhausted, closed or collected."""
 
-    def __init__(self, stream: Any, state: _StreamState) -> None:
+    def __init__(self, stream: Any, state: StreamState) -> None:
         self._wk_stream = stream
         self._wk_iter: Iterator[Any] = iter(stream)
         self._wk_state = state
@@ -245,7 +245,7 @@ class StreamProxy(_ProxyBase):
 class AsyncStreamProxy(_ProxyBase):
     """Wraps an async stream; the span ends when it is exhausted, closed or collected."""
 
-    def __init__(self, stream: Any, state: _StreamState) -> None:
+    def __init__(self, stream: Any, state: StreamState) -> None:
         self._wk_stream = stream
         self._wk_iter: AsyncIterator[Any] = stream.__aiter__()
         self._wk_state = state
@@ -299,11 +299,11 @@ def traced_call(
     try:
         result = call()
     except BaseException as exc:
-        _fail(client, record, exc)
+        fail(client, record, exc)
         raise
     if _is_stream(result, kwargs):
-        return StreamProxy(result, _StreamState(client, record))
-    _finish(client, record, result)
+        return StreamProxy(result, StreamState(client, record))
+    finish(client, record, result)
     return result
 
 
@@ -322,9 +322,9 @@ async def traced_call_async(
     try:
         result = await call()
     except BaseException as exc:
-        _fail(client, record, exc)
+        fail(client, record, exc)
         raise
     if _is_stream(result, kwargs):
-        return AsyncStreamProxy(result, _StreamState(client, record))
-    _finish(client, record, result)
+        return AsyncStreamProxy(result, StreamState(client, record))
+    finish(client, record, result)
     return result

@@ -1,0 +1,377 @@
+"""Full-text search of prompts and responses, indexed off the ingest path.
+
+Ingest writes spans and payloads only; an FTS insert (or a GIN-indexed tsvector) on that
+path would cost every span. Instead ``SearchIndexer`` tails ``spans.id`` past a high-water
+mark kept in ``search_index_state`` and indexes the payload text of new spans in batches,
+on its own thread in every server process (rows are read and parsed outside the write
+transaction, which moves the mark only if no other process moved it meanwhile),
+so search is eventually consistent: a span is found a second or two after its commit,
+longer while ingest runs flat out (each pass is bounded, the backlog is worked off later).
+
+SQLite: an FTS5 table ``search_fts`` (rowid = span row id, ``project_id`` kept beside the
+text). PostgreSQL: ``search_documents`` with a ``tsvector`` under a GIN index. Both use
+no stemming (FTS5 ``unicode61``, PostgreSQL ``simple``) so the two databases agree. User
+input is never parsed as query syntax: it is cut into words, each quoted (SQLite) or
+passed through ``plainto_tsquery`` (PostgreSQL), and every word must match.
+
+PostgreSQL hands out span ids in ``nextval`` order, not commit order, so a lower id may
+commit after a higher one: the mark only moves over contiguous ids, and jumps a gap only
+once the row after it is ``GAP_WAIT_NS`` old (a rolled-back insert never fills its gap).
+
+GenAI instrumentations may send the messages of an LLM span as log records
+(``/v1/logs``), which fill its payload row after the span. An LLM span indexed with a
+side missing is kept in memory (bounded, ``LATE_PAYLOAD_NS``) by the process that indexed
+it and indexed again once both sides are there, or when that time is up.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from collections import deque
+from collections.abc import Iterable
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection, Engine, bindparam, text
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql import ColumnElement
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.types import Boolean
+
+from watchkeep.store.clock import now_ns
+from watchkeep.store.engine import is_sqlite
+
+log = logging.getLogger(__name__)
+
+STATE_NAME = "payload_text"
+GAP_WAIT_NS = 5_000_000_000
+LATE_PAYLOAD_NS = 120_000_000_000
+MAX_LATE = 100_000  # spans awaiting their messages, per process
+MAX_FIELD_CHARS = 100_000  # of each payload side; PostgreSQL refuses tsvectors over 1 MB
+MAX_QUERY_WORDS = 16
+SEARCH_INDEX_TABLES = ("search_fts", "search_documents")
+_SKIPPED_KEYS = frozenset({"role", "type", "id", "tool_call_id", "finish_reason", "index"})
+_WORD = re.compile(r"[^\W_]+", re.UNICODE)
+
+
+def not_search_index(name: str | None, type_: str, _parents: Any) -> bool:
+    """Schema comparison filter: the index tables are raw DDL (FTS5 and its shadow tables)."""
+    return not (type_ == "table" and name is not None and name.startswith(SEARCH_INDEX_TABLES))
+
+
+def query_words(q: str) -> list[str]:
+    """The words of a user's query (letters and digits only), at most ``MAX_QUERY_WORDS``."""
+    return _WORD.findall(q)[:MAX_QUERY_WORDS]
+
+
+def payload_text(raw: str | None) -> str:
+    """The human text of a stored payload: string leaves of its JSON (not roles or ids)."""
+    if not raw:
+        return ""
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return raw[:MAX_FIELD_CHARS]
+    out: list[str] = []
+    stack: list[Any] = [value]
+    size = 0
+    while stack and size < MAX_FIELD_CHARS:
+        item = stack.pop()
+        if isinstance(item, str):
+            out.append(item)
+            size += len(item) + 1
+        elif isinstance(item, dict):
+            stack.extend(v for k, v in reversed(item.items()) if k not in _SKIPPED_KEYS)
+        elif isinstance(item, list):
+            stack.extend(reversed(item))
+    return "\n".join(out)[:MAX_FIELD_CHARS]
+
+
+class SpanTextMatch(ColumnElement[bool]):
+    """``span_id IN (ids of the project's spans whose payload text has every word)``."""
+
+    type = Boolean()
+    inherit_cache = False
+
+    def __init__(self, span_row_id: ColumnElement[Any], project_id: int, words: list[str]) -> None:
+        self.span_row_id = span_row_id
+        self.project_id = int(project_id)
+        self.words = words
+
+
+@compiles(SpanTextMatch, "sqlite")
+def _match_sqlite(element: SpanTextMatch, compiler: SQLCompiler, **kw: Any) -> str:
+    quoted = " ".join('"' + w.replace('"', '""') + '"' for w in element.words)
+    column = compiler.process(element.span_row_id, **kw)
+    match = compiler.process(bindparam("fts_q", quoted, unique=True), **kw)
+    return (
+        f"{column} IN (SELECT rowid FROM search_fts WHERE search_fts MATCH {match} "
+        f"AND project_id = {element.project_id})"
+    )
+
+
+@compiles(SpanTextMatch, "postgresql")
+def _match_postgres(element: SpanTextMatch, compiler: SQLCompiler, **kw: Any) -> str:
+    column = compiler.process(element.span_row_id, **kw)
+    words = compiler.process(bindparam("fts_q", " ".join(element.words), unique=True), **kw)
+    return (
+        f"{column} IN (SELECT span_row_id FROM search_documents WHERE project_id = "
+        f"{element.project_id} AND document @@ plainto_tsquery('simple', {words}))"
+    )
+
+
+_PENDING = text(
+    "SELECT s.id, s.project_id, s.ingested_at_unix_nano, s.operation, p.input, p.output FROM spans s "
+    "LEFT JOIN span_payloads p ON p.project_id = s.project_id "
+    "AND p.trace_id = s.trace_id AND p.span_id = s.span_id "
+    "WHERE s.id > :mark ORDER BY s.id LIMIT :n"
+)
+
+
+class SearchIndexer:
+    """Indexes the payload text of new spans in bounded batches, on a thread."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        batch: int | None = None,
+        interval: float = 1.0,
+        budget: float | None = None,
+    ) -> None:
+        self._engine = engine
+        self._sqlite = is_sqlite(engine.url.drivername)
+        # SQLite's write lock is ingest's too: small batches hold it briefly (~50 ms).
+        self._batch = batch or (500 if self._sqlite else 2000)
+        self._interval = interval
+        # Work per pass while behind: on SQLite it holds ingest's write lock, so at most a
+        # tenth of each second (about 1,000-2,000 spans/s); PostgreSQL only shares CPU.
+        self._budget = budget if budget is not None else (0.1 if self._sqlite else 0.25)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="watchkeep-search-index", daemon=True)
+        self._late: deque[tuple[int, int]] = deque(maxlen=MAX_LATE)  # (span row id, given up at)
+
+    def start(self) -> None:
+        """Start the indexing thread."""
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop the thread (what is left is indexed by the next process to run)."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(10)
+
+    def catch_up(self, timeout: float = 10.0) -> int:
+        """Index until no span is left past the mark (tests, tools); the spans passed here.
+
+        Waits out another process's pass and an id gap that may still fill, up to ``timeout``.
+        """
+        total = 0
+        deadline = time.monotonic() + timeout
+        while True:
+            done = self.index_batch()
+            total += done
+            if done == 0:
+                if not self._behind() or time.monotonic() > deadline:
+                    break
+                time.sleep(0.05)
+        self.index_late()
+        return total
+
+    def _behind(self) -> bool:
+        with self._engine.connect() as conn:
+            return bool(
+                conn.execute(
+                    text(
+                        "SELECT 1 FROM spans WHERE id > (SELECT position FROM search_index_state "
+                        "WHERE name = :n) LIMIT 1"
+                    ),
+                    {"n": STATE_NAME},
+                ).first()
+            )
+
+    def index_batch(self) -> int:
+        """Index up to ``batch`` spans past the mark; the spans passed.
+
+        Rows are read and their text extracted outside the write transaction, which then
+        only inserts and moves the mark if no other process moved it meanwhile: on SQLite
+        the database's write lock, which ingest needs too, is held for the inserts alone.
+        """
+        with self._engine.connect() as conn:
+            mark = conn.execute(
+                text("SELECT position FROM search_index_state WHERE name = :n"), {"n": STATE_NAME}
+            ).scalar_one()
+            rows = conn.execute(_PENDING, {"mark": mark, "n": self._batch}).all()
+        accepted = _contiguous(rows, mark, now_ns() - GAP_WAIT_NS)
+        if not accepted:
+            return 0
+        docs = [
+            (int(r.id), int(r.project_id), body) for r in accepted if (body := _document(r.input, r.output))
+        ]
+        with self._engine.begin() as conn:
+            if self._lock_mark(conn) != mark:
+                return 0  # another process indexed these meanwhile
+            live = self._live_projects(conn, {p for _, p, _ in docs})
+            self._insert(conn, [d for d in docs if d[1] in live])
+            conn.execute(
+                text("UPDATE search_index_state SET position = :p WHERE name = :n"),
+                {"p": int(accepted[-1].id), "n": STATE_NAME},
+            )
+        until = now_ns() + LATE_PAYLOAD_NS
+        self._late.extend(
+            (int(r.id), until)
+            for r in accepted
+            if r.operation is not None and (r.input is None or r.output is None)
+        )
+        return len(accepted)
+
+    def index_late(self, limit: int = 2000) -> int:
+        """Index again the LLM spans whose messages were missing; the spans done with."""
+        if not self._late:
+            return 0
+        now = now_ns()
+        waiting = dict(self._late.popleft() for _ in range(min(limit, len(self._late))))
+        done: set[int] = set()
+        try:
+            with self._engine.connect() as conn:
+                rows = conn.execute(
+                    text(
+                        "SELECT s.id, s.project_id, p.input, p.output FROM spans s "
+                        "JOIN span_payloads p ON p.project_id = s.project_id "
+                        "AND p.trace_id = s.trace_id AND p.span_id = s.span_id "
+                        f"WHERE s.id IN ({', '.join(str(i) for i in sorted(waiting))})"
+                    )
+                ).all()
+            ready = [r for r in rows if (r.input is not None and r.output is not None) or waiting[r.id] < now]
+            docs = [
+                (int(r.id), int(r.project_id), body) for r in ready if (body := _document(r.input, r.output))
+            ]
+            if docs:
+                with self._engine.begin() as conn:
+                    if self._sqlite:
+                        self._lock_mark(conn)  # the write lock first, as in index_batch
+                    live = self._live_projects(conn, {p for _, p, _ in docs})
+                    self._insert(conn, [d for d in docs if d[1] in live])
+            done = {int(r.id) for r in ready} | {i for i, until in waiting.items() if until < now}
+        finally:
+            self._late.extend((i, until) for i, until in waiting.items() if i not in done)
+        return len(done)
+
+    def _lock_mark(self, conn: Connection) -> int | None:
+        if self._sqlite:  # write first: the transaction takes the write lock before reading
+            conn.execute(
+                text("UPDATE search_index_state SET position = position WHERE name = :n"), {"n": STATE_NAME}
+            )
+            lock = ""
+        else:
+            lock = " FOR UPDATE SKIP LOCKED"
+        row = conn.execute(
+            text(f"SELECT position FROM search_index_state WHERE name = :n{lock}"), {"n": STATE_NAME}
+        ).first()
+        return None if row is None else int(row[0])
+
+    def _live_projects(self, conn: Connection, ids: set[int]) -> set[int]:
+        """Projects not deleted; PostgreSQL share-locks them so a deletion waits for this commit."""
+        if not ids:
+            return set()
+        lock = "" if self._sqlite else " FOR KEY SHARE"
+        found = conn.execute(
+            text(f"SELECT id FROM projects WHERE id IN ({', '.join(str(i) for i in sorted(ids))}){lock}")
+        )
+        return {int(r[0]) for r in found}
+
+    def _insert(self, conn: Connection, docs: list[tuple[int, int, str]]) -> None:
+        if not docs:
+            return
+        if self._sqlite:
+            conn.exec_driver_sql(
+                "INSERT OR REPLACE INTO search_fts (rowid, project_id, body) VALUES (?, ?, ?)", docs
+            )
+        else:
+            # One statement over arrays: a round trip per row cost more than the indexing.
+            conn.exec_driver_sql(
+                "INSERT INTO search_documents (span_row_id, project_id, document) "
+                "SELECT i, p, to_tsvector('simple', b) FROM unnest(%s::bigint[], %s::bigint[], %s::text[]) "
+                "AS d(i, p, b) ON CONFLICT (span_row_id) DO UPDATE SET document = EXCLUDED.document",
+                (
+                    [i for i, _, _ in docs],
+                    [p for _, p, _ in docs],
+                    [b.replace("\x00", "") for _, _, b in docs],
+                ),
+            )
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            deadline = time.monotonic() + self._budget
+            try:
+                while self.index_batch() == self._batch and time.monotonic() < deadline:
+                    pass
+                self.index_late()
+            except Exception:
+                log.exception("search indexing failed; retrying next pass")
+
+
+def _contiguous(rows: Iterable[Any], mark: int, gap_before_ns: int) -> list[Any]:
+    """The rows up to the first gap in ids that may still fill (see the module docstring)."""
+    accepted: list[Any] = []
+    expected = mark + 1
+    for row in rows:
+        if int(row.id) != expected and int(row.ingested_at_unix_nano) > gap_before_ns:
+            break
+        accepted.append(row)
+        expected = int(row.id) + 1
+    return accepted
+
+
+def _document(raw_input: str | None, raw_output: str | None) -> str:
+    return "\n".join(t for t in (payload_text(raw_input), payload_text(raw_output)) if t)
+
+
+def purge_project(engine: Engine, project_id: int, batch: int = 20_000) -> int:
+    """Delete a deleted project's index rows (before its spans, whose ids find them on SQLite)."""
+    sqlite = is_sqlite(engine.url.drivername)
+    if sqlite:
+        statement = text(
+            "DELETE FROM search_fts WHERE rowid IN (SELECT id FROM spans WHERE project_id = :p "
+            "AND id > :after ORDER BY id LIMIT :n)"
+        )
+        last_id = text(
+            "SELECT max(id) FROM (SELECT id FROM spans WHERE project_id = :p AND id > :after ORDER BY id LIMIT :n)"
+        )
+    else:
+        statement = text(
+            "DELETE FROM search_documents WHERE span_row_id IN (SELECT span_row_id FROM search_documents "
+            "WHERE project_id = :p LIMIT :n)"
+        )
+    total, after = 0, 0
+    while True:
+        with engine.begin() as conn:
+            params = {"p": project_id, "n": batch, "after": after}
+            if sqlite:
+                upto = conn.execute(last_id, params).scalar()
+            removed = max(0, conn.execute(statement, params).rowcount)
+        total += removed
+        if sqlite:
+            if upto is None:
+                return total
+            after = int(upto)
+        elif removed < batch:
+            return total
+
+
+def rewind_mark(engine: Engine) -> None:
+    """SQLite hands the largest id plus one to a new row, so after the newest spans are
+    deleted their ids come back: keep the mark below them, or their spans go unindexed."""
+    if not is_sqlite(engine.url.drivername):
+        return
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "UPDATE search_index_state SET position = min(position, "
+                "coalesce((SELECT max(id) FROM spans), 0)) WHERE name = :n"
+            ),
+            {"n": STATE_NAME},
+        )

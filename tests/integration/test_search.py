@@ -1,0 +1,156 @@
+"""Full-text search of prompt and response text through the trace and span lists.
+
+The index is filled off the ingest path (``SearchIndexer``); tests run it to completion
+instead of waiting for its thread, then query through the API on both databases.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from opentelemetry.exporter.otlp.proto.common._log_encoder import encode_logs
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from tests.support.apps import Api
+from tests.support.keys import new_key
+from tests.support.otlp_json import attr, two_span_trace
+from tests.support.otlp_post import post_spans as post
+from tests.support.tenant import unique
+from watchkeep.store.engine import make_engine
+from watchkeep.store.project_deletion import delete_project
+from watchkeep.store.text_search import SearchIndexer, payload_text, query_words
+
+
+def chat_trace(n: int, prompt: str, answer: str) -> list[dict[str, object]]:
+    messages = json.dumps([{"role": "user", "content": prompt}])
+    return two_span_trace(n, [], [attr("input.value", messages), attr("output.value", answer)])
+
+
+def index(api: Api) -> None:
+    api.app.state.services.search.catch_up()
+
+
+def get(api: Api, path: str, key: str | None = None, **params: Any) -> Any:
+    headers = {"Authorization": f"Bearer {key}"} if key else api.auth
+    response = api.client.get(path, params=params, headers=headers)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def test_search_finds_traces_and_spans_by_prompt_and_answer(api: Api) -> None:
+    post(api.client, api.key, chat_trace(1, "How do I reset my Password?", "Use the settings page."))
+    post(api.client, api.key, chat_trace(2, "Tell me about zebras", "Zebras have stripes."))
+    post(api.client, api.key, chat_trace(3, "user role assistant", "nothing here"))
+    index(api)
+    traces = get(api, "/api/v1/traces", q="password reset")
+    assert [t["trace_id"] for t in traces["items"]] == [f"{1:032x}"]
+    spans = get(api, "/api/v1/spans", q="STRIPES")
+    assert [(s["trace_id"], s["name"]) for s in spans["items"]] == [(f"{2:032x}", "chat")]
+    assert get(api, "/api/v1/spans", q="password zebras")["items"] == []  # every word must match
+    # JSON structure is not text: roles do not match every message
+    assert [t["trace_id"] for t in get(api, "/api/v1/traces", q="role")["items"]] == [f"{3:032x}"]
+    assert get(api, "/api/v1/traces", q="!!! ---")["items"] == []  # no word: nothing, not everything
+    combined = get(api, "/api/v1/traces", q="zebras", status="error")
+    assert combined["items"] == []
+
+
+def test_search_never_crosses_projects(api: Api, database_url: str) -> None:
+    """Project B searching A's words finds nothing, even with both indexed."""
+    post(api.client, api.key, chat_trace(4, "secret launch codes alpha", "ok"))
+    other = new_key(database_url, project=unique("tenant-b"))
+    post(api.client, other, chat_trace(5, "public notes", "fine"))
+    index(api)
+    assert get(api, "/api/v1/traces", key=other, q="launch codes")["items"] == []
+    assert get(api, "/api/v1/spans", key=other, q="secret")["items"] == []
+    assert len(get(api, "/api/v1/traces", q="launch codes")["items"]) == 1
+    assert len(get(api, "/api/v1/traces", key=other, q="public")["items"]) == 1
+
+
+def test_deleting_a_project_deletes_its_index_rows(api: Api, database_url: str) -> None:
+    name = unique("doomed")
+    key = new_key(database_url, project=name)
+    post(api.client, key, chat_trace(6, "ephemeral marmalade", "gone soon"))
+    index(api)
+    assert len(get(api, "/api/v1/spans", key=key, q="marmalade")["items"]) == 1
+    engine = make_engine(database_url)
+    try:
+        deleted = delete_project(engine, name)
+        assert deleted is not None
+        assert deleted.index_rows == 1
+        table = "search_fts" if engine.url.drivername.startswith("sqlite") else "search_documents"
+        with engine.connect() as conn:
+            left = conn.exec_driver_sql(
+                f"SELECT count(*) FROM {table} WHERE project_id = {deleted.project_id}"
+            )
+            assert left.scalar() == 0
+    finally:
+        engine.dispose()
+
+
+def test_indexing_passes_every_new_span_once(api: Api) -> None:
+    """A second indexer over the same store finds nothing left to do."""
+    post(api.client, api.key, chat_trace(7, "first batch", "a"))
+    index(api)
+    post(api.client, api.key, chat_trace(8, "second batch", "b"))
+    index(api)
+    assert len(get(api, "/api/v1/spans", q="batch")["items"]) == 2
+    engine = make_engine(api.database_url)
+    try:
+        assert SearchIndexer(engine).catch_up() == 0
+    finally:
+        engine.dispose()
+
+
+def test_messages_sent_as_log_records_after_the_span_are_found(api: Api) -> None:
+    """An LLM span indexed before its GenAI events arrive is indexed again once they do."""
+    spans, records = InMemorySpanExporter(), InMemoryLogRecordExporter()  # type: ignore[no-untyped-call]
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(SimpleSpanProcessor(spans))
+    logger_provider = LoggerProvider()
+    logger_provider.add_log_record_processor(SimpleLogRecordProcessor(records))
+    logger = logger_provider.get_logger("opentelemetry.instrumentation.openai_v2")
+    with tracer_provider.get_tracer("t").start_as_current_span("chat") as span:
+        span.set_attribute("gen_ai.operation.name", "chat")
+        logger.emit(event_name="gen_ai.user.message", body={"content": "Which quokka?"})
+        logger.emit(
+            event_name="gen_ai.choice",
+            body={"index": 0, "finish_reason": "stop", "message": {"content": "The happiest."}},
+        )
+    protobuf = {**api.auth, "Content-Type": "application/x-protobuf"}
+    sent = encode_spans(spans.get_finished_spans()).SerializeToString()
+    assert api.client.post("/v1/traces", content=sent, headers=protobuf).status_code == 200
+    index(api)
+    assert get(api, "/api/v1/spans", q="quokka")["items"] == []
+    logs = encode_logs(records.get_finished_logs()).SerializeToString()
+    assert api.client.post("/v1/logs", content=logs, headers=protobuf).status_code == 200
+    index(api)
+    assert [s["name"] for s in get(api, "/api/v1/spans", q="quokka happiest")["items"]] == ["chat"]
+
+
+def test_payload_text_keeps_words_not_structure() -> None:
+    raw = json.dumps([{"role": "system", "content": [{"type": "text", "text": "be brief"}]}])
+    assert payload_text(raw) == "be brief"
+    assert payload_text("plain words") == "plain words"
+    assert query_words('"a" OR b* NEAR(c) -d') == ["a", "OR", "b", "NEAR", "c", "d"]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    q=st.one_of(
+        st.text(min_size=1, max_size=256),
+        st.text(alphabet=list("\"*():^-+{}[]&|!'\\ ANDORTNEAab"), min_size=1, max_size=64),
+    )
+)
+def test_hostile_queries_never_fail(api: Api, q: str) -> None:
+    """FTS5 and tsquery syntax in user input is plain text: never a server error."""
+    for path in ("/api/v1/traces", "/api/v1/spans"):
+        response = api.client.get(path, params={"q": q}, headers=api.auth)
+        assert response.status_code in (200, 400, 422), (q, response.text)  # 400: NUL in the URL
