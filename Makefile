@@ -46,6 +46,7 @@ bench: install system-deps
 	./benchmarks/peers/evidently.sh
 	$(BIN)/python benchmarks/monitoring.py
 	$(BIN)/python benchmarks/export.py
+	$(BIN)/python benchmarks/search_index.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis .watchkeep .import_linter_cache

@@ -1,10 +1,13 @@
 """Export benchmark: ``watchkeep export`` rate and peak memory for each format, at 1M spans.
 
 For each database it starts a real ``watchkeep server``, fills it with LLM-shaped spans
-through OTLP (as ``benchmarks/ingest.py`` does), and runs ``watchkeep export`` as a
-separate process for jsonl, csv and parquet, first at a tenth of the size and then at the
+through OTLP (as ``benchmarks/ingest.py`` does), and runs ``watchkeep export`` (one
+streamed ``GET /api/v1/export`` request, NDJSON) as a separate process for jsonl, csv and
+parquet, first at a tenth of the size and then at the
 full size: spans/s, and the exporting process's peak RSS at both sizes (flat memory means
 the second is about the first). Every export's row count is checked against the fill.
+The raw stream's read rate (lines counted, nothing parsed) is printed first as the
+ceiling an export can approach.
 
     python benchmarks/export.py                        # both databases, 1M spans
     WATCHKEEP_BENCH_EXPORT_SPANS=20000 python benchmarks/export.py --db sqlite
@@ -21,6 +24,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+import httpx
 
 from ingest import SPANS_PER_REQUEST, make_bodies, post_all, server
 from watchkeep.devtools.postgres import TempPostgres
@@ -62,6 +67,17 @@ def export_once(url: str, key: str, fmt: str, out: Path) -> tuple[int, float, fl
     return int(found.group(1).replace(",", "")), seconds, usage.ru_maxrss / 1024
 
 
+def stream_rate(url: str, key: str) -> float:
+    """Spans/s of reading ``GET /api/v1/export`` alone: the ceiling of any export."""
+    started, lines = time.perf_counter(), 0
+    headers = {"Authorization": f"Bearer {key}"}
+    with httpx.stream("GET", f"{url}/api/v1/export", headers=headers, timeout=600) as response:
+        response.raise_for_status()
+        for chunk in response.iter_bytes():
+            lines += chunk.count(b"\n")
+    return (lines - 1) / (time.perf_counter() - started)  # less the trailer
+
+
 def run_one(label: str, database_url: str | None, spans: int) -> list[dict[str, object]]:
     results: list[dict[str, object]] = []
     with tempfile.TemporaryDirectory() as home, server(database_url, Path(home)) as started:
@@ -70,6 +86,7 @@ def run_one(label: str, database_url: str | None, spans: int) -> list[dict[str, 
         for size in (max(spans // 10, SPANS_PER_REQUEST), spans):
             stored = fill(url, key, stored, size, seed=len(results) * 1000 + 1)
             print(f"[{label}] stored {stored:,} spans", flush=True)
+            print(f"[{label}] raw stream: {stream_rate(url, key):,.0f} spans/s", flush=True)
             for fmt in FORMATS:
                 out = Path(home) / f"export.{fmt}"
                 count, seconds, rss = export_once(url, key, fmt, out)

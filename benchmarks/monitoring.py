@@ -5,10 +5,11 @@
    window is tested against the cached summary (target <= 0.5 s a test).
 2. Monitors: 1,000,000 LLM calls over 24 hours in SQLite (or PostgreSQL), 100 monitors
    (metric, drift, anomaly, quality), worker passes timed (target <= 10 s a pass): the
-   cold first pass on a fresh store (drift references summarised within the pass's
-   reference budget, the rest left due), the catch-up passes until every drift monitor
-   has its reference, a warm pass, and the first pass of a restarted worker (references
-   read back from ``drift_references``). ``--no-budget`` times the whole cold pass at once.
+   cold first pass on a fresh store (drift references and anomaly series scanned within
+   the pass's budget, the rest left due), the catch-up passes until every monitor has
+   been evaluated, a warm pass, and the first pass of a restarted worker (references read
+   back from ``drift_references``, closed anomaly buckets from ``monitor_series_buckets``).
+   ``--no-budget`` times the whole cold pass at once.
 3. Peer: the same drift computations by Evidently, in its own virtual environment
    (``benchmarks/peers/evidently.sh``), on the same data, in a subprocess.
 
@@ -301,7 +302,10 @@ def print_monitors(result: dict[str, Any], db: str) -> None:
             f"cold first pass ({result['cold_evaluated']} evaluated, {result['cold_deferred']} left due)",
             result["cold_s"],
         ),
-        *((f"catch-up pass {i + 1} (references filling in)", seconds) for i, seconds in enumerate(catch_up)),
+        *(
+            (f"catch-up pass {i + 1} (references and series filling in)", seconds)
+            for i, seconds in enumerate(catch_up)
+        ),
         (f"warm pass ({result['warm_evaluated']} evaluated, references cached)", result["warm_s"]),
         (
             f"restarted worker's first pass ({result['restart_evaluated']} evaluated, "

@@ -55,6 +55,19 @@ class Settings(BaseSettings):
     prices_file: Path | None = Field(
         default=None, description="JSON or YAML file of model prices merged over the shipped table."
     )
+    search_index: bool = Field(
+        default=True, description="Index prompt and response text for `q` (off: `q` answers 503)."
+    )
+    search_index_budget: float | None = Field(
+        default=None,
+        gt=0,
+        le=1,
+        description="Share of one core the search indexer may use a second; default 0.1 on SQLite "
+        "(it holds ingest's write lock), 0.25 on PostgreSQL.",
+    )
+    search_index_max_chars: int = Field(
+        default=2000, ge=1, le=100_000, description="Characters of each message indexed for search."
+    )
     rest_max_body_bytes: int = Field(
         default=1024 * 1024,
         ge=1024,
@@ -123,6 +136,9 @@ class Settings(BaseSettings):
     # --- monitoring (docs/monitoring.md) ---
     worker_enabled: bool = Field(default=True, description="Run the monitor loop inside `watchkeep server`.")
     worker_tick_seconds: float = Field(default=5.0, gt=0, description="Pause between monitor passes.")
+    monitor_pass_budget_s: float = Field(
+        default=2.0, ge=0, description="Seconds a monitor pass may spend scanning spans for references."
+    )
     resource_sample_seconds: float = Field(default=15.0, gt=0, description="CPU/memory/GPU sample period.")
     process_role: str = Field(default="server", max_length=64, description="Process label in metrics.")
     metrics_max_label_values: int = Field(default=50, ge=1, description="Cap per label on /metrics.")

@@ -6,18 +6,23 @@ from __future__ import annotations
 import csv
 import threading
 import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import httpx
 import orjson
 import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner, Result
 
+import watchkeep.client as wkc
+from tests.support.keys import new_key
 from tests.support.otlp_json import SEC
 from tests.support.query_data import llm_trace, post_spans, send_traces
 from tests.support.servers import LiveServer
-from watchkeep.cli.export_writers import COLUMNS
+from watchkeep.cli.export_writers import COLUMNS, JsonLinesWriter, ParquetWriter, parquet_schema
 from watchkeep.cli.main import app
 from watchkeep.cli.query_commands import parse_when
 
@@ -174,7 +179,7 @@ def read_back(fmt: str, path: Path) -> list[dict[str, Any]]:
 @pytest.mark.parametrize("fmt", ["jsonl", "csv", "parquet"])
 def test_export_round_trips(loaded: LiveServer, tmp_path: Path, fmt: str) -> None:
     out = tmp_path / f"spans.{fmt}"
-    result = run(loaded, "export", "--format", fmt, "--output", str(out), "--page-size", "5")
+    result = run(loaded, "export", "--format", fmt, "--output", str(out))
     assert "exported 24 span(s)" in result.stderr
     rows = read_back(fmt, out)
     assert len(rows) == 2 * N
@@ -198,3 +203,87 @@ def test_export_round_trips(loaded: LiveServer, tmp_path: Path, fmt: str) -> Non
     run(loaded, "export", "--format", fmt, "-o", str(filtered), "--errors", "--user", "u1", "--quiet")
     errors = read_back(fmt, filtered)
     assert [(r["trace_id"], r["name"]) for r in errors] == [(f"{10:032x}", "chat")]
+
+
+@pytest.fixture
+def cutting_proxy(loaded: LiveServer) -> Iterator[str]:
+    """A loopback proxy to the server that forwards only the first 5 lines of each answer,
+    then closes the connection: an export cut short by the network."""
+
+    class Cut(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            upstream = httpx.get(
+                loaded.url + self.path, headers={"Authorization": self.headers["Authorization"]}
+            )
+            self.send_response(upstream.status_code)
+            self.send_header("Content-Type", upstream.headers["content-type"])
+            self.end_headers()
+            self.wfile.write(b"".join(upstream.content.splitlines(keepends=True)[:5]))
+
+        def log_message(self, *_: Any) -> None:
+            pass
+
+    proxy = ThreadingHTTPServer(("127.0.0.1", 0), Cut)
+    thread = threading.Thread(target=proxy.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{proxy.server_address[1]}"
+    proxy.shutdown()
+    thread.join(10)
+
+
+def test_export_fails_on_a_cut_stream(loaded: LiveServer, cutting_proxy: str, tmp_path: Path) -> None:
+    out = tmp_path / "spans.jsonl"
+    args = ["export", "-o", str(out), "--quiet", "--url", cutting_proxy, "--api-key", loaded.api_key]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 1
+    assert "after 5 spans" in result.stderr
+    assert "exported" not in result.stderr
+    assert not out.exists()  # no partial file left to pass for a whole one
+
+
+def test_export_is_scoped_to_the_keys_project(loaded: LiveServer, tmp_path: Path) -> None:
+    other = LiveServer(loaded.url, new_key(loaded.database_url), loaded.database_url, loaded.app)
+    send_traces(other.url, other.api_key, range(200, 203))
+    out = tmp_path / "theirs.jsonl"
+    assert "exported 6 span(s)" in run(other, "export", "-o", str(out), "--quiet").stderr
+    rows = read_back("jsonl", out)
+    assert {r["trace_id"] for r in rows} == {f"{n:032x}" for n in range(200, 203)}
+
+
+def test_export_files_hold_what_the_typed_spans_hold(loaded: LiveServer, tmp_path: Path) -> None:
+    """The writers work on the server's JSON rows; the file is what the ``Span`` gives."""
+    out = tmp_path / "spans.jsonl"
+    run(loaded, "export", "-o", str(out), "--quiet")
+    with wkc.Client(loaded.url, loaded.api_key) as c:
+        spans = list(c.export_spans())
+    expected = [
+        orjson.dumps({**{n: getattr(s, n) for n in COLUMNS}, "start_time": s.start_time.isoformat()})
+        for s in spans
+    ]
+    assert out.read_bytes().splitlines() == expected
+
+
+def test_writers_take_rows_in_any_key_order_and_keep_types(tmp_path: Path) -> None:
+    base: dict[str, Any] = dict.fromkeys(COLUMNS)
+    base.update(trace_id="a" * 32, span_id="b" * 16, name="x", kind=1, status_code=0, status="unset")
+    base.update(start_time_unix_nano=1, end_time_unix_nano=2, duration_ms=0.5)
+    rows = [
+        {**base, "start_time": "2026-01-02T03:04:05.000006Z"},
+        dict(reversed({**base, "start_time": "2026-01-02T03:04:05+00:00", "tags": ["t"]}.items())),
+    ]
+    with (tmp_path / "r.jsonl").open("wb") as f:
+        JsonLinesWriter(f).write(rows)
+    written = [orjson.loads(line) for line in (tmp_path / "r.jsonl").read_bytes().splitlines()]
+    assert [list(r) for r in written] == [list(COLUMNS)] * 2
+    assert [r["start_time"] for r in written] == [
+        "2026-01-02T03:04:05.000006+00:00",
+        "2026-01-02T03:04:05+00:00",
+    ]
+    writer = ParquetWriter(tmp_path / "r.parquet", row_group_rows=1)
+    writer.write(rows[:1])  # a group whose tags and costs are all null
+    writer.write(rows[1:])
+    writer.close()
+    table = pq.read_table(tmp_path / "r.parquet")
+    assert table.schema.equals(parquet_schema())
+    assert pq.ParquetFile(tmp_path / "r.parquet").metadata.num_row_groups == 2
+    assert table.column("tags").to_pylist() == [None, ["t"]]

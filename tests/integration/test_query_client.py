@@ -14,8 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 
+from tests.support.keys import new_key
 from tests.support.otlp_json import SEC
 from tests.support.query_data import send_traces
 from tests.support.servers import LiveServer
@@ -343,3 +345,113 @@ def test_imports_without_the_server_extra() -> None:
         "watchkeep", "watchkeep.client", "watchkeep.client.errors", "watchkeep.client.models",
         "watchkeep.client.query", "watchkeep.semconv",
     }  # fmt: skip
+
+
+class CuttingTransport(httpx.HTTPTransport):
+    """Passes requests to the real server but keeps only the first ``lines`` lines of each
+    answer: a connection that dropped midway through an export."""
+
+    def __init__(self, lines: int, partial: int = 0) -> None:
+        super().__init__()
+        self.lines = lines
+        self.partial = partial  # bytes of the next line kept too
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = super().handle_request(request)
+        kept = response.read().splitlines(keepends=True)
+        body = b"".join(kept[: self.lines]) + b"".join(kept[self.lines :])[: self.partial]
+        return httpx.Response(
+            response.status_code, headers={"content-type": "application/x-ndjson"}, content=body
+        )
+
+
+def test_export_streams_every_span_with_filters(loaded: tuple[LiveServer, int]) -> None:
+    server, _ = loaded
+    with wkc.Client(server.url, server.api_key) as c:
+        exported = list(c.export_spans())
+        assert exported == list(c.iter_spans(page_size=7))  # the same spans, fields and order
+        assert len(exported) == 2 * N
+        assert all(isinstance(s, wkc.Span) for s in exported)
+        errors = [(s.trace_id, s.name) for s in c.export_spans(status="error", user_id="u1")]
+        assert errors == [(f"{10:032x}", "chat")]
+        tagged = {s.trace_id for s in c.export_spans(tags=["t1", "all"], environment="prod")}
+        assert tagged == {s.trace_id for s in c.iter_spans(tags=["t1", "all"], environment="prod")}
+        assert tagged
+        assert list(c.export_spans(start_to="2000-01-01T00:00:00Z")) == []
+    with server.client as http:
+        response = http.get("/api/v1/export", params={"trace_id": f"{3:032x}"})
+    assert response.headers["content-type"].startswith("application/x-ndjson")
+    *spans, trailer = [orjson.loads(line) for line in response.content.splitlines()]
+    assert trailer == {"_end": True, "count": 2}
+    listed = server.spans(f"{3:032x}")
+    assert spans == listed
+
+
+def test_export_detects_a_cut_stream(loaded: tuple[LiveServer, int]) -> None:
+    server, _ = loaded
+    for keep in (0, 5, 2 * N):  # nothing, midway, every span but not the trailer
+        with wkc.Client(server.url, server.api_key, transport=CuttingTransport(keep)) as c:
+            got: list[wkc.Span] = []
+            with pytest.raises(wkc.IncompleteExport, match=f"after {keep} spans"):
+                got.extend(c.export_spans())
+            assert len(got) == keep
+    cut_mid_line = CuttingTransport(3, partial=40)
+    with (
+        wkc.Client(server.url, server.api_key, transport=cut_mid_line) as c,
+        pytest.raises(wkc.IncompleteExport, match="after 3 spans, within a line"),
+    ):
+        list(c.export_spans())
+    with wkc.Client(server.url, server.api_key, transport=CuttingTransport(2 * N + 1)) as c:
+        assert len(list(c.export_spans())) == 2 * N
+    with wkc.Client(server.url, server.api_key, transport=CuttingTransport(5)) as c:
+        rows: list[dict[str, object]] = []
+        with pytest.raises(wkc.IncompleteExport, match="after 5 spans"):
+            rows.extend(row for batch in c.export_rows() for row in batch)
+        assert len(rows) == 5
+
+
+def test_export_rows_are_the_spans_as_json(loaded: tuple[LiveServer, int]) -> None:
+    server, _ = loaded
+    with wkc.Client(server.url, server.api_key) as c:
+        rows = [row for batch in c.export_rows(status="error") for row in batch]
+        assert [wkc.Span.from_json(r) for r in rows] == list(c.export_spans(status="error"))
+    assert rows
+    assert all(str(r["start_time"]).endswith("Z") for r in rows)  # plain JSON, not parsed
+
+    async def run() -> list[dict[str, object]]:
+        async with wkc.AsyncClient(server.url, server.api_key) as c:
+            return [row async for batch in c.export_rows(status="error") for row in batch]
+
+    assert asyncio.run(run()) == rows
+
+
+def test_export_is_scoped_to_the_keys_project(loaded: tuple[LiveServer, int]) -> None:
+    server, _ = loaded
+    other = new_key(server.database_url)
+    send_traces(server.url, other, range(100, 102))
+    with wkc.Client(server.url, other) as b:
+        theirs = list(b.export_spans())
+        assert {s.trace_id for s in theirs} == {f"{100:032x}", f"{101:032x}"}
+        assert list(b.export_spans(trace_id=f"{3:032x}")) == []
+    with wkc.Client(server.url, server.api_key) as a:
+        assert len(list(a.export_spans())) == 2 * N
+
+
+def test_async_export(loaded: tuple[LiveServer, int]) -> None:
+    server, _ = loaded
+
+    async def run() -> list[wkc.Span]:
+        async with wkc.AsyncClient(server.url, server.api_key) as c:
+            return [s async for s in c.export_spans(environment="dev")]
+
+    spans = asyncio.run(run())
+    assert {s.trace_id for s in spans} == {f"{11:032x}", f"{12:032x}"}
+    assert len(spans) == 4
+    with pytest.raises(wkc.AuthenticationError):
+        asyncio.run(_export_with_key(server.url, "wk_unknownunkno_nope"))
+
+
+async def _export_with_key(url: str, key: str) -> None:
+    async with wkc.AsyncClient(url, key) as c:
+        async for _ in c.export_spans():
+            pass

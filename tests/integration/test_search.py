@@ -21,17 +21,12 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from tests.support.apps import Api
 from tests.support.keys import new_key
-from tests.support.otlp_json import attr, two_span_trace
+from tests.support.otlp_json import chat_trace
 from tests.support.otlp_post import post_spans as post
 from tests.support.tenant import unique
 from watchkeep.store.engine import make_engine
 from watchkeep.store.project_deletion import delete_project
 from watchkeep.store.text_search import SearchIndexer, payload_text, query_words
-
-
-def chat_trace(n: int, prompt: str, answer: str) -> list[dict[str, object]]:
-    messages = json.dumps([{"role": "user", "content": prompt}])
-    return two_span_trace(n, [], [attr("input.value", messages), attr("output.value", answer)])
 
 
 def index(api: Api) -> None:

@@ -214,6 +214,9 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("GET", "/api/v1/spans"): Row(
         lambda t: ("/api/v1/spans", {"params": {"trace_id": t.trace()}}), 200, READ
     ),
+    ("GET", "/api/v1/export"): Row(
+        lambda t: ("/api/v1/export", {"params": {"trace_id": t.trace()}}), 200, READ
+    ),
     ("POST", "/api/v1/scores"): Row(
         lambda t: ("/api/v1/scores", {"json": {"name": "q", "value": 1, "trace_id": t.trace()}}),
         201,

@@ -19,7 +19,7 @@ import httpx
 import yaml
 
 from tests.support.gateway import wait_until
-from tests.support.servers import free_port
+from tests.support.servers import free_port, stop_process
 
 BINARY = "prometheus-alertmanager"
 
@@ -94,10 +94,5 @@ def running_alertmanager(webhook_url: str, workdir: Path) -> Iterator[Alertmanag
             )
         yield Alertmanager(url)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
         log.close()

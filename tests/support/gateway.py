@@ -20,7 +20,7 @@ import yaml
 from fastapi import FastAPI
 
 from tests.support.keys import new_key
-from tests.support.servers import free_port, serve
+from tests.support.servers import free_port, serve, stop_process
 from watchkeep.api.app import create_app
 from watchkeep.config import Settings
 
@@ -118,12 +118,7 @@ def process(
             time.sleep(0.05)
         yield proc
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
+        stop_process(proc)
 
 
 def mock_upstream_args(port: int, *extra: str) -> list[str]:

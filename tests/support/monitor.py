@@ -54,11 +54,37 @@ class MonitorApi:
         """Headers with a new key of ``role`` in this project."""
         return {"Authorization": f"Bearer {new_key(self.database_url, role, self.project)}"}
 
+    def add_channel(self, channel: dict[str, Any]) -> None:
+        """Create an alert channel."""
+        created = self.client.post("/api/v1/alert-channels", json=channel, headers=self.auth)
+        assert created.status_code == 201, created.text
+
+    def add_monitor(self, spec: dict[str, Any]) -> int:
+        """Create a monitor; its id."""
+        created = self.client.post("/api/v1/monitors", json=spec, headers=self.auth)
+        assert created.status_code == 201, created.text
+        return int(created.json()["id"])
+
     def fill(self, n: int, start_ns: int, end_ns: int, traffic: Traffic | None = None, seed: int = 0) -> None:
         """Store ``n`` generated LLM calls of this project in [start, end)."""
         write(
             self.services.engine, generate(self.project_id, n, start_ns, end_ns, traffic or Traffic(), seed)
         )
+
+
+def no_calls_monitor(channel: str, **fields: Any) -> dict[str, Any]:
+    """A metric monitor that alerts on its first pass (fewer than one request, no minimum
+    sample), delivering to ``channel``; ``fields`` add to or replace its spec."""
+    return {
+        "name": "no-calls",
+        "kind": "metric",
+        "metric": "requests",
+        "min_samples": 0,
+        "severity": "critical",
+        "condition": {"op": "<", "alert": 1},
+        "channels": [channel],
+        **fields,
+    }
 
 
 @contextmanager
@@ -70,7 +96,12 @@ def monitor_api(settings: Settings, database_url: str) -> Iterator[MonitorApi]:
     with TestClient(app) as client:
         svc: Services = app.state.services
         project_id = ProjectRepository(svc.engine).get_or_create(project).id
-        yield MonitorApi(app, client, key, project_id, project, database_url)
+        api = MonitorApi(app, client, key, project_id, project, database_url)
+        yield api
+        # A worker evaluates every project's due monitors: leave none behind for the next test
+        # that shares this database.
+        for monitor in client.get("/api/v1/monitors", headers=api.auth).json()["items"]:
+            client.delete(f"/api/v1/monitors/{monitor['id']}", headers=api.auth)
 
 
 class Receiver:

@@ -3,6 +3,8 @@ at a fixed time per ``n``, so tests can state exactly what each filter should re
 
 from __future__ import annotations
 
+import json
+
 T0 = 1_700_000_000_000_000_000
 SEC = 1_000_000_000
 
@@ -47,3 +49,9 @@ def two_span_trace(
     if child_attributes is not None:
         child["attributes"] = child_attributes
     return [root, child]
+
+
+def chat_trace(n: int, prompt: str, answer: str) -> list[dict[str, object]]:
+    """``two_span_trace(n)`` whose LLM span carries a user ``prompt`` (chat JSON) and ``answer``."""
+    messages = json.dumps([{"role": "user", "content": prompt}])
+    return two_span_trace(n, [], [attr("input.value", messages), attr("output.value", answer)])

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -80,6 +81,15 @@ class Backend:
     api_key: str
     spans: Callable[[str], list[dict[str, Any]]]
     real: bool
+
+    def wait_spans(self, trace_id: str, count: int) -> list[dict[str, Any]]:
+        """The trace's spans once ``count`` have arrived (or what came within 20 s)."""
+        deadline = time.monotonic() + 20
+        spans = self.spans(trace_id)
+        while len(spans) < count and time.monotonic() < deadline:
+            time.sleep(0.1)
+            spans = self.spans(trace_id)
+        return spans
 
 
 def _field(obj: Any, name: str) -> Any:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import socket
+import subprocess
 import threading
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 import uvicorn
@@ -60,3 +62,13 @@ def serve(app: FastAPI, port: int) -> tuple[uvicorn.Server, threading.Thread]:
             raise RuntimeError("test server did not start")
         time.sleep(0.02)
     return server, thread
+
+
+def stop_process(proc: subprocess.Popen[Any]) -> None:
+    """Terminate a child process and reap it, killing it if it ignores SIGTERM for 10 s."""
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)

@@ -21,6 +21,7 @@ from watchkeep.api.routes import (
     alerts,
     drift,
     evaluators,
+    export,
     gateway_routes,
     health,
     keys,
@@ -79,7 +80,8 @@ def create_app(
         app.state.services = svc
         upkeep = StoreMaintenance(svc.engine)
         upkeep.start()
-        svc.search.start()
+        if settings.search_index and not gateway_only:  # gateway replicas only serve and trace
+            svc.search.start()
         svc.writer.start()
         if svc.gateway is not None:
             await svc.gateway.open()
@@ -117,7 +119,7 @@ def create_app(
         framework = gateway_web.GatewayFastPath(framework, root=app)
     app.front = ObservabilityMiddleware(framework, metrics=HttpMetrics(registry))
     if not gateway_only:
-        for module in (otlp, traces, scores, usage):
+        for module in (otlp, traces, export, scores, usage):
             app.include_router(module.router)
         for module in (metrics_api, quality, drift, evaluators, monitors, alerts, keys, projects):
             app.include_router(module.router)

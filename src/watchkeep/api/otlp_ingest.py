@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from enum import IntEnum
 
-from watchkeep.ingest import otlp_json, otlp_logs, otlp_proto
 from watchkeep.ingest.decode_pool import DecodeWorkerFailed
 from watchkeep.ingest.decoded import OtlpDecodeError
 from watchkeep.ingest.group_commit import QueueFull, StorageUnavailable, WriterStopped
+from watchkeep.ingest.otlp_response import encode_response
 from watchkeep.ingest.service import Encoding, ExportResult, IngestService, Signal
 
 
@@ -76,10 +76,4 @@ async def export(
 
 def encode_result(result: ExportResult, encoding: Encoding, signal: Signal) -> bytes:
     """The Export*ServiceResponse for ``result`` (partial success when some were refused)."""
-    if signal is Signal.LOGS:
-        if encoding is Encoding.PROTOBUF:
-            return otlp_logs.encode_response_protobuf(result.rejected, result.message)
-        return otlp_logs.encode_response_json(result.rejected, result.message)
-    if encoding is Encoding.PROTOBUF:
-        return otlp_proto.encode_response(result.rejected, result.message)
-    return otlp_json.encode_response(result.rejected, result.message)
+    return encode_response(signal, encoding, result.rejected, result.message)

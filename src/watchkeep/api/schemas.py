@@ -17,6 +17,7 @@ from watchkeep.security.keys import MAX_LIFETIME_SECONDS
 from watchkeep.semconv import ScoreDataType as ScoreDataType
 from watchkeep.semconv import ScoreSource as ScoreSource
 from watchkeep.store.projects import PROJECT_NAME
+from watchkeep.store.usage_queries import UsageTotals
 
 HEX32 = r"^[0-9a-fA-F]{32}$"
 HEX16 = r"^[0-9a-fA-F]{16}$"
@@ -418,27 +419,8 @@ class ProjectPage(BaseModel):
     next_cursor: str | None
 
 
-class UsageTotalsOut(BaseModel):
-    """What one user or session did in the range: its spans' totals (``calls``: LLM spans,
-    ``errors``: spans with error status)."""
-
-    model_config = ConfigDict(from_attributes=True)
-
-    id: str
-    traces: int
-    spans: int
-    calls: int
-    input_tokens: int
-    output_tokens: int
-    total_tokens: int
-    cost_usd: float
-    errors: int
-    first_seen_unix_nano: int
-    last_seen_unix_nano: int
-
-
 class UsagePage(BaseModel):
     """A page of users or sessions; pass ``next_offset`` as ``offset`` for the next one."""
 
-    items: list[UsageTotalsOut]
+    items: list[UsageTotals]
     next_offset: int | None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, Gauge
 from sqlalchemy import Engine
 
 from watchkeep.config import Settings
@@ -46,6 +46,28 @@ class Services:
     gateway: Gateway | None = None
 
 
+def search_indexer(settings: Settings, engine: Engine, registry: CollectorRegistry) -> SearchIndexer:
+    """The search indexer of the settings; while it is on, its lag is exported as gauges
+    (measured at scrape time, at most once a second)."""
+    indexer = SearchIndexer(
+        engine, budget=settings.search_index_budget, max_chars=settings.search_index_max_chars
+    )
+    if settings.search_index:
+        spans = Gauge(
+            "watchkeep_search_index_lag_spans",
+            "Spans stored but not yet indexed for search (span ids past the indexer's mark).",
+            registry=registry,
+        )
+        spans.set_function(lambda: indexer.lag().spans)
+        seconds = Gauge(
+            "watchkeep_search_index_lag_seconds",
+            "Age of the oldest stored span not yet indexed for search (0 when caught up).",
+            registry=registry,
+        )
+        seconds.set_function(lambda: indexer.lag().seconds)
+    return indexer
+
+
 def build_services(settings: Settings, registry: CollectorRegistry) -> Services:
     """Every long-lived object of a server, wired together (nothing started yet)."""
     url = settings.resolved_database_url()
@@ -72,6 +94,7 @@ def build_services(settings: Settings, registry: CollectorRegistry) -> Services:
         max_label_values=settings.metrics_max_label_values,
         egress=AddressPolicy.from_strings(settings.egress_allow_networks),
         smtp_verify_tls=settings.smtp_verify_tls,
+        pass_budget_s=settings.monitor_pass_budget_s,
     )
     return Services(
         settings=settings,
@@ -89,7 +112,7 @@ def build_services(settings: Settings, registry: CollectorRegistry) -> Services:
         traces=TraceQueries(engine),
         scores=ScoreRepository(engine),
         monitoring=monitoring,
-        search=SearchIndexer(engine),
+        search=search_indexer(settings, engine, registry),
         usage=UsageQueries(engine),
         gateway=(
             Gateway(settings, writer, registry, RouteRepository(engine)) if settings.gateway_enabled else None

@@ -42,6 +42,7 @@ def worker(
         resource_every=settings.resource_sample_seconds,
         egress=AddressPolicy.from_strings(settings.egress_allow_networks),
         smtp_verify_tls=settings.smtp_verify_tls,
+        pass_budget_s=settings.monitor_pass_budget_s,
     )
     loop = monitoring.worker
     signal.signal(signal.SIGTERM, lambda *_: loop.stop(timeout=0))

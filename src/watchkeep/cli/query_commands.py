@@ -8,15 +8,17 @@ Tables go to stdout; ``--json`` prints JSON instead (``list``/``tail``: one obje
 
 from __future__ import annotations
 
+import functools
+import inspect
 import re
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from itertools import islice
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 import orjson
 import typer
@@ -85,18 +87,18 @@ def parse_when(text: str, now: datetime | None = None) -> datetime:
 
 def trace_filters(
     *,
-    user: str | None = None,
-    session: str | None = None,
-    environment: str | None = None,
-    release: str | None = None,
-    name: str | None = None,
-    model: str | None = None,
-    since: str | None = None,
-    until: str | None = None,
-    errors: bool = False,
-    tag: list[str] | None = None,
-    search: str | None = None,
-    metadata: list[str] | None = None,
+    user: User = None,
+    session: Session = None,
+    environment: Environment = None,
+    release: Release = None,
+    name: Name = None,
+    model: Model = None,
+    since: Since = None,
+    until: Until = None,
+    errors: Errors = False,
+    tag: Tag = None,
+    search: Search = None,
+    metadata: Metadata = None,
 ) -> dict[str, Any]:
     """The client's filter keywords from the CLI's options."""
     return {
@@ -122,6 +124,36 @@ def _pair(text: str) -> tuple[str, str]:
     return key, value
 
 
+F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
+
+
+def with_trace_filters(*, until: bool = True) -> Callable[[F], F]:
+    """Give a command the trace filter options; it receives them as ``filters`` (the
+    client's keywords: ``trace_filters``, whose parameters are the options), declared once."""
+    options = [
+        p
+        for p in inspect.signature(trace_filters, eval_str=True).parameters.values()
+        if until or p.name != "until"
+    ]
+    names = [p.name for p in options]
+
+    def decorate(command: F) -> F:
+        sig = inspect.signature(command, eval_str=True)
+        own = [p.replace(kind=p.KEYWORD_ONLY) for p in sig.parameters.values() if p.name != "filters"]
+
+        @functools.wraps(command)
+        def run(**kwargs: Any) -> Any:
+            filters = trace_filters(**{n: kwargs.pop(n) for n in names})
+            return command(filters=filters, **kwargs)
+
+        run.__signature__ = sig.replace(parameters=own + options)  # type: ignore[attr-defined]
+        run.__annotations__ = {p.name: p.annotation for p in own + options}
+        return run  # type: ignore[return-value]
+
+    return decorate
+
+
 def _client(url: str, api_key: str) -> Client:
     if not api_key:
         _console(stderr=True).print("an API key is needed: --api-key or WATCHKEEP_API_KEY")
@@ -132,6 +164,20 @@ def _client(url: str, api_key: str) -> Client:
 def _fail(exc: WatchkeepError) -> typer.Exit:
     _console(stderr=True).print(f"[red]error:[/red] {escape(str(exc))}")
     return typer.Exit(1)
+
+
+def _fetch(url: str, api_key: str, limit: int, items: Callable[[Client], Iterator[T]]) -> list[T]:
+    """The first ``limit`` of ``items(client)``; a failure is printed and exits 1."""
+    with _client(url, api_key) as client:
+        try:
+            return list(islice(items(client), limit))
+        except WatchkeepError as exc:
+            raise _fail(exc) from exc
+
+
+def _json_lines(values: Iterable[Any]) -> None:
+    for value in values:
+        _json_line(value)
 
 
 def _json_line(value: Any) -> None:
@@ -167,38 +213,18 @@ def _trace_row(t: TraceSummary) -> list[str]:
 
 
 @traces_app.command("list")
+@with_trace_filters()
 def traces_list(
+    filters: dict[str, Any],
     url: Url = DEFAULT_URL,
     api_key: ApiKey = "",
-    user: User = None,
-    session: Session = None,
-    environment: Environment = None,
-    release: Release = None,
-    name: Name = None,
-    model: Model = None,
-    since: Since = None,
-    until: Until = None,
-    errors: Errors = False,
-    tag: Tag = None,
-    search: Search = None,
-    metadata: Metadata = None,
     limit: Annotated[int, typer.Option(min=1, max=100_000, help="At most this many traces.")] = 50,
     json: Json = False,
 ) -> None:
     """Traces, newest first (pages are followed up to --limit)."""
-    f = trace_filters(
-        user=user, session=session, environment=environment, release=release, name=name, model=model,
-        since=since, until=until, errors=errors, tag=tag, search=search, metadata=metadata,
-    )  # fmt: skip
-    with _client(url, api_key) as client:
-        try:
-            found = list(islice(client.iter_traces(page_size=min(limit, 500), **f), limit))
-        except WatchkeepError as exc:
-            raise _fail(exc) from exc
+    found = _fetch(url, api_key, limit, lambda c: c.iter_traces(page_size=min(limit, 500), **filters))
     if json:
-        for t in found:
-            _json_line(t)
-        return
+        return _json_lines(found)
     table = _trace_table()
     for t in found:
         table.add_row(*_trace_row(t))
@@ -306,34 +332,21 @@ def follow_traces(
 
 
 @traces_app.command("tail")
+@with_trace_filters(until=False)
 def traces_tail(
+    filters: dict[str, Any],
     url: Url = DEFAULT_URL,
     api_key: ApiKey = "",
-    user: User = None,
-    session: Session = None,
-    environment: Environment = None,
-    release: Release = None,
-    name: Name = None,
-    model: Model = None,
-    since: Since = None,
-    errors: Errors = False,
-    tag: Tag = None,
-    search: Search = None,
-    metadata: Metadata = None,
     interval: Annotated[float, typer.Option(min=0.1, help="Seconds between polls.")] = 2.0,
     lookback: Annotated[float, typer.Option(min=0, help="Seconds of late arrival to allow.")] = 60.0,
     max_traces: Annotated[int | None, typer.Option(min=1, help="Stop after this many traces.")] = None,
     json: Json = False,
 ) -> None:
     """Follow new traces live (Ctrl-C stops); --since also prints recent ones first."""
-    f = trace_filters(
-        user=user, session=session, environment=environment, release=release, name=name, model=model,
-        since=since, errors=errors, tag=tag, search=search, metadata=metadata,
-    )  # fmt: skip
     printed = 0
     with _client(url, api_key) as client:
         try:
-            for t in follow_traces(client, f, interval, lookback):
+            for t in follow_traces(client, filters, interval, lookback):
                 if json:
                     _json_line(t)
                 else:
@@ -364,27 +377,17 @@ def scores_list(
     """Scores and feedback, newest first."""
     start = parse_when(since) if since else None
     end = parse_when(until) if until else None
-    with _client(url, api_key) as client:
-        try:
-            found = list(
-                islice(
-                    client.iter_scores(
-                        name=name,
-                        trace_id=trace_id,
-                        source=source,
-                        created_from=start,
-                        created_to=end,
-                        page_size=min(limit, 1000),
-                    ),
-                    limit,
-                )
-            )
-        except WatchkeepError as exc:
-            raise _fail(exc) from exc
+    found = _fetch(
+        url,
+        api_key,
+        limit,
+        lambda c: c.iter_scores(
+            name=name, trace_id=trace_id, source=source, created_from=start, created_to=end,
+            page_size=min(limit, 1000),
+        ),
+    )  # fmt: skip
     if json:
-        for s in found:
-            _json_line(s)
-        return
+        return _json_lines(found)
     table = Table(header_style="bold")
     for col in ("created (UTC)", "name", "value", "label", "source", "trace id", "span id", "comment"):
         table.add_column(col)
@@ -398,41 +401,28 @@ def scores_list(
     _console(stderr=True).print(f"{len(found)} score(s)")
 
 
+@with_trace_filters()
 def export(
+    filters: dict[str, Any],
     output: Annotated[Path, typer.Option("--output", "-o", help="File to write.")],
     fmt: Annotated[
         Literal["jsonl", "csv", "parquet"], typer.Option("--format", help="jsonl, csv or parquet.")
     ] = "jsonl",
     url: Url = DEFAULT_URL,
     api_key: ApiKey = "",
-    user: User = None,
-    session: Session = None,
-    environment: Environment = None,
-    release: Release = None,
-    name: Name = None,
-    model: Model = None,
-    since: Since = None,
-    until: Until = None,
-    errors: Errors = False,
-    tag: Tag = None,
-    search: Search = None,
-    metadata: Metadata = None,
-    page_size: Annotated[int, typer.Option(min=1, max=1000, help="Spans a request.")] = 1000,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
 ) -> None:
-    """Export spans (one row per span, with its trace attributes), newest first, streamed
-    page by page: memory stays flat whatever the size."""
-    f = trace_filters(
-        user=user, session=session, environment=environment, release=release, name=name, model=model,
-        since=since, until=until, errors=errors, tag=tag, search=search, metadata=metadata,
-    )  # fmt: skip
-    count = _export(url, api_key, f, fmt, output, page_size, quiet)
+    """Export spans (one row per span, with its trace attributes), newest first, in one
+    streamed request (GET /api/v1/export): memory stays flat whatever the size. A stream
+    cut short is an error (exit 1), never a silently short file."""
+    count = _export(url, api_key, filters, fmt, output, quiet)
     _console(stderr=True).print(f"exported {count:,} span(s) to {output}")
 
 
-def _export(
-    url: str, api_key: str, f: dict[str, Any], fmt: Format, output: Path, page_size: int, quiet: bool
-) -> int:
+PROGRESS_EVERY = 5000  # spans between progress bar updates
+
+
+def _export(url: str, api_key: str, f: dict[str, Any], fmt: Format, output: Path, quiet: bool) -> int:
     count = 0
     progress = Progress(
         SpinnerColumn(),
@@ -442,23 +432,26 @@ def _export(
         console=_console(stderr=True),
         disable=quiet,
     )
+    failure: WatchkeepError | None = None
     with ExitStack() as stack, _client(url, api_key) as client, progress:
         task = progress.add_task("export", total=None, rate="")
         writer = open_writer(fmt, output, stack)
         started = time.perf_counter()
-        cursor: str | None = None
         try:
-            while True:
-                page = client.list_spans(limit=page_size, cursor=cursor, **f)
-                writer.write(page.items)
-                count += len(page.items)
-                rate = count / max(time.perf_counter() - started, 1e-9)
-                progress.update(task, completed=count, rate=f"{rate:,.0f}/s")
-                if page.next_cursor is None:
-                    break
-                cursor = page.next_cursor
+            shown = 0
+            for rows in client.export_rows(**f):
+                writer.write(rows)
+                count += len(rows)
+                if count - shown >= PROGRESS_EVERY:
+                    shown = count
+                    rate = count / max(time.perf_counter() - started, 1e-9)
+                    progress.update(task, completed=count, rate=f"{rate:,.0f}/s")
+            progress.update(task, completed=count)
         except WatchkeepError as exc:
-            raise _fail(exc) from exc
+            failure = exc
         finally:
             writer.close()
+    if failure is not None:
+        output.unlink(missing_ok=True)  # a partial file would pass for a whole one
+        raise _fail(failure) from failure
     return count

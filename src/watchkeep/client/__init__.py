@@ -12,6 +12,7 @@ Ships in the SDK-only install (``pip install watchkeep``): it needs httpx and or
 from watchkeep.client.errors import (
     ApiError,
     AuthenticationError,
+    IncompleteExport,
     InvalidRequest,
     NotFound,
     PermissionDenied,
@@ -43,6 +44,7 @@ __all__ = [
     "ClassificationReport",
     "Client",
     "Estimate",
+    "IncompleteExport",
     "InvalidRequest",
     "MetricBucket",
     "Metrics",

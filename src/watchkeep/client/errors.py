@@ -14,6 +14,10 @@ class TransportError(WatchkeepError):
     """The server could not be reached or did not answer in time (the request may be retried)."""
 
 
+class IncompleteExport(TransportError):
+    """An export stream ended before its trailer line: the connection or server failed midway."""
+
+
 class ApiError(WatchkeepError):
     """The API answered with an error status: ``{"error": {"code": ..., "message": ...}}``."""
 

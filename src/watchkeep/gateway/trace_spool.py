@@ -24,7 +24,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +58,10 @@ class Claimed:
     size: int
 
 
+# A span is stored as the list of its fields in DecodedSpan's order, its events last.
+_FIELDS = tuple(f.name for f in fields(DecodedSpan) if f.name != "events")
+
+
 def encode(project_id: int, spans: list[DecodedSpan]) -> bytes:
     """The file contents for ``spans`` of ``project_id`` (JSON, every field of the span)."""
     return orjson.dumps(
@@ -66,18 +70,7 @@ def encode(project_id: int, spans: list[DecodedSpan]) -> bytes:
             "project_id": project_id,
             "spans": [
                 [
-                    s.trace_id,
-                    s.span_id,
-                    s.parent_span_id,
-                    s.name,
-                    s.kind,
-                    s.start_time_unix_nano,
-                    s.end_time_unix_nano,
-                    s.status_code,
-                    s.status_message,
-                    s.attributes,
-                    s.resource,
-                    s.scope_name,
+                    *(getattr(s, name) for name in _FIELDS),
                     [[e.time_unix_nano, e.name, e.attributes] for e in s.events],
                 ]
                 for s in spans
@@ -91,40 +84,14 @@ def decode(payload: bytes) -> tuple[int, list[DecodedSpan]]:
     doc: Any = orjson.loads(payload)
     if not isinstance(doc, dict) or doc.get("v") != _FORMAT:
         raise ValueError("not a gateway trace spool file of this version")
-    return int(doc["project_id"]), [_span(fields) for fields in doc["spans"]]
+    return int(doc["project_id"]), [_span(values) for values in doc["spans"]]
 
 
-def _span(fields: list[Any]) -> DecodedSpan:
-    (
-        trace_id,
-        span_id,
-        parent,
-        name,
-        kind,
-        start,
-        end,
-        code,
-        message,
-        attributes,
-        resource,
-        scope,
-        events,
-    ) = fields
-    return DecodedSpan(
-        trace_id,
-        span_id,
-        parent,
-        name,
-        kind,
-        start,
-        end,
-        code,
-        message,
-        attributes,
-        resource,
-        scope,
-        [DecodedEvent(*event) for event in events],
-    )
+def _span(values: list[Any]) -> DecodedSpan:
+    if len(values) != len(_FIELDS) + 1:
+        raise ValueError(f"a spooled span has {len(values)} fields, not {len(_FIELDS) + 1}")
+    *head, events = values
+    return DecodedSpan(**dict(zip(_FIELDS, head, strict=True)), events=[DecodedEvent(*e) for e in events])
 
 
 def _span_count(name: str) -> int | None:

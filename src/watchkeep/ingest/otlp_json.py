@@ -214,10 +214,3 @@ def decode_json(body: bytes) -> DecodedExport:
 
 # The field readers, for the other OTLP/JSON signals (logs).
 field, obj, array, string, hex_id = _get, _obj, _list, _str, _hex_id
-
-
-def encode_response(rejected: int, message: str) -> bytes:
-    """An OTLP/JSON ExportTraceServiceResponse, with partialSuccess when spans were rejected."""
-    if not rejected:
-        return b"{}"
-    return orjson.dumps({"partialSuccess": {"rejectedSpans": str(rejected), "errorMessage": message}})

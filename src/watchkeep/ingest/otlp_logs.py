@@ -13,11 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from google.protobuf.message import DecodeError
-from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
-    ExportLogsServiceRequest,
-    ExportLogsServiceResponse,
-)
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 
 from watchkeep.ingest import otlp_json, otlp_proto
 from watchkeep.ingest.decoded import OtlpDecodeError
@@ -54,11 +50,7 @@ class DecodedLogs:
 
 def decode_logs_protobuf(body: bytes) -> DecodedLogs:
     """Decode an ExportLogsServiceRequest."""
-    request = ExportLogsServiceRequest()
-    try:
-        request.ParseFromString(body)
-    except (DecodeError, RuntimeError, ValueError) as exc:
-        raise OtlpDecodeError(f"malformed protobuf ExportLogsServiceRequest: {exc}") from exc
+    request = otlp_proto.parse(ExportLogsServiceRequest(), body)
     logs = DecodedLogs()
     for rl in request.resource_logs:
         for sl in rl.scope_logs:
@@ -121,19 +113,3 @@ def payload_rows(project_id: int, logs: DecodedLogs, now_ns: int) -> WriteBatch:
             )
         )
     return batch
-
-
-def encode_response_protobuf(rejected: int, message: str) -> bytes:
-    """An ExportLogsServiceResponse, with partial success when records were rejected."""
-    response = ExportLogsServiceResponse()
-    if rejected:
-        response.partial_success.rejected_log_records = rejected
-        response.partial_success.error_message = message
-    return bytes(response.SerializeToString())
-
-
-def encode_response_json(rejected: int, message: str) -> bytes:
-    """An OTLP/JSON ExportLogsServiceResponse."""
-    if not rejected:
-        return b"{}"
-    return orjson.dumps({"partialSuccess": {"rejectedLogRecords": str(rejected), "errorMessage": message}})

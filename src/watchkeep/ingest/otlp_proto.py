@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import base64
-from typing import Any
+from typing import Any, TypeVar
 
-from google.protobuf.message import DecodeError
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
-    ExportTraceServiceRequest,
-    ExportTraceServiceResponse,
-)
+from google.protobuf.message import DecodeError, Message
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
 from watchkeep.ingest.decoded import (
@@ -23,6 +20,7 @@ from watchkeep.ingest.decoded import (
 
 _SCALARS = frozenset({"string_value", "bool_value", "int_value", "double_value"})
 _MAX_DEPTH = 32
+M = TypeVar("M", bound=Message)
 
 
 def any_value(value: AnyValue, depth: int = 0) -> Any:
@@ -53,13 +51,18 @@ def attributes(kvs: Any) -> Attributes:
     return out
 
 
-def decode_protobuf(body: bytes) -> DecodedExport:
-    """Decode an ExportTraceServiceRequest; invalid spans are counted, not fatal."""
-    request = ExportTraceServiceRequest()
+def parse(request: M, body: bytes) -> M:
+    """``request`` read from ``body``; OtlpDecodeError when it is not that protobuf message."""
     try:
         request.ParseFromString(body)
     except (DecodeError, RuntimeError, ValueError) as exc:
-        raise OtlpDecodeError(f"malformed protobuf ExportTraceServiceRequest: {exc}") from exc
+        raise OtlpDecodeError(f"malformed protobuf {type(request).__name__}: {exc}") from exc
+    return request
+
+
+def decode_protobuf(body: bytes) -> DecodedExport:
+    """Decode an ExportTraceServiceRequest; invalid spans are counted, not fatal."""
+    request = parse(ExportTraceServiceRequest(), body)
     export = DecodedExport()
     spans = export.spans
     for rs in request.resource_spans:
@@ -96,12 +99,3 @@ def decode_protobuf(body: bytes) -> DecodedExport:
                     )
                 )
     return export
-
-
-def encode_response(rejected: int, message: str) -> bytes:
-    """An ExportTraceServiceResponse, with partial success when spans were rejected."""
-    response = ExportTraceServiceResponse()
-    if rejected:
-        response.partial_success.rejected_spans = rejected
-        response.partial_success.error_message = message
-    return bytes(response.SerializeToString())

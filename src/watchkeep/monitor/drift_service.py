@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from sqlalchemy import Engine, insert, select
@@ -55,6 +55,7 @@ from watchkeep.store.tables import drift_references
 
 CACHE_ENTRIES = 256
 SETTLE_NS = 60 * 1_000_000_000
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +97,25 @@ def reference_budget(seconds: float) -> Iterator[ReferenceBudget]:
         yield budget
     finally:
         _BUDGET.reset(token)
+
+
+def budgeted(compute: Callable[[], T], what: str) -> T:
+    """``compute()`` (a scan of raw spans for a reference), charged to the pass's budget.
+
+    Outside ``reference_budget`` it always runs; inside, it raises ``ReferencePending``
+    once the budget is spent, except for the pass's first scan (so every pass progresses).
+    """
+    budget = _BUDGET.get()
+    if budget is not None and budget.computed and budget.spent >= budget.seconds:
+        budget.deferred += 1
+        raise ReferencePending(f"{what} deferred: this pass spent its budget")
+    started = time.perf_counter()
+    try:
+        return compute()
+    finally:
+        if budget is not None:
+            budget.spent += time.perf_counter() - started
+            budget.computed += 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,17 +214,9 @@ class DriftService:
         if stored is not None:
             self._remember(key, stored)
             return stored, True
-        budget = _BUDGET.get()
-        if budget is not None and spec.values is None and budget.computed and budget.spent >= budget.seconds:
-            budget.deferred += 1
-            raise ReferencePending(f"reference of {req.feature} deferred: this pass spent its budget")
-        started = time.perf_counter()
-        try:
+        if spec.values is not None:
             return self._build(project_id, req, spec, key), False
-        finally:
-            if budget is not None:
-                budget.spent += time.perf_counter() - started
-                budget.computed += 1
+        return budgeted(lambda: self._build(project_id, req, spec, key), f"reference of {req.feature}"), False
 
     def _build(self, project_id: int, req: FeatureRequest, spec: ReferenceSpec, key: str) -> dict[str, Any]:
         """Summarise a reference found in no cache (and cache it once its window has closed)."""

@@ -2,25 +2,27 @@
 
 Every monitor of one worker pass is evaluated against the same "now", and window
 queries are memoised per pass by (project, filter, window, metric group), and drift
-monitors' current values by (project, feature, filter, window), so a hundred monitors
+monitors' current values by (project, filter, window) and feature family (``plan`` notes
+which features the pass's monitors watch, loaded by one scan), so a hundred monitors
 over the same calls cost one scan per distinct window, not one per monitor.
-Anomaly monitors keep the closed reference buckets of their series across passes
-(``SeriesCache``): a pass only queries the buckets that are new or still open.
+Anomaly monitors keep the closed reference buckets of their series across passes and
+restarts (``SeriesBuckets``): a pass only queries the buckets that are new or still open,
+and a scan of missing closed buckets is charged to the pass's reference budget.
 """
 
 from __future__ import annotations
 
 import math
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
 from watchkeep.monitor.anomaly import detect
-from watchkeep.monitor.drift_service import DriftService, ReferenceSpec
+from watchkeep.monitor.drift_service import DriftService, ReferenceSpec, budgeted
 from watchkeep.monitor.features import FeatureRequest
 from watchkeep.monitor.metric_queries import PERCENTILE_METRICS, MetricFilter, MetricQueries
 from watchkeep.monitor.quality import QualityQueries
 from watchkeep.monitor.resources import ResourceStore
+from watchkeep.monitor.series import SeriesBuckets, series_key
 from watchkeep.monitor.spec import MonitorSpec
 from watchkeep.monitor.state import State
 
@@ -44,6 +46,8 @@ class PassCache:
 
     entries: dict[tuple[Any, ...], Any] = field(default_factory=dict)
     hits: int = 0
+    # drift features the pass's monitors watch, by (project, filter, window): loaded together
+    features: dict[tuple[Any, ...], set[str]] = field(default_factory=dict)
 
     def get(self, key: tuple[Any, ...], compute: Any) -> Any:
         if key in self.entries:
@@ -52,26 +56,6 @@ class PassCache:
         value = compute()
         self.entries[key] = value
         return value
-
-
-class SeriesCache:
-    """Closed reference buckets of metric series, by (project, filter, bucket, group)."""
-
-    def __init__(self, max_series: int = 1024) -> None:
-        self._max = max_series
-        self._series: OrderedDict[tuple[Any, ...], dict[int, dict[str, float | None]]] = OrderedDict()
-
-    def buckets(self, key: tuple[Any, ...], oldest_ns: int) -> dict[int, dict[str, float | None]]:
-        """The cached buckets of ``key`` (older than ``oldest_ns`` dropped)."""
-        found = self._series.get(key)
-        if found is None:
-            found = self._series[key] = {}
-            while len(self._series) > self._max:
-                self._series.popitem(last=False)
-        self._series.move_to_end(key)
-        for start in [s for s in found if s < oldest_ns]:
-            del found[start]
-        return found
 
 
 def _group(metric: str) -> tuple[str, ...]:
@@ -95,7 +79,7 @@ class MonitorEvaluator:
         self._quality = quality
         self._drift = drift
         self._resources = resources
-        self._series = SeriesCache()
+        self._series = SeriesBuckets(metrics.engine)
 
     def evaluate(
         self, project_id: int, spec: MonitorSpec, now_ns: int, cache: PassCache | None = None
@@ -110,6 +94,31 @@ class MonitorEvaluator:
             "resource": self._resource,
         }[spec.kind]
         return handler(project_id, spec, now_ns, cache)
+
+    def plan(self, cache: PassCache, monitors: list[tuple[int, MonitorSpec]]) -> None:
+        """Note which drift features the pass will load, so one scan per family serves them all."""
+        for project_id, spec in monitors:
+            if spec.kind == "drift" and spec.feature is not None:
+                key = (project_id, spec.filter.to_metric_filter(), spec.window)
+                cache.features.setdefault(key, set()).add(spec.feature)
+
+    def _current(
+        self, project_id: int, spec: MonitorSpec, req: FeatureRequest, start: int, now: int, cache: PassCache
+    ) -> Any:
+        """The current window's values of a drift feature, loaded with its planned family members."""
+        family = self._drift.loader.family(req.feature)
+        if not family:
+            return cache.get(
+                ("feature", project_id, req, start, now),
+                lambda: self._drift.loader.load(project_id, req, start, now),
+            )
+        planned = cache.features.get((project_id, req.filter, spec.window), set())
+        wanted = tuple(f for f in family if f in planned or f == req.feature)
+        columns = cache.get(
+            ("features", project_id, req.filter, wanted, start, now),
+            lambda: self._drift.loader.load_many(project_id, req.filter, wanted, start, now),
+        )
+        return columns[req.feature]
 
     def _window(
         self, project_id: int, f: MetricFilter, start: int, end: int, metric: str, cache: PassCache
@@ -165,10 +174,7 @@ class MonitorEvaluator:
         assert spec.feature is not None
         req = FeatureRequest(spec.feature, spec.filter.to_metric_filter(), spec.score_name)
         start = now - int(spec.window * NS)
-        current = cache.get(
-            ("feature", project_id, req, start, now),
-            lambda: self._drift.loader.load(project_id, req, start, now),
-        )
+        current = self._current(project_id, spec, req, start, now, cache)
         report = self._drift.compute(
             project_id,
             req,
@@ -204,18 +210,30 @@ class MonitorEvaluator:
         f = spec.filter.to_metric_filter()
         group = _group(spec.metric)
         frozen_before = min(end - current_buckets * bucket, now - SETTLE_NS)
-        known = self._series.buckets((project_id, f.key(), bucket, group), start)
+        series = series_key(f.key(), bucket)
         starts = range(start, end, bucket)
+        known = self._series.closed(project_id, series, group, starts, frozen_before)
         first = next((b for b in starts if b not in known), end)
         fresh: dict[int, dict[str, float | None]] = {}
         if first < end:
             key = ("series", project_id, f.key(), first, end, bucket, group)
-            rows = cache.get(key, lambda: self._metrics.series(project_id, f, first, end, bucket, group))
+
+            def scan() -> list[dict[str, float | None]]:
+                return self._metrics.series(project_id, f, first, end, bucket, group)
+
+            # Closed reference buckets missing everywhere cost a long scan: charged to the
+            # pass's budget like a drift reference; the unsettled tail of a warm series is not.
+            reference = first + bucket <= frozen_before
+            rows = cache.get(key, (lambda: budgeted(scan, f"series of {spec.metric}")) if reference else scan)
             for r in rows:
-                b = int(r["start_unix_nano"] or 0)
-                fresh[b] = r
-                if b + bucket <= frozen_before:
-                    known[b] = r
+                fresh[int(r["start_unix_nano"] or 0)] = r
+            self._series.keep(
+                project_id,
+                series,
+                group,
+                bucket,
+                {b: r for b, r in fresh.items() if b + bucket <= frozen_before and b not in known},
+            )
         values = [(fresh.get(b) or known.get(b) or {}).get(spec.metric) for b in starts]
         ref, cur = values[:reference_buckets], values[reference_buckets:]
         present = sum(v is not None for v in cur)

@@ -136,6 +136,11 @@ class MetricQueries:
         self._engine = engine
         self._sqlite = is_sqlite(engine.url.drivername)
 
+    @property
+    def engine(self) -> Engine:
+        """The store queried (also where closed series buckets persist)."""
+        return self._engine
+
     def window(
         self,
         project_id: int,

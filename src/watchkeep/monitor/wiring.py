@@ -50,10 +50,12 @@ def build_monitoring(
     max_label_values: int = 50,
     egress: AddressPolicy = AddressPolicy(),
     smtp_verify_tls: bool = True,
+    pass_budget_s: float = 2.0,
 ) -> Monitoring:
     """Wire the monitoring services on ``engine``, exporting on ``registry`` (nothing started).
 
-    ``egress`` bounds where alert channels may deliver (default: public addresses only)."""
+    ``egress`` bounds where alert channels may deliver (default: public addresses only);
+    ``pass_budget_s`` bounds a worker pass's reference scans (decision 0009)."""
     metrics = MetricQueries(engine)
     quality = QualityQueries(engine)
     drift = DriftService(engine)
@@ -76,6 +78,7 @@ def build_monitoring(
         sender=ChannelSender(egress, verify_smtp_tls=smtp_verify_tls),
         tick=tick,
         resource_every=resource_every,
+        reference_budget_s=pass_budget_s,
     )
     return Monitoring(
         metrics=metrics,

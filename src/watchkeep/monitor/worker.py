@@ -147,7 +147,9 @@ class MonitorWorker:
         report.scores_written = self._online.run_once()
         cache = PassCache()
         with reference_budget(self.reference_budget_s) as budget:
-            for row in self._monitors.claim_due(self.owner, now, self._lease_ns(), limit=1000):
+            claimed = self._monitors.claim_due(self.owner, now, self._lease_ns(), limit=1000)
+            self._evaluator.plan(cache, [(row.project_id, row.spec) for row in claimed])
+            for row in claimed:
                 self._evaluate(row, now, cache, report)
         report.cache_hits = cache.hits
         report.references_built = budget.computed

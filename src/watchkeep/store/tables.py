@@ -257,6 +257,19 @@ drift_references = Table(
     UniqueConstraint("project_id", "cache_key"),
 )
 
+# Closed buckets of anomaly monitors' metric series (one row per metric and bucket), so a
+# restarted worker reads a day of reference buckets back instead of rescanning its spans.
+monitor_series_buckets = Table(
+    "monitor_series_buckets",
+    metadata,
+    Column("project_id", RowId, ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True),
+    Column("series_key", String(64), primary_key=True),
+    Column("metric", String(64), primary_key=True),
+    Column("start_unix_nano", BigInteger, primary_key=True),
+    Column("value", Float, nullable=True),
+    Column("created_at_unix_nano", BigInteger, nullable=False),
+)
+
 online_evaluators = Table(
     "online_evaluators",
     metadata,

@@ -32,6 +32,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -51,6 +52,7 @@ GAP_WAIT_NS = 5_000_000_000
 LATE_PAYLOAD_NS = 120_000_000_000
 MAX_LATE = 100_000  # spans awaiting their messages, per process
 MAX_FIELD_CHARS = 100_000  # of each payload side; PostgreSQL refuses tsvectors over 1 MB
+MAX_MESSAGE_CHARS = 2000  # of each message (WATCHKEEP_SEARCH_INDEX_MAX_CHARS)
 MAX_QUERY_WORDS = 16
 SEARCH_INDEX_TABLES = ("search_fts", "search_documents")
 _SKIPPED_KEYS = frozenset({"role", "type", "id", "tool_call_id", "finish_reason", "index"})
@@ -67,22 +69,23 @@ def query_words(q: str) -> list[str]:
     return _WORD.findall(q)[:MAX_QUERY_WORDS]
 
 
-def payload_text(raw: str | None) -> str:
-    """The human text of a stored payload: string leaves of its JSON (not roles or ids)."""
+def payload_text(raw: str | None, max_chars: int = MAX_FIELD_CHARS) -> str:
+    """The human text of a stored payload: string leaves of its JSON (not roles or ids),
+    each cut to ``max_chars`` (a payload that is not JSON is one message)."""
     if not raw:
         return ""
     try:
         value = orjson.loads(raw)
     except orjson.JSONDecodeError:
-        return raw[:MAX_FIELD_CHARS]
+        return raw[: min(max_chars, MAX_FIELD_CHARS)]
     out: list[str] = []
     stack: list[Any] = [value]
     size = 0
     while stack and size < MAX_FIELD_CHARS:
         item = stack.pop()
         if isinstance(item, str):
-            out.append(item)
-            size += len(item) + 1
+            out.append(item[:max_chars])
+            size += len(out[-1]) + 1
         elif isinstance(item, dict):
             stack.extend(v for k, v in reversed(item.items()) if k not in _SKIPPED_KEYS)
         elif isinstance(item, list):
@@ -131,6 +134,15 @@ _PENDING = text(
 )
 
 
+@dataclass(frozen=True, slots=True)
+class IndexLag:
+    """How far the index trails ingest: span ids past the mark (gaps in PostgreSQL's ids
+    count too), and the age of the oldest span not indexed yet (0 when none)."""
+
+    spans: int
+    seconds: float
+
+
 class SearchIndexer:
     """Indexes the payload text of new spans in bounded batches, on a thread."""
 
@@ -141,15 +153,19 @@ class SearchIndexer:
         batch: int | None = None,
         interval: float = 1.0,
         budget: float | None = None,
+        max_chars: int = MAX_MESSAGE_CHARS,
     ) -> None:
         self._engine = engine
         self._sqlite = is_sqlite(engine.url.drivername)
         # SQLite's write lock is ingest's too: small batches hold it briefly (~50 ms).
         self._batch = batch or (500 if self._sqlite else 2000)
         self._interval = interval
-        # Work per pass while behind: on SQLite it holds ingest's write lock, so at most a
-        # tenth of each second (about 1,000-2,000 spans/s); PostgreSQL only shares CPU.
+        # Work per pass while behind (WATCHKEEP_SEARCH_INDEX_BUDGET): on SQLite it holds
+        # ingest's write lock, so by default a tenth of each second (about 2,000 spans/s);
+        # PostgreSQL only shares CPU. docs/operations.md "Search indexing" has the trade-off.
         self._budget = budget if budget is not None else (0.1 if self._sqlite else 0.25)
+        self._max_chars = max_chars
+        self._lag: tuple[float, IndexLag] | None = None  # (measured at, monotonic), for scrapes
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="watchkeep-search-index", daemon=True)
         self._late: deque[tuple[int, int]] = deque(maxlen=MAX_LATE)  # (span row id, given up at)
@@ -181,6 +197,26 @@ class SearchIndexer:
         self.index_late()
         return total
 
+    def lag(self, max_age: float = 1.0) -> IndexLag:
+        """How far the index trails (three indexed look-ups), measured at most every ``max_age`` s."""
+        cached = self._lag
+        if cached is not None and time.monotonic() - cached[0] < max_age:
+            return cached[1]
+        with self._engine.connect() as conn:
+            mark = conn.execute(
+                text("SELECT position FROM search_index_state WHERE name = :n"), {"n": STATE_NAME}
+            ).scalar_one()
+            newest = conn.execute(text("SELECT max(id) FROM spans")).scalar()
+            oldest = conn.execute(
+                text("SELECT ingested_at_unix_nano FROM spans WHERE id > :m ORDER BY id LIMIT 1"), {"m": mark}
+            ).scalar()
+        lag = IndexLag(
+            max(0, int(newest or 0) - int(mark)),
+            0.0 if oldest is None else max(0.0, (now_ns() - int(oldest)) / 1e9),
+        )
+        self._lag = (time.monotonic(), lag)
+        return lag
+
     def _behind(self) -> bool:
         with self._engine.connect() as conn:
             return bool(
@@ -209,7 +245,9 @@ class SearchIndexer:
         if not accepted:
             return 0
         docs = [
-            (int(r.id), int(r.project_id), body) for r in accepted if (body := _document(r.input, r.output))
+            (int(r.id), int(r.project_id), body)
+            for r in accepted
+            if (body := _document(r.input, r.output, self._max_chars))
         ]
         with self._engine.begin() as conn:
             if self._lock_mark(conn) != mark:
@@ -247,7 +285,9 @@ class SearchIndexer:
                 ).all()
             ready = [r for r in rows if (r.input is not None and r.output is not None) or waiting[r.id] < now]
             docs = [
-                (int(r.id), int(r.project_id), body) for r in ready if (body := _document(r.input, r.output))
+                (int(r.id), int(r.project_id), body)
+                for r in ready
+                if (body := _document(r.input, r.output, self._max_chars))
             ]
             if docs:
                 with self._engine.begin() as conn:
@@ -326,8 +366,10 @@ def _contiguous(rows: Iterable[Any], mark: int, gap_before_ns: int) -> list[Any]
     return accepted
 
 
-def _document(raw_input: str | None, raw_output: str | None) -> str:
-    return "\n".join(t for t in (payload_text(raw_input), payload_text(raw_output)) if t)
+def _document(raw_input: str | None, raw_output: str | None, max_chars: int) -> str:
+    return "\n".join(
+        t for t in (payload_text(raw_input, max_chars), payload_text(raw_output, max_chars)) if t
+    )
 
 
 def purge_project(engine: Engine, project_id: int, batch: int = 20_000) -> int:

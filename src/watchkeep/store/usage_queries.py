@@ -34,7 +34,8 @@ class UsageFilter:
 
 @dataclass(frozen=True, slots=True)
 class UsageTotals:
-    """What one user or session did."""
+    """What one user or session did in the range: its spans' totals (``calls``: LLM spans,
+    ``errors``: spans with error status)."""
 
     id: str
     traces: int

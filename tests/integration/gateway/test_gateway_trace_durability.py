@@ -11,7 +11,6 @@ queue is made by a lock another transaction holds, on which the writer's commit 
 
 from __future__ import annotations
 
-import os
 import subprocess
 import threading
 import time
@@ -65,20 +64,13 @@ class Store:
         if self._cluster is None:
             self._read_only = True
         else:
-            self._pg_ctl("-m", "fast", "stop")
+            self._cluster.pause()
 
     def up(self) -> None:
         if self._cluster is None:
             self._read_only = False
-        elif not (self._cluster.data / "postmaster.pid").exists():
-            self._pg_ctl("-t", "60", "-l", str(self._cluster.root / "log"), "restart")  # postmaster.opts
-
-    def _pg_ctl(self, *args: str) -> None:
-        assert self._cluster is not None
-        cmd = [str(self._cluster.bin_dir / "pg_ctl"), "-D", str(self._cluster.data), "-w", *args]
-        if os.geteuid() == 0:
-            cmd = ["runuser", "-u", "postgres", "--", *cmd]
-        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        else:
+            self._cluster.resume()
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from tests.support.alertmanager import Alertmanager, running_alertmanager
 from tests.support.gateway import wait_until
-from tests.support.monitor import NS, MonitorApi, Receiver
+from tests.support.monitor import NS, MonitorApi, Receiver, no_calls_monitor
 
 
 def when(text: str) -> datetime:
@@ -39,19 +39,10 @@ def test_firing_and_resolution_reach_alertmanager_and_its_receiver(
         "kind": "alertmanager",
         "config": {"url": alertmanager.url, "labels": {"team": "llm-platform"}},
     }
-    assert mon.client.post("/api/v1/alert-channels", json=channel, headers=mon.auth).status_code == 201
-    spec = {
-        "name": "no-calls",
-        "kind": "metric",
-        "metric": "requests",
-        "description": "nobody is calling the model",
-        "severity": "critical",
-        "min_samples": 0,
-        "renotify": "1h",
-        "condition": {"op": "<", "alert": 1},
-        "channels": ["am"],
-    }
-    monitor_id = mon.client.post("/api/v1/monitors", json=spec, headers=mon.auth).json()["id"]
+    mon.add_channel(channel)
+    monitor_id = mon.add_monitor(
+        no_calls_monitor("am", description="nobody is calling the model", renotify="1h")
+    )
 
     fired = mon.client.post(f"/api/v1/monitors/{monitor_id}/evaluate", headers=mon.auth).json()
     assert fired["state"] == "ALERT"

@@ -6,6 +6,8 @@ the remaining drift monitors due. Each summary must equal the one a scan of its 
 alone gives; the cold pass, a warm pass and a restarted process's pass (summaries read
 back from ``drift_references``) must observe the same; and a pass with no budget left
 defers monitors without failing them, until later passes have evaluated every one.
+Anomaly monitors' closed series buckets are persisted in ``monitor_series_buckets`` and
+their scans charged to the same budget: cold, warm and restarted observations agree too.
 """
 
 from __future__ import annotations
@@ -20,13 +22,13 @@ from tests.support.monitor import MonitorApi
 
 from watchkeep.devtools.synthetic_calls import Traffic
 from watchkeep.monitor.drift import summarise_categorical, summarise_numeric
-from watchkeep.monitor.drift_service import DriftService, ReferenceSpec
-from watchkeep.monitor.evaluate import MonitorEvaluator, Observation
+from watchkeep.monitor.drift_service import DriftService, ReferenceSpec, reference_budget
+from watchkeep.monitor.evaluate import MonitorEvaluator, Observation, PassCache
 from watchkeep.monitor.features import FAMILIES, FeatureLoader, FeatureRequest
 from watchkeep.monitor.metric_queries import MetricFilter
 from watchkeep.monitor.spec import MonitorSpec
 from watchkeep.monitor.wiring import build_monitoring
-from watchkeep.store.tables import drift_references
+from watchkeep.store.tables import drift_references, monitor_series_buckets
 
 NS = 1_000_000_000
 HOUR = 3600 * NS
@@ -57,14 +59,46 @@ def specs() -> list[MonitorSpec]:
     metric = [
         {"name": "calls", "kind": "metric", "metric": "requests", "window": "1h", "condition": {"alert": 1e9}}
     ]
-    return [MonitorSpec.model_validate(s) for s in [*drift, *metric]]
+    anomaly = [
+        {
+            "name": f"anomaly-{name}-{method}-{i}",
+            "kind": "anomaly",
+            "metric": name,
+            "filter": f,
+            "window": "10m",
+            "bucket": "10m",
+            "reference": {"duration": "2h"},
+            "anomaly_method": method,
+        }
+        for name in ("error_rate", "latency_p99_ms", "request_rate", "cost_usd", "ttft_p90_ms")
+        for i, f in enumerate(FILTERS)
+        for method in ("robust_z", "ewma")
+    ]
+    return [MonitorSpec.model_validate(s) for s in [*drift, *metric, *anomaly]]
 
 
-def observe(mon: MonitorApi, now: int, *, fresh: bool) -> dict[str, Observation]:
-    """Every spec's observation at ``now``; ``fresh``: a new process's services on the same store."""
+def evaluator_of(mon: MonitorApi, *, fresh: bool) -> MonitorEvaluator:
+    """An evaluator; ``fresh``: a new process's services on the same store."""
     m = build_monitoring(mon.services.engine, CollectorRegistry()) if fresh else mon.services.monitoring
-    evaluator = MonitorEvaluator(m.metrics, m.quality, m.drift, m.resources)
-    return {s.name: evaluator.evaluate(mon.project_id, s, now) for s in specs()}
+    return MonitorEvaluator(m.metrics, m.quality, m.drift, m.resources)
+
+
+def observe(
+    mon: MonitorApi,
+    now: int,
+    *,
+    fresh: bool,
+    evaluator: MonitorEvaluator | None = None,
+    planned: bool = False,
+) -> dict[str, Observation]:
+    """Every spec's observation at ``now``; ``planned``: as one worker pass (current drift
+    values loaded per feature family), else each monitor alone."""
+    evaluator = evaluator or evaluator_of(mon, fresh=fresh)
+    if not planned:
+        return {s.name: evaluator.evaluate(mon.project_id, s, now) for s in specs()}
+    cache = PassCache()
+    evaluator.plan(cache, [(mon.project_id, s) for s in specs()])
+    return {s.name: evaluator.evaluate(mon.project_id, s, now, cache) for s in specs()}
 
 
 def test_a_family_scan_summarises_each_feature_as_its_own_scan(mon: MonitorApi) -> None:
@@ -93,19 +127,44 @@ def test_a_family_scan_summarises_each_feature_as_its_own_scan(mon: MonitorApi) 
     assert len(stored) == 2 * sum(len(family) for family in FAMILIES)
 
 
+def test_a_family_load_gives_each_feature_its_own_load(mon: MonitorApi) -> None:
+    now = time.time_ns() // HOUR * HOUR
+    fill(mon, now)
+    loader = FeatureLoader(mon.services.engine)
+    for f in (MetricFilter(), MetricFilter(model="gpt-4o-mini")):
+        for family in FAMILIES:
+            together = loader.load_many(mon.project_id, f, family, now - HOUR, now)
+            for feature in family:
+                alone = loader.load(mon.project_id, FeatureRequest(feature, f), now - HOUR, now)
+                assert len(alone) > 0
+                assert list(together[feature]) == list(alone), (feature, f)
+
+
 def test_cold_warm_and_restarted_passes_observe_the_same(mon: MonitorApi) -> None:
     now = time.time_ns() // HOUR * HOUR + 5 * NS
     fill(mon, now)
-    cold = observe(mon, now, fresh=False)
-    warm = observe(mon, now, fresh=False)
-    restarted = observe(mon, now, fresh=True)
+    evaluator = evaluator_of(mon, fresh=False)
+    cold = observe(mon, now, fresh=False, evaluator=evaluator, planned=True)
+    warm = observe(mon, now, fresh=False, evaluator=evaluator)  # closed buckets from memory
+    with mon.services.engine.connect() as conn:
+        stored = conn.execute(
+            select(monitor_series_buckets.c.series_key).where(
+                monitor_series_buckets.c.project_id == mon.project_id
+            )
+        ).all()
+    assert len({key for (key,) in stored}) == len(FILTERS)  # one series per filter (10 min buckets)
+    with reference_budget(0.0) as spent:
+        spent.computed = 1  # any scan of a reference or of closed buckets would now be deferred
+        restarted = observe(mon, now, fresh=True)  # ... so everything is read back from the store
     assert cold == warm == restarted
     drifted = [name for name, seen in cold.items() if name.startswith("drift-") and seen.value is not None]
     assert len(drifted) == len(FEATURES) * len(FILTERS)
     assert cold["drift-latency_ms-0"].level.value == "ALERT"  # the shift is seen, not just repeated
+    anomalies = [seen for name, seen in cold.items() if name.startswith("anomaly-")]
+    assert all(seen.value is not None for seen in anomalies)
 
 
-def test_a_spent_budget_defers_drift_monitors_until_later_passes(mon: MonitorApi) -> None:
+def test_a_spent_budget_defers_drift_and_anomaly_monitors_until_later_passes(mon: MonitorApi) -> None:
     for spec in specs():
         mon.services.monitoring.monitors.upsert(mon.project_id, spec)
     now = time.time_ns() + NS  # every monitor due
@@ -113,8 +172,11 @@ def test_a_spent_budget_defers_drift_monitors_until_later_passes(mon: MonitorApi
     expected = observe(mon, now, fresh=True)  # an unbounded evaluation of the same store
     with mon.services.engine.begin() as conn:  # ... whose summaries the worker must not find
         conn.execute(delete(drift_references).where(drift_references.c.project_id == mon.project_id))
+        conn.execute(
+            delete(monitor_series_buckets).where(monitor_series_buckets.c.project_id == mon.project_id)
+        )
     worker = build_monitoring(mon.services.engine, CollectorRegistry()).worker
-    worker.reference_budget_s = 0.0  # one reference scan a pass
+    worker.reference_budget_s = 0.0  # one reference or series scan a pass
     passes: list[Any] = [worker.run_once(now)]  # (other tests' monitors on this store count too)
     while passes[-1].deferred and len(passes) < 50:
         passes.append(worker.run_once(now))

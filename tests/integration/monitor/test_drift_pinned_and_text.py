@@ -88,6 +88,21 @@ def test_drift_api_against_a_pinned_reference_window(mon: MonitorApi) -> None:
     assert (foreign["result"]["reference_n"], foreign["result"]["current_n"]) == (0, 0)
 
 
+def pinned_drift_monitor(
+    name: str, feature: str, environment: str, values: list[Any], *, min_samples: int
+) -> dict[str, Any]:
+    """A drift monitor of ``feature`` over the last hour of ``environment`` against pinned values."""
+    return {
+        "name": name,
+        "kind": "drift",
+        "feature": feature,
+        "window": "1h",
+        "min_samples": min_samples,
+        "filter": {"environment": environment},
+        "reference": {"values": values},
+    }
+
+
 def test_drift_monitor_with_pinned_values_fires_only_on_a_shift(mon: MonitorApi) -> None:
     now = time.time_ns()
     mon.fill(300, now - HOUR + NS, now - NS, Traffic(environment="prod"), seed=21)
@@ -95,15 +110,7 @@ def test_drift_monitor_with_pinned_values_fires_only_on_a_shift(mon: MonitorApi)
     pinned = np.random.default_rng(23).lognormal(np.log(800), 0.4, 500).round(3).tolist()
 
     def monitor(name: str, environment: str) -> dict[str, Any]:
-        return {
-            "name": name,
-            "kind": "drift",
-            "feature": "latency_ms",
-            "window": "1h",
-            "min_samples": 50,
-            "filter": {"environment": environment},
-            "reference": {"values": pinned},
-        }
+        return pinned_drift_monitor(name, "latency_ms", environment, pinned, min_samples=50)
 
     quiet = evaluated(mon, monitor("prod-latency", "prod"))
     assert quiet["state"] == "OK", quiet["last_message"]
@@ -132,15 +139,8 @@ def test_text_drift_through_the_api_and_a_monitor(mon: MonitorApi) -> None:
     assert shifted["result"]["statistic"] > steady["result"]["statistic"]
 
     def monitor(name: str, environment: str) -> dict[str, Any]:
-        return {
-            "name": name,
-            "kind": "drift",
-            "feature": "response_text",
-            "window": "1h",
-            "min_samples": 20,
-            "filter": {"environment": environment},
-            "reference": {"values": texts("contracts", 40, seed=35)},
-        }
+        values = texts("contracts", 40, seed=35)
+        return pinned_drift_monitor(name, "response_text", environment, values, min_samples=20)
 
     quiet = evaluated(mon, monitor("prod-answers", "prod"))
     assert quiet["state"] == "OK", quiet["last_message"]

@@ -49,7 +49,7 @@ def test_quality_drop_alerts_by_webhook_and_email_then_resolves(
         },
     ]
     for channel in channels:
-        assert mon.client.post("/api/v1/alert-channels", json=channel, headers=mon.auth).status_code == 201
+        mon.add_channel(channel)
     spec = {
         "name": "intent-accuracy",
         "kind": "quality",
@@ -61,7 +61,7 @@ def test_quality_drop_alerts_by_webhook_and_email_then_resolves(
         "condition": {"op": "<", "warning": 0.85, "alert": 0.7},
         "channels": ["hook", "mail"],
     }
-    monitor_id = mon.client.post("/api/v1/monitors", json=spec, headers=mon.auth).json()["id"]
+    monitor_id = mon.add_monitor(spec)
     worker = mon.services.monitoring.worker
     post_scores(mon, correct=48, wrong=2)
     clock = time.time_ns()

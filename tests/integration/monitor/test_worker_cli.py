@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from tests.support.gateway import wait_until
-from tests.support.monitor import LOOPBACK, MonitorApi, Receiver
+from tests.support.monitor import LOOPBACK, MonitorApi, Receiver, no_calls_monitor
 from typer.testing import CliRunner
 
 from watchkeep.cli.main import app as cli
@@ -39,17 +39,8 @@ def test_worker_process_fires_to_a_webhook_and_stops_on_sigterm(
     mon: MonitorApi, receiver: Receiver, tmp_path: Path
 ) -> None:
     channel = {"name": "hook", "kind": "webhook", "config": {"url": f"{receiver.url}/hook", "secret": SECRET}}
-    assert mon.client.post("/api/v1/alert-channels", json=channel, headers=mon.auth).status_code == 201
-    spec = {
-        "name": "no-calls",
-        "kind": "metric",
-        "metric": "requests",
-        "min_samples": 0,
-        "severity": "critical",
-        "condition": {"op": "<", "alert": 1},
-        "channels": ["hook"],
-    }
-    monitor_id = mon.client.post("/api/v1/monitors", json=spec, headers=mon.auth).json()["id"]
+    mon.add_channel(channel)
+    monitor_id = mon.add_monitor(no_calls_monitor("hook"))
 
     proc = subprocess.Popen(
         [*CLI, "worker", "--tick", "0.2"],

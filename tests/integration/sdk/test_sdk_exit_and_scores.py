@@ -47,22 +47,13 @@ def _run(home: Path, endpoint: str, key: str, name: str, script: str = SCRIPT) -
     return done.stdout.strip()
 
 
-def _wait(backend: Backend, trace_id: str, count: int) -> list[dict[str, Any]]:
-    deadline = time.monotonic() + 20
-    spans = backend.spans(trace_id)
-    while len(spans) < count and time.monotonic() < deadline:
-        time.sleep(0.1)
-        spans = backend.spans(trace_id)
-    return spans
-
-
 def _spool_files(home: Path) -> list[Path]:
     return [p for p in (home / "spool").rglob("*") if p.is_file()]
 
 
 def test_spans_are_sent_at_exit_without_flush(backend: Backend, tmp_path: Path) -> None:
     trace_id = _run(tmp_path, backend.url, backend.api_key, "exit-without-flush")
-    names = {s["name"] for s in _wait(backend, trace_id, 2)}
+    names = {s["name"] for s in backend.wait_spans(trace_id, 2)}
     assert names == {"exit-without-flush", "child"}
     assert _spool_files(tmp_path) == []
 
@@ -76,8 +67,8 @@ def test_server_down_at_exit_spools_and_the_next_process_replays(
     assert backend.spans(first) == []
     relay.up()
     second = _run(tmp_path, relay.url, backend.api_key, "after")
-    assert {s["name"] for s in _wait(backend, first, 2)} == {"while-down", "child"}
-    assert {s["name"] for s in _wait(backend, second, 2)} == {"after", "child"}
+    assert {s["name"] for s in backend.wait_spans(first, 2)} == {"while-down", "child"}
+    assert {s["name"] for s in backend.wait_spans(second, 2)} == {"after", "child"}
     assert _spool_files(tmp_path) == []
 
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
-from typing import Any
 
 import pytest
 from tests.support.sdk_live import Backend, Relay
@@ -14,15 +12,6 @@ from watchkeep.sdk.client import Client
 from watchkeep.sdk.testing import CHAT_MODEL, ChatStubServer
 
 openai = pytest.importorskip("openai")
-
-
-def _wait_spans(backend: Backend, trace_id: str, count: int) -> list[dict[str, Any]]:
-    deadline = time.monotonic() + 20
-    spans = backend.spans(trace_id)
-    while len(spans) < count and time.monotonic() < deadline:
-        time.sleep(0.1)
-        spans = backend.spans(trace_id)
-    return spans
 
 
 def test_nested_observed_functions_arrive_as_one_tree(traced: Client, backend: Backend) -> None:
@@ -44,7 +33,7 @@ def test_nested_observed_functions_arrive_as_one_tree(traced: Client, backend: B
     assert result == "Q"
     assert trace_id is not None
     assert wk.flush(10)
-    spans = {s["name"]: s for s in _wait_spans(backend, trace_id, 3)}
+    spans = {s["name"]: s for s in backend.wait_spans(trace_id, 3)}
     assert set(spans) == {"pipeline", "retrieve", "answer"}
     assert spans["pipeline"]["parent_span_id"] is None
     assert spans["retrieve"]["parent_span_id"] == spans["pipeline"]["span_id"]
@@ -79,7 +68,7 @@ def test_openai_client_on_a_local_compatible_server(traced: Client, backend: Bac
     assert plain == streamed == "Hello!"
     assert trace_id is not None
     assert wk.flush(10)
-    spans = _wait_spans(backend, trace_id, 3)
+    spans = backend.wait_spans(trace_id, 3)
     chats = [s for s in spans if s["operation"] == "chat"]
     assert len(chats) == 2
     for chat in chats:
@@ -111,7 +100,7 @@ def test_server_down_for_the_whole_workload_then_up(traced: Client, backend: Bac
     assert wk.flush(20)
     for trace_id in trace_ids:
         assert trace_id is not None
-        spans = _wait_spans(backend, trace_id, 301)
+        spans = backend.wait_spans(trace_id, 301)
         assert len(spans) == 301
         assert len({s["span_id"] for s in spans}) == 301
     assert traced.stats().dropped == 0

@@ -25,6 +25,7 @@ from watchkeep.security.body_cap import BodyCap, content_length
 from watchkeep.security.keys import Principal
 
 router = APIRouter(tags=["ingest"])
+Writer = Annotated[Principal, Depends(require(Permission.TRACES_WRITE))]
 
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
@@ -124,30 +125,36 @@ async def _export(request: Request, principal: Principal, signal: Signal) -> Res
     return Response(otlp_ingest.encode_result(result, encoding, signal), media_type=media)
 
 
-@router.post(
-    "/v1/traces",
-    summary="OTLP/HTTP trace export",
-    responses=_OTLP_RESPONSES,
-    openapi_extra=_request_body("OTLP/JSON ExportTraceServiceRequest"),
-)
-async def export_traces(
-    request: Request,
-    principal: Annotated[Principal, Depends(require(Permission.TRACES_WRITE))],
-) -> Response:
-    """Store the spans of an OTLP export; 200 only once they are committed."""
-    return await _export(request, principal, Signal.TRACES)
+def _add_export_route(signal: Signal, name: str, summary: str, message: str, description: str) -> None:
+    """``POST /v1/{signal}``: the same handler for each OTLP/HTTP signal."""
+
+    async def export(request: Request, principal: Writer) -> Response:
+        return await _export(request, principal, signal)
+
+    router.add_api_route(
+        f"/v1/{signal.value}",
+        export,
+        methods=["POST"],
+        name=name,
+        summary=summary,
+        description=description,
+        responses=_OTLP_RESPONSES,
+        openapi_extra=_request_body(f"OTLP/JSON {message}"),
+    )
 
 
-@router.post(
-    "/v1/logs",
-    summary="OTLP/HTTP logs export (GenAI events become span payloads)",
-    responses=_OTLP_RESPONSES,
-    openapi_extra=_request_body("OTLP/JSON ExportLogsServiceRequest"),
+_add_export_route(
+    Signal.TRACES,
+    "export_traces",
+    "OTLP/HTTP trace export",
+    "ExportTraceServiceRequest",
+    "Store the spans of an OTLP export; 200 only once they are committed.",
 )
-async def export_logs(
-    request: Request,
-    principal: Annotated[Principal, Depends(require(Permission.TRACES_WRITE))],
-) -> Response:
-    """Store the messages of GenAI event records as their spans' payloads; other records
-    are counted and dropped. 200 only once the payloads are committed."""
-    return await _export(request, principal, Signal.LOGS)
+_add_export_route(
+    Signal.LOGS,
+    "export_logs",
+    "OTLP/HTTP logs export (GenAI events become span payloads)",
+    "ExportLogsServiceRequest",
+    "Store the messages of GenAI event records as their spans' payloads; other records\n"
+    "are counted and dropped. 200 only once the payloads are committed.",
+)

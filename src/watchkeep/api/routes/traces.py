@@ -16,7 +16,12 @@ from watchkeep.security.keys import Principal
 from watchkeep.store.trace_queries import InvalidCursor, TraceFilter, build_tree
 
 router = APIRouter(prefix="/api/v1", tags=["traces"])
-ERRORS = errors((400, "Bad cursor or filter"), 401, (403, "Key lacks traces:read"))
+READ_ERRORS = errors((400, "Bad cursor or filter"), 401, (403, "Key lacks traces:read"))
+ERRORS = {**READ_ERRORS, **errors((503, "`q` given while search is off (WATCHKEEP_SEARCH_INDEX=0)"))}
+SEARCH_OFF = (
+    "full-text search is off on this server (WATCHKEEP_SEARCH_INDEX=0): nothing is indexed; "
+    "drop q or ask the operator to turn it on"
+)
 Reader = Annotated[Principal, Depends(require(Permission.TRACES_READ))]
 Text = Annotated[str | None, Query(max_length=256)]
 MAX_TAGS = 10
@@ -26,6 +31,7 @@ MetadataItem = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.\-]{1,128
 
 
 def trace_filter(
+    request: Request,
     start_from: Annotated[
         AwareDatetime | None, Query(description="Earliest start (inclusive), ISO 8601.")
     ] = None,
@@ -62,6 +68,8 @@ def trace_filter(
     ] = None,
 ) -> TraceFilter:
     """The filter shared by the trace and span lists."""
+    if q is not None and not services(request).settings.search_index:
+        raise ApiError(503, "search_off", SEARCH_OFF)
     return TraceFilter(
         start_from_ns=to_unix_ns(start_from),
         start_to_ns=to_unix_ns(start_to),
@@ -106,7 +114,7 @@ def list_traces(
 @router.get(
     "/traces/{trace_id}",
     response_model=TraceDetail,
-    responses={**ERRORS, **errors((404, "No such trace"))},
+    responses={**READ_ERRORS, **errors((404, "No such trace"))},
 )
 def get_trace(
     request: Request,

@@ -1,6 +1,8 @@
-"""Per-user and per-session totals: ``/api/v1/users`` and ``/api/v1/sessions``."""
+"""Per-user and per-session totals: ``/api/v1/users`` and ``/api/v1/sessions``.
 
-from __future__ import annotations
+No ``from __future__ import annotations``: the routes are built per dimension in
+:func:`_add_routes`, and FastAPI must see its path parameter's annotation as an object.
+"""
 
 from typing import Annotated, Literal
 
@@ -10,17 +12,16 @@ from pydantic import AwareDatetime
 from watchkeep.api.auth import require, services
 from watchkeep.api.errors import ApiError
 from watchkeep.api.openapi import errors
-from watchkeep.api.schemas import UsagePage, UsageTotalsOut, to_unix_ns
+from watchkeep.api.schemas import UsagePage, to_unix_ns
 from watchkeep.security.authz import Permission
 from watchkeep.security.keys import Principal
-from watchkeep.store.usage_queries import Dimension, SortKey, UsageFilter
+from watchkeep.store.usage_queries import Dimension, SortKey, UsageFilter, UsageTotals
 
 router = APIRouter(prefix="/api/v1", tags=["usage"])
 ERRORS = errors((400, "Malformed query"), 401, (403, "Key lacks traces:read"))
 Reader = Annotated[Principal, Depends(require(Permission.TRACES_READ))]
 Text = Annotated[str | None, Query(max_length=256)]
 MAX_OFFSET = 10_000
-Id = Annotated[str, Path(min_length=1, max_length=256)]
 
 
 def usage_filter(
@@ -57,52 +58,53 @@ def _page(
     return UsagePage.model_validate({"items": items, "next_offset": next_offset}, from_attributes=True)
 
 
-def _one(request: Request, project_id: int, dim: Dimension, value: str, f: UsageFilter) -> UsageTotalsOut:
+def _one(request: Request, project_id: int, dim: Dimension, value: str, f: UsageFilter) -> UsageTotals:
     found = services(request).usage.get(project_id, dim, value, f)
     if found is None:
         raise ApiError(404, "not_found", f"no spans of {dim.removesuffix('_id')} {value!r} in range")
-    return UsageTotalsOut.model_validate(found)
+    return found
 
 
-@router.get("/users", response_model=UsagePage, responses=ERRORS)
-def list_users(
-    request: Request,
-    principal: Reader,
-    f: Filter,
-    sort: Sort = "last_seen",
-    order: Order = "desc",
-    limit: Limit = 50,
-    offset: Offset = 0,
-) -> UsagePage:
-    """Users of the key's project with their totals."""
-    return _page(request, principal.project_id, "user_id", f, sort, order, limit, offset)
+def _add_routes(dim: Dimension, plural: str) -> None:
+    """``GET /{plural}`` and ``GET /{plural}/{dim}``: the same two routes for users and sessions."""
+    noun = dim.removesuffix("_id")
+
+    def list_totals(
+        request: Request,
+        principal: Reader,
+        f: Filter,
+        sort: Sort = "last_seen",
+        order: Order = "desc",
+        limit: Limit = 50,
+        offset: Offset = 0,
+    ) -> UsagePage:
+        return _page(request, principal.project_id, dim, f, sort, order, limit, offset)
+
+    def get_totals(
+        request: Request,
+        principal: Reader,
+        value: Annotated[str, Path(alias=dim, min_length=1, max_length=256)],
+        f: Filter,
+    ) -> UsageTotals:
+        return _one(request, principal.project_id, dim, value, f)
+
+    router.add_api_route(
+        f"/{plural}",
+        list_totals,
+        response_model=UsagePage,
+        responses=ERRORS,
+        name=f"list_{plural}",
+        description=f"{noun.capitalize()}s of the key's project with their totals.",
+    )
+    router.add_api_route(
+        f"/{plural}/{{{dim}}}",
+        get_totals,
+        response_model=UsageTotals,
+        responses={**ERRORS, **errors((404, "No spans"))},
+        name=f"get_{noun}",
+        description=f"One {noun}'s totals.",
+    )
 
 
-@router.get(
-    "/users/{user_id}", response_model=UsageTotalsOut, responses={**ERRORS, **errors((404, "No spans"))}
-)
-def get_user(request: Request, principal: Reader, user_id: Id, f: Filter) -> UsageTotalsOut:
-    """One user's totals."""
-    return _one(request, principal.project_id, "user_id", user_id, f)
-
-
-@router.get("/sessions", response_model=UsagePage, responses=ERRORS)
-def list_sessions(
-    request: Request,
-    principal: Reader,
-    f: Filter,
-    sort: Sort = "last_seen",
-    order: Order = "desc",
-    limit: Limit = 50,
-    offset: Offset = 0,
-) -> UsagePage:
-    """Sessions of the key's project with their totals."""
-    return _page(request, principal.project_id, "session_id", f, sort, order, limit, offset)
-
-
-@router.get(
-    "/sessions/{session_id}", response_model=UsageTotalsOut, responses={**ERRORS, **errors((404, "No spans"))}
-)
-def get_session(request: Request, principal: Reader, session_id: Id, f: Filter) -> UsageTotalsOut:
-    """One session's totals."""
-    return _one(request, principal.project_id, "session_id", session_id, f)
+_add_routes("user_id", "users")
+_add_routes("session_id", "sessions")
