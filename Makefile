@@ -4,9 +4,17 @@ VENV := .venv
 BIN := $(VENV)/bin
 PYTEST_WORKERS ?= 2
 
-.PHONY: install system-deps up test lint format bench clean
+.PHONY: install vendor system-deps up test lint format bench clean
 
-install: $(VENV)/.installed
+install: $(VENV)/.installed vendor
+
+# The console's browser libraries from npm (scripts/vendor-ui.sh), redone when the lockfile changes.
+UI_VENDOR_STAMP := src/watchkeep/ui/static/vendor/.stamp
+vendor: $(UI_VENDOR_STAMP)
+
+$(UI_VENDOR_STAMP): src/watchkeep/ui/npm/package-lock.json
+	./scripts/vendor-ui.sh
+	touch $@
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +55,8 @@ bench: install system-deps
 	$(BIN)/python benchmarks/monitoring.py
 	$(BIN)/python benchmarks/export.py
 	$(BIN)/python benchmarks/search_index.py
+	./benchmarks/peers/phoenix.sh
+	$(BIN)/python benchmarks/console.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis .watchkeep .import_linter_cache

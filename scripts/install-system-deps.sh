@@ -10,6 +10,10 @@ command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 command -v promtool >/dev/null 2>&1 && command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
 # prometheus-alertmanager: the alert channel is tested against a real Alertmanager.
 command -v prometheus-alertmanager >/dev/null 2>&1 || need+=(prometheus-alertmanager)
+# nodejs, npm: `make install` copies the console's browser libraries from npm (scripts/vendor-ui.sh).
+command -v npm >/dev/null 2>&1 || need+=(nodejs npm)
+# chromium: the console's browser tests (Playwright drives it; no browser download).
+command -v chromium >/dev/null 2>&1 || need+=(chromium fonts-dejavu-core)
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
 fi

@@ -20,7 +20,7 @@ from tests.support import databases
 from tests.support.apps import Api
 from tests.support.keys import new_key
 from tests.support.servers import LiveServer, free_port, serve
-from watchkeep.api.app import create_app
+from watchkeep.app import create_app
 from watchkeep.config import Settings
 from watchkeep.devtools.postgres import PostgresUnavailable, TempPostgres
 from watchkeep.store.engine import make_engine

@@ -95,6 +95,20 @@ class Settings(BaseSettings):
     quota_evaluators: int = Field(default=50, ge=0, description="Online evaluators of a project.")
     quota_alert_channels: int = Field(default=50, ge=0)
     quota_keys: int = Field(default=1000, ge=0, description="Active keys a project admin may hold (the API).")
+    console: bool = Field(default=True, description="Serve the web console at / (watchkeep server).")
+    console_session_hours: float = Field(
+        default=12.0, gt=0, le=24 * 90, description="A console session ends this long after its last use."
+    )
+    console_secure_cookies: Literal["auto", "always", "never"] = Field(
+        default="auto",
+        description="Mark console cookies Secure: auto = when the request came over https.",
+    )
+    login_lockout_after: int = Field(
+        default=5, ge=1, le=1000, description="Failed logins in a row that lock an account."
+    )
+    login_lockout_minutes: float = Field(
+        default=15.0, gt=0, le=24 * 60, description="How long a locked account stays locked."
+    )
     quota_reference_rows: int = Field(default=100_000, ge=0, description="Rows of a pinned drift reference.")
     monitor_min_interval_seconds: float = Field(default=30.0, ge=0, description="Shortest monitor interval.")
     evaluate_now_per_minute: int = Field(

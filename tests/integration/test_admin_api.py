@@ -14,7 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.support.tenant import OPERATOR_TOKEN, PROTOBUF, seed_trace, tenant_settings, unique
-from watchkeep.api.app import create_app
+from watchkeep.app import create_app
 from watchkeep.devtools.synthetic_otlp import build_request
 from watchkeep.store.engine import make_engine
 from watchkeep.store.projects import ProjectRepository

@@ -132,7 +132,7 @@ LOG_SCRIPT = textwrap.dedent(
     from pathlib import Path
     from fastapi.testclient import TestClient
     from tests.support.keys import new_key
-    from watchkeep.api.app import create_app
+    from watchkeep.app import create_app
     from watchkeep.config import Settings
     from watchkeep.logs import configure_logging
 
@@ -169,7 +169,7 @@ def test_json_logs_are_one_object_per_line(database_url: str) -> None:
     for record in records:
         assert isinstance(record, dict)
         assert {"ts", "level", "logger", "msg"} <= record.keys(), record
-    assert any(r["logger"] == "watchkeep.api.app" and r["msg"] == "watchkeep ready" for r in records)
+    assert any(r["logger"] == "watchkeep.app" and r["msg"] == "watchkeep ready" for r in records)
     access = [r for r in records if r["logger"] == "watchkeep.access"]
     assert len(access) == 1
     (line,) = access

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -16,8 +17,10 @@ from typer.testing import CliRunner
 from tests.support.apps import Api
 from tests.support.servers import free_port
 from watchkeep.cli.main import app as cli
+from watchkeep.security.people import PeopleService
 from watchkeep.store.engine import make_engine
 from watchkeep.store.migrate import current_revision, head_revision
+from watchkeep.store.people_repository import PeopleRepository
 from watchkeep.store.projects import ProjectRepository
 
 CLI = [sys.executable, "-m", "watchkeep.cli.main"]
@@ -127,6 +130,13 @@ def test_up_sends_example_traces(tmp_path: Path) -> None:
     assert n is not None
     assert n > 10
     assert key.startswith("wk_")
+    login = re.search(r"log in as (\S+) with password (\S+)", done.stdout)
+    assert login is not None, done.stdout
+    people = PeopleService(PeopleRepository(engine))
+    token, session = people.login(login.group(1), login.group(2), user_agent=None, address=None)
+    assert token
+    assert [(p.project_name, p.role) for p in people.projects_for(session.user.id)] == [("demo", "owner")]
+    engine.dispose()
 
 
 def test_probes_and_metrics(api: Api) -> None:

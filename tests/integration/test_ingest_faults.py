@@ -14,7 +14,7 @@ from sqlalchemy.exc import OperationalError
 
 from tests.support.keys import new_key
 from tests.support.servers import free_port, serve
-from watchkeep.api.app import create_app
+from watchkeep.app import create_app
 from watchkeep.config import Settings
 from watchkeep.devtools.synthetic_otlp import build_request
 from watchkeep.store.engine import make_engine

@@ -23,7 +23,7 @@ from tests.support.query_data import send_traces
 from tests.support.servers import LiveServer
 from watchkeep import client as wkc
 from watchkeep.api import schemas
-from watchkeep.api.app import create_app
+from watchkeep.app import create_app
 from watchkeep.config import Settings
 from watchkeep.monitor import quality, stats
 from watchkeep.monitor.metric_queries import METRIC_NAMES

@@ -40,7 +40,7 @@ from schemathesis.transport.serialization import serialize_binary
 from tests.support.keys import new_key
 from tests.support.servers import LiveServer, free_port, serve
 from tests.support.tenant import OPERATOR_TOKEN, tenant_settings
-from watchkeep.api.app import create_app
+from watchkeep.app import create_app
 from watchkeep.config import Settings
 from watchkeep.devtools.synthetic_otlp import build_request
 

@@ -14,7 +14,7 @@ from tests.support.apps import Api
 from tests.support.keys import new_key
 from tests.support.otlp_json import chat_trace
 from tests.support.otlp_post import post_spans as post
-from watchkeep.api.app import create_app
+from watchkeep.app import create_app
 from watchkeep.config import Settings
 from watchkeep.store.text_search import IndexLag, SearchIndexer, payload_text
 

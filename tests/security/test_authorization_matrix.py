@@ -22,7 +22,8 @@ from fastapi import FastAPI
 from fastapi.routing import RouteContext, iter_route_contexts
 from fastapi.testclient import TestClient
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
-from starlette.routing import Route
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
 
 from tests.support.keys import new_key
 from tests.support.otlp_json import attr, two_span_trace
@@ -34,7 +35,7 @@ from tests.support.tenant import (
     tenant_settings,
     unique,
 )
-from watchkeep.api.app import create_app
+from watchkeep.app import create_app
 from watchkeep.devtools.synthetic_otlp import build_request
 from watchkeep.gateway.web import GatewayFastPath
 
@@ -103,6 +104,10 @@ class Tenant:
         self.make("PUT", f"/api/v1/routes/{name}", json=ROUTE)
         return name
 
+    def comment(self) -> int:
+        """A comment by the tenant's admin key on the tenant's trace."""
+        return int(self.make("POST", "/api/v1/comments", json=comment_body(self))["id"])
+
     def trace(self) -> str:
         """A stored trace of this project (seeded once)."""
         if self._trace is None:
@@ -120,6 +125,10 @@ MONITOR = {
 ROUTE = MOCK_ROUTE
 DAY = {"reference_from": "2026-01-01T00:00:00Z", "reference_to": "2026-01-02T00:00:00Z"}
 CHAT = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
+
+
+def comment_body(t: Tenant) -> dict[str, Any]:
+    return {"target_kind": "trace", "target_id": t.trace(), "body": "looks off @nobody"}
 
 
 def channel_body() -> dict[str, Any]:
@@ -178,6 +187,12 @@ def apply_monitors(_: Tenant) -> Call:
     return "/api/v1/monitors/apply", {"content": text, "headers": {"Content-Type": "application/yaml"}}
 
 
+def annotation_queue(t: Tenant) -> int:
+    """A fresh annotation queue of the tenant's project."""
+    body = {"name": unique("queue"), "score_name": "verdict", "labels": ["good", "bad"]}
+    return int(t.make("POST", "/api/v1/annotation-queues", json=body)["id"])
+
+
 @dataclass(frozen=True)
 class Row:
     """A route's realistic request, its success status, and the status each principal gets."""
@@ -190,6 +205,7 @@ class Row:
 READ = expect(OK, OK, 403, OK)  # traces, scores, metrics, monitors, alerts, routes: read
 WRITE_TRACES = expect(OK, OK, OK, 403)  # ingest and feedback: the apps' role
 MONITORS_WRITE = expect(OK, OK, 403, 403)
+ANNOTATE = expect(OK, OK, 403, 403)  # annotation queues: create, fill, delete
 ADMIN_ONLY = expect(OK, 403, 403, 403)
 INVOKE = expect(OK, OK, OK, 403)
 
@@ -198,8 +214,7 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("GET", "/readyz"): Row(get("/readyz"), 200, OPEN),
     ("GET", "/openapi.json"): Row(get("/openapi.json"), 200, OPEN),
     ("GET", "/docs"): Row(get("/docs"), 200, OPEN),
-    ("GET", "/docs/oauth2-redirect"): Row(get("/docs/oauth2-redirect"), 200, OPEN),
-    ("GET", "/redoc"): Row(get("/redoc"), 200, OPEN),
+    ("GET", "/static/{path}"): Row(get("/static/vendor/htmx.min.js"), 200, OPEN),
     ("GET", "/metrics"): Row(
         get("/metrics"), 200, expect(403, 403, 403, 403, operator=OK, none=401, invalid=DENIED, revoked=403)
     ),
@@ -223,6 +238,53 @@ MATRIX: dict[tuple[str, str], Row] = {
         WRITE_TRACES,
     ),
     ("GET", "/api/v1/scores"): Row(get("/api/v1/scores"), 200, READ),
+    ("GET", "/api/v1/comments"): Row(
+        lambda t: ("/api/v1/comments", {"params": {"target_kind": "trace", "target_id": t.trace()}}),
+        200,
+        READ,
+    ),
+    ("POST", "/api/v1/comments"): Row(
+        lambda t: ("/api/v1/comments", {"json": comment_body(t)}), 201, expect(OK, OK, 403, 403)
+    ),
+    # Only its author edits a comment: the tenant's admin key wrote it, every key under test is another.
+    ("PATCH", "/api/v1/comments/{comment_id}"): Row(
+        lambda t: (f"/api/v1/comments/{t.comment()}", {"json": {"body": "edited"}}),
+        200,
+        expect(403, 403, 403, 403),
+    ),
+    ("DELETE", "/api/v1/comments/{comment_id}"): Row(
+        lambda t: (f"/api/v1/comments/{t.comment()}", {}), 204, ADMIN_ONLY
+    ),
+    ("GET", "/api/v1/activity"): Row(get("/api/v1/activity"), 200, READ),
+    ("GET", "/api/v1/annotation-queues"): Row(get("/api/v1/annotation-queues"), 200, READ),
+    ("POST", "/api/v1/annotation-queues"): Row(
+        lambda _: (
+            "/api/v1/annotation-queues",
+            {"json": {"name": unique("queue"), "score_name": "v", "labels": ["a", "b"]}},
+        ),
+        201,
+        ANNOTATE,
+    ),
+    ("GET", "/api/v1/annotation-queues/{queue_id}"): Row(
+        lambda t: (f"/api/v1/annotation-queues/{annotation_queue(t)}", {}), 200, READ
+    ),
+    ("DELETE", "/api/v1/annotation-queues/{queue_id}"): Row(
+        lambda t: (f"/api/v1/annotation-queues/{annotation_queue(t)}", {}), 204, ANNOTATE
+    ),
+    ("POST", "/api/v1/annotation-queues/{queue_id}/items"): Row(
+        lambda t: (
+            f"/api/v1/annotation-queues/{annotation_queue(t)}/items",
+            {"json": {"filter": {"trace_id": t.trace()}, "limit": 1}},
+        ),
+        200,
+        ANNOTATE,
+    ),
+    ("GET", "/api/v1/annotation-queues/{queue_id}/items"): Row(
+        lambda t: (f"/api/v1/annotation-queues/{annotation_queue(t)}/items", {}), 200, READ
+    ),
+    ("GET", "/api/v1/annotation-queues/{queue_id}/agreement"): Row(
+        lambda t: (f"/api/v1/annotation-queues/{annotation_queue(t)}/agreement", {}), 200, READ
+    ),
     ("GET", "/api/v1/quality"): Row(get("/api/v1/quality", name="q"), 200, READ),
     ("GET", "/api/v1/metrics"): Row(get("/api/v1/metrics", bucket_seconds=60), 200, READ),
     ("GET", "/api/v1/metrics/resources"): Row(get("/api/v1/metrics/resources"), 200, OPERATOR_ONLY),
@@ -249,6 +311,15 @@ MATRIX: dict[tuple[str, str], Row] = {
     ),
     ("POST", "/api/v1/monitors/{monitor_id}/evaluate"): Row(
         lambda t: (f"/api/v1/monitors/{t.monitor()[0]}/evaluate", {}), 200, MONITORS_WRITE
+    ),
+    ("POST", "/api/v1/monitors/{monitor_id}/silence"): Row(
+        lambda t: (f"/api/v1/monitors/{t.monitor()[0]}/silence", {"json": {"for": "2h"}}), 200, MONITORS_WRITE
+    ),
+    ("DELETE", "/api/v1/monitors/{monitor_id}/silence"): Row(
+        lambda t: (f"/api/v1/monitors/{t.monitor()[0]}/silence", {}), 200, MONITORS_WRITE
+    ),
+    ("GET", "/api/v1/monitors/{monitor_id}/signal"): Row(
+        lambda t: (f"/api/v1/monitors/{t.monitor()[0]}/signal", {}), 200, READ
     ),
     ("GET", "/api/v1/alerts"): Row(get("/api/v1/alerts"), 200, READ),
     ("GET", "/api/v1/alert-channels"): Row(get("/api/v1/alert-channels"), 200, READ),
@@ -294,12 +365,21 @@ MATRIX: dict[tuple[str, str], Row] = {
 
 def _operations(ctx: RouteContext) -> set[tuple[str, str]]:
     """The (method, path) pairs of one routing entry; anything but a plain route needs a row too."""
+    if isinstance(ctx.original_route, Mount) and isinstance(ctx.original_route.app, StaticFiles):
+        return {("GET", f"{ctx.path}/{{path}}")}  # public files, read-only
     if not isinstance(ctx.original_route, Route) or ctx.methods is None:
         return {(type(ctx.original_route).__name__, str(ctx.path))}
     methods = set(ctx.methods)
     if "GET" in methods:
         methods.discard("HEAD")  # Starlette answers HEAD for every GET
     return {(m, str(ctx.path)) for m in methods}
+
+
+def _console_page(ctx: RouteContext) -> bool:
+    """Console pages answer people with sessions, not keys: test_console_authorization.py
+    holds their matrix."""
+    endpoint = getattr(ctx.original_route, "endpoint", None)
+    return str(getattr(endpoint, "__module__", "")).startswith("watchkeep.ui.pages.")
 
 
 def _fast_path(app: FastAPI) -> GatewayFastPath:
@@ -311,7 +391,9 @@ def _fast_path(app: FastAPI) -> GatewayFastPath:
 
 def served_operations(app: FastAPI) -> set[tuple[str, str]]:
     """Every operation the app answers: its routing table, its OpenAPI document, the gateway fast path."""
-    served = {op for ctx in iter_route_contexts(app.routes) for op in _operations(ctx)}
+    served = {
+        op for ctx in iter_route_contexts(app.routes) if not _console_page(ctx) for op in _operations(ctx)
+    }
     http = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}
     served |= {(m.upper(), p) for p, item in app.openapi()["paths"].items() for m in item if m in http}
     served |= set(_fast_path(app)._routes)

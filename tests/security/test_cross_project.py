@@ -21,7 +21,7 @@ from fastapi.testclient import TestClient
 from tests.support.keys import new_key
 from tests.support.monitor import Receiver, running_receiver
 from tests.support.tenant import MOCK_ROUTE, seed_trace, tenant_settings, unique
-from watchkeep.api.app import create_app
+from watchkeep.app import create_app
 
 Response = Any  # the TestClient's response: httpx's or httpx2's, whichever Starlette found
 MISSING_ID = 2_000_000_000

@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 
 from tests.support.keys import new_key
 from tests.support.tenant import OPERATOR_TOKEN, PROTOBUF, tenant_settings, unique
-from watchkeep.api.app import create_app
+from watchkeep.app import create_app
 from watchkeep.devtools.synthetic_otlp import build_request
 from watchkeep.security import keys as keys_module
 from watchkeep.security.authz import ROLE_PERMISSIONS, Role, may_grant

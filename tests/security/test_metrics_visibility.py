@@ -14,8 +14,8 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from tests.support.keys import new_key
-from watchkeep.api.app import create_app
 from watchkeep.api.routes.health import exposure_warning
+from watchkeep.app import create_app
 from watchkeep.config import Settings
 from watchkeep.devtools.synthetic_calls import Traffic, generate, write
 from watchkeep.store.engine import make_engine

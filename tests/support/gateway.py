@@ -21,7 +21,7 @@ from fastapi import FastAPI
 
 from tests.support.keys import new_key
 from tests.support.servers import free_port, serve, stop_process
-from watchkeep.api.app import create_app
+from watchkeep.app import create_app
 from watchkeep.config import Settings
 
 

@@ -20,8 +20,8 @@ from fastapi.testclient import TestClient
 
 from tests.support.keys import new_key
 from tests.support.servers import free_port
-from watchkeep.api.app import create_app
 from watchkeep.api.wiring import Services
+from watchkeep.app import create_app
 from watchkeep.config import Settings
 from watchkeep.devtools.synthetic_calls import Traffic, generate, write
 from watchkeep.store.projects import ProjectRepository

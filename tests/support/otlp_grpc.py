@@ -10,7 +10,7 @@ import grpc
 
 from tests.support.keys import new_key
 from tests.support.servers import LiveServer, free_port, serve
-from watchkeep.api.app import create_app
+from watchkeep.app import create_app
 from watchkeep.config import Settings
 
 TRACES_EXPORT = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"

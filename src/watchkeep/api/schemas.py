@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal, Self
 
 from fastapi import Path, Query
@@ -41,8 +41,11 @@ def to_unix_ns(value: datetime | None) -> int | None:
 
 
 def ns_to_datetime(ns: int) -> datetime:
-    """Unix nanoseconds as an aware UTC datetime (microsecond precision)."""
-    return datetime.fromtimestamp(ns / 1e9, tz=UTC)
+    """Unix nanoseconds as an aware UTC datetime, truncated to the microsecond (integer
+    arithmetic: a float division rounds some values up a microsecond)."""
+    return datetime.fromtimestamp(ns // 1_000_000_000, tz=UTC) + timedelta(
+        microseconds=ns % 1_000_000_000 // 1000
+    )
 
 
 def check_storable_json(value: Any, path: str) -> None:

@@ -16,8 +16,13 @@ from watchkeep.ingest.telemetry import IngestMetrics
 from watchkeep.monitor.wiring import Monitoring, build_monitoring
 from watchkeep.security.egress import AddressPolicy
 from watchkeep.security.keys import KeyVerifier
+from watchkeep.security.people import PeopleService
+from watchkeep.store.activity_repository import ActivityRepository
+from watchkeep.store.annotation_repository import AnnotationRepository
+from watchkeep.store.comment_repository import CommentRepository
 from watchkeep.store.engine import make_engine
 from watchkeep.store.migrate import upgrade
+from watchkeep.store.people_repository import PeopleRepository
 from watchkeep.store.projects import ProjectRepository
 from watchkeep.store.route_repository import RouteRepository
 from watchkeep.store.score_repository import ScoreRepository
@@ -43,6 +48,10 @@ class Services:
     monitoring: Monitoring
     search: SearchIndexer
     usage: UsageQueries
+    people: PeopleService
+    annotations: AnnotationRepository
+    comments: CommentRepository
+    activity: ActivityRepository
     gateway: Gateway | None = None
 
 
@@ -114,6 +123,10 @@ def build_services(settings: Settings, registry: CollectorRegistry) -> Services:
         monitoring=monitoring,
         search=search_indexer(settings, engine, registry),
         usage=UsageQueries(engine),
+        people=PeopleService.from_settings(PeopleRepository(engine), settings),
+        annotations=AnnotationRepository(engine),
+        comments=CommentRepository(engine),
+        activity=ActivityRepository(engine),
         gateway=(
             Gateway(settings, writer, registry, RouteRepository(engine)) if settings.gateway_enabled else None
         ),

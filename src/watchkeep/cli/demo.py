@@ -48,6 +48,39 @@ def demo_key(settings: Settings) -> str:
     return key
 
 
+CONSOLE_ADMIN = "admin@watchkeep.local"
+
+
+def console_login(settings: Settings) -> tuple[str, str]:
+    """The demo console user (owner of the demo project's organisation) and its password,
+    created once; the password is kept in ``$WATCHKEEP_HOME/console-admin.txt`` (0600)."""
+    import secrets
+
+    from watchkeep.security.people import PeopleService
+    from watchkeep.store.engine import make_engine
+    from watchkeep.store.people_repository import PeopleRepository
+
+    path = settings.home / "console-admin.txt"
+    if path.exists():
+        return CONSOLE_ADMIN, path.read_text("utf-8").strip()
+    engine = make_engine(settings.resolved_database_url())
+    try:
+        people = PeopleService.from_settings(PeopleRepository(engine), settings)
+        password = secrets.token_urlsafe(12)
+        user = people.repository.user_by_email(CONSOLE_ADMIN)
+        if user is None:
+            user = people.create_user(CONSOLE_ADMIN, "Admin", password)
+        else:
+            people.set_password(user.id, password)
+        organisation = people.repository.default_organisation()
+        people.repository.add_member(organisation.id, user.id, "owner")
+    finally:
+        engine.dispose()
+    path.write_text(password + "\n", "utf-8")
+    path.chmod(0o600)
+    return CONSOLE_ADMIN, password
+
+
 def send_examples(endpoint: str, key: str, rounds: int = 3) -> int:
     """Send question-answering and classification traces; returns how many traces."""
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
@@ -165,7 +198,7 @@ def up(
     """Start the server, send example traces, print where to look, keep serving."""
     import uvicorn
 
-    from watchkeep.api.app import create_app
+    from watchkeep.app import create_app
     from watchkeep.logs import configure_logging
 
     overrides: dict[str, object] = {}
@@ -176,6 +209,7 @@ def up(
     settings = Settings(**overrides)  # type: ignore[arg-type]
     configure_logging("WARNING", "text")
     key = demo_key(settings)
+    email, password = console_login(settings)
     endpoint = f"http://{settings.host}:{settings.port}"
     server = uvicorn.Server(
         uvicorn.Config(
@@ -197,6 +231,7 @@ def up(
         auth = f"Authorization: Bearer {key}"
         typer.echo(
             f"\nwatchkeep is up at {endpoint} (data in {settings.home.resolve()})\n"
+            f"  console: {endpoint}/  log in as {email} with password {password}\n"
             f"  sent {sent} example traces through the OpenTelemetry exporter\n"
             f"{traffic}"
             f"  demo key (project 'demo'): {key}\n\n"

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from watchkeep.cli import demo, monitoring, query_commands
+from watchkeep.cli import demo, monitoring, people_commands, query_commands
 from watchkeep.config import Settings
 from watchkeep.security.authz import Role
 
@@ -30,6 +30,8 @@ app.add_typer(monitoring.monitors_app, name="monitors")
 app.add_typer(query_commands.traces_app, name="traces")
 app.add_typer(query_commands.scores_app, name="scores")
 app.command("export")(query_commands.export)
+app.add_typer(people_commands.users_app, name="users")
+app.add_typer(people_commands.orgs_app, name="orgs")
 
 
 @app.command()
@@ -40,7 +42,7 @@ def server(
     """Run the API, OTLP ingest (HTTP, and gRPC on WATCHKEEP_OTLP_GRPC_PORT) and metrics server."""
     import uvicorn
 
-    from watchkeep.api.app import create_app
+    from watchkeep.app import create_app
     from watchkeep.logs import configure_logging
 
     overrides: dict[str, object] = {}
@@ -104,7 +106,7 @@ def gateway(
 
 def gateway_app() -> FastAPI:
     """The gateway-only app from the environment (uvicorn's factory, once per worker)."""
-    from watchkeep.api.app import create_app
+    from watchkeep.app import create_app
     from watchkeep.logs import configure_logging
 
     settings = Settings()
@@ -255,6 +257,7 @@ def projects_create(
     with_key: Annotated[bool, typer.Option("--with-key", help="Also create its first key.")] = False,
     role: Annotated[Role, typer.Option(help="The first key's role.")] = Role.ADMIN,
     expires: Annotated[str | None, typer.Option(help="The first key's expiry (30d, ISO date).")] = None,
+    org: Annotated[str | None, typer.Option("--org", help="Its organisation (default: 'default').")] = None,
 ) -> None:
     """Create a project (an error if it exists); with --with-key its key is printed on the last line."""
     from watchkeep.store.projects import ProjectExists, valid_project_name
@@ -263,9 +266,12 @@ def projects_create(
         raise typer.BadParameter("use letters, digits, '.', '_', '-' (at most 128)", param_hint="NAME")
     repo = _projects()
     try:
-        project = repo.create(name)
+        project = repo.create(name, organisation=org)
     except ProjectExists:
         typer.echo(f"a project named {name!r} exists", err=True)
+        raise typer.Exit(1) from None
+    except LookupError:
+        typer.echo(f"no organisation named {org!r} (watchkeep orgs create {org})", err=True)
         raise typer.Exit(1) from None
     typer.echo(f"created project {name!r} (id {project.id})", err=True)
     if with_key:

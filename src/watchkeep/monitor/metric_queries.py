@@ -1,4 +1,5 @@
-"""Operational metrics of LLM calls: rate, errors, latency and TTFT percentiles, tokens, cost.
+"""Operational metrics of LLM calls: rate, errors, latency and TTFT percentiles (p50, p90,
+p95, p99), tokens, cost.
 
 One grouped aggregate query per window (buckets are integer divisions of the start
 time, so both databases group on an indexed range scan); percentiles are computed by
@@ -11,10 +12,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from itertools import chain
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
-from sqlalchemy import Engine, case, func, or_, select
+from sqlalchemy import Engine, Integer, case, func, literal_column, or_, select, tuple_
 from sqlalchemy.sql import ColumnElement
 
 from watchkeep import semconv as sc
@@ -23,12 +24,16 @@ from watchkeep.store.tables import spans
 from watchkeep.store.trace_attributes import span_attribute_is, span_has_tags
 
 STATUS_ERROR = 2
-QUANTILES = (0.5, 0.9, 0.99)
+TOTAL = -1  # the whole window's key among per-bucket quantiles
+QUANTILES = (0.5, 0.9, 0.95, 0.99)
 COUNTER_METRICS = ("requests", "errors", "input_tokens", "output_tokens", "cost_usd")
 RATE_METRICS = ("request_rate", "error_rate")
 PERCENTILE_METRICS = {
-    "latency": (spans.c.duration_ms, ("latency_p50_ms", "latency_p90_ms", "latency_p99_ms")),
-    "ttft": (spans.c.time_to_first_token_ms, ("ttft_p50_ms", "ttft_p90_ms", "ttft_p99_ms")),
+    "latency": (
+        spans.c.duration_ms,
+        ("latency_p50_ms", "latency_p90_ms", "latency_p95_ms", "latency_p99_ms"),
+    ),
+    "ttft": (spans.c.time_to_first_token_ms, ("ttft_p50_ms", "ttft_p90_ms", "ttft_p95_ms", "ttft_p99_ms")),
 }
 METRIC_NAMES: tuple[str, ...] = (
     *COUNTER_METRICS,
@@ -163,6 +168,34 @@ class MetricQueries:
         metrics: Iterable[str] | None = None,
     ) -> list[dict[str, float | None]]:
         """One row per bucket of ``bucket_ns`` from ``start_ns`` (empty buckets included)."""
+        return self._series(project_id, f, start_ns, end_ns, bucket_ns, metrics, total=False)[0]
+
+    def series_and_total(
+        self,
+        project_id: int,
+        f: MetricFilter,
+        start_ns: int,
+        end_ns: int,
+        bucket_ns: int,
+        metrics: Iterable[str] | None = None,
+    ) -> tuple[list[dict[str, float | None]], dict[str, float | None]]:
+        """``series`` and the whole window's row (as ``window`` gives it) from the same scans:
+        counters are the buckets' sums, the window's percentiles are taken in the same pass."""
+        rows, total = self._series(project_id, f, start_ns, end_ns, bucket_ns, metrics, total=True)
+        assert total is not None
+        return rows, total
+
+    def _series(
+        self,
+        project_id: int,
+        f: MetricFilter,
+        start_ns: int,
+        end_ns: int,
+        bucket_ns: int,
+        metrics: Iterable[str] | None,
+        *,
+        total: bool,
+    ) -> tuple[list[dict[str, float | None]], dict[str, float | None] | None]:
         if end_ns <= start_ns or bucket_ns <= 0:
             raise ValueError("need start < end and a positive bucket")
         wanted = _metrics_needed(metrics)
@@ -171,7 +204,10 @@ class MetricQueries:
             raise ValueError("at most 10,000 buckets per query")
         c = spans.c
         cond = llm_span_conditions(project_id, f, start_ns, end_ns)
-        bucket = ((c.start_time_unix_nano - start_ns) // bucket_ns).label("bucket")
+        # Literal integers (ours, not a caller's text): PostgreSQL then matches the GROUPING
+        # SETS expression to the selected one, which distinct bind parameters would defeat.
+        raw_bucket = (c.start_time_unix_nano - _int(start_ns)) // _int(bucket_ns)
+        bucket = raw_bucket.label("bucket")
         query = (
             select(
                 bucket,
@@ -186,47 +222,47 @@ class MetricQueries:
         )
         with self._engine.connect() as conn:
             # Percentile-only requests (the latency/TTFT monitors) skip the aggregate scan.
-            counted = (
-                {int(r.bucket): r for r in conn.execute(query)}
+            counted: dict[int, Counts] = (
+                {int(r.bucket): Counts(*tuple(r)[1:]) for r in conn.execute(query)}
                 if wanted.intersection((*COUNTER_METRICS, *RATE_METRICS))
                 else {}
             )
             quantiles = {
-                kind: self._quantiles(conn, column, cond, bucket)
+                kind: self._quantiles(conn, column, cond, raw_bucket, total=total)
                 for kind, (column, names) in PERCENTILE_METRICS.items()
                 if wanted.intersection(names)
             }
-        seconds = bucket_ns / 1e9
-        out: list[dict[str, float | None]] = []
-        for b in range(n_buckets):
-            r = counted.get(b)
-            requests = int(r.requests) if r is not None else 0
-            errors = int(r.errors or 0) if r is not None else 0
-            row: dict[str, float | None] = {
-                "start_unix_nano": float(start_ns + b * bucket_ns),
-                "requests": float(requests),
-                "errors": float(errors),
-                "input_tokens": float(r.input_tokens or 0) if r is not None else 0.0,
-                "output_tokens": float(r.output_tokens or 0) if r is not None else 0.0,
-                "cost_usd": float(r.cost_usd or 0.0) if r is not None else 0.0,
-                "request_rate": requests / seconds,
-                "error_rate": errors / requests if requests else None,
-            }
-            for kind, per_bucket in quantiles.items():
-                values = per_bucket.get(b)
-                for i, name in enumerate(PERCENTILE_METRICS[kind][1]):
-                    row[name] = values[i] if values is not None else None
-            out.append({k: v for k, v in row.items() if k == "start_unix_nano" or k in wanted})
-        return out
+        out = [
+            _row(
+                start_ns + b * bucket_ns,
+                bucket_ns,
+                counted.get(b),
+                {kind: per_bucket.get(b) for kind, per_bucket in quantiles.items()},
+                wanted,
+            )
+            for b in range(n_buckets)
+        ]
+        if not total:
+            return out, None
+        summed = Counts(*(sum(getattr(r, k) or 0 for r in counted.values()) for k in Counts._fields))
+        whole = {kind: per_bucket.get(TOTAL) for kind, per_bucket in quantiles.items()}
+        return out, _row(start_ns, end_ns - start_ns, summed, whole, wanted)
 
     def _quantiles(
-        self, conn: Any, column: Any, cond: list[ColumnElement[bool]], bucket: Any
+        self, conn: Any, column: Any, cond: list[ColumnElement[bool]], bucket: Any, *, total: bool = False
     ) -> dict[int, list[float]]:
+        """Quantiles per bucket; with ``total``, also over the whole window (key ``TOTAL``)."""
         cond = [*cond, column.is_not(None)]
         if not self._sqlite:
             pct = func.percentile_cont(list(QUANTILES)).within_group(column)
-            rows = conn.execute(select(bucket, pct.label("q")).where(*cond).group_by(bucket))
-            return {int(r.bucket): [float(v) for v in r.q] for r in rows}
+            groups = func.grouping_sets(bucket, tuple_()) if total else bucket
+            rows = conn.execute(select(bucket.label("bucket"), pct.label("q")).where(*cond).group_by(groups))
+            # The empty grouping set yields a row (q NULL) even when no call matched.
+            return {
+                TOTAL if r.bucket is None else int(r.bucket): [float(v) for v in r.q]
+                for r in rows
+                if r.q is not None
+            }
         # Plain tuples off the DB-API cursor, flattened through ``np.fromiter``: SQLAlchemy's
         # per-row objects (and ``np.array`` probing each for the array protocols) cost more
         # than the scan itself over a day of calls.
@@ -236,4 +272,47 @@ class MetricQueries:
         data = np.fromiter(chain.from_iterable(rows), dtype=float).reshape(-1, 2)
         if not data.size:
             return {}
-        return grouped_quantiles(data[:, 0].astype(np.int64), data[:, 1])
+        out = grouped_quantiles(data[:, 0].astype(np.int64), data[:, 1])
+        if total:
+            out[TOTAL] = [float(v) for v in np.quantile(data[:, 1], list(QUANTILES))]
+        return out
+
+
+def _int(value: int) -> ColumnElement[int]:
+    return literal_column(str(int(value)), Integer)
+
+
+class Counts(NamedTuple):
+    """A bucket's counters as the aggregate query returns them."""
+
+    requests: int | None
+    errors: int | None
+    input_tokens: int | None
+    output_tokens: int | None
+    cost_usd: float | None
+
+
+def _row(
+    start_ns: int,
+    width_ns: int,
+    r: Counts | None,
+    quantiles: dict[str, list[float] | None],
+    wanted: set[str],
+) -> dict[str, float | None]:
+    """One bucket's (or the window's) metrics, keeping only those ``wanted``."""
+    requests = int(r.requests or 0) if r is not None else 0
+    errors = int(r.errors or 0) if r is not None else 0
+    row: dict[str, float | None] = {
+        "start_unix_nano": float(start_ns),
+        "requests": float(requests),
+        "errors": float(errors),
+        "input_tokens": float(r.input_tokens or 0) if r is not None else 0.0,
+        "output_tokens": float(r.output_tokens or 0) if r is not None else 0.0,
+        "cost_usd": float(r.cost_usd or 0.0) if r is not None else 0.0,
+        "request_rate": requests / (width_ns / 1e9),
+        "error_rate": errors / requests if requests else None,
+    }
+    for kind, values in quantiles.items():
+        for i, name in enumerate(PERCENTILE_METRICS[kind][1]):
+            row[name] = values[i] if values is not None else None
+    return {k: v for k, v in row.items() if k == "start_unix_nano" or k in wanted}

@@ -75,25 +75,80 @@ class QualityQueries:
     ) -> QualityReport:
         """The report of score ``name`` created in [start, end), optionally for one model."""
         c = scores.c
-        cond = [
-            c.project_id == project_id,
-            c.name == name,
-            c.created_at_unix_nano >= start_ns,
-            c.created_at_unix_nano < end_ns,
-        ]
-        if model is not None:
-            s = spans.c
-            cond.append(
-                exists().where(
-                    s.project_id == c.project_id,
-                    s.trace_id == c.trace_id,
-                    or_(s.request_model == model, s.response_model == model),
-                )
-            )
+        cond = _conditions(project_id, name, start_ns, end_ns, model)
         query = select(c.data_type, c.value, c.string_value, c.label).where(*cond)
         with self._engine.connect() as conn:
             rows = list(conn.execute(query).all())
         return summarise(name, rows, confidence)
+
+    def report_series(
+        self,
+        project_id: int,
+        name: str,
+        start_ns: int,
+        end_ns: int,
+        bucket_ns: int,
+        *,
+        model: str | None = None,
+        confidence: float = 0.95,
+    ) -> list[QualityReport]:
+        """``report`` per bucket of ``bucket_ns`` from ``start_ns``, from one scan of the range."""
+        c = scores.c
+        cond = _conditions(project_id, name, start_ns, end_ns, model)
+        query = select(c.created_at_unix_nano, c.data_type, c.value, c.string_value, c.label).where(*cond)
+        n_buckets = -(-(end_ns - start_ns) // bucket_ns)
+        rows: list[list[Any]] = [[] for _ in range(n_buckets)]
+        with self._engine.connect() as conn:
+            for r in conn.execute(query):
+                rows[(int(r[0]) - start_ns) // bucket_ns].append(tuple(r)[1:])
+        return [summarise(name, bucket, confidence) for bucket in rows]
+
+    def reports(
+        self,
+        project_id: int,
+        start_ns: int,
+        end_ns: int,
+        *,
+        model: str | None = None,
+        confidence: float = 0.95,
+        max_names: int = 12,
+    ) -> list[QualityReport]:
+        """``report`` of every score name created in [start, end) (the ``max_names`` most
+        frequent, by name), from one scan of the range: the overview's quality panel."""
+        c = scores.c
+        cond = _conditions(project_id, None, start_ns, end_ns, model)
+        query = select(c.name, c.data_type, c.value, c.string_value, c.label).where(*cond)
+        by_name: dict[str, list[Any]] = {}
+        with self._engine.connect() as conn:
+            for r in conn.execute(query):
+                by_name.setdefault(str(r[0]), []).append(tuple(r)[1:])
+        kept = sorted(by_name, key=lambda n: -len(by_name[n]))[:max_names]
+        return [summarise(n, by_name[n], confidence) for n in sorted(kept)]
+
+
+def _conditions(
+    project_id: int, name: str | None, start_ns: int, end_ns: int, model: str | None
+) -> list[Any]:
+    """The WHERE clause of a score name's rows (every name's with None) created in
+    [start, end), optionally for one model."""
+    c = scores.c
+    cond: list[Any] = [
+        c.project_id == project_id,
+        c.created_at_unix_nano >= start_ns,
+        c.created_at_unix_nano < end_ns,
+    ]
+    if name is not None:
+        cond.append(c.name == name)
+    if model is not None:
+        s = spans.c
+        cond.append(
+            exists().where(
+                s.project_id == c.project_id,
+                s.trace_id == c.trace_id,
+                or_(s.request_model == model, s.response_model == model),
+            )
+        )
+    return cond
 
 
 def summarise(name: str, rows: list[Any], confidence: float = 0.95) -> QualityReport:

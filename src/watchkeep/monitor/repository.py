@@ -41,6 +41,9 @@ class MonitorRow:
     last_evaluated_at_unix_nano: int | None
     last_notified_at_unix_nano: int | None
     next_run_at_unix_nano: int
+    silenced_until_unix_nano: int | None = None
+    silenced_by: str | None = None
+    silence_reason: str | None = None
 
     @classmethod
     def from_row(cls, r: Any) -> MonitorRow:
@@ -57,7 +60,14 @@ class MonitorRow:
             last_evaluated_at_unix_nano=r.last_evaluated_at_unix_nano,
             last_notified_at_unix_nano=r.last_notified_at_unix_nano,
             next_run_at_unix_nano=int(r.next_run_at_unix_nano),
+            silenced_until_unix_nano=r.silenced_until_unix_nano,
+            silenced_by=r.silenced_by,
+            silence_reason=r.silence_reason,
         )
+
+    def silenced(self, now: int) -> bool:
+        """Whether a silence holds this monitor's notifications back at ``now``."""
+        return self.silenced_until_unix_nano is not None and now < self.silenced_until_unix_nano
 
     def current(self) -> Current:
         return Current(
@@ -169,6 +179,19 @@ class MonitorRepository:
         with self._engine.begin() as conn:
             result = conn.execute(delete(monitors).where(c.project_id == project_id, c.id == monitor_id))
         return bool(result.rowcount)
+
+    def silence(
+        self, project_id: int, monitor_id: int, until_ns: int | None, by: str | None, reason: str | None
+    ) -> MonitorRow | None:
+        """Hold the monitor's notifications back until ``until_ns`` (None: end the silence);
+        None when the project has no such monitor. Evaluation and history go on regardless."""
+        c = monitors.c
+        values = {"silenced_until_unix_nano": until_ns, "silenced_by": by, "silence_reason": reason}
+        with self._engine.begin() as conn:
+            done = conn.execute(
+                update(monitors).where(c.project_id == project_id, c.id == monitor_id).values(**values)
+            )
+        return self.get(project_id, monitor_id) if done.rowcount else None
 
     def claim_due(self, owner: str, now: int, lease_ns: int, limit: int = 500) -> list[MonitorRow]:
         """Lease up to ``limit`` due monitors to ``owner``; only what was won is returned."""
@@ -331,14 +354,43 @@ class AlertHistory:
                 update(alert_events).where(alert_events.c.id == event_id).values(deliveries=deliveries)
             )
 
+    def values(
+        self, project_id: int, monitor_id: int, start_ns: int, end_ns: int, limit: int = 10_000
+    ) -> list[tuple[int, float]]:
+        """(time, value) of the monitor's events in [start, end) that carry a value, oldest first."""
+        c = alert_events.c
+        query = (
+            select(c.created_at_unix_nano, c.value)
+            .where(
+                c.project_id == project_id,
+                c.monitor_id == monitor_id,
+                c.created_at_unix_nano >= start_ns,
+                c.created_at_unix_nano < end_ns,
+                c.value.is_not(None),
+            )
+            .order_by(c.created_at_unix_nano, c.id)
+            .limit(limit)
+        )
+        with self._engine.connect() as conn:
+            return [(int(t), float(v)) for t, v in conn.execute(query)]
+
     def recent(
-        self, project_id: int, *, monitor_id: int | None = None, limit: int = 100
+        self,
+        project_id: int,
+        *,
+        monitor_id: int | None = None,
+        limit: int = 100,
+        before: tuple[int, int] | None = None,
     ) -> list[dict[str, Any]]:
-        """Newest events first."""
+        """Newest events first; ``before`` (time, id) of the last event of a page gives the
+        next page (a keyset cursor: the console pages the history with it)."""
         c = alert_events.c
         cond = [c.project_id == project_id]
         if monitor_id is not None:
             cond.append(c.monitor_id == monitor_id)
+        if before is not None:
+            at, key = before
+            cond.append(or_(c.created_at_unix_nano < at, and_(c.created_at_unix_nano == at, c.id < key)))
         query = (
             select(alert_events)
             .where(*cond)

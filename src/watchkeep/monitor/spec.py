@@ -241,13 +241,19 @@ def _where(event: Any) -> str:
     return f" (line {mark.line + 1})" if mark is not None else ""
 
 
+def safe_yaml(text: str) -> Any:
+    """YAML (or JSON, which YAML reads too) as plain data; anchors, aliases and deep nesting
+    are refused and malformed text is a ``ValueError``. Callers bound the text's size."""
+    try:
+        return yaml.load(text, Loader=_CallerLoader)
+    except yaml.YAMLError as exc:
+        raise ValueError(f"not valid YAML: {exc}"[:1000]) from exc
+
+
 def load_yaml(text: str) -> MonitorFile:
     """Monitors and channels declared in YAML (validated); anchors, aliases and deep nesting
     are refused (``ValueError``). Callers bound the text's size."""
-    try:
-        data = yaml.load(text, Loader=_CallerLoader) or {}
-    except yaml.YAMLError as exc:
-        raise ValueError(f"not valid YAML: {exc}"[:1000]) from exc
+    data = safe_yaml(text) or {}
     if isinstance(data, list):
         data = {"monitors": data}
     return MonitorFile.model_validate(data)

@@ -10,6 +10,10 @@ spans (the first reference of a pass always runs): a drift monitor whose referen
 still missing after that is handed back unevaluated and stays due, so the first pass
 after a start is as short as later ones, and the references (persisted once built) fill
 in over the next passes (decision 0009).
+
+A silenced monitor is evaluated and its alert history written as usual (so its
+re-notification clock runs on), but each channel's delivery is recorded as silenced
+instead of being sent.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ import socket
 import threading
 import uuid
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
@@ -49,6 +55,21 @@ class PassReport:
     deferred: int = 0  # drift monitors left due: their reference did not fit this pass
     references_built: int = 0
     states: dict[str, int] = field(default_factory=dict)
+
+
+def silenced_outcome(row: MonitorRow) -> dict[str, Any]:
+    """A channel's delivery record when a silence held it back (nothing was sent)."""
+    until = row.silenced_until_unix_nano or 0
+    return {
+        "ok": False,
+        "category": "silenced",
+        "silenced": True,
+        "until": (
+            datetime.fromtimestamp(until // NS, UTC) + timedelta(microseconds=until % NS // 1000)
+        ).isoformat(),
+        "by": row.silenced_by,
+        "detail": f"silenced by {row.silenced_by or 'unknown'}",
+    }
 
 
 class WorkerMetrics:
@@ -222,8 +243,12 @@ class MonitorWorker:
             )
             deliveries = []
             for channel in self._channels.by_names(row.project_id, spec.channels):
-                outcome = self._sender.send(channel["kind"], channel["config"], note)
-                self._metrics.notifications.labels(notify, "ok" if outcome["ok"] else "failed").inc()
+                if row.silenced(now):
+                    outcome = silenced_outcome(row)
+                    self._metrics.notifications.labels(notify, "silenced").inc()
+                else:
+                    outcome = self._sender.send(channel["kind"], channel["config"], note)
+                    self._metrics.notifications.labels(notify, "ok" if outcome["ok"] else "failed").inc()
                 deliveries.append({"channel": channel["name"], "kind": channel["kind"], **outcome})
             self._history.set_deliveries(event_id, deliveries)
             report.notifications += 1

@@ -1,4 +1,6 @@
-"""Permissions and roles: every route names the permission it needs (deny by default)."""
+"""Permissions and roles: every route and console page names the permission it needs
+(deny by default), and ``permissions_of`` is the one place a role becomes permissions, for
+API keys (``Role``) and for people in the console (``UserRole``) alike."""
 
 from __future__ import annotations
 
@@ -21,6 +23,10 @@ class Permission(StrEnum):
     MONITORS_WRITE = "monitors:write"
     ALERTS_READ = "alerts:read"
     ALERTS_WRITE = "alerts:write"  # alert channels: they hold URLs and secrets, so admins only
+    COMMENTS_WRITE = "comments:write"
+    ANNOTATIONS_WRITE = "annotations:write"  # annotation queues: create, fill, label
+    MEMBERS_WRITE = "members:write"  # invite people, change their roles (admins and owners)
+    ORGANISATION_OWN = "organisation:own"  # grant or take the owner role (owners only)
 
 
 class Role(StrEnum):
@@ -32,8 +38,17 @@ class Role(StrEnum):
     VIEWER = "viewer"
 
 
+class UserRole(StrEnum):
+    """A person's role in an organisation or project (the console's, not a key's)."""
+
+    OWNER = "owner"
+    ADMIN = "admin"
+    MEMBER = "member"
+    VIEWER = "viewer"
+
+
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
-    Role.ADMIN: frozenset(Permission),
+    Role.ADMIN: frozenset(Permission) - {Permission.ORGANISATION_OWN},
     Role.MEMBER: frozenset(
         {
             Permission.TRACES_WRITE,
@@ -46,6 +61,8 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.MONITORS_READ,
             Permission.MONITORS_WRITE,
             Permission.ALERTS_READ,
+            Permission.COMMENTS_WRITE,
+            Permission.ANNOTATIONS_WRITE,
         }
     ),
     # For applications: they send traces and feedback but cannot read anyone's data.
@@ -63,8 +80,19 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
 }
 
 
+# A person's role maps onto the key roles: what an admin key may do, an admin may do.
+USER_ROLE_PERMISSIONS: dict[UserRole, frozenset[Permission]] = {
+    UserRole.OWNER: frozenset(Permission),
+    UserRole.ADMIN: ROLE_PERMISSIONS[Role.ADMIN],
+    UserRole.MEMBER: ROLE_PERMISSIONS[Role.MEMBER],
+    UserRole.VIEWER: ROLE_PERMISSIONS[Role.VIEWER],
+}
+
+
 def permissions_of(role: str) -> frozenset[Permission]:
-    """The permissions of ``role``; an unknown role has none."""
+    """The permissions of a key or user ``role``; an unknown role has none."""
+    if role in USER_ROLE_PERMISSIONS:
+        return USER_ROLE_PERMISSIONS[UserRole(role)]
     try:
         return ROLE_PERMISSIONS[Role(role)]
     except ValueError:
@@ -75,8 +103,5 @@ def may_grant(granter_role: str, role: str) -> bool:
     """Whether a key of ``granter_role`` may create a key of ``role``: never a role that holds a
     permission the granter lacks, so no key can mint its way up. An admin holds every
     permission of its project, so it may create any role, another admin included."""
-    try:
-        wanted = ROLE_PERMISSIONS[Role(role)]
-    except ValueError:
-        return False
-    return wanted <= permissions_of(granter_role)
+    wanted = permissions_of(role)
+    return bool(wanted) and wanted <= permissions_of(granter_role)

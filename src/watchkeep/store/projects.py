@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 
 from watchkeep.store.clock import now_ns
 from watchkeep.store.key_material import StoredKey, new_key
+from watchkeep.store.people_repository import PeopleRepository
 from watchkeep.store.tables import api_keys, projects
 
 # Names the API and ``watchkeep projects create`` accept: they appear in URLs and labels.
@@ -110,12 +111,18 @@ class ProjectRepository:
             row = conn.execute(select(projects.c.id).where(projects.c.name == name)).first()
         return None if row is None else Project(id=int(row.id), name=name)
 
-    def create(self, name: str) -> Project:
-        """A new project called ``name``; ``ProjectExists`` if one has that name."""
+    def create(self, name: str, organisation: str | None = None) -> Project:
+        """A new project called ``name`` in ``organisation`` (default: the ``default``
+        organisation, created on first need); ``ProjectExists`` if one has that name,
+        ``LookupError`` when the organisation does not exist."""
+        people = PeopleRepository(self._engine)
+        org = people.default_organisation() if organisation is None else people.organisation(organisation)
+        if org is None:
+            raise LookupError(f"no organisation named {organisation!r}")
         try:
             with self._engine.begin() as conn:
                 pid = conn.execute(
-                    insert(projects).values(name=name, created_at_unix_nano=now_ns())
+                    insert(projects).values(name=name, created_at_unix_nano=now_ns(), organisation_id=org.id)
                 ).inserted_primary_key
         except IntegrityError:
             raise ProjectExists(name) from None

@@ -52,6 +52,9 @@ projects = Table(
     Column("id", RowId, primary_key=True, autoincrement=True),
     Column("name", String(200), nullable=False, unique=True),
     Column("created_at_unix_nano", BigInteger, nullable=False),
+    # The organisation whose members see the project (revision 0012; no foreign key so the
+    # column could be added in place; the repository sets it, to "default" when none is named).
+    Column("organisation_id", BigInteger, nullable=True, index=True),
     sqlite_autoincrement=True,  # a deleted project's id goes to no one else (revision 0007)
 )
 
@@ -208,6 +211,11 @@ monitors = Table(
     Column("lease_until_unix_nano", BigInteger, nullable=True),
     Column("created_at_unix_nano", BigInteger, nullable=False),
     Column("updated_at_unix_nano", BigInteger, nullable=False),
+    # A silence (revision 0013): the monitor is still evaluated and its state recorded, but
+    # no channel is notified until this time.
+    Column("silenced_until_unix_nano", BigInteger, nullable=True),
+    Column("silenced_by", String(200), nullable=True),
+    Column("silence_reason", Text, nullable=True),
     UniqueConstraint("project_id", "name"),
     Index(None, "enabled", "next_run_at_unix_nano"),
     sqlite_autoincrement=True,  # alert history keeps monitor ids without a foreign key
@@ -327,4 +335,194 @@ config_revisions = Table(
     metadata,
     Column("name", String(64), primary_key=True),
     Column("revision", BigInteger, nullable=False),
+)
+
+# --- people (revision 0012) -----------------------------------------------------------
+# Users log in to the console; keys stay for machines. A user's role in a project is its
+# project membership's role, else its organisation membership's role (owner, admin,
+# member, viewer; see security.authz). Secrets (session and invitation tokens) are stored
+# as SHA-256 digests only.
+organisations = Table(
+    "organisations",
+    metadata,
+    Column("id", RowId, primary_key=True, autoincrement=True),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("created_at_unix_nano", BigInteger, nullable=False),
+    sqlite_autoincrement=True,
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", RowId, primary_key=True, autoincrement=True),
+    Column("email", String(320), nullable=False, unique=True),  # stored lower-cased
+    Column("display_name", String(200), nullable=False),
+    Column("password_hash", String(256), nullable=True),  # argon2id; NULL: cannot log in by password
+    Column("created_at_unix_nano", BigInteger, nullable=False),
+    Column("disabled_at_unix_nano", BigInteger, nullable=True),
+    Column("failed_logins", Integer, nullable=False, default=0),
+    Column("locked_until_unix_nano", BigInteger, nullable=True),
+    Column("last_login_at_unix_nano", BigInteger, nullable=True),
+    sqlite_autoincrement=True,
+)
+
+memberships = Table(
+    "memberships",
+    metadata,
+    Column("id", RowId, primary_key=True, autoincrement=True),
+    Column("organisation_id", RowId, ForeignKey("organisations.id", ondelete="CASCADE"), nullable=False),
+    Column("user_id", RowId, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("created_at_unix_nano", BigInteger, nullable=False),
+    UniqueConstraint("organisation_id", "user_id"),
+    Index(None, "user_id"),
+)
+
+project_memberships = Table(
+    "project_memberships",
+    metadata,
+    Column("id", RowId, primary_key=True, autoincrement=True),
+    Column("project_id", RowId, ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    Column("user_id", RowId, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("created_at_unix_nano", BigInteger, nullable=False),
+    UniqueConstraint("project_id", "user_id"),
+    Index(None, "user_id"),
+)
+
+user_sessions = Table(
+    "user_sessions",
+    metadata,
+    Column("id", RowId, primary_key=True, autoincrement=True),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("user_id", RowId, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("csrf_token", String(64), nullable=False),
+    Column("created_at_unix_nano", BigInteger, nullable=False),
+    Column("last_seen_at_unix_nano", BigInteger, nullable=False),
+    Column("expires_at_unix_nano", BigInteger, nullable=False),
+    Column("user_agent", String(300), nullable=True),
+    Column("address", String(64), nullable=True),
+    Index(None, "user_id"),
+    Index(None, "expires_at_unix_nano"),
+)
+
+invitations = Table(
+    "invitations",
+    metadata,
+    Column("id", RowId, primary_key=True, autoincrement=True),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("organisation_id", RowId, ForeignKey("organisations.id", ondelete="CASCADE"), nullable=False),
+    # Set: the invitation grants a role in this project only; NULL: in the organisation.
+    Column("project_id", RowId, ForeignKey("projects.id", ondelete="CASCADE"), nullable=True),
+    Column("email", String(320), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("invited_by_user_id", BigInteger, nullable=True),
+    Column("created_at_unix_nano", BigInteger, nullable=False),
+    Column("expires_at_unix_nano", BigInteger, nullable=False),
+    Column("accepted_at_unix_nano", BigInteger, nullable=True),
+    Column("accepted_by_user_id", BigInteger, nullable=True),
+    Column("revoked_at_unix_nano", BigInteger, nullable=True),
+    Index(None, "organisation_id", "created_at_unix_nano"),
+)
+
+# --- collaboration (revision 0013) ----------------------------------------------------
+# Annotation queues: items are traces picked by a filter or a random sample; each
+# annotator labels an item once (a later label replaces theirs); the agreed label becomes
+# a categorical score's ground truth, so the quality metrics read it.
+annotation_queues = Table(
+    "annotation_queues",
+    metadata,
+    Column("id", RowId, primary_key=True, autoincrement=True),
+    Column("project_id", RowId, ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("description", Text, nullable=True),
+    Column("score_name", String(256), nullable=False),
+    Column("labels", Json, nullable=False),  # the label choices, in shortcut order
+    Column("source", Json, nullable=True),  # how it was filled: filter, sample size, seed
+    Column("annotators_per_item", Integer, nullable=False),
+    Column("created_by", String(200), nullable=True),
+    Column("created_at_unix_nano", BigInteger, nullable=False),
+    UniqueConstraint("project_id", "name"),
+    sqlite_autoincrement=True,
+)
+
+annotation_items = Table(
+    "annotation_items",
+    metadata,
+    Column("id", RowId, primary_key=True, autoincrement=True),
+    Column("queue_id", RowId, ForeignKey("annotation_queues.id", ondelete="CASCADE"), nullable=False),
+    Column("project_id", BigInteger, nullable=False),
+    Column("trace_id", String(32), nullable=False),
+    Column("span_id", String(16), nullable=True),
+    Column("position", Integer, nullable=False),
+    Column("created_at_unix_nano", BigInteger, nullable=False),
+    UniqueConstraint("queue_id", "trace_id"),
+    Index(None, "queue_id", "position"),
+)
+
+annotation_labels = Table(
+    "annotations",
+    metadata,
+    Column("id", RowId, primary_key=True, autoincrement=True),
+    Column("item_id", RowId, ForeignKey("annotation_items.id", ondelete="CASCADE"), nullable=False),
+    Column("queue_id", BigInteger, nullable=False),
+    Column("project_id", BigInteger, nullable=False),
+    Column("user_id", RowId, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("label", String(1024), nullable=False),
+    Column("comment", Text, nullable=True),
+    Column("created_at_unix_nano", BigInteger, nullable=False),
+    Column("updated_at_unix_nano", BigInteger, nullable=False),
+    UniqueConstraint("item_id", "user_id"),
+    Index(None, "queue_id", "user_id"),
+)
+
+# Comments on a trace (target_kind "trace"), later on runs and versions. The author is a
+# user or a key; the name is copied so a comment outlives its author.
+comments = Table(
+    "comments",
+    metadata,
+    Column("id", RowId, primary_key=True, autoincrement=True),
+    Column("project_id", RowId, ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    Column("target_kind", String(16), nullable=False),
+    Column("target_id", String(128), nullable=False),
+    Column("author_user_id", BigInteger, nullable=True),
+    Column("author_key_id", BigInteger, nullable=True),
+    Column("author_name", String(200), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("created_at_unix_nano", BigInteger, nullable=False),
+    Column("edited_at_unix_nano", BigInteger, nullable=True),
+    Column("deleted_at_unix_nano", BigInteger, nullable=True),
+    Index(None, "project_id", "target_kind", "target_id", "created_at_unix_nano"),
+    sqlite_autoincrement=True,
+)
+
+# Who a comment mentions: each row shows in that user's feed.
+mentions = Table(
+    "mentions",
+    metadata,
+    Column("id", RowId, primary_key=True, autoincrement=True),
+    Column("comment_id", RowId, ForeignKey("comments.id", ondelete="CASCADE"), nullable=False),
+    Column("project_id", BigInteger, nullable=False),
+    Column("user_id", RowId, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("created_at_unix_nano", BigInteger, nullable=False),
+    Column("read_at_unix_nano", BigInteger, nullable=True),
+    UniqueConstraint("comment_id", "user_id"),
+    Index(None, "user_id", "created_at_unix_nano"),
+)
+
+# The project's activity feed: one row per thing a person did (commented, labelled,
+# created a queue, edited a route or monitor, silenced an alert, created a key ...).
+activity = Table(
+    "activity",
+    metadata,
+    Column("id", RowId, primary_key=True, autoincrement=True),
+    Column("project_id", RowId, ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("actor_user_id", BigInteger, nullable=True),
+    Column("verb", String(32), nullable=False),
+    Column("target_kind", String(32), nullable=False),
+    Column("target_id", String(128), nullable=False),
+    Column("summary", String(500), nullable=False),
+    Column("created_at_unix_nano", BigInteger, nullable=False),
+    Index(None, "project_id", "created_at_unix_nano"),
 )

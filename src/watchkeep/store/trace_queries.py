@@ -144,7 +144,7 @@ class TraceQueries:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
 
-    def _trace_conditions(self, project_id: int, f: TraceFilter) -> list[ColumnElement[bool]]:
+    def trace_conditions(self, project_id: int, f: TraceFilter) -> list[ColumnElement[bool]]:
         t = traces.c
         cond: list[ColumnElement[bool]] = [t.project_id == project_id]
         if f.start_from_ns is not None:
@@ -185,7 +185,7 @@ class TraceQueries:
     ) -> Page[TraceSummary]:
         """Newest traces first, matching ``f``."""
         t = traces.c
-        query: Select[Any] = select(traces).where(*self._trace_conditions(project_id, f))
+        query: Select[Any] = select(traces).where(*self.trace_conditions(project_id, f))
         if cursor is not None:
             start, trace_id = decode_cursor(cursor, (int, str))
             query = query.where(
@@ -297,15 +297,20 @@ class TraceQueries:
         """
         s = spans.c
         with self._engine.connect() as conn:
-            span_rows = [
-                dict(r._mapping)
-                for r in conn.execute(
-                    select(*SPAN_FIELDS, RESOURCE_ATTRIBUTES)
-                    .select_from(SPANS_WITH_RESOURCE)
-                    .where(s.project_id == project_id, s.trace_id == trace_id)
-                    .order_by(s.start_time_unix_nano, s.span_id)
-                )
-            ]
+            # Sorted here, not by the query: an ORDER BY on the start time leads SQLite's
+            # planner to walk the project's (project, start) index past every span it
+            # holds instead of taking the trace's few rows from the unique key.
+            span_rows = sorted(
+                (
+                    dict(r._mapping)
+                    for r in conn.execute(
+                        select(*SPAN_FIELDS, RESOURCE_ATTRIBUTES)
+                        .select_from(SPANS_WITH_RESOURCE)
+                        .where(s.project_id == project_id, s.trace_id == trace_id)
+                    )
+                ),
+                key=lambda row: (row["start_time_unix_nano"], row["span_id"]),
+            )
             if not span_rows:
                 return None
             trace_row = conn.execute(

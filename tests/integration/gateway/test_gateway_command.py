@@ -21,7 +21,7 @@ import yaml
 from fastapi.testclient import TestClient
 from tests.support.servers import LiveServer, free_port
 
-from watchkeep.api.app import create_app
+from watchkeep.app import create_app
 from watchkeep.config import Settings
 
 WORKERS = 2

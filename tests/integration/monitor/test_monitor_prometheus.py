@@ -18,7 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.support.keys import new_key
 from tests.support.servers import free_port, serve
 
-from watchkeep.api.app import create_app
+from watchkeep.app import create_app
 from watchkeep.config import Settings
 from watchkeep.devtools.synthetic_otlp import build_request
 

@@ -1,29 +1,36 @@
-"""Monitors: declare (JSON or YAML), list, inspect, change, delete, evaluate now."""
+"""Monitors: declare (JSON or YAML), list, inspect, change, delete, evaluate now, silence,
+and the history of the signal each watches."""
 
 from __future__ import annotations
 
 import math
+from dataclasses import asdict
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request, Response
-from pydantic import ValidationError
+from fastapi import APIRouter, Depends, Query, Request, Response
+from pydantic import AwareDatetime, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from watchkeep.api.auth import require, services
 from watchkeep.api.errors import ApiError
 from watchkeep.api.openapi import errors
 from watchkeep.api.routes._monitoring import AUTH_ERRORS, refusals
-from watchkeep.api.schemas import RowIdPath, ns_to_datetime
+from watchkeep.api.schemas import RowIdPath, ns_to_datetime, to_unix_ns
+from watchkeep.api.schemas_monitoring import SignalOut, SilenceIn
 from watchkeep.monitor.admission import check_channel_quota, check_monitor
 from watchkeep.monitor.channels import validate_config
 from watchkeep.monitor.quota import PerMinute
 from watchkeep.monitor.repository import Conflict, MonitorRow
+from watchkeep.monitor.signal_history import MAX_BUCKETS, SignalHistory
+from watchkeep.monitor.silence import silence_end
 from watchkeep.monitor.spec import MonitorFile, MonitorSpec, load_yaml
 from watchkeep.security.authz import Permission
 from watchkeep.security.keys import Principal
+from watchkeep.store.clock import now_ns
 
 router = APIRouter(prefix="/api/v1", tags=["monitors"])
 NOT_FOUND = errors((404, "No such monitor"))
+DAY_NS = 86400 * 1_000_000_000
 
 
 def monitor_out(row: MonitorRow) -> dict[str, Any]:
@@ -43,6 +50,9 @@ def monitor_out(row: MonitorRow) -> dict[str, Any]:
         "last_evaluated_at": when(row.last_evaluated_at_unix_nano),
         "last_notified_at": when(row.last_notified_at_unix_nano),
         "next_run_at": when(row.next_run_at_unix_nano),
+        "silenced_until": when(row.silenced_until_unix_nano),
+        "silenced_by": row.silenced_by,
+        "silence_reason": row.silence_reason,
     }
 
 
@@ -196,3 +206,95 @@ def evaluate_monitor(
     if row is None:
         raise ApiError(409, "busy", "a worker is evaluating this monitor; try again")
     return monitor_out(row)
+
+
+def actor_of(principal: Principal) -> str:
+    """Who a change is recorded as: the key that made it."""
+    return f"key:{principal.key_id}"
+
+
+@router.post("/monitors/{monitor_id}/silence", responses={**AUTH_ERRORS, **NOT_FOUND})
+def silence_monitor(
+    request: Request,
+    monitor_id: RowIdPath,
+    body: SilenceIn,
+    principal: Annotated[Principal, Depends(require(Permission.MONITORS_WRITE))],
+) -> dict[str, Any]:
+    """Silence a monitor for a time (at most 30 days; a new silence replaces the current one):
+    it is still evaluated and its alert history recorded, but no channel is notified."""
+    now = now_ns()
+    try:
+        until = silence_end(body.duration, to_unix_ns(body.until), now)
+    except ValueError as exc:
+        raise ApiError(422, "invalid_request", str(exc)) from exc
+    svc = services(request)
+    by = actor_of(principal)
+    row = _found(
+        svc.monitoring.monitors.silence(principal.project_id, monitor_id, until, by, body.reason or None)
+    )
+    svc.activity.record(
+        principal.project_id,
+        actor=by,
+        actor_user_id=None,
+        verb="silenced",
+        target_kind="monitor",
+        target_id=str(row.id),
+        summary=f"silenced {row.spec.name} until {ns_to_datetime(until).isoformat()}"
+        + (f": {body.reason}" if body.reason else ""),
+    )
+    return monitor_out(row)
+
+
+@router.delete("/monitors/{monitor_id}/silence", responses={**AUTH_ERRORS, **NOT_FOUND})
+def unsilence_monitor(
+    request: Request,
+    monitor_id: RowIdPath,
+    principal: Annotated[Principal, Depends(require(Permission.MONITORS_WRITE))],
+) -> dict[str, Any]:
+    """End a monitor's silence (nothing is re-sent for what fired meanwhile; the next
+    re-notification comes ``renotify`` after the last recorded one)."""
+    svc = services(request)
+    row = _found(svc.monitoring.monitors.silence(principal.project_id, monitor_id, None, None, None))
+    svc.activity.record(
+        principal.project_id,
+        actor=actor_of(principal),
+        actor_user_id=None,
+        verb="unsilenced",
+        target_kind="monitor",
+        target_id=str(row.id),
+        summary=f"ended the silence of {row.spec.name}",
+    )
+    return monitor_out(row)
+
+
+@router.get("/monitors/{monitor_id}/signal", responses={**AUTH_ERRORS, **NOT_FOUND})
+def monitor_signal(
+    request: Request,
+    monitor_id: RowIdPath,
+    principal: Annotated[Principal, Depends(require(Permission.MONITORS_READ))],
+    since: AwareDatetime | None = None,
+    until: AwareDatetime | None = None,
+    buckets: Annotated[int, Query(ge=1, le=MAX_BUCKETS)] = 60,
+) -> SignalOut:
+    """The signal the monitor watches over [since, until) (default: the last day, at most 31
+    days) in at most ``buckets`` buckets, with its thresholds (docs/monitoring.md, per kind)."""
+    mon = services(request).monitoring
+    row = _found(mon.monitors.get(principal.project_id, monitor_id))
+    end_ns = to_unix_ns(until) or now_ns()
+    start_ns = max(0, to_unix_ns(since) or end_ns - DAY_NS)
+    history = SignalHistory(mon.metrics, mon.quality, mon.resources, mon.alerts)
+    try:
+        signal = history.of(row, start_ns, end_ns, buckets)
+    except ValueError as exc:
+        raise ApiError(422, "invalid_request", str(exc)) from exc
+    return SignalOut.model_validate(
+        {
+            "monitor_id": row.id,
+            "kind": row.spec.kind,
+            "bucket_seconds": signal.bucket_seconds,
+            "x": signal.x,
+            "series": [asdict(s) for s in signal.series],
+            "thresholds": [asdict(t) for t in signal.thresholds],
+            "n": signal.n,
+        }
+    )

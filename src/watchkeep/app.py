@@ -18,7 +18,9 @@ from watchkeep.api.middleware import HttpMetrics, ObservabilityMiddleware
 from watchkeep.api.openapi import document_common_errors
 from watchkeep.api.otlp_grpc import serve_otlp_grpc
 from watchkeep.api.routes import (
+    activity,
     alerts,
+    comments,
     drift,
     evaluators,
     export,
@@ -34,11 +36,14 @@ from watchkeep.api.routes import (
     traces,
     usage,
 )
+from watchkeep.api.routes import annotations as annotation_routes
 from watchkeep.api.wiring import build_services
 from watchkeep.config import Settings
 from watchkeep.gateway import web as gateway_web
 from watchkeep.monitor.quota import PerMinute
 from watchkeep.store.maintenance import StoreMaintenance
+from watchkeep.ui import api_docs
+from watchkeep.ui.console import install_console
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +116,8 @@ def create_app(
         version=__version__,
         summary="Maintain and monitor LLMs in production.",
         lifespan=lifespan,
+        docs_url=None,  # ui/api_docs.py serves /docs from the wheel, not from a CDN
+        redoc_url=None,
     )
     install_error_handlers(app)
     app.state.evaluate_now_limit = PerMinute(settings.evaluate_now_per_minute)
@@ -118,8 +125,16 @@ def create_app(
     if settings.gateway_enabled or gateway_only:
         framework = gateway_web.GatewayFastPath(framework, root=app)
     app.front = ObservabilityMiddleware(framework, metrics=HttpMetrics(registry))
+    include_routers(app, settings, gateway_only=gateway_only)
+    document_common_errors(app)
+    return app
+
+
+def include_routers(app: FastAPI, settings: Settings, *, gateway_only: bool) -> None:
+    """The REST routers, the gateway's, the API browser and (unless gateway-only or
+    turned off) the console."""
     if not gateway_only:
-        for module in (otlp, traces, export, scores, usage):
+        for module in (otlp, traces, export, scores, usage, comments, activity, annotation_routes):
             app.include_router(module.router)
         for module in (metrics_api, quality, drift, evaluators, monitors, alerts, keys, projects):
             app.include_router(module.router)
@@ -127,5 +142,6 @@ def create_app(
         app.include_router(gateway_web.router)
         app.include_router(gateway_routes.router)
     app.include_router(health.router)
-    document_common_errors(app)
-    return app
+    api_docs.install(app)  # /docs and /static, served from the wheel
+    if settings.console and not gateway_only:
+        install_console(app)
