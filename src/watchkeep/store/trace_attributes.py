@@ -10,7 +10,10 @@ features — applies this one rule, in one of two equivalent forms:
   join ``traces`` on ``TRACE_OF_SPAN`` and show it (the span list);
 - ``span_attribute_is`` / ``span_has_tags``: a predicate that needs no join; the trace
   row is probed by its primary key only for spans that lack their own value, so the
-  aggregate scans of monitors pay nothing for spans that carry it.
+  aggregate scans of monitors pay nothing for spans that carry it;
+- ``span_attribute``: the value without a join, the same probe as a scalar subquery (for
+  totals grouped by user or session over a time range: joining every trace of the project
+  to group a day of spans costs a hash of all of them on PostgreSQL).
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import and_, exists, func, or_
+from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy.sql import ColumnElement
 
 from watchkeep.store.json_filters import ArrayHas
@@ -36,6 +39,16 @@ SPAN_ATTRIBUTES: dict[str, ColumnElement[Any]] = {
 # An alias, so the probe stays correlated to the span also in queries that join traces.
 _OWN_TRACE = traces.alias("own_trace")
 _PROBE = and_(_OWN_TRACE.c.project_id == spans.c.project_id, _OWN_TRACE.c.trace_id == spans.c.trace_id)
+
+
+def span_attribute(name: str) -> ColumnElement[Any]:
+    """``SPAN_ATTRIBUTES[name]`` without a join: the span's own value, else its trace row's,
+    looked up by primary key (COALESCE stops at the first value, so only spans without
+    their own pay for the look-up)."""
+    if name not in TRACE_ATTRIBUTE_COLUMNS or name == "tags":
+        raise ValueError(f"not a scalar trace attribute: {name!r}")
+    inherited = select(_OWN_TRACE.c[name]).where(_PROBE).scalar_subquery()
+    return func.coalesce(spans.c[name], inherited)
 
 
 def span_attribute_is(name: str, value: str) -> ColumnElement[bool]:

@@ -12,14 +12,13 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from sqlalchemy import Engine, case, func, select
-from sqlalchemy.sql import ColumnElement, Select
+from sqlalchemy.sql import ColumnElement, Select, Subquery
 
-from watchkeep.store.tables import spans, traces
-from watchkeep.store.trace_attributes import SPAN_ATTRIBUTES, TRACE_OF_SPAN
+from watchkeep.store.tables import spans
+from watchkeep.store.trace_attributes import span_attribute, span_attribute_is
 
 Dimension = Literal["user_id", "session_id"]
 SortKey = Literal["traces", "calls", "total_tokens", "cost_usd", "errors", "first_seen", "last_seen"]
-SPANS_WITH_TRACE = spans.outerjoin(traces, TRACE_OF_SPAN)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,20 +49,38 @@ class UsageTotals:
     last_seen_unix_nano: int
 
 
-def _columns(key: ColumnElement[Any]) -> dict[str, ColumnElement[Any]]:
-    s = spans.c
+def _per_trace(rows: Subquery) -> Select[Any]:
+    """The range's spans summed per (key, trace): the first of two aggregation steps, so the
+    second counts traces by counting rows instead of a COUNT(DISTINCT), which needs a sort."""
+    r = rows.c
+    return select(
+        r.key,
+        func.count().label("spans"),
+        func.sum(case((r.operation.is_not(None), 1), else_=0)).label("calls"),
+        func.sum(r.input_tokens).label("input_tokens"),
+        func.sum(r.output_tokens).label("output_tokens"),
+        func.sum(r.total_tokens).label("total_tokens"),
+        func.sum(r.cost_usd).label("cost_usd"),
+        func.sum(case((r.status_code == 2, 1), else_=0)).label("errors"),
+        func.min(r.start_time_unix_nano).label("first_seen"),
+        func.max(r.end_time_unix_nano).label("last_seen"),
+    ).group_by(r.key, r.trace_id)
+
+
+def _columns(per_trace: Subquery) -> dict[str, ColumnElement[Any]]:
+    t = per_trace.c
     return {
-        "id": key,
-        "traces": func.count(func.distinct(s.trace_id)),
-        "spans": func.count(),
-        "calls": func.sum(case((s.operation.is_not(None), 1), else_=0)),
-        "input_tokens": func.coalesce(func.sum(s.input_tokens), 0),
-        "output_tokens": func.coalesce(func.sum(s.output_tokens), 0),
-        "total_tokens": func.coalesce(func.sum(s.total_tokens), 0),
-        "cost_usd": func.coalesce(func.sum(s.cost_usd), 0.0),
-        "errors": func.sum(case((s.status_code == 2, 1), else_=0)),
-        "first_seen": func.min(s.start_time_unix_nano),
-        "last_seen": func.max(s.end_time_unix_nano),
+        "id": t.key,
+        "traces": func.count(),
+        "spans": func.sum(t.spans),
+        "calls": func.sum(t.calls),
+        "input_tokens": func.coalesce(func.sum(t.input_tokens), 0),
+        "output_tokens": func.coalesce(func.sum(t.output_tokens), 0),
+        "total_tokens": func.coalesce(func.sum(t.total_tokens), 0),
+        "cost_usd": func.coalesce(func.sum(t.cost_usd), 0.0),
+        "errors": func.sum(t.errors),
+        "first_seen": func.min(t.first_seen),
+        "last_seen": func.max(t.last_seen),
     }
 
 
@@ -73,19 +90,32 @@ class UsageQueries:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
 
-    def _query(self, project_id: int, dim: Dimension, f: UsageFilter) -> tuple[Select[Any], dict[str, Any]]:
-        key = SPAN_ATTRIBUTES[dim]
-        cols = _columns(key)
-        cond: list[ColumnElement[bool]] = [spans.c.project_id == project_id, key.is_not(None)]
+    def _query(
+        self, project_id: int, dim: Dimension, f: UsageFilter, only: str | None = None
+    ) -> tuple[Select[Any], dict[str, Any]]:
+        # The spans of the range with their user (or session) worked out per span, then
+        # grouped: the key is the span's own value, else its trace's by primary key
+        # (``span_attribute``), never a join of all the project's traces.
+        s = spans.c
+        cond: list[ColumnElement[bool]] = [s.project_id == project_id]
         if f.start_from_ns is not None:
-            cond.append(spans.c.start_time_unix_nano >= f.start_from_ns)
+            cond.append(s.start_time_unix_nano >= f.start_from_ns)
         if f.start_to_ns is not None:
-            cond.append(spans.c.start_time_unix_nano < f.start_to_ns)
-        for name, value in (("environment", f.environment), ("release", f.release)):
+            cond.append(s.start_time_unix_nano < f.start_to_ns)
+        for name, value in (("environment", f.environment), ("release", f.release), (dim, only)):
             if value is not None:
-                cond.append(SPAN_ATTRIBUTES[name] == value)
-        query = select(*(c.label(n) for n, c in cols.items())).select_from(SPANS_WITH_TRACE).where(*cond)
-        return query.group_by(key), cols
+                cond.append(span_attribute_is(name, value))
+        fields = (s.trace_id, s.operation, s.input_tokens, s.output_tokens, s.total_tokens, s.cost_usd)
+        rows = (
+            select(span_attribute(dim).label("key"), *fields, s.status_code)
+            .add_columns(s.start_time_unix_nano, s.end_time_unix_nano)
+            .where(*cond)
+            .subquery("ranged")
+        )
+        per_trace = _per_trace(rows).where(rows.c.key.is_not(None)).subquery("per_trace")
+        cols = _columns(per_trace)
+        query = select(*(c.label(n) for n, c in cols.items()))
+        return query.group_by(per_trace.c.key), cols
 
     def list(
         self,
@@ -108,9 +138,9 @@ class UsageQueries:
 
     def get(self, project_id: int, dim: Dimension, value: str, f: UsageFilter) -> UsageTotals | None:
         """The totals of one user or session; None when it has no span in range."""
-        query, _ = self._query(project_id, dim, f)
+        query, _ = self._query(project_id, dim, f, only=value)
         with self._engine.connect() as conn:
-            row = conn.execute(query.where(SPAN_ATTRIBUTES[dim] == value)).first()
+            row = conn.execute(query).first()
         return None if row is None else _totals(row)
 
 
