@@ -394,7 +394,7 @@ def main() -> None:
         help="the stored spans' start times span this many days (default: 30, or 1 below 100,000 spans)",
     )
     parser.add_argument("--rounds", type=int, default=60, help="timed requests per page")
-    parser.add_argument("--only", default="", help="comma-separated page labels to time (default: all)")
+    parser.add_argument("--only", default="", help="page labels to time, separated by ; (default: all)")
     parser.add_argument("--browser-rounds", type=int, default=15, help="timed page loads in the browser")
     parser.add_argument(
         "--peer-spans",
@@ -411,7 +411,7 @@ def main() -> None:
             continue
         with maybe_postgres(label == "postgres") as url:
             days = args.days if args.days is not None else (30.0 if args.spans >= 100_000 else 1.0)
-            only = frozenset(p.strip() for p in args.only.split(",") if p.strip())
+            only = frozenset(p.strip() for p in args.only.split(";") if p.strip())
             results.append(run_one(label, url, args.spans, days, args.rounds, args.browser_rounds, only))
     peer = peer_compare(args.peer_spans, args.browser_rounds)
     report(results, args.rounds, peer)
