@@ -8,12 +8,13 @@ A page handler declares ``form: Annotated[Form, Depends(posted)]`` and calls
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from fastapi import Request
 from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
 
+from watchkeep.monitor.spec import safe_yaml
 from watchkeep.ui.frame import ConsoleRefusal
 from watchkeep.ui.session import CSRF_FIELD, csrf_ok, current_session
 
@@ -62,3 +63,24 @@ async def posted(request: Request) -> Form:
         )
     data.pop(CSRF_FIELD, None)
     return Form(data, lists)
+
+
+def typed_mapping(
+    form: Form, *, noun: str, shape: str, max_chars: int, field: str = "spec"
+) -> dict[str, Any] | None:
+    """The mapping typed in a JSON-or-YAML box (bounded, parsed by the safe loader that
+    refuses anchors, aliases and deep nesting), or None with an error on ``field``:
+    "the {noun} may hold at most ...", "the {noun} must be {shape}"."""
+    text = form.data.get(field, "")
+    if len(text) > max_chars:
+        form.fail(field, f"the {noun} may hold at most {max_chars:,} characters")
+        return None
+    try:
+        data = safe_yaml(text)
+    except ValueError as exc:
+        form.fail(field, str(exc))
+        return None
+    if not isinstance(data, dict):
+        form.fail(field, f"the {noun} must be {shape}")
+        return None
+    return data

@@ -20,8 +20,8 @@ from watchkeep.monitor.anomaly import AnomalyMethod
 from watchkeep.monitor.drift import Method
 from watchkeep.monitor.features import FEATURES
 from watchkeep.monitor.metric_queries import METRIC_NAMES
-from watchkeep.monitor.spec import MonitorSpec, safe_yaml
-from watchkeep.ui.forms import Form
+from watchkeep.monitor.spec import MonitorSpec
+from watchkeep.ui.forms import Form, typed_mapping
 
 KINDS = ("metric", "quality", "drift", "anomaly")  # resource monitors are the operator's (YAML)
 OPS = (">", ">=", "<", "<=")
@@ -122,19 +122,9 @@ def _put(data: dict[str, Any], name: str, value: str) -> None:
 
 def advanced_data(form: Form) -> dict[str, Any] | None:
     """The spec typed in the advanced box (JSON or YAML), or None with an error on ``spec``."""
-    text = form.data.get("spec", "")
-    if len(text) > MAX_SPEC_CHARS:
-        form.fail("spec", f"the spec may hold at most {MAX_SPEC_CHARS:,} characters")
-        return None
-    try:
-        data = safe_yaml(text)
-    except ValueError as exc:
-        form.fail("spec", str(exc))
-        return None
-    if not isinstance(data, dict):
-        form.fail("spec", "the spec must be a mapping of fields (name, kind, ...)")
-        return None
-    return data
+    return typed_mapping(
+        form, noun="spec", shape="a mapping of fields (name, kind, ...)", max_chars=MAX_SPEC_CHARS
+    )
 
 
 def validated(form: Form, settings: Settings, base: MonitorSpec | None = None) -> MonitorSpec | None:

@@ -16,8 +16,7 @@ import yaml
 from pydantic import ValidationError
 
 from watchkeep.gateway.config import RouteSpec
-from watchkeep.monitor.spec import safe_yaml
-from watchkeep.ui.forms import Form
+from watchkeep.ui.forms import Form, typed_mapping
 
 MAX_SPEC_CHARS = 64_000  # a route of 65 deployments with every field fits several times over
 EDITABLE = ("model", "base_url", "weight")  # per deployment, as ``<field>:<deployment>``
@@ -78,17 +77,13 @@ def with_fields(form: Form, current: RouteSpec) -> dict[str, Any]:
 
 def yaml_body(form: Form, name: str) -> dict[str, Any] | None:
     """The route typed in the ``spec`` box (YAML or JSON), or None with an error on ``spec``."""
-    text = form.data.get("spec", "")
-    if len(text) > MAX_SPEC_CHARS:
-        form.fail("spec", f"the route may hold at most {MAX_SPEC_CHARS:,} characters")
-        return None
-    try:
-        data = safe_yaml(text)
-    except ValueError as exc:
-        form.fail("spec", str(exc))
-        return None
-    if not isinstance(data, dict):
-        form.fail("spec", "the route must be a mapping with deployments (and fallbacks, shadow, retry, ...)")
+    data = typed_mapping(
+        form,
+        noun="route",
+        shape="a mapping with deployments (and fallbacks, shadow, retry, ...)",
+        max_chars=MAX_SPEC_CHARS,
+    )
+    if data is None:
         return None
     if data.get("name", name) != name:
         form.fail("spec", f"the YAML names the route {data['name']!r}; its name here is {name!r}")

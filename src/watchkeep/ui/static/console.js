@@ -46,7 +46,18 @@
 
   // ---- Charts: .wk-chart[data-chart="<id of a JSON script>"] becomes a uPlot ----------
   const charts = new Map(); // element -> {plot, observer}
-  const css = (name) => getComputedStyle(root).getPropertyValue(name).trim();
+  // A colour variable resolved to rgb(): the variables hold light-dark(...) pairs, which a
+  // canvas cannot read, so a hidden probe element computes the current scheme's colour.
+  let probe = null;
+  const css = (name) => {
+    if (probe === null) {
+      probe = document.createElement("span");
+      probe.hidden = true;
+      document.body.appendChild(probe);
+    }
+    probe.style.color = `var(${name})`;
+    return getComputedStyle(probe).color;
+  };
   const PALETTE = ["--wk-chart-1", "--wk-chart-2", "--wk-chart-3", "--wk-chart-4", "--wk-chart-5"];
 
   const formatter = (unit) => {
