@@ -137,7 +137,10 @@ def classification_report(
     index = {label: i for i, label in enumerate(labels)}
     t = np.fromiter((index[v] for v in y_true), dtype=np.int64, count=n)
     p = np.fromiter((index[v] for v in y_pred), dtype=np.int64, count=n)
-    cm = confusion_matrix(t, p, labels=list(range(k))) if n else np.zeros((k, k), dtype=np.int64)
+    if k == 1:  # one class: every prediction is right (scikit-learn warns on this shape)
+        cm = np.array([[n]], dtype=np.int64)
+    else:
+        cm = confusion_matrix(t, p, labels=list(range(k))) if n else np.zeros((k, k), dtype=np.int64)
     tp = np.diag(cm)
     predicted = cm.sum(axis=0)
     actual = cm.sum(axis=1)
