@@ -26,7 +26,7 @@ STALL_INPUT = "a" * 40 + "!"
 RUN_ONLINE = textwrap.dedent(
     """
     import sys
-    from watchkeep.monitor.evaluators import EvaluatorRegistry
+    from watchkeep.evaluators import EvaluatorRegistry
     from watchkeep.monitor.online import OnlineEvaluation
     from watchkeep.store.engine import make_engine
     print(OnlineEvaluation(make_engine(sys.argv[1]), EvaluatorRegistry()).run_once())

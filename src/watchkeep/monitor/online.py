@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Engine, and_, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from watchkeep.monitor.evaluators import EvalInput, EvaluatorRegistry
+from watchkeep.evaluators import EvalInput, EvaluatorRegistry
 from watchkeep.monitor.payloads import payload_text
 from watchkeep.monitor.quota import QuotaExceeded
 from watchkeep.semconv import ScoreDataType, ScoreSource

@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine
 
+from watchkeep.evaluators import EvaluatorRegistry
 from watchkeep.monitor.channels import ChannelSender
 from watchkeep.monitor.drift_service import DriftService
 from watchkeep.monitor.evaluate import MonitorEvaluator
-from watchkeep.monitor.evaluators import EvaluatorRegistry
 from watchkeep.monitor.metric_queries import MetricQueries
 from watchkeep.monitor.online import OnlineEvaluation
 from watchkeep.monitor.quality import QualityQueries

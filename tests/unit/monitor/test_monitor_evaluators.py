@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from watchkeep.monitor.evaluators import (
+from watchkeep.evaluators import (
     EvalInput,
     EvalResult,
     Evaluator,

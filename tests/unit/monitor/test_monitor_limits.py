@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from watchkeep.monitor.evaluators.patterns import UnsafePattern, compile_pattern, re2_validator
+from watchkeep.evaluators.patterns import UnsafePattern, compile_pattern, re2_validator
 from watchkeep.monitor.quota import PerMinute, QuotaExceeded
 from watchkeep.monitor.spec import MAX_YAML_DEPTH, load_yaml
 

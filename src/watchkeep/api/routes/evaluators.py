@@ -13,7 +13,7 @@ from watchkeep.api.errors import ApiError
 from watchkeep.api.openapi import errors
 from watchkeep.api.routes._monitoring import AUTH_ERRORS
 from watchkeep.api.schemas import RowIdPath, check_json_bounds
-from watchkeep.monitor.evaluators import InvalidParams, UnknownEvaluator
+from watchkeep.evaluators import InvalidParams, UnknownEvaluator
 from watchkeep.monitor.online import NameTaken
 from watchkeep.monitor.quota import QuotaExceeded
 from watchkeep.monitor.spec import contains_nul

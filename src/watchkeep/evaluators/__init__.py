@@ -1,7 +1,7 @@
 """Evaluators: one small typed interface and a lazy registry (see ``registry``)."""
 
-from watchkeep.monitor.evaluators.base import EvalInput, EvalResult, Evaluator, NoParams
-from watchkeep.monitor.evaluators.registry import (
+from watchkeep.evaluators.base import EvalInput, EvalResult, Evaluator, NoParams
+from watchkeep.evaluators.registry import (
     EvaluatorInfo,
     EvaluatorRegistry,
     InvalidParams,

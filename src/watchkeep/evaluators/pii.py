@@ -8,7 +8,7 @@ import re
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
-from watchkeep.monitor.evaluators.base import EvalInput, EvalResult, Evaluator
+from watchkeep.evaluators.base import EvalInput, EvalResult, Evaluator
 
 PATTERNS: dict[str, re.Pattern[str]] = {
     "email": re.compile(r"\b[\w.+-]+@[\w-]+\.[\w.-]+\b"),

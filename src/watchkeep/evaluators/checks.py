@@ -12,8 +12,8 @@ from typing import Any
 import jsonschema
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from watchkeep.monitor.evaluators.base import EvalInput, EvalResult, Evaluator, NoParams
-from watchkeep.monitor.evaluators.patterns import compile_pattern, re2_validator
+from watchkeep.evaluators.base import EvalInput, EvalResult, Evaluator, NoParams
+from watchkeep.evaluators.patterns import compile_pattern, re2_validator
 
 
 def _parse_json(text: str | None) -> tuple[bool, Any, str | None]:

@@ -15,15 +15,15 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from watchkeep.monitor.evaluators.base import Evaluator
+from watchkeep.evaluators.base import Evaluator
 
 BUILTINS: dict[str, str] = {
-    "json_valid": "watchkeep.monitor.evaluators.checks:JsonValid",
-    "json_schema": "watchkeep.monitor.evaluators.checks:JsonSchema",
-    "regex": "watchkeep.monitor.evaluators.checks:RegexMatch",
-    "length": "watchkeep.monitor.evaluators.checks:LengthBounds",
-    "refusal": "watchkeep.monitor.evaluators.checks:NoRefusal",
-    "pii": "watchkeep.monitor.evaluators.pii:NoPii",
+    "json_valid": "watchkeep.evaluators.checks:JsonValid",
+    "json_schema": "watchkeep.evaluators.checks:JsonSchema",
+    "regex": "watchkeep.evaluators.checks:RegexMatch",
+    "length": "watchkeep.evaluators.checks:LengthBounds",
+    "refusal": "watchkeep.evaluators.checks:NoRefusal",
+    "pii": "watchkeep.evaluators.pii:NoPii",
 }
 ENTRY_POINT_GROUP = "watchkeep.evaluators"
 
