@@ -64,6 +64,7 @@ def test_deleting_a_project_removes_all_it_owns_and_spares_the_others(database_u
             "span_payloads": before["span_payloads"],
             "traces": 12,
             "resources": 3,
+            "eval_output_cache": 0,
         }
         assert all(n == 0 for n in _rows(engine, doomed_id).values())
         assert _rows(engine, kept_id) == kept_before
