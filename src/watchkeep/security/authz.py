@@ -27,6 +27,8 @@ class Permission(StrEnum):
     ANNOTATIONS_WRITE = "annotations:write"  # annotation queues: create, fill, label
     MEMBERS_WRITE = "members:write"  # invite people, change their roles (admins and owners)
     ORGANISATION_OWN = "organisation:own"  # grant or take the owner role (owners only)
+    EVALS_READ = "evals:read"  # datasets, their versions and items; runs and their results
+    EVALS_WRITE = "evals:write"  # create dataset versions, record and delete runs
 
 
 class Role(StrEnum):
@@ -63,6 +65,8 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.ALERTS_READ,
             Permission.COMMENTS_WRITE,
             Permission.ANNOTATIONS_WRITE,
+            Permission.EVALS_READ,
+            Permission.EVALS_WRITE,
         }
     ),
     # For applications: they send traces and feedback but cannot read anyone's data.
@@ -75,6 +79,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.ROUTES_READ,
             Permission.MONITORS_READ,
             Permission.ALERTS_READ,
+            Permission.EVALS_READ,
         }
     ),
 }
