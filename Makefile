@@ -57,6 +57,8 @@ bench: install system-deps
 	$(BIN)/python benchmarks/search_index.py
 	./benchmarks/peers/phoenix.sh
 	$(BIN)/python benchmarks/console.py
+	./benchmarks/peers/promptfoo.sh
+	$(BIN)/python benchmarks/evals.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis .watchkeep .import_linter_cache

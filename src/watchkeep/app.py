@@ -21,7 +21,9 @@ from watchkeep.api.routes import (
     activity,
     alerts,
     comments,
+    datasets,
     drift,
+    evals,
     evaluators,
     export,
     gateway_routes,
@@ -138,6 +140,8 @@ def include_routers(app: FastAPI, settings: Settings, *, gateway_only: bool) -> 
             app.include_router(module.router)
         for module in (metrics_api, quality, drift, evaluators, monitors, alerts, keys, projects):
             app.include_router(module.router)
+        app.include_router(datasets.router)
+        app.include_router(evals.router)
     if settings.gateway_enabled or gateway_only:
         app.include_router(gateway_web.router)
         app.include_router(gateway_routes.router)

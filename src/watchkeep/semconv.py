@@ -154,6 +154,14 @@ WK_GATEWAY_DECISION: Final = "watchkeep.gateway.route_decision"
 WK_GATEWAY_STATUS: Final = "watchkeep.gateway.status_code"
 WK_GATEWAY_SHADOW_OF: Final = "watchkeep.gateway.shadow_of"
 
+# --- Evaluation runs: the span of each case a run computed ----------------------------
+WK_EVAL_RUN_ID: Final = "watchkeep.eval.run_id"
+WK_EVAL_ITEM_KEY: Final = "watchkeep.eval.item_key"
+WK_EVAL_REPEAT: Final = "watchkeep.eval.repeat"
+WK_EVAL_VARIANT: Final = "watchkeep.eval.variant"
+WK_EVAL_FAMILY: Final = "watchkeep.eval.family"
+WK_EVAL_DATASET_VERSION: Final = "watchkeep.eval.dataset_version"
+
 
 # --- Scores (the SDK's checks and the REST API's schema share these) ----------------
 class ScoreSource(StrEnum):

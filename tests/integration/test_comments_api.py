@@ -74,7 +74,7 @@ def test_an_upper_case_trace_id_names_the_same_trace(proj: Project) -> None:
         ({"body": "nul \x00 inside"}, 422, "NUL"),
         ({"target_id": "not-a-trace"}, 422, "not a valid trace id"),
         ({"target_id": "ab" * 15}, 422, "not a valid trace id"),
-        ({"target_kind": "run"}, 422, "unknown target_kind 'run'"),
+        ({"target_kind": "model"}, 422, "unknown target_kind 'model'"),
         ({"target_kind": "TRACE"}, 422, "unknown target_kind"),
         ({"target_id": "0" * 31 + "1"}, 404, "no such trace"),
         ({"unexpected": 1}, 422, "unexpected"),

@@ -344,6 +344,7 @@ def test_imports_without_the_server_extra() -> None:
     assert set(done.stdout.split()) <= {
         "watchkeep", "watchkeep.client", "watchkeep.client.errors", "watchkeep.client.models",
         "watchkeep.client.query", "watchkeep.semconv",
+        "watchkeep.client.evals", "watchkeep.client.eval_models",
     }  # fmt: skip
 
 

@@ -25,6 +25,7 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsSer
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from tests.support.eval_api import stage_dataset, stage_feedback, stage_run
 from tests.support.keys import new_key
 from tests.support.otlp_json import attr, two_span_trace
 from tests.support.tenant import (
@@ -208,6 +209,7 @@ MONITORS_WRITE = expect(OK, OK, 403, 403)
 ANNOTATE = expect(OK, OK, 403, 403)  # annotation queues: create, fill, delete
 ADMIN_ONLY = expect(OK, 403, 403, 403)
 INVOKE = expect(OK, OK, OK, 403)
+EVALS_WRITE = expect(OK, OK, 403, 403)  # datasets and runs: create, delete
 
 MATRIX: dict[tuple[str, str], Row] = {
     ("GET", "/healthz"): Row(get("/healthz"), 200, OPEN),
@@ -359,6 +361,65 @@ MATRIX: dict[tuple[str, str], Row] = {
     ),
     ("DELETE", "/api/v1/projects/{name}/keys/{prefix}"): Row(
         lambda t: ("/api/v1/projects/{project}/keys/{prefix}".format(**tenant_key(t)), {}), 204, OPERATOR_ONLY
+    ),
+    ("GET", "/api/v1/datasets"): Row(get("/api/v1/datasets"), 200, READ),
+    ("GET", "/api/v1/datasets/{name}"): Row(
+        lambda t: (f"/api/v1/datasets/{stage_dataset(t)}", {}), 200, READ
+    ),
+    ("DELETE", "/api/v1/datasets/{name}"): Row(
+        lambda t: (f"/api/v1/datasets/{stage_dataset(t)}", {}), 204, EVALS_WRITE
+    ),
+    ("GET", "/api/v1/datasets/{name}/versions"): Row(
+        lambda t: (f"/api/v1/datasets/{stage_dataset(t)}/versions", {}), 200, READ
+    ),
+    ("POST", "/api/v1/datasets/{name}/versions"): Row(
+        lambda _: (f"/api/v1/datasets/{unique('ds')}/versions", {"json": {"items": [{"input": "hi"}]}}),
+        201,
+        EVALS_WRITE,
+    ),
+    ("GET", "/api/v1/datasets/{name}/versions/{version}"): Row(
+        lambda t: (f"/api/v1/datasets/{stage_dataset(t)}/versions/latest", {}), 200, READ
+    ),
+    ("GET", "/api/v1/datasets/{name}/versions/{version}/items"): Row(
+        lambda t: (f"/api/v1/datasets/{stage_dataset(t)}/versions/1/items", {}), 200, READ
+    ),
+    ("GET", "/api/v1/datasets/{name}/versions/{version}/export"): Row(
+        lambda t: (f"/api/v1/datasets/{stage_dataset(t)}/versions/1/export", {"params": {"format": "csv"}}),
+        200,
+        READ,
+    ),
+    ("GET", "/api/v1/datasets/{name}/diff"): Row(
+        lambda t: (f"/api/v1/datasets/{stage_dataset(t)}/diff", {"params": {"from": 1, "to": "latest"}}),
+        200,
+        READ,
+    ),
+    ("POST", "/api/v1/datasets/{dataset}/from-traces"): Row(
+        lambda t: (
+            f"/api/v1/datasets/{unique('ds')}/from-traces",
+            {"params": {"trace_id": t.trace()}, "json": {"limit": 5}},
+        ),
+        201,
+        EVALS_WRITE,
+    ),
+    ("POST", "/api/v1/datasets/{name}/from-feedback"): Row(
+        lambda t: (f"/api/v1/datasets/{unique('ds')}/from-feedback", {"json": stage_feedback(t)}),
+        201,
+        EVALS_WRITE,
+    ),
+    ("GET", "/api/v1/eval-runs"): Row(get("/api/v1/eval-runs"), 200, READ),
+    ("GET", "/api/v1/eval-runs/{run_id}"): Row(
+        lambda t: (f"/api/v1/eval-runs/{stage_run(t)}", {}), 200, READ
+    ),
+    ("GET", "/api/v1/eval-runs/{run_id}/results"): Row(
+        lambda t: (f"/api/v1/eval-runs/{stage_run(t)}/results", {}), 200, READ
+    ),
+    ("GET", "/api/v1/eval-runs/{run_id}/compare"): Row(
+        lambda t: (f"/api/v1/eval-runs/{stage_run(t)}/compare", {"params": {"baseline": stage_run(t)}}),
+        200,
+        READ,
+    ),
+    ("DELETE", "/api/v1/eval-runs/{run_id}"): Row(
+        lambda t: (f"/api/v1/eval-runs/{stage_run(t)}", {}), 204, EVALS_WRITE
     ),
 }
 

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from watchkeep.cli import demo, monitoring, people_commands, query_commands
+from watchkeep.cli.dataset_commands import datasets_app
+from watchkeep.cli.eval_commands import eval_app
 from watchkeep.config import Settings
 from watchkeep.security.authz import Role
 
@@ -32,6 +34,8 @@ app.add_typer(query_commands.scores_app, name="scores")
 app.command("export")(query_commands.export)
 app.add_typer(people_commands.users_app, name="users")
 app.add_typer(people_commands.orgs_app, name="orgs")
+app.add_typer(datasets_app, name="datasets")
+app.add_typer(eval_app, name="eval")
 
 
 @app.command()

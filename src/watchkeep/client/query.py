@@ -12,12 +12,14 @@ import os
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
-from typing import Any, Generic, Literal, NoReturn, TypedDict, TypeVar, Unpack
+from typing import Any, Literal, NoReturn, TypedDict, TypeVar, Unpack
 
 import httpx
 import orjson
 
 from watchkeep.client.errors import IncompleteExport, TransportError, error_for
+from watchkeep.client.evals import AsyncEvalMethods, EvalMethods
+from watchkeep.client.evals import Call as _Call
 from watchkeep.client.models import Metrics, Page, QualityReport, Score, Span, TraceDetail, TraceSummary
 
 T = TypeVar("T")
@@ -158,15 +160,6 @@ class AsyncHttpOptions(TypedDict, total=False):
 
     timeout: float
     transport: httpx.AsyncBaseTransport
-
-
-@dataclass(frozen=True, slots=True)
-class _Call(Generic[T]):
-    """One GET: path, parameters and how to read the JSON answer."""
-
-    path: str
-    params: Params
-    parse: Callable[[Any], T]
 
 
 def _page_parser(item: Callable[[dict[str, Any]], T]) -> Callable[[Any], Page[T]]:
@@ -325,7 +318,7 @@ class _ExportStream:
             raise IncompleteExport(f"{self._url}: the stream ended after {self.count} spans, before its end")
 
 
-class Client:
+class Client(EvalMethods):
     """Synchronous client of the query API. ``base_url`` and ``api_key`` default to the
     ``WATCHKEEP_URL`` and ``WATCHKEEP_API_KEY`` environment variables; use it as a
     context manager (or call ``close``) to release its connections."""
@@ -432,7 +425,7 @@ class Client:
         return self._get(_Calls.quality(name, args))
 
 
-class AsyncClient:
+class AsyncClient(AsyncEvalMethods):
     """The same API for asyncio: ``await`` the methods, ``async for`` the ``iter_*`` ones."""
 
     def __init__(

@@ -1,6 +1,14 @@
 """Evaluators: one small typed interface and a lazy registry (see ``registry``)."""
 
-from watchkeep.evaluators.base import Completer, EvalContext, EvalInput, EvalResult, Evaluator, NoParams
+from watchkeep.evaluators.base import (
+    Completer,
+    EvalContext,
+    EvalInput,
+    EvalResult,
+    EvaluationError,
+    Evaluator,
+    NoParams,
+)
 from watchkeep.evaluators.registry import (
     EvaluatorInfo,
     EvaluatorRegistry,
@@ -13,6 +21,7 @@ __all__ = [
     "EvalContext",
     "EvalInput",
     "EvalResult",
+    "EvaluationError",
     "Evaluator",
     "EvaluatorInfo",
     "EvaluatorRegistry",

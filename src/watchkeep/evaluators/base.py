@@ -53,6 +53,10 @@ class EvalResult:
         return cls(passed, 1.0 if passed else 0.0, comment)
 
 
+class EvaluationError(Exception):
+    """An evaluator could not reach a verdict (e.g. no judge answer parsed): the item's error, not a fail."""
+
+
 class Completer(Protocol):
     """A model the evaluator may ask (an LLM judge): messages in, the reply's text out."""
 

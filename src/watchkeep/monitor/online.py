@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Engine, and_, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from watchkeep.evaluators import EvalInput, EvaluatorRegistry
+from watchkeep.evaluators import EvalInput, EvaluatorRegistry, InvalidParams
 from watchkeep.monitor.payloads import payload_text
 from watchkeep.monitor.quota import QuotaExceeded
 from watchkeep.semconv import ScoreDataType, ScoreSource
@@ -77,7 +77,10 @@ class OnlineEvaluation:
         ``from_now``: only spans stored after this call are evaluated, not the backlog.
         ``limit``: the project's evaluator quota (``QuotaExceeded`` past it).
         """
-        self._registry.create(evaluator, params)
+        if self._registry.create(evaluator, params).requires_judge:
+            raise InvalidParams(
+                f"{evaluator} asks a judge model, so it runs in evaluation runs only, not on live traffic"
+            )
         start = 0
         if from_now:
             with self._engine.connect() as conn:
@@ -168,7 +171,19 @@ class OnlineEvaluation:
         else:
             cond.append(or_(s.request_model.is_not(None), s.response_model.is_not(None)))
         query = (
-            select(s.id, s.trace_id, s.span_id, s.request_model, s.response_model, p.input, p.output)
+            select(
+                s.id,
+                s.trace_id,
+                s.span_id,
+                s.request_model,
+                s.response_model,
+                s.duration_ms,
+                s.cost_usd,
+                s.input_tokens,
+                s.output_tokens,
+                p.input,
+                p.output,
+            )
             .select_from(
                 spans.outerjoin(
                     span_payloads,
@@ -194,7 +209,13 @@ class OnlineEvaluation:
             item = EvalInput(
                 output=payload_text(r.output),
                 input=payload_text(r.input),
-                span={"model": r.response_model or r.request_model},
+                span={
+                    "model": r.response_model or r.request_model,
+                    "latency_ms": r.duration_ms,
+                    "cost_usd": r.cost_usd,
+                    "input_tokens": r.input_tokens,
+                    "output_tokens": r.output_tokens,
+                },
             )
             result = evaluator.evaluate(item)
             new_scores.append(

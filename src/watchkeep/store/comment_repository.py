@@ -19,6 +19,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from watchkeep.store.activity_repository import record_in, restate_in
 from watchkeep.store.clock import now_ns
+from watchkeep.store.eval_tables import eval_runs
 from watchkeep.store.tables import (
     api_keys,
     comments,
@@ -53,10 +54,18 @@ def _trace_exists(conn: Connection, project_id: int, trace_id: str) -> bool:
     return found is not None
 
 
+def _run_exists(conn: Connection, project_id: int, run_id: str) -> bool:
+    found = conn.execute(
+        select(eval_runs.c.id).where(eval_runs.c.project_id == project_id, eval_runs.c.id == int(run_id))
+    ).first()
+    return found is not None
+
+
 # The one place a commentable kind is declared. The validation work adds "run" and the
 # release work "version", each with its id pattern and its existence check in the project.
 TARGET_KINDS: dict[str, TargetKind] = {
     "trace": TargetKind(re.compile(r"[0-9a-f]{32}"), _trace_exists),
+    "run": TargetKind(re.compile(r"[1-9][0-9]{0,17}"), _run_exists),
 }
 
 # ``@alice`` (an e-mail's local part) or ``@alice@example.com`` (the full address).

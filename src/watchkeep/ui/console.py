@@ -17,6 +17,8 @@ from watchkeep.ui.frame import ConsoleRedirect, ConsoleRefusal, NavItem, is_htmx
 from watchkeep.ui.pages import (
     activity,
     auth,
+    datasets,
+    evals,
     invitations,
     monitors,
     overview,
@@ -42,6 +44,8 @@ PAGES: tuple[ModuleType, ...] = (
     routes,
     queues,
     queues_annotate,
+    datasets,
+    evals,
     activity,
     settings,
 )

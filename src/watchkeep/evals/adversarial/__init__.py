@@ -1,0 +1,1 @@
+"""The built-in adversarial suite: probes by family, each with the detector that judges it."""

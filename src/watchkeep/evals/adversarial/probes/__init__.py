@@ -1,0 +1,1 @@
+"""Probe generators, one module per family or group of families."""
