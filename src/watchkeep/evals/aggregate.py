@@ -20,6 +20,7 @@ nothing to say is ``null``):
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
@@ -28,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from watchkeep.evals.adversarial.suite import all_probes
 from watchkeep.evals.consistency import (
     agreement_rate,
     invariance,
@@ -112,11 +114,17 @@ def _judge_noise(results: Iterable[ItemResult], confidence: float) -> dict[str, 
     return _est(mean_interval(spreads, confidence)) if spreads else None
 
 
+@functools.cache
+def _probe_severities() -> dict[str, str]:
+    """Severity of every built-in probe by id (result rows carry the probe id as item key)."""
+    return {p.id: p.severity for p in all_probes()}
+
+
 def _severity(r: ItemResult) -> str | None:
     for s in r.scores.values():
         if s.details and s.details.get("severity") is not None:
             return str(s.details["severity"])
-    return None
+    return _probe_severities().get(r.item_key)
 
 
 def _adversarial(probes: Sequence[ItemResult], confidence: float) -> dict[str, Any] | None:

@@ -12,13 +12,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-import orjson
 from sqlalchemy import Engine, select
 
 from watchkeep.evals.datasets import MAX_ITEM_BYTES, canonical_json
 from watchkeep.evals.model import DatasetItem
 from watchkeep.store.tables import scores, span_payloads, spans
-from watchkeep.store.trace_queries import TraceFilter, TraceQueries
+from watchkeep.store.trace_queries import TraceFilter, TraceQueries, payload_value
 
 MAX_SOURCE_ITEMS = 100_000
 TRACE_PAGE = 200
@@ -53,7 +52,7 @@ def messages_of(payload: Any) -> Any:
     """A stored input payload as a target can replay it: ``[{"role", "content"}, ...]``
     where it is made of messages, a plain string as is, anything else unchanged."""
     if isinstance(payload, str) and payload.lstrip()[:1] in ("[", "{"):
-        parsed = _parse(payload)  # messages nested in a payload object are kept as JSON text
+        parsed = payload_value(payload)  # messages nested in a payload object are kept as JSON text
         return messages_of(parsed) if isinstance(parsed, list | dict) else payload
     if isinstance(payload, dict) and "system_instructions" in payload:
         system = _text(payload["system_instructions"]) or canonical_json(payload["system_instructions"])
@@ -72,7 +71,7 @@ def messages_of(payload: Any) -> Any:
 def answer_of(payload: Any) -> Any:
     """A stored output payload as the expected answer: the last message's text, or as is."""
     if isinstance(payload, str) and payload.lstrip()[:1] in ("[", "{"):
-        parsed = _parse(payload)
+        parsed = payload_value(payload)
         answer = answer_of(parsed) if isinstance(parsed, list | dict) else None
         return answer if isinstance(answer, str) else payload  # JSON answers stay text
     if isinstance(payload, list) and payload:
@@ -84,15 +83,6 @@ def answer_of(payload: Any) -> Any:
         if message is not None:
             return message["content"]
     return payload
-
-
-def _parse(text: str | None) -> Any:
-    if text is None:
-        return None
-    try:
-        return orjson.loads(text)
-    except orjson.JSONDecodeError:
-        return text
 
 
 def _payloads(engine: Engine, project_id: int, keys: list[tuple[str, str]]) -> dict[tuple[str, str], Any]:
@@ -233,7 +223,7 @@ def items_from_feedback(
             continue
         item = DatasetItem(
             key=trace_item_key(trace_id),
-            input=messages_of(_parse(payload.input)),
+            input=messages_of(payload_value(payload.input)),
             expected=score.label,
             metadata=_without_none(
                 {

@@ -341,8 +341,8 @@ class TraceQueries:
                 if row[column] is None:
                     row[column] = value
             payload = payloads.get(row["span_id"])
-            row["input"] = _payload_value(payload.input if payload else None)
-            row["output"] = _payload_value(payload.output if payload else None)
+            row["input"] = payload_value(payload.input if payload else None)
+            row["output"] = payload_value(payload.output if payload else None)
         return {"trace_id": trace_id, "spans": span_rows, "scores": score_rows}
 
 
@@ -408,7 +408,8 @@ def _span_content_conditions(project_id: int, f: TraceFilter) -> list[ColumnElem
     return cond
 
 
-def _payload_value(text: str | None) -> Any:
+def payload_value(text: str | None) -> Any:
+    """A stored payload as data: its JSON parsed, or the text itself when it is not JSON."""
     if text is None:
         return None
     try:

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from tests.support.eval_results import result
+from watchkeep.evals.adversarial.suite import all_probes
 from watchkeep.evals.aggregate import aggregate
 from watchkeep.evals.model import ItemResult, Score
 
@@ -117,3 +118,18 @@ def test_empty_run() -> None:
     assert agg["errors"]["rate"] is None
     assert agg["pass_rate"]["value"] is None
     assert agg["latency_ms"]["n"] == 0
+
+
+def test_built_in_probes_are_grouped_by_their_catalogued_severity() -> None:
+    probes = all_probes()
+    by_level: dict[str, list[str]] = {}
+    for p in probes:
+        by_level.setdefault(p.severity, []).append(p.id)
+    level, ids = max(by_level.items(), key=lambda kv: len(kv[1]))
+    other = next(lvl for lvl in by_level if lvl != level)
+    rows = [result(pid, i % 2 == 0, family="any") for i, pid in enumerate(ids[:10])]
+    rows.append(result(by_level[other][0], False, family="any"))
+    adv = aggregate(rows)["adversarial"]
+    assert adv["by_severity"][level]["n"] == 10
+    assert adv["by_severity"][level]["value"] == pytest.approx(0.5)
+    assert adv["by_severity"][other]["value"] == pytest.approx(1.0)
