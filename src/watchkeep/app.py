@@ -12,7 +12,7 @@ from prometheus_client import CollectorRegistry, PlatformCollector, ProcessColle
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from watchkeep import __version__
-from watchkeep.api.body_limit import RestBodyLimit
+from watchkeep.api.body_limit import LargerCap, RestBodyLimit
 from watchkeep.api.errors import install_error_handlers
 from watchkeep.api.middleware import HttpMetrics, ObservabilityMiddleware
 from watchkeep.api.openapi import document_common_errors
@@ -123,7 +123,12 @@ def create_app(
     )
     install_error_handlers(app)
     app.state.evaluate_now_limit = PerMinute(settings.evaluate_now_per_minute)
-    framework: ASGIApp = RestBodyLimit(partial(FastAPI.__call__, app), settings.rest_max_body_bytes)
+    uploads = LargerCap(
+        r"/api/v1/datasets/[^/]+/versions", settings.dataset_upload_max_bytes, "dataset_upload_max_bytes"
+    )
+    framework: ASGIApp = RestBodyLimit(
+        partial(FastAPI.__call__, app), settings.rest_max_body_bytes, larger=(uploads,)
+    )
     if settings.gateway_enabled or gateway_only:
         framework = gateway_web.GatewayFastPath(framework, root=app)
     app.front = ObservabilityMiddleware(framework, metrics=HttpMetrics(registry))

@@ -73,6 +73,12 @@ class Settings(BaseSettings):
         ge=1024,
         description="Body cap of every REST route (OTLP and gateway have their own).",
     )
+    dataset_upload_max_bytes: int = Field(
+        default=64 * 1024 * 1024,
+        ge=1024,
+        description="Body cap of a dataset file upload (POST /api/v1/datasets/{name}/versions); "
+        "the file is parsed in memory, so this bounds what one upload can cost.",
+    )
     operator_token: str | None = Field(
         default=None,
         min_length=16,

@@ -170,6 +170,8 @@ def test_build_from_the_filtered_trace_list(api: Api) -> None:
     page = member.get(api.client, built.headers["location"])
     assert page.status_code == 200
     assert "odd ones" in page.text
+    feed = api.app.state.services.activity.list(pid_of(api), verbs=["created"]).items
+    assert [(e.target_kind, e.target_id) for e in feed] == [("dataset", "from-prod@1")]
 
 
 def test_build_form_errors_keep_what_was_typed(api: Api) -> None:

@@ -122,6 +122,9 @@ def run(
 
     try:
         config = load_config(config_path)
+        if config.target.kind == "python" or (config.judge is not None and config.judge.kind == "python"):
+            # `module:function` next to the config or in the working directory, like `python -m`
+            sys.path[:0] = [str(config_path.resolve().parent), str(Path.cwd())]
         if no_cache:
             config = config.model_copy(update={"cache": False})
         engine, settings = _engine()

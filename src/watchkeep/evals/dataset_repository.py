@@ -180,6 +180,27 @@ class DatasetRepository:
         ).first()
         return _info(row) if row is not None else None
 
+    def get(self, project_id: int, name: str) -> DatasetSummary:
+        """One dataset with its latest version; raises ``DatasetNotFound``."""
+        d = datasets.c
+        with self._engine.connect() as conn:
+            row = conn.execute(
+                select(d.id, d.name, d.description, d.created_at_unix_nano).where(
+                    d.project_id == project_id, d.name == name
+                )
+            ).first()
+        if row is None:
+            raise DatasetNotFound(f"no dataset {name} in this project")
+        versions = self.versions(project_id, name)
+        return DatasetSummary(
+            id=row.id,
+            name=row.name,
+            description=row.description,
+            created_at_ns=row.created_at_unix_nano,
+            versions=len(versions),
+            latest=versions[0] if versions else None,
+        )
+
     def list_datasets(
         self, project_id: int, *, limit: int = 50, cursor: str | None = None
     ) -> Page[DatasetSummary]:

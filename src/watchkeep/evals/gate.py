@@ -1,7 +1,9 @@
 """The release gate: is a candidate run worse than its baseline, at a stated error rate?
 
-Two runs are paired on (item key, variant); each side's repeats are averaged into a
-per-item pass rate. Items on one side only are reported, never used. The rule, per metric:
+Two runs are paired on the item key; each side's repeats and perturbed variants of an item
+are averaged into a per-item pass rate (an item's variants are not independent samples, so
+the item is the unit every test resamples). Items on one side only are reported, never
+used; the per-item differences are listed per (item, variant). The rule, per metric:
 
 - H0: the candidate's metric is at least the baseline's minus ``max_drop``.
 - ``pass_rate`` with ``max_drop == 0``: McNemar's exact one-sided test on per-item majority
@@ -157,10 +159,11 @@ class _Side:
     errors: int = 0
 
 
-def _group(results: Iterable[ItemResult]) -> dict[tuple[str, str], _Side]:
+def _group(results: Iterable[ItemResult], *, by_item: bool = False) -> dict[tuple[str, str], _Side]:
+    """Results by (item, variant), or by item alone (variant "") when ``by_item``."""
     sides: dict[tuple[str, str], _Side] = {}
     for r in sorted(results, key=lambda r: r.key):
-        side = sides.setdefault((r.item_key, r.variant), _Side())
+        side = sides.setdefault((r.item_key, "" if by_item else r.variant), _Side())
         passed = r.passed
         if passed is None:
             side.errors += 1
@@ -174,6 +177,10 @@ def _group(results: Iterable[ItemResult]) -> dict[tuple[str, str], _Side]:
             if score.value is not None and math.isfinite(score.value):
                 side.values[name].append(float(score.value))
     return sides
+
+
+def _scored(sides: Mapping[tuple[str, str], _Side]) -> set[tuple[str, str]]:
+    return {k for k, side in sides.items() if side.passes}
 
 
 def _metric_values(sides: Sequence[_Side], metric: str) -> np.ndarray:
@@ -280,24 +287,26 @@ def compare_runs(
     max_item_diffs: int = 1000,
 ) -> Comparison:
     """Pair two runs' results and decide pass / regression / inconclusive (module docstring)."""
-    base_sides, cand_sides = _group(baseline), _group(candidate)
-    scored_base = {k for k, s in base_sides.items() if s.passes}
-    scored_cand = {k for k, s in cand_sides.items() if s.passes}
-    keys = sorted(scored_base & scored_cand)
-    b_sides = [base_sides[k] for k in keys]
-    c_sides = [cand_sides[k] for k in keys]
+    base_units, cand_units = _group(baseline, by_item=True), _group(candidate, by_item=True)
+    units = sorted(_scored(base_units) & _scored(cand_units))
+    b_units = [base_units[k] for k in units]
+    c_units = [cand_units[k] for k in units]
     names = list(dict.fromkeys((PASS_RATE, *policy.metrics)))
     metrics, mcnemar = decide_paired(
-        {n: _metric_values(b_sides, n) for n in names},
-        {n: _metric_values(c_sides, n) for n in names},
+        {n: _metric_values(b_units, n) for n in names},
+        {n: _metric_values(c_units, n) for n in names},
         policy,
         seed=seed,
     )
     error_rate = _error_rate(candidate)
-    verdict, reasons = _verdict(metrics, len(keys), error_rate, policy)
-    items, truncated = _item_diffs(keys, b_sides, c_sides, max_item_diffs)
+    verdict, reasons = _verdict(metrics, len(units), error_rate, policy)
+    base_sides, cand_sides = _group(baseline), _group(candidate)
+    keys = sorted(_scored(base_sides) & _scored(cand_sides))
+    items, truncated = _item_diffs(
+        keys, [base_sides[k] for k in keys], [cand_sides[k] for k in keys], max_item_diffs
+    )
     return Comparison(
-        n_paired=len(keys),
+        n_paired=len(units),
         only_baseline=sorted(set(base_sides) - set(cand_sides)),
         only_candidate=sorted(set(cand_sides) - set(base_sides)),
         metrics=metrics,

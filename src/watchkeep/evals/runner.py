@@ -51,13 +51,16 @@ CACHE_LOOKUP = 500  # cache keys a lookup asks for at once
 Evaluators = list[tuple[str, Evaluator[Any]]]
 
 
-def cache_key(target_version: str, case: Case, params: Mapping[str, Any]) -> str:
-    """The output cache's key: what was asked of which target version, and which repeat."""
+def cache_key(target_version: str, case: Case, params: Mapping[str, Any], seed: int | None = None) -> str:
+    """The output cache's key: what was asked of which target version, and which repeat;
+    with the case's sampling seed when it is sent (``seed``: the run's), so a run with
+    another seed draws new samples instead of replaying the old ones."""
     payload = {
         "target": target_version,
         "messages": [dict(m) for m in case.messages],
         "params": dict(params),
         "repeat": case.repeat,
+        "seed": None if seed is None else case_seed(seed, case),
     }
     options = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
     return hashlib.sha256(orjson.dumps(payload, option=options, default=str)).hexdigest()
@@ -395,7 +398,7 @@ async def drive(
     done = await asyncio.to_thread(repo.done_keys, project_id, run_id)
     todo = [c for c in cases if c.key not in done]
     stats.skipped_done = len(cases) - len(todo)
-    keys = {c.key: cache_key(target_version, c, plan.params) for c in todo} if use_cache else {}
+    keys = {c.key: cache_key(target_version, c, plan.params, plan.seed) for c in todo} if use_cache else {}
     hits: dict[tuple[str, int, str], TargetReply] = {}
     if use_cache:
         wanted = list(keys.items())

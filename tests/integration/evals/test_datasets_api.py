@@ -9,11 +9,15 @@ from typing import Any
 import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
+from fastapi.testclient import TestClient
 from tests.support.apps import Api
 from tests.support.console import project_of
+from tests.support.keys import new_key
 from tests.support.tenant import seed_trace
 
 from watchkeep.api.eval_schemas import DiffOut
+from watchkeep.app import create_app
+from watchkeep.config import Settings
 
 ROWS: list[dict[str, Any]] = [
     {"id": "a", "input": "2+2?", "expected": "4", "split": "test"},
@@ -83,9 +87,22 @@ def test_jsonl_upload_creates_a_version_and_identical_content_is_deduplicated(ap
 
 def test_json_body_upload_with_split_ratios_and_item_windows(api: Api) -> None:
     items = [{"id": f"k{i}", "input": f"q{i}"} for i in range(40)]
-    body = {"items": items, "message": "json", "split_by": "train=0.5,test=0.5", "seed": 3}
+    body = {
+        "items": items,
+        "message": "json",
+        "description": "forty questions",
+        "split_by": "train=0.5,test=0.5",
+        "seed": 3,
+    }
     response = api.client.post("/api/v1/datasets/split/versions", json=body, headers=api.auth)
     assert response.status_code == 201, response.text
+    dataset = api.client.get("/api/v1/datasets/split", headers=api.auth).json()
+    assert (dataset["description"], dataset["versions"], dataset["latest"]["version"]) == (
+        "forty questions",
+        1,
+        1,
+    )
+    assert api.client.get("/api/v1/datasets/none-such", headers=api.auth).status_code == 404
     splits = response.json()["splits"]
     assert set(splits) == {"train", "test"}
     assert sum(splits.values()) == 40
@@ -217,3 +234,33 @@ def test_another_projects_key_sees_nothing_and_viewers_cannot_write(api: Api) ->
 
 def _project_name(api: Api) -> str:
     return project_of(api.database_url, api.key)
+
+
+def test_dataset_uploads_have_their_own_body_cap(settings: Settings, database_url: str) -> None:
+    capped = settings.model_copy(update={"rest_max_body_bytes": 2048, "dataset_upload_max_bytes": 16_384})
+    rows = [{"id": f"k{i}", "input": f"question {i} " + "x" * 40, "expected": "a"} for i in range(120)]
+    body = jsonl(rows)
+    assert 2048 < len(body) < 16_384
+    with TestClient(create_app(capped), client=("127.0.0.1", 50000)) as client:
+        auth = {"Authorization": f"Bearer {new_key(database_url)}"}
+        ok = client.post(
+            "/api/v1/datasets/big/versions",
+            content=body,
+            headers={**auth, "Content-Type": "application/x-ndjson"},
+        )
+        assert ok.status_code == 201, ok.text
+        assert ok.json()["item_count"] == 120
+        other = client.post(
+            "/api/v1/scores",
+            content=b"[" + b" " * 4096 + b"]",
+            headers={**auth, "Content-Type": "application/json"},
+        )
+        assert other.status_code == 413
+        assert "rest_max_body_bytes" in other.json()["error"]["message"]
+        huge = client.post(
+            "/api/v1/datasets/big/versions",
+            content=body * 3,
+            headers={**auth, "Content-Type": "application/x-ndjson"},
+        )
+        assert huge.status_code == 413
+        assert "dataset_upload_max_bytes" in huge.json()["error"]["message"]

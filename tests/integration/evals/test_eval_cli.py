@@ -229,3 +229,22 @@ def test_resume_after_an_interruption_continues_the_same_run_and_calls_nothing_t
     assert not stored_questions & set(later)  # nothing already stored was asked again
     assert len(repo.all_results(project_id, run.id)) == 40
     engine.dispose()
+
+
+def test_a_python_target_next_to_the_config_is_importable(env: str, tmp_path: Path) -> None:
+    module = f"wk_local_target_{uuid.uuid4().hex[:8]}"
+    (tmp_path / f"{module}.py").write_text(
+        "import re\n\ndef answer(messages, params):\n"
+        "    return re.findall(r'\\d+', messages[-1]['content'])[0]\n",
+        encoding="utf-8",
+    )
+    write_dataset(tmp_path / "numbers.jsonl", 5)
+    config = write_config(
+        tmp_path / "local.yaml",
+        target={"kind": "python", "callable": f"{module}:answer"},
+        dataset_file="numbers.jsonl",
+    )
+    result = _run("run", str(config), "--project", env, "--no-progress")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output.strip().splitlines()[0])
+    assert (summary["cases"], summary["pass_rate"]) == ("5/5", 1.0)

@@ -151,3 +151,16 @@ def test_check_thresholds() -> None:
         "missing: no value to check against 0.5",
         "pass_rate: 0.8000 is below the minimum 0.85",
     ]
+
+
+def test_variants_of_an_item_are_one_paired_unit_but_listed_apart() -> None:
+    base = [result(f"i{n}", True, variant=v) for n in range(20) for v in ("", "typos", "case")]
+    cand = [
+        result(f"i{n}", not (n < 2 and v == "typos"), variant=v)
+        for n in range(20)
+        for v in ("", "typos", "case")
+    ]
+    cmp = compare_runs(base, cand, GatePolicy.from_spec(GateSpec()))
+    assert cmp.n_paired == 20  # items, not (item, variant) pairs: variants are not independent
+    broken = [(d.item_key, d.variant) for d in cmp.items if d.change == "broken"]
+    assert broken == [("i0", "typos"), ("i1", "typos")]

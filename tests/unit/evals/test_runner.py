@@ -62,6 +62,9 @@ def test_cache_key_separates_what_changes_the_answer() -> None:
     assert base != cache_key("v1", a, {"temperature": 1})
     assert base != cache_key("v1", case("k", "hello!"), {"temperature": 0})
     assert base != cache_key("v1", case("k", "hello", repeat=1), {"temperature": 0})
+    seeded = cache_key("v1", a, {"temperature": 0}, seed=7)
+    assert seeded == cache_key("v1", a, {"temperature": 0}, seed=7)
+    assert seeded != cache_key("v1", a, {"temperature": 0}, seed=8)  # the model is sent another seed
 
 
 def test_every_case_is_called_judged_and_seeded() -> None:

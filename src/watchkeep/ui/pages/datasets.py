@@ -224,12 +224,23 @@ def build_from_traces(console: Writer, form: Annotated[Form, Depends(posted)]) -
         "with_expected": spec.with_expected,
     }
     try:
-        version, _created = console.services.datasets.create_version(
+        version, created = console.services.datasets.create_version(
             pid, spec.dataset, items, source=source, message=spec.message or None, created_by=console.actor
         )
     except ValueError as exc:
         form.fail("dataset", str(exc))
         return _build_form(console, form, 400)
+    if created:
+        console.services.activity.record(
+            pid,
+            actor=console.actor,
+            actor_user_id=console.session.user.id,
+            verb="created",
+            target_kind="dataset",
+            target_id=f"{version.dataset_name}@{version.version}",
+            summary=f"built version {version.version} of dataset {version.dataset_name} "
+            f"from {version.item_count} traces",
+        )
     return RedirectResponse(
         console.url(f"datasets/{version.dataset_name}/versions/{version.version}"), status_code=303
     )
