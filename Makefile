@@ -59,6 +59,7 @@ bench: install system-deps
 	$(BIN)/python benchmarks/console.py
 	./benchmarks/peers/promptfoo.sh
 	$(BIN)/python benchmarks/evals.py
+	$(BIN)/python benchmarks/releases.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis .watchkeep .import_linter_cache

@@ -16,6 +16,8 @@ _INSTRUMENT = "watchkeep.sdk.instrument"
 _LAZY: dict[str, str] = {
     "Client": _SDK,
     "Config": _SDK,
+    "Prompt": _SDK,
+    "PromptUnavailable": _SDK,
     "Stats": _SDK,
     "context": _SDK,
     "current_span_id": _SDK,
@@ -24,6 +26,7 @@ _LAZY: dict[str, str] = {
     "feedback": _SDK,
     "flush": _SDK,
     "get_client": _SDK,
+    "get_prompt": _SDK,
     "get_tracer": _SDK,
     "init": _SDK,
     "instrument": _INSTRUMENT,
@@ -42,6 +45,12 @@ if TYPE_CHECKING:
     )
     from watchkeep.sdk import (
         Config as Config,
+    )
+    from watchkeep.sdk import (
+        Prompt as Prompt,
+    )
+    from watchkeep.sdk import (
+        PromptUnavailable as PromptUnavailable,
     )
     from watchkeep.sdk import (
         Stats as Stats,
@@ -66,6 +75,9 @@ if TYPE_CHECKING:
     )
     from watchkeep.sdk import (
         get_client as get_client,
+    )
+    from watchkeep.sdk import (
+        get_prompt as get_prompt,
     )
     from watchkeep.sdk import (
         get_tracer as get_tracer,

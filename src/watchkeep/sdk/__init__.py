@@ -25,11 +25,14 @@ from watchkeep.sdk.client import Client
 from watchkeep.sdk.config import Config
 from watchkeep.sdk.decorators import observe
 from watchkeep.sdk.pipeline import Stats
+from watchkeep.sdk.prompts import Prompt, PromptUnavailable, get_prompt
 from watchkeep.sdk.trace_context import context, current_trace_attributes
 
 __all__ = [
     "Client",
     "Config",
+    "Prompt",
+    "PromptUnavailable",
     "Stats",
     "context",
     "current_span_id",
@@ -38,6 +41,7 @@ __all__ = [
     "feedback",
     "flush",
     "get_client",
+    "get_prompt",
     "get_tracer",
     "init",
     "observe",
