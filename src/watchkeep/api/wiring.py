@@ -16,6 +16,7 @@ from watchkeep.ingest.group_commit import GroupCommitWriter
 from watchkeep.ingest.service import IngestService
 from watchkeep.ingest.telemetry import IngestMetrics
 from watchkeep.monitor.wiring import Monitoring, build_monitoring
+from watchkeep.registry.repository import RegistryRepository
 from watchkeep.security.egress import AddressPolicy
 from watchkeep.security.keys import KeyVerifier
 from watchkeep.security.people import PeopleService
@@ -56,6 +57,7 @@ class Services:
     activity: ActivityRepository
     datasets: DatasetRepository
     eval_runs: RunRepository
+    registry_store: RegistryRepository
     gateway: Gateway | None = None
 
 
@@ -133,6 +135,7 @@ def build_services(settings: Settings, registry: CollectorRegistry) -> Services:
         activity=ActivityRepository(engine),
         datasets=DatasetRepository(engine),
         eval_runs=RunRepository(engine),
+        registry_store=RegistryRepository(engine),
         gateway=(
             Gateway(settings, writer, registry, RouteRepository(engine)) if settings.gateway_enabled else None
         ),

@@ -29,6 +29,9 @@ class Permission(StrEnum):
     ORGANISATION_OWN = "organisation:own"  # grant or take the owner role (owners only)
     EVALS_READ = "evals:read"  # datasets, their versions and items; runs and their results
     EVALS_WRITE = "evals:write"  # create dataset versions, record and delete runs
+    REGISTRY_READ = "registry:read"  # model and prompt versions, aliases and their history
+    PROMPTS_READ = "prompts:read"  # fetch a prompt version by label (what the SDK's get_prompt needs)
+    REGISTRY_WRITE = "registry:write"  # register versions, move aliases, roll back (forcing a gate: admins)
 
 
 class Role(StrEnum):
@@ -67,10 +70,15 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.ANNOTATIONS_WRITE,
             Permission.EVALS_READ,
             Permission.EVALS_WRITE,
+            Permission.REGISTRY_READ,
+            Permission.REGISTRY_WRITE,
+            Permission.PROMPTS_READ,
         }
     ),
     # For applications: they send traces and feedback but cannot read anyone's data.
-    Role.INGEST: frozenset({Permission.TRACES_WRITE, Permission.SCORES_WRITE, Permission.MODELS_INVOKE}),
+    Role.INGEST: frozenset(
+        {Permission.TRACES_WRITE, Permission.SCORES_WRITE, Permission.MODELS_INVOKE, Permission.PROMPTS_READ}
+    ),
     Role.VIEWER: frozenset(
         {
             Permission.TRACES_READ,
@@ -80,6 +88,8 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.MONITORS_READ,
             Permission.ALERTS_READ,
             Permission.EVALS_READ,
+            Permission.REGISTRY_READ,
+            Permission.PROMPTS_READ,
         }
     ),
 }

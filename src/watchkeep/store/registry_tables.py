@@ -1,0 +1,77 @@
+"""The release registry's tables: model and prompt versions, and the alias event log.
+
+Versions are immutable and numbered per (project, name); ``content_digest`` finds a
+content-identical registration. ``alias_events`` is append-only and the source of truth
+for aliases (the current alias is a projection of it, ``registry.aliases.project``); the
+unique (project, kind, name, alias, seq) makes two concurrent moves planned from the same
+state collide instead of both landing.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Column, ForeignKey, Index, Integer, String, Table, Text, UniqueConstraint
+
+from watchkeep.store.tables import Json, RowId, metadata
+
+model_versions = Table(
+    "model_versions",
+    metadata,
+    Column("id", RowId, primary_key=True, autoincrement=True),
+    Column("project_id", RowId, ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("backend", String(100), nullable=False),
+    Column("params", Json, nullable=False),
+    Column("artifact_uri", Text, nullable=True),
+    Column("artifact_digest", String(200), nullable=True),
+    Column("version_metadata", Json, nullable=False),
+    Column("parent", Integer, nullable=True),
+    Column("training_dataset", String(300), nullable=True),
+    Column("eval_runs", Json, nullable=False),
+    Column("content_digest", String(64), nullable=False),
+    Column("created_by", String(200), nullable=True),
+    Column("created_at_unix_nano", BigInteger, nullable=False),
+    UniqueConstraint("project_id", "name", "version"),
+    Index(None, "project_id", "name", "content_digest"),
+    sqlite_autoincrement=True,
+)
+
+prompt_versions = Table(
+    "prompt_versions",
+    metadata,
+    Column("id", RowId, primary_key=True, autoincrement=True),
+    Column("project_id", RowId, ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("template", Json, nullable=False),  # a string, or a list of {role, content} messages
+    Column("variables", Json, nullable=False),
+    Column("model_settings", Json, nullable=False),
+    Column("message", Text, nullable=True),
+    Column("parent", Integer, nullable=True),
+    Column("content_digest", String(64), nullable=False),
+    Column("created_by", String(200), nullable=True),
+    Column("created_at_unix_nano", BigInteger, nullable=False),
+    UniqueConstraint("project_id", "name", "version"),
+    Index(None, "project_id", "name", "content_digest"),
+    sqlite_autoincrement=True,
+)
+
+alias_events = Table(
+    "alias_events",
+    metadata,
+    Column("id", RowId, primary_key=True, autoincrement=True),
+    Column("project_id", RowId, ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    Column("kind", String(16), nullable=False),  # model | prompt | dataset: what the name is
+    Column("name", String(200), nullable=False),
+    Column("alias", String(100), nullable=False),
+    Column("seq", Integer, nullable=False),  # 1, 2, ... per (kind, name, alias)
+    Column("from_version", Integer, nullable=True),
+    Column("to_version", Integer, nullable=True),  # None: the alias was removed
+    Column("event_kind", String(16), nullable=False),  # move | promote | forced | rollback | ...
+    Column("actor", String(200), nullable=False),
+    Column("reason", Text, nullable=True),
+    Column("at_unix_nano", BigInteger, nullable=False),
+    UniqueConstraint("project_id", "kind", "name", "alias", "seq"),
+    Index(None, "project_id", "kind", "name"),
+    sqlite_autoincrement=True,
+)
