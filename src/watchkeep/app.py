@@ -34,6 +34,7 @@ from watchkeep.api.routes import (
     otlp,
     projects,
     quality,
+    registry,
     scores,
     traces,
     usage,
@@ -147,6 +148,7 @@ def include_routers(app: FastAPI, settings: Settings, *, gateway_only: bool) -> 
             app.include_router(module.router)
         app.include_router(datasets.router)
         app.include_router(evals.router)
+        app.include_router(registry.router)
     if settings.gateway_enabled or gateway_only:
         app.include_router(gateway_web.router)
         app.include_router(gateway_routes.router)

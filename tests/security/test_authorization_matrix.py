@@ -28,6 +28,7 @@ from starlette.staticfiles import StaticFiles
 from tests.support.eval_api import stage_dataset, stage_feedback, stage_run
 from tests.support.keys import new_key
 from tests.support.otlp_json import attr, two_span_trace
+from tests.support.registry_api import MODEL_BODY, stage_release
 from tests.support.tenant import (
     MOCK_ROUTE,
     OPERATOR_TOKEN,
@@ -210,6 +211,8 @@ ANNOTATE = expect(OK, OK, 403, 403)  # annotation queues: create, fill, delete
 ADMIN_ONLY = expect(OK, 403, 403, 403)
 INVOKE = expect(OK, OK, OK, 403)
 EVALS_WRITE = expect(OK, OK, 403, 403)  # datasets and runs: create, delete
+REGISTRY_WRITE = expect(OK, OK, 403, 403)  # register versions, move and roll back aliases
+PROMPT_FETCH = expect(OK, OK, OK, OK)  # the SDK's get_prompt: ingest keys too
 
 MATRIX: dict[tuple[str, str], Row] = {
     ("GET", "/healthz"): Row(get("/healthz"), 200, OPEN),
@@ -421,7 +424,45 @@ MATRIX: dict[tuple[str, str], Row] = {
     ("DELETE", "/api/v1/eval-runs/{run_id}"): Row(
         lambda t: (f"/api/v1/eval-runs/{stage_run(t)}", {}), 204, EVALS_WRITE
     ),
+    ("GET", "/api/v1/models"): Row(get("/api/v1/models"), 200, READ),
+    ("GET", "/api/v1/prompts"): Row(get("/api/v1/prompts"), 200, READ),
+    ("POST", "/api/v1/models/{name}/versions"): Row(
+        lambda _: (f"/api/v1/models/{unique('model')}/versions", {"json": MODEL_BODY}), 201, REGISTRY_WRITE
+    ),
+    ("POST", "/api/v1/prompts/{name}/versions"): Row(
+        lambda _: (f"/api/v1/prompts/{unique('prompt')}/versions", {"json": {"template": "hi"}}),
+        201,
+        REGISTRY_WRITE,
+    ),
+    ("GET", "/api/v1/models/{name}"): Row(
+        lambda t: (f"/api/v1/models/{stage_release(t, 'models')}", {}), 200, READ
+    ),
+    ("GET", "/api/v1/prompts/{name}"): Row(
+        lambda t: (f"/api/v1/prompts/{stage_release(t, 'prompts')}", {"params": {"label": "production"}}),
+        200,
+        PROMPT_FETCH,
+    ),
+    ("GET", "/api/v1/prompts/{name}/diff"): Row(
+        lambda t: (f"/api/v1/prompts/{stage_release(t, 'prompts')}/diff", {"params": {"from": 1, "to": 2}}),
+        200,
+        READ,
+    ),
 }
+for _kind in ("models", "prompts"):
+    _base = f"/api/v1/{_kind}/{{name}}"
+
+    def _at(suffix: str, kind: str = _kind, **kwargs: Any) -> Callable[[Tenant], Call]:
+        return lambda t: (f"/api/v1/{kind}/{stage_release(t, kind)}{suffix}", dict(kwargs))
+
+    MATRIX[("GET", f"{_base}/versions/{{version}}")] = Row(_at("/versions/1"), 200, READ)
+    MATRIX[("GET", f"{_base}/aliases")] = Row(_at("/aliases"), 200, READ)
+    MATRIX[("GET", f"{_base}/aliases/{{alias}}/history")] = Row(_at("/aliases/production/history"), 200, READ)
+    MATRIX[("PUT", f"{_base}/aliases/{{alias}}")] = Row(
+        _at("/aliases/staging", json={"version": 1, "reason": "try"}), 200, REGISTRY_WRITE
+    )
+    MATRIX[("POST", f"{_base}/aliases/{{alias}}/rollback")] = Row(
+        _at("/aliases/production/rollback", json={"reason": "bad"}), 200, REGISTRY_WRITE
+    )
 
 
 def _operations(ctx: RouteContext) -> set[tuple[str, str]]:

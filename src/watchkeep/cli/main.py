@@ -10,6 +10,7 @@ import typer
 from watchkeep.cli import demo, monitoring, people_commands, query_commands
 from watchkeep.cli.dataset_commands import datasets_app
 from watchkeep.cli.eval_commands import eval_app
+from watchkeep.cli.registry_commands import registry_app
 from watchkeep.config import Settings
 from watchkeep.security.authz import Role
 
@@ -36,6 +37,7 @@ app.add_typer(people_commands.users_app, name="users")
 app.add_typer(people_commands.orgs_app, name="orgs")
 app.add_typer(datasets_app, name="datasets")
 app.add_typer(eval_app, name="eval")
+app.add_typer(registry_app, name="registry")
 
 
 @app.command()

@@ -13,6 +13,9 @@ Contract (a later session stores these in tables; nothing here touches a databas
   (as a set) and model settings (message, parent, author and time excluded). The name is not
   hashed: compare digests within one name (``find_identical``) to refuse or reuse a
   content-identical registration.
+- A prompt's ``template`` is text or chat messages: ``{role, content}`` mappings (or pairs)
+  are kept as a tuple of ``(role, content)`` pairs (``prompts.PromptContent``'s form);
+  ``template_json`` gives the stored/wire form (text, or ``[{"role", "content"}]``).
 - Names: ``validate_name`` (models, prompts, datasets) and ``validate_alias`` raise
   ``InvalidName`` (a ``ValueError``) that says what is allowed. An alias starts with a letter,
   so ``name@3`` is always a version and ``name@production`` always an alias.
@@ -131,7 +134,7 @@ class PromptVersion:
 
     name: str
     version: int
-    template: str
+    template: str | tuple[tuple[str, str], ...]  # text, or chat messages as (role, content)
     variables: tuple[str, ...] = ()
     model_settings: Mapping[str, Any] = field(default_factory=dict)
     message: str = ""  # the commit message
@@ -142,8 +145,7 @@ class PromptVersion:
     def __post_init__(self) -> None:
         validate_name(self.name, "prompt name")
         _check_lineage(self.version, self.parent)
-        if not isinstance(self.template, str):
-            raise ValueError("template must be a string")
+        object.__setattr__(self, "template", _template(self.template))
         variables = tuple(self.variables)
         if len(set(variables)) != len(variables):
             raise ValueError(f"variables repeat a name: {variables}")
@@ -152,6 +154,26 @@ class PromptVersion:
                 raise ValueError(f"variable {var!r} is not an identifier")
         object.__setattr__(self, "variables", variables)
         object.__setattr__(self, "model_settings", _frozen_json(self.model_settings, "model_settings"))
+
+
+def _template(template: Any) -> str | tuple[tuple[str, str], ...]:
+    """A text template as is; chat messages (``{role, content}`` mappings or pairs) as pairs."""
+    if isinstance(template, str):
+        return template
+    if isinstance(template, (list, tuple)) and template:
+        pairs = [(m.get("role"), m.get("content")) if isinstance(m, Mapping) else m for m in template]
+        if all(
+            isinstance(p, (list, tuple)) and len(p) == 2 and all(isinstance(x, str) for x in p) for p in pairs
+        ):
+            return tuple((str(role), str(content)) for role, content in pairs)
+    raise ValueError("template must be a string or a non-empty list of {role, content} string messages")
+
+
+def template_json(template: str | tuple[tuple[str, str], ...]) -> str | list[dict[str, str]]:
+    """A ``PromptVersion.template`` as JSON data: the text, or ``[{"role", "content"}]``."""
+    if isinstance(template, str):
+        return template
+    return [{"role": role, "content": content} for role, content in template]
 
 
 def _content(version: ModelVersion | PromptVersion) -> dict[str, Any]:
