@@ -68,6 +68,7 @@ class PromptError(ValueError):
     def __init__(self, message: str, line: int | None = None) -> None:
         super().__init__(f"line {line}: {message}" if line else message)
         self.line = line
+        self.detail = message  # without the line prefix, for callers that add their own context
 
 
 def _refuse(what: str) -> PromptError:
@@ -390,7 +391,10 @@ def compile_prompt(prompt: PromptContent) -> CompiledChat:
         try:
             compiled.append((role, compile_template(source)))
         except PromptError as exc:
-            raise PromptError(f"message {i}: {exc}", exc.line) from exc
+            where = f"message {i}" + (f", line {exc.line}" if exc.line else "")
+            error = PromptError(f"{where}: {exc.detail}")
+            error.line = exc.line
+            raise error from exc
     return CompiledChat(tuple(compiled))
 
 

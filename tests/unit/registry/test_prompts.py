@@ -326,3 +326,12 @@ def test_diff_of_chat_templates_shows_roles_and_identical_is_empty() -> None:
     same = diff_prompts(old, PromptContent.of([{"role": "system", "content": "Be {{ tone }}"}]))
     assert not same.changed
     assert same.text == ""
+
+
+def test_a_chat_templates_syntax_error_names_the_message_and_line_once() -> None:
+    chat = PromptContent.of([{"role": "system", "content": "ok"}, {"role": "user", "content": "a\n{{ x "}])
+    with pytest.raises(PromptError) as caught:
+        compile_prompt(chat)
+    assert str(caught.value).startswith("message 1, line 2: syntax error")
+    assert str(caught.value).count("line 2") == 1
+    assert caught.value.line == 2
