@@ -88,7 +88,8 @@ def test_resource_samples_are_stored_and_watched(mon: MonitorApi) -> None:
     # ... the operator declares such monitors (``watchkeep monitors apply`` writes the store).
     repo = mon.services.monitoring.monitors
     row = repo.upsert(mon.project_id, MonitorSpec.model_validate(spec))
-    mon.services.monitoring.worker.run_once(now + NS)
+    # due from the moment it was stored (the store's clock), however long the steps above took
+    mon.services.monitoring.worker.run_once(max(now, row.next_run_at_unix_nano) + NS)
     watched = repo.get(mon.project_id, row.id)
     assert watched is not None
     assert watched.state is State.ALERT
