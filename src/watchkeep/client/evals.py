@@ -8,6 +8,7 @@ and runs by keyset cursor, all normalised to ``Page.next_cursor`` so one walker 
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -144,14 +145,16 @@ def _page(item: Callable[[dict[str, Any]], T], cursor_key: str) -> Callable[[Any
     return parse
 
 
-class EvalMethods:
+class EvalMethods(ABC):
     """Datasets and runs for ``Client`` (it provides ``_get`` and ``_walk``)."""
 
+    @abstractmethod
     def _get(self, call: Call[T]) -> T:
-        raise NotImplementedError
+        """One request, parsed by ``call`` (``Client``'s)."""
 
+    @abstractmethod
     def _walk(self, make: Walk[T]) -> Iterator[T]:
-        raise NotImplementedError
+        """Every item of a paged listing (``Client``'s)."""
 
     def datasets(self, *, page_size: int = 200) -> Iterator[Dataset]:
         """Every dataset of the project by name, each with its latest version."""
@@ -198,14 +201,16 @@ class EvalMethods:
         return self._get(_EvalCalls.compare(baseline, candidate, alpha, max_drop))
 
 
-class AsyncEvalMethods:
+class AsyncEvalMethods(ABC):
     """The same for ``AsyncClient``: ``await`` the lookups, ``async for`` the iterators."""
 
+    @abstractmethod
     async def _get(self, call: Call[T]) -> T:
-        raise NotImplementedError
+        """One request, parsed by ``call`` (``AsyncClient``'s)."""
 
+    @abstractmethod
     def _walk(self, make: Walk[T]) -> AsyncIterator[T]:
-        raise NotImplementedError
+        """Every item of a paged listing (``AsyncClient``'s)."""
 
     def datasets(self, *, page_size: int = 200) -> AsyncIterator[Dataset]:
         return self._walk(_EvalCalls.datasets(page_size))
