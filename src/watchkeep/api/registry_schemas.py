@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -72,7 +72,9 @@ class ModelVersionIn(_In):
     metadata: dict[str, Any] = Field(default_factory=dict)
     parent: int | None = Field(default=None, ge=1, le=2**31 - 1)
     training_dataset: str | None = Field(default=None, max_length=300, description="e.g. `qa@3`")
-    eval_runs: list[int] = Field(default_factory=list, max_length=MAX_EVAL_RUNS)
+    eval_runs: list[Annotated[int, Field(ge=1, le=2**63 - 1)]] = Field(
+        default_factory=list, max_length=MAX_EVAL_RUNS, description="Ids of evaluation runs of this version."
+    )
 
     _check_json = field_validator("params", "metadata")(_bounded_json)
 

@@ -74,6 +74,9 @@ def test_bad_and_oversized_registrations_are_clear_422s(api: Api) -> None:
         call(api, "POST", "/models/m/versions", json={"backend": "x", "params": {"n": 2**70}}).status_code
         == 422
     )
+    for runs in ([2**70], [0], [-3]):  # run ids are positive and fit the store (a 500 before)
+        bad_runs = call(api, "POST", "/models/m/versions", json={"backend": "x", "eval_runs": runs})
+        assert bad_runs.status_code == 422, runs
     long_template = call(
         api, "POST", "/prompts/p/versions", json={"template": "x" * (MAX_TEMPLATE_CHARS + 1)}
     )

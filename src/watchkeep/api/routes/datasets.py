@@ -39,7 +39,7 @@ from watchkeep.api.eval_schemas import (
 from watchkeep.api.openapi import errors
 from watchkeep.api.routes.monitors import actor_of
 from watchkeep.api.routes.traces import Filter
-from watchkeep.api.schemas import ns_to_datetime, to_unix_ns
+from watchkeep.api.schemas import to_unix_ns
 from watchkeep.evals.dataset_repository import MAX_ITEMS_PER_VERSION, DatasetNotFound
 from watchkeep.evals.dataset_sources import items_from_feedback, items_from_traces
 from watchkeep.evals.datasets import (
@@ -197,14 +197,7 @@ def get_dataset(request: Request, principal: Reader, name: Name) -> DatasetOut:
         found = services(request).datasets.get(principal.project_id, name)
     except DatasetNotFound as exc:
         raise ApiError(404, "not_found", str(exc)) from exc
-    return DatasetOut(
-        id=found.id,
-        name=found.name,
-        description=found.description,
-        versions=found.versions,
-        created_at=ns_to_datetime(found.created_at_ns),
-        latest=version_out(found.latest) if found.latest is not None else None,
-    )
+    return dataset_out(found)
 
 
 @router.delete("/datasets/{name}", status_code=204, response_class=Response, responses={**AUTH, **NOT_FOUND})
