@@ -142,7 +142,12 @@ class Settings(BaseSettings):
     gateway_tokens_per_minute: int | None = Field(default=None, ge=1, description="Per key.")
     gateway_shadow_concurrency: int = Field(default=64, ge=0)
     gateway_route_sync_seconds: float = Field(
-        default=2.0, ge=0, description="How often a process looks for route edits made through another one."
+        default=1.0,
+        ge=0,
+        description="How often a process looks for route edits and alias moves made through another one.",
+    )
+    canary_check_seconds: float = Field(
+        default=10.0, ge=0, description="How often the worker looks at running canaries (0: never)."
     )
     gateway_spool_dir: Path | None = Field(
         default=None,

@@ -10,6 +10,7 @@ origins it may be sent to (what routes made through the API may use: ``admission
 from __future__ import annotations
 
 import importlib.util
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
 
@@ -22,6 +23,8 @@ NAME = r"^[A-Za-z0-9][A-Za-z0-9._:/@-]{0,127}$"
 EMBEDDED_MODEL = "smollm2"
 EMBEDDED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"
+# A registry reference: a registered name (registry.versions) and an alias or a version number.
+REGISTRY_REF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}@(?:[a-z][a-z0-9_-]{0,63}|[1-9][0-9]{0,8})$")
 LlamaProfile = tuple[str | None, int, int, int | None]  # model_path, n_ctx, parallel, threads
 
 
@@ -47,8 +50,12 @@ class DeploymentSpec(_Spec):
     """One place a route can send a request to."""
 
     name: Annotated[str, Field(pattern=NAME)]
-    backend: Literal["llama_cpp", "openai_compatible", "mock"]
-    model: str | None = Field(default=None, max_length=256, description="Upstream model name.")
+    backend: Literal["llama_cpp", "openai_compatible", "mock", "registry"]
+    model: str | None = Field(
+        default=None,
+        max_length=256,
+        description="Upstream model name; for backend 'registry', the registered model as NAME@ALIAS or NAME@N.",
+    )
     version: str = Field(default="1", max_length=128, description="Traced; part of the cache key.")
     weight: float = Field(default=1.0, ge=0)
     timeout_s: float = Field(default=60.0, gt=0, le=3600)
@@ -63,6 +70,16 @@ class DeploymentSpec(_Spec):
 
     @model_validator(mode="after")
     def _backend_fields(self) -> DeploymentSpec:
+        if self.backend == "registry":
+            if not self.model or not REGISTRY_REF.match(self.model):
+                raise ValueError(
+                    f"deployment {self.name!r}: a registry deployment names its model as NAME@ALIAS or NAME@N"
+                )
+            if self.base_url or self.api_key_env or self.model_path:
+                raise ValueError(
+                    f"deployment {self.name!r}: a registry deployment takes its backend from the model version"
+                )
+            return self
         if self.backend == "openai_compatible":
             if not self.base_url or not self.base_url.startswith(("http://", "https://")):
                 raise ValueError(f"deployment {self.name!r}: openai_compatible needs an http(s) base_url")
@@ -89,7 +106,12 @@ class DeploymentSpec(_Spec):
     @property
     def provider(self) -> str:
         """The GenAI provider name traced for this deployment."""
-        return {"llama_cpp": "llama.cpp", "openai_compatible": "openai", "mock": "mock"}[self.backend]
+        return {
+            "llama_cpp": "llama.cpp",
+            "openai_compatible": "openai",
+            "mock": "mock",
+            "registry": "registry",
+        }[self.backend]
 
 
 class RetrySpec(_Spec):
@@ -125,6 +147,11 @@ class RouteBody(_Spec):
     retry: RetrySpec = RetrySpec()
     breaker: BreakerSpec = BreakerSpec()
     cache: CacheSpec = CacheSpec()
+    prompt: str | None = Field(
+        default=None,
+        pattern=REGISTRY_REF.pattern,
+        description="A registered prompt as NAME@LABEL or NAME@N, rendered into every chat request.",
+    )
 
     @model_validator(mode="after")
     def _unique(self) -> Self:
@@ -193,6 +220,12 @@ class GatewayConfig(_Spec):
         names = [r.name for r in routes]
         if len(names) != len(set(names)):
             raise ValueError("route names must be unique")
+        for route in routes:
+            if route.prompt or any(d.backend == "registry" for d in route.all_deployments()):
+                raise ValueError(
+                    f"route {route.name!r}: registry models and prompts belong to a project, so only "
+                    "routes made through the API can name them (docs/releases.md)"
+                )
         return routes
 
     @field_validator("secret_origins")

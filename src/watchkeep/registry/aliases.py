@@ -174,7 +174,9 @@ def plan_move(
         raise AliasError(f"{name} has no version {to_version}")
     if to_version == current:
         raise AliasError(f"{name}@{alias} already points at {current}")
-    if kind in ROLLBACK_KINDS and to_version not in {e.to_version for e in chain}:
+    # A canary's automatic rollback moves the candidate alias to the baseline's version,
+    # which that alias may never have held; a person's rollback goes back in its own history.
+    if kind == "rollback" and to_version not in {e.to_version for e in chain}:
         raise AliasError(f"{name}@{alias} never pointed at {to_version}, so it cannot roll back to it")
     if not actor:
         raise AliasError("every move names its actor")

@@ -46,6 +46,7 @@ from watchkeep.registry.versions import (
 )
 from watchkeep.store.clock import now_ns
 from watchkeep.store.registry_tables import alias_events, model_versions, prompt_versions
+from watchkeep.store.route_repository import bump_revision
 
 Kind = Literal["model", "prompt"]
 KINDS: tuple[str, ...] = get_args(Kind)
@@ -408,6 +409,7 @@ class RegistryRepository:
                             at_unix_nano=event.at_ns,
                         )
                     )
+                    bump_revision(conn)  # gateway routes may name this model or prompt by alias
                 return event
             except IntegrityError:
                 continue

@@ -31,7 +31,8 @@ class Permission(StrEnum):
     EVALS_WRITE = "evals:write"  # create dataset versions, record and delete runs
     REGISTRY_READ = "registry:read"  # model and prompt versions, aliases and their history
     PROMPTS_READ = "prompts:read"  # fetch a prompt version by label (what the SDK's get_prompt needs)
-    REGISTRY_WRITE = "registry:write"  # register versions, move aliases, roll back (forcing a gate: admins)
+    REGISTRY_WRITE = "registry:write"  # register versions, move aliases, roll back, start canaries
+    REGISTRY_ADMIN = "registry:admin"  # force a promotion past its gates, set promotion policies
 
 
 class Role(StrEnum):

@@ -9,7 +9,18 @@ state collide instead of both landing.
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, ForeignKey, Index, Integer, String, Table, Text, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
 
 from watchkeep.store.tables import Json, RowId, metadata
 
@@ -73,5 +84,52 @@ alias_events = Table(
     Column("at_unix_nano", BigInteger, nullable=False),
     UniqueConstraint("project_id", "kind", "name", "alias", "seq"),
     Index(None, "project_id", "kind", "name"),
+    sqlite_autoincrement=True,
+)
+
+# What a move of an alias must pass first (``registry.policy.PromotionPolicy`` as JSON),
+# one row per (project, kind, name, alias); no row: the alias moves without gates.
+promotion_policies = Table(
+    "promotion_policies",
+    metadata,
+    Column("id", RowId, primary_key=True, autoincrement=True),
+    Column("project_id", RowId, ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("alias", String(100), nullable=False),
+    Column("policy", Json, nullable=False),
+    Column("updated_by", String(200), nullable=False),
+    Column("updated_at_unix_nano", BigInteger, nullable=False),
+    UniqueConstraint("project_id", "kind", "name", "alias"),
+    sqlite_autoincrement=True,
+)
+
+# A canary analysis of one model name on one route: the worker compares the candidate
+# alias's version with the baseline alias's, on the route's spans after ``watermark``,
+# and promotes or rolls back on its own. ``state`` is ``registry.canary.CanaryState`` JSON.
+canaries = Table(
+    "canaries",
+    metadata,
+    Column("id", RowId, primary_key=True, autoincrement=True),
+    Column("project_id", RowId, ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(200), nullable=False),  # the registered model
+    Column("route", String(200), nullable=False),  # the gateway route whose spans are compared
+    Column("baseline_alias", String(100), nullable=False),
+    Column("candidate_alias", String(100), nullable=False),
+    Column("baseline_version", Integer, nullable=False),
+    Column("candidate_version", Integer, nullable=False),
+    Column("mode", String(16), nullable=False),  # live | shadow
+    Column("share", Float, nullable=False),  # the candidate's share of traffic (live)
+    Column("policy", Json, nullable=False),  # registry.canary.CanaryPolicy as JSON
+    Column("state", Json, nullable=False),  # registry.canary.CanaryState as JSON
+    Column("status", String(16), nullable=False),  # running | promoted | rolled_back | stopped
+    Column("reason", Text, nullable=True),  # why it ended
+    Column("watermark_unix_nano", BigInteger, nullable=False),  # spans up to here are counted
+    Column("started_by", String(200), nullable=False),
+    Column("started_at_unix_nano", BigInteger, nullable=False),
+    Column("updated_at_unix_nano", BigInteger, nullable=False),
+    Column("ended_at_unix_nano", BigInteger, nullable=True),
+    Index(None, "project_id", "status"),
+    Index(None, "project_id", "name"),
     sqlite_autoincrement=True,
 )

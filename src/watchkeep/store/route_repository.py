@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, delete, insert, select, update
+from sqlalchemy import Connection, Engine, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from watchkeep.store.clock import now_ns
@@ -72,7 +72,7 @@ class RouteRepository:
                         project_id=project_id, name=name, spec=spec, updated_at_unix_nano=now_ns()
                     )
                 )
-            self._bump(conn)
+            bump_revision(conn)
 
     def delete(self, project_id: int, name: str) -> bool:
         """Remove the project's route ``name``; whether there was one."""
@@ -81,10 +81,12 @@ class RouteRepository:
             removed = conn.execute(delete(gateway_routes).where(c.project_id == project_id, c.name == name))
             if not removed.rowcount:
                 return False
-            self._bump(conn)
+            bump_revision(conn)
         return True
 
-    @staticmethod
-    def _bump(conn: Any) -> None:
-        r = config_revisions.c
-        conn.execute(update(config_revisions).where(r.name == REVISION_NAME).values(revision=r.revision + 1))
+
+def bump_revision(conn: Connection) -> None:
+    """Tell every gateway process to reload its routes, in the caller's transaction (a route
+    edit, or an alias move that changes what a route's registry references resolve to)."""
+    r = config_revisions.c
+    conn.execute(update(config_revisions).where(r.name == REVISION_NAME).values(revision=r.revision + 1))
