@@ -96,6 +96,7 @@ def create_app(
             app.state.gateway_auth = gateway_web.GatewayAuth(svc.keys)
         if settings.worker_enabled:
             svc.monitoring.worker.start()
+            svc.canary_worker.start()
         health.warn_if_exposed(settings)
         log.info(
             "watchkeep ready",
@@ -108,6 +109,8 @@ def create_app(
             if svc.gateway is not None:
                 await svc.gateway.aclose()  # before the writer stops: its last traces go in
             svc.monitoring.worker.stop()
+            if settings.worker_enabled:
+                svc.canary_worker.stop()
             svc.ingest.close()
             svc.writer.stop()
             svc.search.stop()

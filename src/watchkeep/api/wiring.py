@@ -16,6 +16,9 @@ from watchkeep.ingest.group_commit import GroupCommitWriter
 from watchkeep.ingest.service import IngestService
 from watchkeep.ingest.telemetry import IngestMetrics
 from watchkeep.monitor.wiring import Monitoring, build_monitoring
+from watchkeep.registry.canary_repository import CanaryRepository
+from watchkeep.registry.canary_worker import CanaryWorker
+from watchkeep.registry.promotion import PromotionService
 from watchkeep.registry.repository import RegistryRepository
 from watchkeep.security.egress import AddressPolicy
 from watchkeep.security.keys import KeyVerifier
@@ -58,6 +61,9 @@ class Services:
     datasets: DatasetRepository
     eval_runs: RunRepository
     registry_store: RegistryRepository
+    promotions: PromotionService
+    canaries: CanaryRepository
+    canary_worker: CanaryWorker
     gateway: Gateway | None = None
 
 
@@ -111,6 +117,9 @@ def build_services(settings: Settings, registry: CollectorRegistry) -> Services:
         smtp_verify_tls=settings.smtp_verify_tls,
         pass_budget_s=settings.monitor_pass_budget_s,
     )
+    registry_store = RegistryRepository(engine)
+    eval_runs = RunRepository(engine)
+    canaries = CanaryRepository(engine)
     return Services(
         settings=settings,
         engine=engine,
@@ -134,8 +143,13 @@ def build_services(settings: Settings, registry: CollectorRegistry) -> Services:
         comments=CommentRepository(engine),
         activity=ActivityRepository(engine),
         datasets=DatasetRepository(engine),
-        eval_runs=RunRepository(engine),
-        registry_store=RegistryRepository(engine),
+        eval_runs=eval_runs,
+        registry_store=registry_store,
+        promotions=PromotionService(engine, registry_store, eval_runs),
+        canaries=canaries,
+        canary_worker=CanaryWorker(
+            engine, registry_store, canaries, interval_s=settings.canary_check_seconds
+        ),
         gateway=(
             Gateway(settings, writer, registry, RouteRepository(engine)) if settings.gateway_enabled else None
         ),
