@@ -9,7 +9,9 @@ serves healthy and faulty upstreams side by side:
     /slow-2000/v1/...          waits 2000 ms first
     /reset/v1/...              closes the connection without answering
     /stall/v1/...              streams one chunk then stalls (non-streaming: never answers)
-    /switch-NAME/v1/...        healthy or 500, as set by POST /_control/NAME/fail|ok
+    /switch-NAME/v1/...        healthy or 500, as set by POST /_control/NAME/fail|ok, or 500 for
+                               a share of calls set by POST /_control/NAME/rate-0.25 (evenly
+                               spread: call k fails when floor(k*rate) moves; rate-0 heals)
 
 ``GET /_stats`` counts requests and streams the client abandoned (closed early).
 
@@ -35,7 +37,17 @@ class _State:
         self.latency = latency_ms / 1000
         self.chunk_delay = chunk_delay_ms / 1000
         self.failing: set[str] = set()
+        self.fail_rates: dict[str, float] = {}
+        self.calls: dict[str, int] = {}
         self.stats = {"requests": 0, "aborted_streams": 0, "completed_streams": 0}
+
+    def fails(self, name: str) -> bool:
+        """Whether this call of switch ``name`` fails: switched off, or its share of calls."""
+        if name in self.failing:
+            return True
+        rate = self.fail_rates.get(name, 0.0)
+        k = self.calls[name] = self.calls.get(name, 0) + 1
+        return int(k * rate) > int((k - 1) * rate)
 
 
 def _completion(model: str) -> bytes:
@@ -138,7 +150,10 @@ class _Connection(asyncio.Protocol):
             return
         if url.startswith("/_control/"):
             _, _, name, action = url.split("/", 3)
-            (state.failing.add if action == "fail" else state.failing.discard)(name)
+            if action.startswith("rate-"):
+                state.fail_rates[name] = min(1.0, max(0.0, float(action[5:])))
+            else:
+                (state.failing.add if action == "fail" else state.failing.discard)(name)
             self.write(200, b"{}")
             return
         state.stats["requests"] += 1
@@ -154,7 +169,7 @@ class _Connection(asyncio.Protocol):
         status = 200
         if fault.startswith("status-"):
             status = int(fault[7:])
-        elif fault.startswith("switch-") and fault[7:] in state.failing:
+        elif fault.startswith("switch-") and state.fails(fault[7:]):
             status = 500
         if status != 200:
             retry = "retry-after: 0\r\n" if status in (429, 503) else ""
