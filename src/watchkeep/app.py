@@ -20,6 +20,7 @@ from watchkeep.api.otlp_grpc import serve_otlp_grpc
 from watchkeep.api.routes import (
     activity,
     alerts,
+    canaries,
     comments,
     datasets,
     drift,
@@ -35,6 +36,7 @@ from watchkeep.api.routes import (
     projects,
     quality,
     registry,
+    registry_promotion,
     scores,
     traces,
     usage,
@@ -152,6 +154,8 @@ def include_routers(app: FastAPI, settings: Settings, *, gateway_only: bool) -> 
         app.include_router(datasets.router)
         app.include_router(evals.router)
         app.include_router(registry.router)
+        app.include_router(registry_promotion.router)
+        app.include_router(canaries.router)
     if settings.gateway_enabled or gateway_only:
         app.include_router(gateway_web.router)
         app.include_router(gateway_routes.router)

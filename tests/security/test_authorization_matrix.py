@@ -25,10 +25,11 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsSer
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from tests.support.canary_data import stage_canary, stage_canary_model
 from tests.support.eval_api import stage_dataset, stage_feedback, stage_run
 from tests.support.keys import new_key
 from tests.support.otlp_json import attr, two_span_trace
-from tests.support.registry_api import MODEL_BODY, stage_release
+from tests.support.registry_api import MODEL_BODY, stage_gated, stage_release
 from tests.support.tenant import (
     MOCK_ROUTE,
     OPERATOR_TOKEN,
@@ -448,6 +449,21 @@ MATRIX: dict[tuple[str, str], Row] = {
         READ,
     ),
 }
+MATRIX[("POST", "/api/v1/canaries")] = Row(
+    lambda t: (
+        "/api/v1/canaries",
+        {"json": {"name": stage_canary_model(t), "route": unique("route"), "configure_route": False}},
+    ),
+    201,
+    REGISTRY_WRITE,
+)
+MATRIX[("GET", "/api/v1/canaries")] = Row(get("/api/v1/canaries"), 200, READ)
+MATRIX[("GET", "/api/v1/canaries/{canary_id}")] = Row(
+    lambda t: (f"/api/v1/canaries/{stage_canary(t)}", {}), 200, READ
+)
+MATRIX[("POST", "/api/v1/canaries/{canary_id}/stop")] = Row(
+    lambda t: (f"/api/v1/canaries/{stage_canary(t)}/stop", {}), 200, REGISTRY_WRITE
+)
 for _kind in ("models", "prompts"):
     _base = f"/api/v1/{_kind}/{{name}}"
 
@@ -462,6 +478,25 @@ for _kind in ("models", "prompts"):
     )
     MATRIX[("POST", f"{_base}/aliases/{{alias}}/rollback")] = Row(
         _at("/aliases/production/rollback", json={"reason": "bad"}), 200, REGISTRY_WRITE
+    )
+
+    def _gated(suffix: str, kind: str = _kind, **kwargs: Any) -> Callable[[Tenant], Call]:
+        return lambda t: (f"/api/v1/{kind}/{stage_gated(t, kind)}{suffix}", dict(kwargs))
+
+    MATRIX[("GET", f"{_base}/aliases/{{alias}}/policy")] = Row(
+        _gated("/aliases/production/policy"), 200, READ
+    )
+    MATRIX[("PUT", f"{_base}/aliases/{{alias}}/policy")] = Row(
+        _at("/aliases/production/policy", json={"required_gates": [{"dataset": "qa"}]}), 200, ADMIN_ONLY
+    )
+    MATRIX[("DELETE", f"{_base}/aliases/{{alias}}/policy")] = Row(
+        _gated("/aliases/production/policy"), 204, ADMIN_ONLY
+    )
+    MATRIX[("GET", f"{_base}/aliases/{{alias}}/gates")] = Row(
+        _at("/aliases/production/gates", params={"version": 1}), 200, READ
+    )
+    MATRIX[("POST", f"{_base}/aliases/{{alias}}/promote")] = Row(
+        _gated("/aliases/production/promote", json={"version": 1}), 200, REGISTRY_WRITE
     )
 
 

@@ -19,3 +19,10 @@ def stage_release(t: Stage, kind: str) -> str:
     for version in (1, 2):
         t.make("PUT", f"/api/v1/{kind}/{name}/aliases/production", json={"version": version})
     return name
+
+
+def stage_gated(t: Stage, kind: str) -> str:
+    """``stage_release`` plus a promotion policy with no gates on ``production``."""
+    name = stage_release(t, kind)
+    t.make("PUT", f"/api/v1/{kind}/{name}/aliases/production/policy", json={"required_gates": []})
+    return name

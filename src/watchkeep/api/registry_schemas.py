@@ -111,6 +111,7 @@ class AliasMoveIn(_In):
 
     version: int | None = Field(ge=1, le=2**31 - 1)
     reason: str | None = Field(default=None, max_length=MAX_REASON_CHARS)
+    force: bool = Field(default=False, description="Past the promotion policy (registry:admin, a reason).")
 
 
 class RollbackIn(_In):

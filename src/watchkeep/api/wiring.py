@@ -18,6 +18,7 @@ from watchkeep.ingest.telemetry import IngestMetrics
 from watchkeep.monitor.wiring import Monitoring, build_monitoring
 from watchkeep.registry.canary_repository import CanaryRepository
 from watchkeep.registry.canary_worker import CanaryWorker
+from watchkeep.registry.gateway_refs import RegistryRefs
 from watchkeep.registry.promotion import PromotionService
 from watchkeep.registry.repository import RegistryRepository
 from watchkeep.security.egress import AddressPolicy
@@ -151,6 +152,10 @@ def build_services(settings: Settings, registry: CollectorRegistry) -> Services:
             engine, registry_store, canaries, interval_s=settings.canary_check_seconds
         ),
         gateway=(
-            Gateway(settings, writer, registry, RouteRepository(engine)) if settings.gateway_enabled else None
+            Gateway(
+                settings, writer, registry, RouteRepository(engine), resolver=RegistryRefs(registry_store)
+            )
+            if settings.gateway_enabled
+            else None
         ),
     )

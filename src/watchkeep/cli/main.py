@@ -8,8 +8,11 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from watchkeep.cli import demo, monitoring, people_commands, query_commands
+from watchkeep.cli.canary_commands import canary_app
 from watchkeep.cli.dataset_commands import datasets_app
 from watchkeep.cli.eval_commands import eval_app
+from watchkeep.cli.mlflow_commands import mlflow_app
+from watchkeep.cli.promotion_commands import install as install_promotion
 from watchkeep.cli.registry_commands import registry_app
 from watchkeep.config import Settings
 from watchkeep.security.authz import Role
@@ -37,7 +40,10 @@ app.add_typer(people_commands.users_app, name="users")
 app.add_typer(people_commands.orgs_app, name="orgs")
 app.add_typer(datasets_app, name="datasets")
 app.add_typer(eval_app, name="eval")
+install_promotion(registry_app)
 app.add_typer(registry_app, name="registry")
+registry_app.add_typer(mlflow_app, name="mlflow")
+registry_app.add_typer(canary_app, name="canary")
 
 
 @app.command()

@@ -25,6 +25,8 @@ from watchkeep.config import Settings
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
+    from sqlalchemy import Engine
+
     from watchkeep.registry.repository import Kind, RegistryRepository
     from watchkeep.registry.versions import ModelVersion, PromptVersion
 
@@ -54,6 +56,13 @@ def _fail(message: str) -> typer.Exit:
 @contextmanager
 def _open(project: str, *, create: bool = False) -> Iterator[tuple[RegistryRepository, int]]:
     """The repository and project id; lookup and validation errors print one line and exit 1."""
+    with open_store(project, create=create) as (_, repo, project_id):
+        yield repo, project_id
+
+
+@contextmanager
+def open_store(project: str, *, create: bool = False) -> Iterator[tuple[Engine, RegistryRepository, int]]:
+    """``_open`` with the engine too (for services built over it, e.g. promotions)."""
     from watchkeep.registry.repository import RegistryRepository
     from watchkeep.store.engine import make_engine
     from watchkeep.store.migrate import upgrade
@@ -67,7 +76,7 @@ def _open(project: str, *, create: bool = False) -> Iterator[tuple[RegistryRepos
         if found is None:
             raise _fail(f"no project {project!r}")
         try:
-            yield RegistryRepository(engine), found.id
+            yield engine, RegistryRepository(engine), found.id
         except LookupError as exc:
             raise _fail(str(exc.args[0]) if exc.args else str(exc)) from exc  # no KeyError quotes
         except ValueError as exc:
@@ -297,9 +306,19 @@ def move(
     actor: Actor = "cli",
     project: Project = "default",
 ) -> None:
-    """Point an alias at a version (an appended event)."""
-    with _open(project) as (repo, project_id):
+    """Point an alias at a version (an appended event); a gated alias moves by ``promote``."""
+    from watchkeep.evals.run_repository import RunRepository
+    from watchkeep.registry.promotion import PromotionService
+
+    with open_store(project) as (engine, repo, project_id):
         chosen = _kind(repo, project_id, name, kind)
+        if PromotionService(engine, repo, RunRepository(engine)).policy(project_id, chosen, name, alias):
+            typer.echo(
+                f"error: {name}@{alias} is gated by a promotion policy; move it with "
+                f"`watchkeep registry promote {name} --alias {alias} --to VERSION`",
+                err=True,
+            )
+            raise typer.Exit(1)
         target = _version(repo, project_id, chosen, name, version).version
         event = repo.move_alias(project_id, chosen, name, alias, target, actor=actor, reason=reason)
     before = "nothing" if event.from_version is None else f"v{event.from_version}"

@@ -16,6 +16,9 @@ from typing import Any, Protocol
 
 from watchkeep.gateway.config import DeploymentSpec
 
+# The chat body field holding a prompt's variables (``registry.prompts.VARIABLES_FIELD``).
+PROMPT_VARIABLES = "prompt_variables"
+
 
 class RefError(LookupError):
     """A reference that does not resolve: an unknown name, alias or version."""
@@ -39,6 +42,11 @@ class PromptBinding(Protocol):
         self, variables: Mapping[str, Any], messages: Sequence[Mapping[str, Any]]
     ) -> list[dict[str, Any]]:
         """The prompt's messages then the request's; ``ValueError`` on bad variables (a 400)."""
+        ...
+
+    def apply(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        """The chat body to send: ``prompt_variables`` taken out, the prompt rendered before the
+        request's messages, the model settings as defaults; ``ValueError`` names what is wrong."""
         ...
 
 

@@ -6,6 +6,12 @@ revision counter (one small read every ``interval`` seconds) and reloads when it
 Stored routes are validated again on load: a route the gateway file or settings no
 longer allow (``admission``: an origin, a secret binding, an address, a llama.cpp
 deployment, a ttl) is skipped with a warning, not served.
+
+Registry references are resolved on every load (``refs``): a deployment ``{backend:
+registry, model: bot@production}`` becomes that model version's deployment and ``prompt:``
+a prompt binding, then the resolved route meets the same policy as any API route. One
+load resolves each reference once (so every route naming ``bot@production`` agrees on its
+version) and the project tables are swapped whole: an alias move is never half-served.
 """
 
 from __future__ import annotations
@@ -18,9 +24,10 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from watchkeep.gateway.admission import ApiRoutePolicy
-from watchkeep.gateway.config import RouteSpec
-from watchkeep.gateway.routing import Route, RouteTable
-from watchkeep.store.route_repository import RouteRepository
+from watchkeep.gateway.config import REGISTRY_REF, DeploymentSpec, RouteSpec
+from watchkeep.gateway.refs import PromptBinding, RefError, RefResolver, ResolvedModel
+from watchkeep.gateway.routing import LoadedRoute, Route, RouteTable
+from watchkeep.store.route_repository import RouteRepository, StoredRoute
 
 log = logging.getLogger(__name__)
 
@@ -35,13 +42,68 @@ class RouteRefused(Exception):
         self.message = message
 
 
+class Resolution:
+    """The registry lookups of one load: each ``(project, ref)`` is looked up once."""
+
+    def __init__(self, resolver: RefResolver | None) -> None:
+        self._resolver = resolver
+        self._models: dict[tuple[int, str], ResolvedModel] = {}
+        self._prompts: dict[tuple[int, str], PromptBinding] = {}
+
+    def _model(self, project_id: int, d: DeploymentSpec) -> DeploymentSpec:
+        if d.backend != "registry":
+            return d
+        if self._resolver is None:
+            raise RefError(f"{d.name}: the registry is not available to this gateway")
+        key = (project_id, d.model or "")
+        resolved = self._models.get(key)
+        if resolved is None:
+            resolved = self._models[key] = self._resolver.model(project_id, key[1], d)
+        return resolved.spec.model_copy(update={"name": d.name, "weight": d.weight, "timeout_s": d.timeout_s})
+
+    def _prompt(self, project_id: int, ref: str | None) -> PromptBinding | None:
+        if ref is None:
+            return None
+        if self._resolver is None:
+            raise RefError("prompt: the registry is not available to this gateway")
+        key = (project_id, ref)
+        binding = self._prompts.get(key)
+        if binding is None:
+            binding = self._prompts[key] = self._resolver.prompt(project_id, ref)
+        return binding
+
+    def route(self, project_id: int, spec: RouteSpec) -> LoadedRoute:
+        """``spec`` with its references resolved; ``RefError`` says which does not resolve."""
+        if spec.prompt is None and all(d.backend != "registry" for d in spec.all_deployments()):
+            return LoadedRoute(spec, spec)
+        try:
+            served = spec.model_copy(
+                update={
+                    "deployments": [self._model(project_id, d) for d in spec.deployments],
+                    "fallbacks": [self._model(project_id, d) for d in spec.fallbacks],
+                    "shadow": self._model(project_id, spec.shadow) if spec.shadow else None,
+                    "prompt": None,
+                }
+            )
+            return LoadedRoute(spec, served, self._prompt(project_id, spec.prompt))
+        except RefError as exc:
+            raise RefError(f"route {spec.name!r}: {exc}") from None
+
+
 class RouteSync:
     """Applies API route edits through the store and follows other processes' edits."""
 
     def __init__(
-        self, table: RouteTable, policy: ApiRoutePolicy, store: RouteRepository, *, quota: int | None = None
+        self,
+        table: RouteTable,
+        policy: ApiRoutePolicy,
+        store: RouteRepository,
+        *,
+        quota: int | None = None,
+        resolver: RefResolver | None = None,
     ) -> None:
         self._table = table
+        self._resolver = resolver
         self._policy = policy
         self._store = store
         self._quota = quota
@@ -56,34 +118,72 @@ class RouteSync:
             if not force and await run_in_threadpool(store.revision) == self._revision:
                 return False
             revision, stored = await run_in_threadpool(store.load)
-            specs: dict[int, list[RouteSpec]] = {}
-            for row in stored:
-                try:
-                    spec = RouteSpec.model_validate({**row.spec, "name": row.name})
-                except ValidationError as exc:
-                    log.warning("stored route %r of project %d is invalid: %s", row.name, row.project_id, exc)
-                    continue
-                refusal = self._policy.refusal(spec)
-                if refusal is not None:
-                    log.warning(
-                        "stored route %r of project %d is not served: %s", row.name, row.project_id, refusal
-                    )
-                    continue
-                specs.setdefault(row.project_id, []).append(spec)
-            self._table.replace_project_routes(specs)
+            loaded = await run_in_threadpool(self._load, stored)
+            self._table.replace_project_routes(loaded)
             self._revision = revision
             return True
+
+    def _load(self, stored: list[StoredRoute]) -> dict[int, list[LoadedRoute]]:
+        """The stored routes that may be served, resolved (blocking: reads the registry)."""
+        resolution = Resolution(self._resolver)
+        loaded: dict[int, list[LoadedRoute]] = {}
+        for row in stored:
+            try:
+                spec = RouteSpec.model_validate({**row.spec, "name": row.name})
+                route = resolution.route(row.project_id, spec)
+            except (ValidationError, RefError) as exc:
+                log.warning("stored route %r of project %d is invalid: %s", row.name, row.project_id, exc)
+                continue
+            refusal = self._policy.refusal(route.served)
+            if refusal is not None:
+                log.warning(
+                    "stored route %r of project %d is not served: %s", row.name, row.project_id, refusal
+                )
+                continue
+            loaded.setdefault(row.project_id, []).append(route)
+        return loaded
 
     async def put(self, project_id: int, spec: RouteSpec) -> Route:
         """Store and serve the project's route ``spec.name``; ``RouteRefused`` when the
         operator's policy does not allow it or a new route would pass the project's quota."""
-        self._admit(project_id, spec)
+        try:
+            loaded = await run_in_threadpool(Resolution(self._resolver).route, project_id, spec)
+        except RefError as exc:
+            raise RouteRefused("invalid_request", str(exc)) from None
+        self._admit(project_id, loaded.served)
         body = spec.model_dump(mode="json", exclude={"name"})
         await run_in_threadpool(self._store.put, project_id, spec.name, body)
         await self.refresh(force=True)
         route = self._table.resolve(project_id, spec.name)
-        assert route is not None  # just stored and validated
+        if route is None or route.scope != project_id:  # a reference moved away meanwhile
+            raise RouteRefused("invalid_request", f"route {spec.name!r} was stored but no longer resolves")
         return route
+
+    async def by_reference(self, project_id: int, ref: str) -> Route | None:
+        """A single-deployment route serving the model version ``ref`` (``bot@3``,
+        ``bot@production``) to the project's calls, or None when it does not resolve;
+        ``RouteRefused`` when the operator's policy does not allow that version."""
+        route = self._table.adhoc(project_id, ref)
+        if route is not None or not REGISTRY_REF.match(ref):
+            return route
+        try:
+            spec = RouteSpec(
+                name=ref,
+                deployments=[DeploymentSpec(name=ref.partition("@")[0], backend="registry", model=ref)],
+            )
+        except ValidationError:
+            return None
+        revision = self._revision
+        try:
+            loaded = await run_in_threadpool(Resolution(self._resolver).route, project_id, spec)
+        except RefError:
+            return None
+        refusal = self._policy.refusal(loaded.served)
+        if refusal is not None:
+            raise RouteRefused("invalid_request", f"{ref}: {refusal}")
+        if revision != self._revision:  # reloaded meanwhile: serve this call, keep nothing stale
+            return self._table.build(loaded, project_id)
+        return self._table.add_adhoc(project_id, loaded)
 
     def _admit(self, project_id: int, spec: RouteSpec) -> None:
         refusal = self._policy.refusal(spec)

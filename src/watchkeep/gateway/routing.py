@@ -18,12 +18,14 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Callable
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from watchkeep.gateway.backends import Backend, build_backend
 from watchkeep.gateway.cache import deployment_identity
 from watchkeep.gateway.config import DeploymentSpec, GatewayConfig, RouteSpec
+from watchkeep.gateway.refs import PromptBinding
 from watchkeep.gateway.resilience import BreakerState, CircuitBreaker
 from watchkeep.security.egress import AddressPolicy
 
@@ -32,6 +34,18 @@ GLOBAL = 0  # the scope of routes from the file (project ids start at 1)
 # How long a retired backend waits for its calls before it is closed anyway (the longest
 # deployment timeout; only a stream that keeps producing can last longer).
 RETIRE_GRACE_S = 3600.0
+# Routes built on demand for calls naming a model version (``bot@3``) per project, LRU.
+ADHOC_PER_PROJECT = 64
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedRoute:
+    """A stored route with its registry references resolved: ``spec`` as stored (what the
+    API shows), ``served`` with every registry deployment replaced by its model version."""
+
+    spec: RouteSpec
+    served: RouteSpec
+    prompt: PromptBinding | None = None
 
 
 @dataclass(slots=True)
@@ -61,6 +75,7 @@ class Route:
     primaries: list[Deployment]
     fallbacks: list[Deployment]
     shadow: Deployment | None
+    prompt: PromptBinding | None = None
 
     @property
     def name(self) -> str:
@@ -102,6 +117,7 @@ class RouteTable:
         self._breakers: dict[tuple[int, str, str, str], CircuitBreaker] = {}
         self._retiring: set[asyncio.Task[None]] = set()
         self._routes: dict[int, dict[str, Route]] = {GLOBAL: {}}
+        self._adhoc: dict[int, OrderedDict[str, Route]] = {}
         for spec in config.routes:
             self._routes[GLOBAL][spec.name] = self._build(spec, GLOBAL)
 
@@ -136,14 +152,21 @@ class RouteTable:
             self._breakers[key] = breaker
         return Deployment(spec, self._backend(spec, scope), breaker, deployment_identity(route.name, spec))
 
-    def _build(self, spec: RouteSpec, scope: int) -> Route:
+    def _build(self, source: RouteSpec | LoadedRoute, scope: int) -> Route:
+        loaded = source if isinstance(source, LoadedRoute) else LoadedRoute(source, source)
+        served = loaded.served
         return Route(
-            spec=spec,
+            spec=loaded.spec,
             scope=scope,
-            primaries=[self._deployment(spec, d, scope) for d in spec.deployments],
-            fallbacks=[self._deployment(spec, d, scope) for d in spec.fallbacks],
-            shadow=self._deployment(spec, spec.shadow, scope) if spec.shadow else None,
+            primaries=[self._deployment(served, d, scope) for d in served.deployments],
+            fallbacks=[self._deployment(served, d, scope) for d in served.fallbacks],
+            shadow=self._deployment(served, served.shadow, scope) if served.shadow else None,
+            prompt=loaded.prompt,
         )
+
+    def build(self, loaded: LoadedRoute, scope: int) -> Route:
+        """A route for one call, not kept in the table (its backends are, until released)."""
+        return self._build(loaded, scope)
 
     def resolve(self, project_id: int, model: str) -> Route | None:
         """The project's own route of that name, else the shared one."""
@@ -159,21 +182,48 @@ class RouteTable:
         merged = {**self._routes[GLOBAL], **self._routes.get(project_id, {})}
         return [merged[name] for name in sorted(merged)]
 
-    def replace_project_routes(self, specs: dict[int, list[RouteSpec]]) -> None:
+    def replace_project_routes(self, specs: Mapping[int, Sequence[RouteSpec | LoadedRoute]]) -> None:
         """Make ``specs`` every project's own routes (the stored set), in one swap.
 
         Breakers of unchanged deployments carry over (``_deployment`` finds them by key);
-        backends and breakers no route uses any more are released.
+        backends and breakers no route uses any more are released. Routes built for calls
+        by reference are dropped: an alias may have moved.
         """
         routes: dict[int, dict[str, Route]] = {GLOBAL: self._routes[GLOBAL]}
         for project_id, project_specs in specs.items():
-            routes[project_id] = {spec.name: self._build(spec, project_id) for spec in project_specs}
+            routes[project_id] = {
+                s.spec.name if isinstance(s, LoadedRoute) else s.name: self._build(s, project_id)
+                for s in project_specs
+            }
         self._routes = routes
+        self._adhoc = {}
         self._release_unused()
+
+    def adhoc(self, project_id: int, ref: str) -> Route | None:
+        """The route built for calls naming ``ref`` (a model version) since the last reload."""
+        cached = self._adhoc.get(project_id)
+        route = cached.get(ref) if cached is not None else None
+        if route is not None and cached is not None:
+            cached.move_to_end(ref)
+        return route
+
+    def add_adhoc(self, project_id: int, loaded: LoadedRoute) -> Route:
+        """Serve ``loaded`` (one model version) to the project's calls by reference until the
+        next reload; the least recently used beyond ``ADHOC_PER_PROJECT`` is dropped."""
+        route = self._build(loaded, project_id)
+        cached = self._adhoc.setdefault(project_id, OrderedDict())
+        cached[loaded.spec.name] = route
+        if len(cached) > ADHOC_PER_PROJECT:
+            cached.popitem(last=False)
+            self._release_unused()
+        return route
 
     def _release_unused(self) -> None:
         deployments = [
-            d for scoped in self._routes.values() for r in scoped.values() for d in r.deployments()
+            d
+            for scoped in (*self._routes.values(), *self._adhoc.values())
+            for r in scoped.values()
+            for d in r.deployments()
         ]
         used = {id(d.backend) for d in deployments}
         for identity, backend in list(self._backends.items()):

@@ -22,11 +22,12 @@ from watchkeep.gateway.backends.base import Json, usage_of
 from watchkeep.gateway.cache import ResponseCache, cache_key
 from watchkeep.gateway.config import GatewayConfig, LimitSpec, load_config
 from watchkeep.gateway.dispatch import Dispatcher
-from watchkeep.gateway.errors import GatewayError, UpstreamError
-from watchkeep.gateway.protocol import ChatRequest, EmbeddingsRequest
+from watchkeep.gateway.errors import GatewayError, UpstreamError, invalid
+from watchkeep.gateway.protocol import ChatRequest, EmbeddingsRequest, parse_chat
 from watchkeep.gateway.ratelimit import LocalRateLimiter, RateLimiter, RedisRateLimiter
+from watchkeep.gateway.refs import PROMPT_VARIABLES, RefResolver
 from watchkeep.gateway.resilience import BreakerState
-from watchkeep.gateway.route_sync import RouteSync
+from watchkeep.gateway.route_sync import RouteRefused, RouteSync
 from watchkeep.gateway.routing import Deployment, Route, RouteTable
 from watchkeep.gateway.telemetry import GatewayMetrics
 from watchkeep.gateway.trace_spool import TraceSpool
@@ -58,6 +59,7 @@ class Gateway:
         *,
         config: GatewayConfig | None = None,
         dispatcher: Dispatcher | None = None,
+        resolver: RefResolver | None = None,
     ) -> None:
         self.settings = settings
         self.config = config or load_config(
@@ -67,7 +69,9 @@ class Gateway:
         egress = AddressPolicy.from_strings(settings.egress_allow_networks)
         self.route_policy = ApiRoutePolicy.build(self.config, settings, egress)
         self.table = RouteTable(self.config, egress, on_breaker=self._breaker_changed)
-        self.routes = RouteSync(self.table, self.route_policy, routes_store, quota=settings.quota_routes)
+        self.routes = RouteSync(
+            self.table, self.route_policy, routes_store, quota=settings.quota_routes, resolver=resolver
+        )
         self.dispatcher = dispatcher or Dispatcher(self.metrics)
         self.cache = ResponseCache(
             settings.gateway_cache_max_entries,
@@ -131,9 +135,15 @@ class Gateway:
         trace_id, span_id, parent = new_ids(traceparent)
         return CallRecord(project_id, operation, model, trace_id, span_id, parent)
 
-    def route(self, record: CallRecord) -> Route:
-        """The route for the record's model; 404 when there is none."""
+    async def route(self, record: CallRecord) -> Route:
+        """The route for the record's model, else the model version it names (``bot@3``,
+        ``bot@production``) as a single-deployment route; 404 when there is neither."""
         route = self.table.resolve(record.project_id, record.model)
+        if route is None:
+            try:
+                route = await self.routes.by_reference(record.project_id, record.model)
+            except RouteRefused as exc:
+                raise GatewayError(403, exc.message, param="model", code="model_not_allowed") from None
         if route is None:
             raise GatewayError(
                 404, f"the model '{record.model}' does not exist", param="model", code="model_not_found"
@@ -183,7 +193,10 @@ class Gateway:
         if not cache.enabled or not wanted:
             self.metrics.child(self.metrics.cache, "bypass").inc()
             return None
-        return cache_key(record.project_id, first.identity, body)
+        identity = first.identity
+        if route.prompt is not None:  # an answer to prompt v1 never serves v2
+            identity += f"\0{route.prompt.name}@{route.prompt.version}".encode()
+        return cache_key(record.project_id, identity, body)
 
     def _cached(self, key: bytes | None, record: CallRecord, first: Deployment) -> Json | None:
         if key is None:
@@ -197,20 +210,21 @@ class Gateway:
 
     # --- chat -----------------------------------------------------------------------
 
-    def _prepare(self, req: ChatRequest, record: CallRecord) -> tuple[Route, Deployment]:
+    async def _prepare(self, req: ChatRequest, record: CallRecord) -> tuple[Route, Deployment, ChatRequest]:
         record.stream = req.stream
         record.params = req.body
         record.input_messages = req.messages
-        route = self.route(record)
+        route = await self.route(record)
+        req = _with_prompt(route, req, record)
         first = route.pick(self.dispatcher.rng)
         record.log.decision = (
             f"weighted:{first.name}" if len(route.primaries) > 1 else f"primary:{first.name}"
         )
-        return route, first
+        return route, first, req
 
     async def chat(self, req: ChatRequest, record: CallRecord, cache: bool | None = None) -> Json:
         """A whole ``chat.completion`` (served from the cache when it can be)."""
-        route, first = self._prepare(req, record)
+        route, first, req = await self._prepare(req, record)
         key = self._cache_key(record, route, first, req.body, cache, req.temperature == 0.0)
         result = self._cached(key, record, first)
         if result is None:
@@ -230,7 +244,7 @@ class Gateway:
         self, req: ChatRequest, record: CallRecord, cache: bool | None = None
     ) -> AsyncIterator[bytes]:
         """Server-sent events; failures before the first chunk fall back, later ones end the stream."""
-        route, first = self._prepare(req, record)
+        route, first, req = await self._prepare(req, record)
         key = self._cache_key(record, route, first, req.body, cache, req.temperature == 0.0)
         hit = self._cached(key, record, first)
         if hit is not None:
@@ -298,7 +312,7 @@ class Gateway:
 
     async def embeddings(self, req: EmbeddingsRequest, record: CallRecord) -> Json:
         """An embeddings list (cached: embeddings are deterministic)."""
-        route = self.route(record)
+        route = await self.route(record)
         first = route.pick(self.dispatcher.rng)
         record.log.decision = f"primary:{first.name}"
         key = self._cache_key(record, route, first, req.body, None, True)
@@ -332,6 +346,7 @@ class Gateway:
             params=req.body,
             input_messages=req.messages,
             shadow_of=primary.log.served_by.name if primary.log.served_by else None,
+            prompt=primary.prompt,
         )
         record.log.served_by = shadow
         self._spawn(self._shadow_call(route, shadow, req, record))
@@ -351,6 +366,26 @@ class Gateway:
         self.metrics.child(self.metrics.shadow, route.name, outcome).inc()
         self.metrics.child(self.metrics.attempts, route.name, shadow.name, outcome).inc()
         self.traces.record(record)
+
+
+def _with_prompt(route: Route, req: ChatRequest, record: CallRecord) -> ChatRequest:
+    """The request with the route's prompt rendered in (``binding.apply``); 400 on bad variables."""
+    binding = route.prompt
+    if binding is None:
+        if PROMPT_VARIABLES in req.body:
+            raise invalid(
+                f"'{PROMPT_VARIABLES}' is for routes with a prompt; {route.name!r} has none", PROMPT_VARIABLES
+            )
+        return req
+    record.prompt = (binding.name, binding.version)
+    try:
+        body = binding.apply(req.body)
+    except ValueError as exc:
+        raise invalid(f"prompt {binding.name}@{binding.version}: {exc}", PROMPT_VARIABLES) from None
+    prompted = parse_chat(orjson.dumps(body))
+    record.params = prompted.body
+    record.input_messages = prompted.messages
+    return prompted
 
 
 def _cacheable(result: Json) -> bool:

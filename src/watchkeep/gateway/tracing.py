@@ -74,11 +74,22 @@ class CallRecord:
     status: int = 200
     error: str | None = None
     shadow_of: str | None = None
+    prompt: tuple[str, int] | None = None  # the route's prompt: name and version
     log: CallLog = field(default_factory=CallLog)
 
     def elapsed_s(self) -> float:
         """Seconds since the call started."""
         return time.perf_counter() - self.started
+
+
+def _origin(record: CallRecord, a: dict[str, Any]) -> None:
+    """Where the call came from: the shadowed deployment, the route's prompt version, the error."""
+    if record.shadow_of:
+        a[sc.WK_GATEWAY_SHADOW_OF] = record.shadow_of
+    if record.prompt is not None:
+        a[sc.WK_PROMPT_NAME], a[sc.WK_PROMPT_VERSION] = record.prompt[0], str(record.prompt[1])
+    if record.error:
+        a[sc.ERROR_TYPE] = record.error
 
 
 def build_span(record: CallRecord, capture_content: bool) -> DecodedSpan:
@@ -119,10 +130,7 @@ def build_span(record: CallRecord, capture_content: bool) -> DecodedSpan:
         a[sc.GEN_AI_RESPONSE_FINISH_REASONS] = [record.finish_reason]
     if record.ttft_ms is not None:
         a[sc.WK_TIME_TO_FIRST_TOKEN_MS] = record.ttft_ms
-    if record.shadow_of:
-        a[sc.WK_GATEWAY_SHADOW_OF] = record.shadow_of
-    if record.error:
-        a[sc.ERROR_TYPE] = record.error
+    _origin(record, a)
     for name, key in _PARAMS:
         value = record.params.get(name)
         if value is not None:

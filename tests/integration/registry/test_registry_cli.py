@@ -3,34 +3,24 @@
 from __future__ import annotations
 
 import json
-import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from typer.testing import CliRunner
+from tests.support.registry_cli import cli_env, ok_registry, run_registry
 
-from watchkeep.cli.registry_commands import parse_pairs, registry_app
+from watchkeep.cli.registry_commands import parse_pairs
 
 
 @pytest.fixture
 def env(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     """The CLI's database; returns a fresh project name."""
-    monkeypatch.setenv("WATCHKEEP_DATABASE_URL", database_url)
-    monkeypatch.setenv("WATCHKEEP_HOME", str(tmp_path / "home"))
-    monkeypatch.delenv("WATCHKEEP_ACTOR", raising=False)
-    return f"reg-{uuid.uuid4().hex[:8]}"
+    return cli_env(database_url, tmp_path, monkeypatch, "reg")
 
 
-def _run(*args: str) -> Any:
-    return CliRunner().invoke(registry_app, list(args))
-
-
-def _ok(*args: str) -> str:
-    result = _run(*args)
-    assert result.exit_code == 0, result.output
-    return str(result.stdout)
+_run = run_registry
+_ok = ok_registry
 
 
 def _fails(*args: str) -> str:

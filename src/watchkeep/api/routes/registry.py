@@ -51,7 +51,9 @@ from watchkeep.api.registry_schemas import (
     sdk_prompt_out,
 )
 from watchkeep.api.routes.monitors import actor_of
+from watchkeep.api.routes.promotion_schemas import check_force, refused
 from watchkeep.registry.aliases import AliasError, AliasLogError
+from watchkeep.registry.promotion import PromotionRefused
 from watchkeep.registry.prompts import PromptContent, diff_prompts
 from watchkeep.registry.repository import Kind, NotRegistered, RegistryRepository
 from watchkeep.registry.versions import template_json
@@ -62,7 +64,9 @@ router = APIRouter(prefix="/api/v1", tags=["registry"])
 AUTH = errors(400, 401, 403)
 NOT_FOUND = errors((404, "No such name, version or alias in this project"))
 INVALID = errors(413, (422, "Invalid or oversized input (the message says which field)"))
-REFUSED = errors((409, "The alias move may not be made (no change, or nothing to roll back to)"))
+REFUSED = errors(
+    (409, "The alias move may not be made (no change, nothing to roll back to, or a gate unmet)")
+)
 Reader = Annotated[Principal, Depends(require(Permission.REGISTRY_READ))]
 Writer = Annotated[Principal, Depends(require(Permission.REGISTRY_WRITE))]
 PromptReader = Annotated[Principal, Depends(require(Permission.PROMPTS_READ))]
@@ -325,18 +329,29 @@ def _alias_routes(kind: Kind) -> None:
     )
     def move(
         request: Request, principal: Writer, name: Name, alias: Alias, body: AliasMoveIn
-    ) -> AliasEventOut:
-        """Point the alias at a version (``version`` null removes it): one appended ``move`` event."""
-        with _answers():
-            event = _repo(request).move_alias(
-                principal.project_id,
-                kind,
-                name,
-                alias,
-                body.version,
-                actor=actor_of(principal),
-                reason=body.reason,
-            )
+    ) -> AliasEventOut | Response:
+        """Point the alias at a version (``version`` null removes it): one appended event, through
+        the alias's promotion policy (``registry.promotion``: 409 with the reasons when refused)."""
+        can_force = check_force(principal, body.force, body.reason)
+        promotions, actor = services(request).promotions, actor_of(principal)
+        args = (principal.project_id, kind, name, alias)
+        try:
+            with _answers():
+                if body.version is None:
+                    event = promotions.remove(
+                        *args, actor=actor, can_force=can_force, force=body.force, reason=body.reason
+                    )
+                else:
+                    event, _ = promotions.promote(
+                        *args,
+                        body.version,
+                        actor=actor,
+                        can_force=can_force,
+                        force=body.force,
+                        reason=body.reason,
+                    )
+        except PromotionRefused as exc:
+            return refused(exc)
         _record_event(
             request, principal, kind, "moved", event.from_version, event.to_version, name, alias, body.reason
         )
