@@ -147,6 +147,11 @@ class RouteBody(_Spec):
     retry: RetrySpec = RetrySpec()
     breaker: BreakerSpec = BreakerSpec()
     cache: CacheSpec = CacheSpec()
+    failover: bool = Field(
+        default=True,
+        description="Try the other primaries when the picked one fails; a canary turns it off so "
+        "each arm answers for itself and the candidate's failures are not hidden by the baseline.",
+    )
     prompt: str | None = Field(
         default=None,
         pattern=REGISTRY_REF.pattern,

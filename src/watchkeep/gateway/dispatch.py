@@ -44,6 +44,7 @@ class CallLog:
     retries: int = 0
     fallbacks: int = 0
     served_by: Deployment | None = None
+    picked: Deployment | None = None  # the weighted pick: a call nothing served counts against it
 
 
 class Dispatcher:
@@ -72,6 +73,7 @@ class Dispatcher:
     ) -> T:
         """``op``'s result from the first deployment that succeeds; else 502 or 504."""
         retry = route.spec.retry
+        log.picked = first
         last: UpstreamError | None = None
         tried = 0
         for deployment in route.order(first):

@@ -93,7 +93,10 @@ class Route:
         return rng.choices(self.primaries, weights)[0]
 
     def order(self, first: Deployment) -> list[Deployment]:
-        """Who to try: the pick, the other primaries by weight, then the fallbacks in order."""
+        """Who to try: the pick, the other primaries by weight (unless ``failover`` is off),
+        then the fallbacks in order."""
+        if not self.spec.failover:
+            return [first, *self.fallbacks]
         others = sorted((d for d in self.primaries if d is not first), key=lambda d: -d.spec.weight)
         return [first, *others, *self.fallbacks]
 

@@ -114,6 +114,10 @@ def build_span(record: CallRecord, capture_content: bool) -> DecodedSpan:
                 for t in record.log.attempts
             ]
         ).decode()
+    if served is None and record.log.picked is not None:
+        # A call no deployment answered still belongs to the version it was sent to, so a
+        # canary's error rate (figures cut by version) sees the candidate's failures.
+        a[sc.WK_MODEL_VERSION] = record.log.picked.spec.version
     if served is not None:
         a[sc.WK_DEPLOYMENT] = served.name
         a[sc.WK_MODEL_VERSION] = served.spec.version

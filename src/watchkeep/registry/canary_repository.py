@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from sqlalchemy import Engine, and_, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from watchkeep.registry.canary import CanaryPolicy, CanaryState, start
 from watchkeep.registry.repository import NotRegistered, RegistryRepository
@@ -87,43 +88,53 @@ class CanaryRepository:
         if base == cand:
             raise CanaryError(f"{baseline_alias!r} and {candidate_alias!r} both point at version {base}")
         now = now_ns()
+        state = start(policy).to_json()
+        row = {
+            "project_id": project_id,
+            "name": name,
+            "route": route,
+            "baseline_alias": baseline_alias,
+            "candidate_alias": candidate_alias,
+            "baseline_version": base,
+            "candidate_version": cand,
+            "mode": mode,
+            "share": share,
+            "policy": state["policy"],
+            "state": state,
+            "status": "running",
+            "reason": None,
+            "watermark_unix_nano": now,
+            "started_by": actor,
+            "started_at_unix_nano": now,
+            "updated_at_unix_nano": now,
+            "ended_at_unix_nano": None,
+        }
+        try:
+            new_id = self._insert(row)
+        except IntegrityError:  # another start won the race: one running canary per name and route
+            raise CanaryError(f"a canary is already running for {name!r} on route {route!r}") from None
+        found = self.get(project_id, new_id)
+        assert found is not None
+        return found
+
+    def _insert(self, row: dict[str, Any]) -> int:
         c = canaries.c
         with self._engine.begin() as conn:
             running = conn.execute(
                 select(c.id).where(
-                    c.project_id == project_id, c.name == name, c.route == route, c.status == "running"
+                    c.project_id == row["project_id"],
+                    c.name == row["name"],
+                    c.route == row["route"],
+                    c.status == "running",
                 )
             ).first()
             if running is not None:
-                raise CanaryError(f"canary {running.id} is already running for {name!r} on route {route!r}")
-            state = start(policy).to_json()
-            inserted = conn.execute(
-                insert(canaries).values(
-                    project_id=project_id,
-                    name=name,
-                    route=route,
-                    baseline_alias=baseline_alias,
-                    candidate_alias=candidate_alias,
-                    baseline_version=base,
-                    candidate_version=cand,
-                    mode=mode,
-                    share=share,
-                    policy=state["policy"],
-                    state=state,
-                    status="running",
-                    reason=None,
-                    watermark_unix_nano=now,
-                    started_by=actor,
-                    started_at_unix_nano=now,
-                    updated_at_unix_nano=now,
-                    ended_at_unix_nano=None,
+                raise CanaryError(
+                    f"canary {running.id} is already running for {row['name']!r} on route {row['route']!r}"
                 )
-            ).inserted_primary_key
+            inserted = conn.execute(insert(canaries).values(**row)).inserted_primary_key
             assert inserted is not None
-            new_id = inserted[0]
-        found = self.get(project_id, int(new_id))
-        assert found is not None
-        return found
+            return int(inserted[0])
 
     def get(self, project_id: int, canary_id: int) -> Canary | None:
         """The project's canary, None when it has none of that id."""

@@ -20,6 +20,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 from watchkeep.store.tables import Json, RowId, metadata
@@ -131,5 +132,15 @@ canaries = Table(
     Column("ended_at_unix_nano", BigInteger, nullable=True),
     Index(None, "project_id", "status"),
     Index(None, "project_id", "name"),
+    # One running canary per model and route, even when two starts race.
+    Index(
+        "uq_canaries_running",
+        "project_id",
+        "name",
+        "route",
+        unique=True,
+        sqlite_where=text("status = 'running'"),
+        postgresql_where=text("status = 'running'"),
+    ),
     sqlite_autoincrement=True,
 )

@@ -7,7 +7,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, insert, select
+from sqlalchemy.exc import IntegrityError
 from tests.support.canary_data import add_spans
 from tests.support.tenant import unique
 
@@ -18,6 +19,7 @@ from watchkeep.registry.canary_worker import CanaryWorker
 from watchkeep.registry.repository import RegistryRepository
 from watchkeep.store.engine import make_engine
 from watchkeep.store.projects import ProjectRepository
+from watchkeep.store.registry_tables import canaries
 
 
 @pytest.fixture
@@ -241,3 +243,19 @@ def test_stop_refusals_moved_aliases_and_isolation(engine: Engine) -> None:
     assert ended.status == "stopped"
     assert ended.reason is not None
     assert "'canary' was moved" in ended.reason
+
+
+def test_the_store_keeps_one_running_canary_per_model_and_route(engine: Engine) -> None:
+    """Two starts that both passed the read check: the partial unique index refuses the second."""
+    project, _, repo, _ = _setup(engine)
+    first = _start(repo, project, default_policy())
+    c = canaries.c
+    with engine.connect() as conn:
+        row = dict(conn.execute(select(canaries).where(c.id == first.id)).mappings().one())
+    del row["id"]
+    with pytest.raises(IntegrityError), engine.begin() as conn:
+        conn.execute(insert(canaries).values(**row))
+    with engine.begin() as conn:  # an ended one beside it is fine
+        conn.execute(insert(canaries).values(**{**row, "status": "stopped"}))
+    repo.stop(project, first.id, actor="alice")
+    assert _start(repo, project, default_policy()).status == "running"

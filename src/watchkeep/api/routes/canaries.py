@@ -3,7 +3,8 @@
 ``POST`` starts a canary of a registered model on a gateway route (and, with
 ``configure_route``, points the route's deployments at the two aliases: live splits the
 traffic by ``share``, shadow serves the baseline and copies every call to the
-candidate; the response cache is turned off so both arms answer real calls). The
+candidate; the response cache and failover between the two arms are turned off so each
+arm answers real calls for itself). The
 canary worker then decides from the route's spans; ``GET /{id}`` shows the current
 comparison. Every lookup is in the key's project: another project's id is a 404.
 """
@@ -56,12 +57,17 @@ def route_spec(request: Request, project_id: int, body: CanaryIn) -> RouteSpec:
     assert gateway is not None
     existing = gateway.table.resolve(project_id, body.route)
     base = existing.spec if existing is not None and existing.scope == project_id else None
-    keep = base.model_dump(exclude={"name", "deployments", "shadow", "cache", "fallbacks"}) if base else {}
+    keep = (
+        base.model_dump(exclude={"name", "deployments", "shadow", "cache", "fallbacks", "failover"})
+        if base
+        else {}
+    )
     return RouteSpec(
         name=body.route,
         deployments=[baseline, candidate] if body.mode == "live" else [baseline],
         shadow=candidate if body.mode == "shadow" else None,
         cache=CacheSpec(enabled=False),
+        failover=False,
         **keep,
     )
 
