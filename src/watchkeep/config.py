@@ -10,7 +10,7 @@ import ipaddress
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 # A list setting read from one environment variable as a comma-separated string.
@@ -167,8 +167,38 @@ class Settings(BaseSettings):
     resource_sample_seconds: float = Field(default=15.0, gt=0, description="CPU/memory/GPU sample period.")
     process_role: str = Field(default="server", max_length=64, description="Process label in metrics.")
     metrics_max_label_values: int = Field(default=50, ge=1, description="Cap per label on /metrics.")
+    # --- privacy and hardening (issue 16; docs/privacy.md) ------------------------
+    secure: bool = Field(
+        default=False, description="Refuse to start without the encryption key (and other production checks)."
+    )
+    encryption_key: SecretStr | None = Field(
+        default=None, description="Base64 of 32 bytes: payloads and secrets are stored AES-256-GCM encrypted."
+    )
+    encryption_key_file: Path | None = Field(default=None, description="A file holding the key (base64).")
+    encryption_previous_keys: SecretStr | None = Field(
+        default=None, description="Comma-separated earlier keys (base64), still read until rotated away."
+    )
+    pii_redaction: bool = Field(
+        default=True, description="Mask PII in payloads on ingest, in the gateway, scores and datasets."
+    )
+    pii_hash_key: SecretStr | None = Field(
+        default=None,
+        description="Key of the 'hash' PII action (default: derived from the encryption key "
+        "or a key file kept under home).",
+    )
+    pii_presidio: bool = Field(default=False, description="Also find names and places with Presidio.")
+    retention_check_seconds: float = Field(
+        default=3600.0, ge=0, description="How often the worker enforces retention periods (0: never)."
+    )
+    cors_allow_origins: CommaList = Field(
+        default_factory=list, description="Origins allowed to call the API from a browser (default: none)."
+    )
+    oidc_issuer: str | None = Field(default=None, max_length=2048, description="OpenID Connect issuer URL.")
+    oidc_client_id: str | None = Field(default=None, max_length=512)
+    oidc_client_secret: SecretStr | None = None
+    oidc_scopes: str = Field(default="openid email profile", max_length=512)
 
-    @field_validator("egress_allow_networks", mode="before")
+    @field_validator("egress_allow_networks", "cors_allow_origins", mode="before")
     @classmethod
     def _comma_list(cls, value: object) -> object:
         if isinstance(value, str):

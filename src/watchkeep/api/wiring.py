@@ -21,6 +21,7 @@ from watchkeep.registry.canary_worker import CanaryWorker
 from watchkeep.registry.gateway_refs import RegistryRefs
 from watchkeep.registry.promotion import PromotionService
 from watchkeep.registry.repository import RegistryRepository
+from watchkeep.security.audit import AuditLog
 from watchkeep.security.egress import AddressPolicy
 from watchkeep.security.keys import KeyVerifier
 from watchkeep.security.people import PeopleService
@@ -30,6 +31,7 @@ from watchkeep.store.comment_repository import CommentRepository
 from watchkeep.store.engine import make_engine
 from watchkeep.store.migrate import upgrade
 from watchkeep.store.people_repository import PeopleRepository
+from watchkeep.store.privacy_repository import PrivacySettingsRepository
 from watchkeep.store.projects import ProjectRepository
 from watchkeep.store.route_repository import RouteRepository
 from watchkeep.store.score_repository import ScoreRepository
@@ -65,6 +67,8 @@ class Services:
     promotions: PromotionService
     canaries: CanaryRepository
     canary_worker: CanaryWorker
+    audit: AuditLog
+    privacy: PrivacySettingsRepository
     gateway: Gateway | None = None
 
 
@@ -148,6 +152,8 @@ def build_services(settings: Settings, registry: CollectorRegistry) -> Services:
         registry_store=registry_store,
         promotions=PromotionService(engine, registry_store, eval_runs),
         canaries=canaries,
+        audit=AuditLog(engine),
+        privacy=PrivacySettingsRepository(engine),
         canary_worker=CanaryWorker(
             engine, registry_store, canaries, interval_s=settings.canary_check_seconds
         ),

@@ -33,6 +33,8 @@ class Permission(StrEnum):
     PROMPTS_READ = "prompts:read"  # fetch a prompt version by label (what the SDK's get_prompt needs)
     REGISTRY_WRITE = "registry:write"  # register versions, move aliases, roll back, start canaries
     REGISTRY_ADMIN = "registry:admin"  # force a promotion past its gates, set promotion policies
+    AUDIT_READ = "audit:read"  # the audit log (admins and owners)
+    PRIVACY_ADMIN = "privacy:admin"  # PII actions, retention periods, erasure and data export of a subject
 
 
 class Role(StrEnum):
