@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PYTEST_WORKERS ?= 2
 
-.PHONY: install vendor system-deps up test lint format bench clean
+.PHONY: install vendor system-deps up test lint format bench clean audit-deps
 
 install: $(VENV)/.installed vendor $(MLFLOW_STAMP)
 
@@ -51,11 +51,15 @@ lint: install
 	$(BIN)/vulture
 	$(BIN)/lint-imports
 
+# Known vulnerabilities in the dependencies (pip-audit); skips with a message when the index cannot answer.
+audit-deps: install
+	$(BIN)/python scripts/audit_deps.py
+
 format: install
 	$(BIN)/ruff format src tests benchmarks
 	$(BIN)/ruff check --fix src tests benchmarks
 
-test: install system-deps lint
+test: install system-deps lint audit-deps
 	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile
 
 bench: install system-deps
@@ -73,6 +77,9 @@ bench: install system-deps
 	./benchmarks/peers/promptfoo.sh
 	$(BIN)/python benchmarks/evals.py
 	$(BIN)/python benchmarks/releases.py
+	$(BIN)/python benchmarks/release_loop.py
+	$(BIN)/python benchmarks/encryption.py
+	$(BIN)/python benchmarks/pii.py
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis .watchkeep .import_linter_cache
+	rm -rf $(VENV) .venv-mlflow .mypy_cache .ruff_cache .pytest_cache .hypothesis .watchkeep .import_linter_cache

@@ -33,6 +33,8 @@ from watchkeep.api.routes import (
     metrics_api,
     monitors,
     otlp,
+    privacy,
+    privacy_pii,
     projects,
     quality,
     registry,
@@ -42,10 +44,13 @@ from watchkeep.api.routes import (
     usage,
 )
 from watchkeep.api.routes import annotations as annotation_routes
+from watchkeep.api.routes import audit as audit_routes
+from watchkeep.api.security_headers import secure_front
 from watchkeep.api.wiring import build_services
 from watchkeep.config import Settings
 from watchkeep.gateway import web as gateway_web
 from watchkeep.monitor.quota import PerMinute
+from watchkeep.security.crypto import with_encryption_defaults
 from watchkeep.store.maintenance import StoreMaintenance
 from watchkeep.ui import api_docs
 from watchkeep.ui.console import install_console
@@ -79,7 +84,7 @@ def create_app(
     routes API, probes and metrics, over the same services and database. ``otlp_grpc``
     also serves OTLP/gRPC on ``settings.otlp_grpc_port`` (``watchkeep server`` does).
     """
-    settings = settings or Settings()
+    settings = with_encryption_defaults(settings or Settings())
     registry = CollectorRegistry()
     ProcessCollector(registry=registry)
     PlatformCollector(registry=registry)
@@ -99,6 +104,7 @@ def create_app(
         if settings.worker_enabled:
             svc.monitoring.worker.start()
             svc.canary_worker.start()
+            svc.retention_worker.start()
         health.warn_if_exposed(settings)
         log.info(
             "watchkeep ready",
@@ -113,6 +119,7 @@ def create_app(
             svc.monitoring.worker.stop()
             if settings.worker_enabled:
                 svc.canary_worker.stop()
+                svc.retention_worker.stop()
             svc.ingest.close()
             svc.writer.stop()
             svc.search.stop()
@@ -137,7 +144,7 @@ def create_app(
     )
     if settings.gateway_enabled or gateway_only:
         framework = gateway_web.GatewayFastPath(framework, root=app)
-    app.front = ObservabilityMiddleware(framework, metrics=HttpMetrics(registry))
+    app.front = ObservabilityMiddleware(secure_front(framework, settings), metrics=HttpMetrics(registry))
     include_routers(app, settings, gateway_only=gateway_only)
     document_common_errors(app)
     return app
@@ -156,6 +163,9 @@ def include_routers(app: FastAPI, settings: Settings, *, gateway_only: bool) -> 
         app.include_router(registry.router)
         app.include_router(registry_promotion.router)
         app.include_router(canaries.router)
+        app.include_router(audit_routes.router)
+        app.include_router(privacy.router)
+        app.include_router(privacy_pii.router)
     if settings.gateway_enabled or gateway_only:
         app.include_router(gateway_web.router)
         app.include_router(gateway_routes.router)

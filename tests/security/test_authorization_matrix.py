@@ -449,6 +449,21 @@ MATRIX: dict[tuple[str, str], Row] = {
         READ,
     ),
 }
+MATRIX[("GET", "/api/v1/audit")] = Row(get("/api/v1/audit"), 200, ADMIN_ONLY)
+MATRIX[("GET", "/api/v1/privacy/pii")] = Row(get("/api/v1/privacy/pii"), 200, ADMIN_ONLY)
+MATRIX[("PUT", "/api/v1/privacy/pii")] = Row(
+    lambda _: ("/api/v1/privacy/pii", {"json": {"actions": {"email": "hash"}}}), 200, ADMIN_ONLY
+)
+MATRIX[("GET", "/api/v1/privacy/retention")] = Row(get("/api/v1/privacy/retention"), 200, ADMIN_ONLY)
+MATRIX[("PUT", "/api/v1/privacy/retention")] = Row(
+    lambda _: ("/api/v1/privacy/retention", {"json": {"spans": 30}}), 200, ADMIN_ONLY
+)
+MATRIX[("POST", "/api/v1/privacy/subjects/{user_id}/erase")] = Row(
+    lambda _: (f"/api/v1/privacy/subjects/{unique('user')}/erase", {}), 200, ADMIN_ONLY
+)
+MATRIX[("GET", "/api/v1/privacy/subjects/{user_id}/export")] = Row(
+    lambda _: (f"/api/v1/privacy/subjects/{unique('user')}/export", {}), 200, ADMIN_ONLY
+)
 MATRIX[("POST", "/api/v1/canaries")] = Row(
     lambda t: (
         "/api/v1/canaries",

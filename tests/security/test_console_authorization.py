@@ -25,6 +25,8 @@ from tests.support.console import console_user, project_of
 
 # Pages for people not logged in (yet): the login form and invitation acceptance.
 PUBLIC = {("GET", "/login"), ("POST", "/login"), ("GET", "/invite/{token}"), ("POST", "/invite/{token}")}
+# Single sign-on's start and return (they answer with the login page when SSO is off).
+PUBLIC |= {("GET", "/auth/oidc/login"), ("GET", "/auth/oidc/callback")}
 # Posts inside a project that a viewer may make (they change only the viewer's own state).
 ANY_MEMBER_MAY_POST: set[str] = {"/p/{project}/activity/mentions/read"}
 PLACEHOLDERS = {"trace_id": "0" * 32, "token": "x" * 43, "name": "nope"}

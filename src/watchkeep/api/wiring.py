@@ -22,9 +22,13 @@ from watchkeep.registry.gateway_refs import RegistryRefs
 from watchkeep.registry.promotion import PromotionService
 from watchkeep.registry.repository import RegistryRepository
 from watchkeep.security.audit import AuditLog
+from watchkeep.security.crypto import keyring_from_settings
 from watchkeep.security.egress import AddressPolicy
 from watchkeep.security.keys import KeyVerifier
 from watchkeep.security.people import PeopleService
+from watchkeep.security.pii import PiiService
+from watchkeep.security.retention import RetentionWorker
+from watchkeep.security.secure_mode import check_secure_mode
 from watchkeep.store.activity_repository import ActivityRepository
 from watchkeep.store.annotation_repository import AnnotationRepository
 from watchkeep.store.comment_repository import CommentRepository
@@ -33,8 +37,10 @@ from watchkeep.store.migrate import upgrade
 from watchkeep.store.people_repository import PeopleRepository
 from watchkeep.store.privacy_repository import PrivacySettingsRepository
 from watchkeep.store.projects import ProjectRepository
+from watchkeep.store.retention_queries import RetentionQueries
 from watchkeep.store.route_repository import RouteRepository
 from watchkeep.store.score_repository import ScoreRepository
+from watchkeep.store.sealing import Sealer
 from watchkeep.store.span_writer import SpanWriter
 from watchkeep.store.text_search import SearchIndexer
 from watchkeep.store.trace_queries import TraceQueries
@@ -69,14 +75,19 @@ class Services:
     canary_worker: CanaryWorker
     audit: AuditLog
     privacy: PrivacySettingsRepository
+    pii: PiiService
+    retention_worker: RetentionWorker
     gateway: Gateway | None = None
+    sealer: Sealer | None = None  # encryption at rest of payloads (None: no key configured)
 
 
-def search_indexer(settings: Settings, engine: Engine, registry: CollectorRegistry) -> SearchIndexer:
+def search_indexer(
+    settings: Settings, engine: Engine, registry: CollectorRegistry, sealer: Sealer | None = None
+) -> SearchIndexer:
     """The search indexer of the settings; while it is on, its lag is exported as gauges
     (measured at scrape time, at most once a second)."""
     indexer = SearchIndexer(
-        engine, budget=settings.search_index_budget, max_chars=settings.search_index_max_chars
+        engine, budget=settings.search_index_budget, max_chars=settings.search_index_max_chars, sealer=sealer
     )
     if settings.search_index:
         spans = Gauge(
@@ -96,17 +107,20 @@ def search_indexer(settings: Settings, engine: Engine, registry: CollectorRegist
 
 def build_services(settings: Settings, registry: CollectorRegistry) -> Services:
     """Every long-lived object of a server, wired together (nothing started yet)."""
+    check_secure_mode(settings)  # WATCHKEEP_SECURE=1: no start without the encryption key
     url = settings.resolved_database_url()
     engine = make_engine(url, sqlite_synchronous=settings.sqlite_synchronous)
     if settings.upgrade_on_start:
         upgrade(engine)
     projects = ProjectRepository(engine)
+    sealer = keyring_from_settings(settings)  # encryption at rest (None: no key, plaintext)
+    pii = PiiService(PrivacySettingsRepository(engine), settings)
     workers = settings.ingest_decode_workers
     if workers is None:
         workers = default_workers()
     ingest_metrics = IngestMetrics(registry)
     writer = GroupCommitWriter(
-        SpanWriter(engine, sqlite_cache_mib=settings.sqlite_writer_cache_mib),
+        SpanWriter(engine, sqlite_cache_mib=settings.sqlite_writer_cache_mib, sealer=sealer),
         ingest_metrics,
         max_queued_spans=settings.ingest_queue_max_spans,
         max_commit_spans=settings.ingest_commit_max_spans,
@@ -121,6 +135,7 @@ def build_services(settings: Settings, registry: CollectorRegistry) -> Services:
         egress=AddressPolicy.from_strings(settings.egress_allow_networks),
         smtp_verify_tls=settings.smtp_verify_tls,
         pass_budget_s=settings.monitor_pass_budget_s,
+        sealer=sealer,
     )
     registry_store = RegistryRepository(engine)
     eval_runs = RunRepository(engine)
@@ -137,29 +152,42 @@ def build_services(settings: Settings, registry: CollectorRegistry) -> Services:
             DecodePool(workers, settings.prices_file),
             ingest_metrics,
             observer=monitoring.telemetry.observe_spans,
+            pii=pii,
         ),
-        traces=TraceQueries(engine),
+        traces=TraceQueries(engine, sealer=sealer),
         scores=ScoreRepository(engine),
         monitoring=monitoring,
-        search=search_indexer(settings, engine, registry),
+        search=search_indexer(settings, engine, registry, sealer),
         usage=UsageQueries(engine),
         people=PeopleService.from_settings(PeopleRepository(engine), settings),
         annotations=AnnotationRepository(engine),
         comments=CommentRepository(engine),
         activity=ActivityRepository(engine),
-        datasets=DatasetRepository(engine),
+        datasets=DatasetRepository(engine, sealer=sealer),
         eval_runs=eval_runs,
         registry_store=registry_store,
         promotions=PromotionService(engine, registry_store, eval_runs),
         canaries=canaries,
         audit=AuditLog(engine),
         privacy=PrivacySettingsRepository(engine),
-        canary_worker=CanaryWorker(
-            engine, registry_store, canaries, interval_s=settings.canary_check_seconds
+        pii=pii,
+        retention_worker=RetentionWorker(
+            PrivacySettingsRepository(engine),
+            RetentionQueries(engine),
+            interval_s=settings.retention_check_seconds,
         ),
+        canary_worker=CanaryWorker(
+            engine, registry_store, canaries, interval_s=settings.canary_check_seconds, audit=AuditLog(engine)
+        ),
+        sealer=sealer,
         gateway=(
             Gateway(
-                settings, writer, registry, RouteRepository(engine), resolver=RegistryRefs(registry_store)
+                settings,
+                writer,
+                registry,
+                RouteRepository(engine),
+                resolver=RegistryRefs(registry_store),
+                pii=pii,
             )
             if settings.gateway_enabled
             else None

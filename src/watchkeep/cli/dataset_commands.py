@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
 
     from watchkeep.evals.dataset_repository import DatasetRepository, DatasetVersionInfo
+    from watchkeep.security.crypto import Keyring
 
 datasets_app = typer.Typer(help="Evaluation datasets and their versions.", no_args_is_help=True)
 
@@ -36,6 +37,13 @@ MAX_IMPORT_BYTES = 2 << 30
 def _fail(message: str) -> typer.Exit:
     typer.echo(f"error: {message}", err=True)
     return typer.Exit(1)
+
+
+def _sealer() -> Keyring | None:
+    """The settings' encryption keyring: items and payloads are encrypted at rest with it."""
+    from watchkeep.security.crypto import keyring_from_settings
+
+    return keyring_from_settings(Settings())
 
 
 def _engine() -> Engine:
@@ -77,7 +85,7 @@ def _open(project: str, *, create: bool = False) -> Iterator[tuple[Engine, Datas
             raise _fail(f"no project {project!r}")
         with _errors_only():
             try:
-                yield engine, DatasetRepository(engine), found.id
+                yield engine, DatasetRepository(engine, sealer=_sealer()), found.id
             except DatasetNotFound as exc:
                 raise _fail(str(exc).strip("'\"")) from exc
     finally:
@@ -247,7 +255,11 @@ def from_traces(
     filt = trace_filter(filters)
     with _open(project) as (engine, _, project_id):
         items = items_from_traces(
-            TraceQueries(engine), project_id, filt, limit=limit, with_expected=not no_expected
+            TraceQueries(engine, sealer=_sealer()),
+            project_id,
+            filt,
+            limit=limit,
+            with_expected=not no_expected,
         )
     if not items:
         raise _fail("no trace matched with an LLM call that kept its input")

@@ -8,10 +8,12 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from watchkeep.cli import demo, monitoring, people_commands, query_commands
+from watchkeep.cli.audit_commands import audit_app, record_cli
 from watchkeep.cli.canary_commands import canary_app
 from watchkeep.cli.dataset_commands import datasets_app
 from watchkeep.cli.eval_commands import eval_app
 from watchkeep.cli.mlflow_commands import mlflow_app
+from watchkeep.cli.privacy_commands import privacy_app
 from watchkeep.cli.promotion_commands import install as install_promotion
 from watchkeep.cli.registry_commands import registry_app
 from watchkeep.config import Settings
@@ -40,6 +42,8 @@ app.add_typer(people_commands.users_app, name="users")
 app.add_typer(people_commands.orgs_app, name="orgs")
 app.add_typer(datasets_app, name="datasets")
 app.add_typer(eval_app, name="eval")
+app.add_typer(privacy_app, name="privacy")
+app.add_typer(audit_app, name="audit")
 install_promotion(registry_app)
 app.add_typer(registry_app, name="registry")
 registry_app.add_typer(mlflow_app, name="mlflow")
@@ -126,6 +130,14 @@ def gateway_app() -> FastAPI:
     return create_app(settings, gateway_only=True)
 
 
+def _upgraded_engine() -> Engine:
+    from watchkeep.store.migrate import upgrade
+
+    engine = _engine()
+    upgrade(engine)
+    return engine
+
+
 def _engine() -> Engine:
     from watchkeep.store.engine import make_engine
 
@@ -152,12 +164,9 @@ def db_current() -> None:
 
 
 def _projects() -> ProjectRepository:
-    from watchkeep.store.migrate import upgrade
     from watchkeep.store.projects import ProjectRepository
 
-    engine = _engine()
-    upgrade(engine)
-    return ProjectRepository(engine)
+    return ProjectRepository(_upgraded_engine())
 
 
 @keys_app.command("create")
@@ -170,8 +179,18 @@ def keys_create(
     ] = None,
 ) -> None:
     """Create a key; the key alone is printed on the last line (it is not shown again)."""
+    from watchkeep.security.keys import key_prefix
+
     expires_at = _expiry(expires)
-    key = _projects().create_key(project, role.value, name, expires_at)
+    repo = _projects()
+    key = repo.create_key(project, role.value, name, expires_at)
+    stored = repo.lookup_key(key_prefix(key))
+    record_cli(
+        "key.create",
+        f"key:{key_prefix(key)}",
+        None if stored is None else stored.project_id,
+        after={"role": role.value, "name": name, "expires_at": expires_at},
+    )
     until = f", expiring {_when(expires_at)}" if expires_at else ""
     typer.echo(f"created a {role.value} key for project {project!r}{until}; store it now:", err=True)
     typer.echo(key)
@@ -229,10 +248,39 @@ def keys_revoke(prefix: Annotated[str, typer.Argument(help="The key or its prefi
     """Revoke a key (servers stop accepting it within the key cache time)."""
     from watchkeep.security.keys import key_prefix
 
-    if not _projects().revoke_key(key_prefix(prefix)):
+    repo = _projects()
+    stored = repo.lookup_key(key_prefix(prefix))
+    if not repo.revoke_key(key_prefix(prefix)):
         typer.echo("no active key with that prefix", err=True)
         raise typer.Exit(1)
+    record_cli("key.revoke", f"key:{key_prefix(prefix)}", None if stored is None else stored.project_id)
     typer.echo("revoked")
+
+
+@keys_app.command("rotate-encryption")
+def keys_rotate_encryption(
+    batch: Annotated[int, typer.Option(min=1, help="Rows per transaction.")] = 1000,
+) -> None:
+    """Re-encrypt every stored value under the current encryption key (safe while servers run).
+
+    Values sealed with WATCHKEEP_ENCRYPTION_PREVIOUS_KEYS are sealed again with
+    WATCHKEEP_ENCRYPTION_KEY; interrupted, it resumes where it stopped when run again.
+    """
+    from watchkeep.config import Settings
+    from watchkeep.security.crypto import EncryptionKeyError, keyring_from_settings
+    from watchkeep.security.rotation import Rotation
+
+    try:
+        keyring = keyring_from_settings(Settings())
+    except EncryptionKeyError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    if keyring is None:
+        typer.echo("no encryption key configured (WATCHKEEP_ENCRYPTION_KEY or _FILE)", err=True)
+        raise typer.Exit(1)
+    counts = Rotation(_upgraded_engine(), keyring, batch=batch).run()
+    for name, n in counts.items():
+        typer.echo(f"{name}: {n} re-encrypted")
+    typer.echo(f"all values now on key {keyring.current_id}; earlier keys may be removed")
 
 
 @projects_app.command("list")
@@ -319,6 +367,7 @@ def projects_delete(
         typer.echo(f"no project named {name!r}", err=True)
         raise typer.Exit(1)
     counts = ", ".join(f"{rows:,} {table}" for table, rows in deleted.rows.items())
+    record_cli("project.delete", f"project:{name}", after={"rows": dict(deleted.rows)})
     typer.echo(f"deleted project {name!r} (keys, scores, monitors, routes) and {counts}")
 
 

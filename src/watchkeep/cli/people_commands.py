@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from watchkeep.cli.audit_commands import record_cli
 from watchkeep.config import Settings
 from watchkeep.security.authz import UserRole
 
@@ -119,6 +120,7 @@ def users_create(
     else:
         service.set_project_role(None, project, user.id, role.value)
     where = f"project {project!r}" if project else f"organisation {organisation.name!r}"
+    record_cli("user.create", f"user:{user.email}", after={"role": role.value, "where": where})
     typer.echo(f"created user {user.email} ({role.value} in {where})", err=True)
     if generated:
         typer.echo("its generated password; store it now (it is not shown again):", err=True)
@@ -159,6 +161,7 @@ def users_disable(email: Email) -> None:
     """Disable an account: its sessions end and it can no longer log in."""
     service = _service()
     service.disable_user(_user(service, email).id)
+    record_cli("user.disable", f"user:{email.strip().lower()}")
     typer.echo(f"disabled {email.strip().lower()}")
 
 
@@ -174,6 +177,7 @@ def users_set_password(email: Email, password_stdin: PasswordStdin = False) -> N
         service.set_password(user.id, password)
     except PasswordRejected as exc:
         raise _fail("\n".join(exc.problems)) from None
+    record_cli("user.set_password", f"user:{user.email}")
     typer.echo(f"password set for {user.email}; its sessions ended", err=True)
     if generated:
         typer.echo("the generated password; store it now (it is not shown again):", err=True)
@@ -185,6 +189,7 @@ def users_logout(email: Email) -> None:
     """End every console session of a user (logout everywhere)."""
     service = _service()
     ended = service.logout_everywhere(_user(service, email).id)
+    record_cli("session.logout_everywhere", f"user:{email.strip().lower()}")
     typer.echo(f"ended {ended} session(s) of {email.strip().lower()}")
 
 

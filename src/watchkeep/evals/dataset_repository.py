@@ -25,6 +25,7 @@ from watchkeep.evals.datasets import (
 from watchkeep.evals.model import DatasetItem
 from watchkeep.store.clock import now_ns
 from watchkeep.store.eval_tables import dataset_items, dataset_versions, datasets
+from watchkeep.store.sealing import Sealer, open_json, row_aad, seal_json
 from watchkeep.store.trace_queries import Page, decode_cursor, encode_cursor
 
 __all__ = [
@@ -79,8 +80,9 @@ class DatasetSummary:
 class DatasetRepository:
     """Writes versions (deduplicated by content hash) and reads datasets, versions and items."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, sealer: Sealer | None = None) -> None:
         self._engine = engine
+        self._sealer = sealer  # encryption at rest of item input and expected (None: plaintext)
 
     def create_version(
         self,
@@ -137,7 +139,7 @@ class DatasetRepository:
                         )
                         .returning(dataset_versions.c.id)
                     ).scalar_one()
-                    _insert_items(conn, project_id, int(version_id), items, hashes)
+                    _insert_items(conn, project_id, int(version_id), items, hashes, self._sealer)
             except IntegrityError:
                 continue
             return self.version_by_id(project_id, int(version_id)), True
@@ -309,8 +311,10 @@ class DatasetRepository:
         return [
             DatasetItem(
                 key=r.item_key,
-                input=r.input,
-                expected=r.expected,
+                input=open_json(self._sealer, r.input, row_aad("dataset_items", "input", project_id)),
+                expected=open_json(
+                    self._sealer, r.expected, row_aad("dataset_items", "expected", project_id)
+                ),
                 metadata=r.item_metadata or {},
                 split=r.split,
                 trace_id=r.trace_id,
@@ -393,8 +397,14 @@ def _by_prefix(conn: Connection, base: Any, name: str, spec: str) -> DatasetVers
 
 
 def _insert_items(
-    conn: Connection, project_id: int, version_id: int, items: Sequence[DatasetItem], hashes: Sequence[str]
+    conn: Connection,
+    project_id: int,
+    version_id: int,
+    items: Sequence[DatasetItem],
+    hashes: Sequence[str],
+    sealer: Sealer | None,
 ) -> None:
+    aad_in, aad_expected = (row_aad("dataset_items", c, project_id) for c in ("input", "expected"))
     for start in range(0, len(items), INSERT_BATCH):
         conn.execute(
             insert(dataset_items),
@@ -406,8 +416,8 @@ def _insert_items(
                     "item_key": item.key,
                     "item_hash": hashes[start + offset],
                     "split": item.split,
-                    "input": item.input,
-                    "expected": item.expected,
+                    "input": seal_json(sealer, item.input, aad_in),
+                    "expected": seal_json(sealer, item.expected, aad_expected),
                     "item_metadata": dict(item.metadata) or None,
                     "trace_id": item.trace_id,
                 }

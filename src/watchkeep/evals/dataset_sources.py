@@ -16,6 +16,7 @@ from sqlalchemy import Engine, select
 
 from watchkeep.evals.datasets import MAX_ITEM_BYTES, canonical_json
 from watchkeep.evals.model import DatasetItem
+from watchkeep.store.sealing import Sealer, open_text, row_aad
 from watchkeep.store.tables import scores, span_payloads, spans
 from watchkeep.store.trace_queries import TraceFilter, TraceQueries, payload_value
 
@@ -195,6 +196,7 @@ def items_from_feedback(
     score_name: str,
     limit: int = 1000,
     since_ns: int | None = None,
+    sealer: Sealer | None = None,
 ) -> list[DatasetItem]:
     """One item per trace with a ground-truth ``label`` on score ``score_name`` (what the
     quality metrics compare predictions with): input = the scored span's input (else the
@@ -217,13 +219,14 @@ def items_from_feedback(
     by_trace = _input_spans(engine, project_id, labelled)
     own = _payloads(engine, project_id, [(r.trace_id, r.span_id) for r in labelled.values() if r.span_id])
     items = []
+    aad = row_aad("span_payloads", "input", project_id)  # payloads are opened when encrypted
     for trace_id, score in labelled.items():
         payload = own.get((trace_id, score.span_id)) or by_trace.get(trace_id)
         if payload is None or payload.input is None:
             continue
         item = DatasetItem(
             key=trace_item_key(trace_id),
-            input=messages_of(payload_value(payload.input)),
+            input=messages_of(payload_value(open_text(sealer, payload.input, aad))),
             expected=score.label,
             metadata=_without_none(
                 {

@@ -36,6 +36,7 @@ from watchkeep.ingest.group_commit import GroupCommitWriter
 from watchkeep.ingest.normalise import SpanNormaliser
 from watchkeep.ingest.pricing import PriceTable
 from watchkeep.security.egress import AddressPolicy
+from watchkeep.security.pii import PiiService
 from watchkeep.store.route_repository import RouteRepository
 
 log = logging.getLogger(__name__)
@@ -60,6 +61,7 @@ class Gateway:
         config: GatewayConfig | None = None,
         dispatcher: Dispatcher | None = None,
         resolver: RefResolver | None = None,
+        pii: PiiService | None = None,
     ) -> None:
         self.settings = settings
         self.config = config or load_config(
@@ -100,6 +102,7 @@ class Gateway:
             self.metrics,
             capture_content=settings.gateway_capture_content,
             spool=TraceSpool.for_settings(settings),
+            redact=None if pii is None else pii.redact_payloads,
         )
         self._background: set[asyncio.Task[Any]] = set()
 

@@ -17,6 +17,7 @@ import re
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import Future, wait
 from dataclasses import dataclass, field
 from typing import Any
@@ -192,9 +193,12 @@ class TraceSink:
         flush_at: int = 2_000,
         stop_wait_seconds: float = 10.0,
         replay: dict[str, Any] | None = None,
+        redact: Callable[[list[tuple[Any, ...]]], list[tuple[Any, ...]]] | None = None,
     ) -> None:
-        """``replay``: keyword arguments of the ``SpoolReplayer`` (batch size, backoff, scan period)."""
+        """``replay``: keyword arguments of the ``SpoolReplayer`` (batch size, backoff, scan period);
+        ``redact``: applied to the payload rows before they are written (PII protection)."""
         self._writer = writer
+        self._redact = redact
         self._normaliser = normaliser
         self._metrics = metrics
         self.capture_content = capture_content
@@ -287,6 +291,8 @@ class TraceSink:
     def _submit(self, project_id: int, spans: list[DecodedSpan]) -> Future[Any]:
         """Normalise and queue ``spans`` for a commit (QueueFull, WriterStopped if refused)."""
         batch = self._normaliser.normalise(project_id, DecodedExport(spans=spans), time.time_ns())
+        if self._redact is not None and batch.payloads:
+            batch.payloads = self._redact(batch.payloads)
         return self._writer.submit(batch)
 
     def _store(self, project_id: int, spans: list[DecodedSpan]) -> None:

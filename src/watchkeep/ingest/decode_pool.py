@@ -35,6 +35,7 @@ from watchkeep.ingest.otlp_logs import decode_logs_json, decode_logs_protobuf, p
 from watchkeep.ingest.otlp_proto import decode_protobuf
 from watchkeep.ingest.pricing import PriceTable
 from watchkeep.ingest.service_types import Encoding, Signal
+from watchkeep.security.pii import PortablePolicy
 from watchkeep.store.rows import WriteBatch
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,7 @@ class PreparedExport:
     accepted: int
     rejected: int
     reasons: list[str]
+    redacted: bool = False  # payloads already PII-redacted (in a worker)
 
 
 @lru_cache(maxsize=4)
@@ -68,16 +70,23 @@ def prepare(
     now_ns: int,
     prices_file: str | None,
     signal: Signal = Signal.TRACES,
+    redaction: PortablePolicy | None = None,
 ) -> PreparedExport:
-    """Decode and normalise one export; raises ``OtlpDecodeError`` on malformed input."""
+    """Decode and normalise one export (its payloads redacted under ``redaction`` when
+    given); raises ``OtlpDecodeError`` on malformed input."""
     protobuf = encoding is Encoding.PROTOBUF
     if signal is Signal.LOGS:
         logs = decode_logs_protobuf(body) if protobuf else decode_logs_json(body)
         rows = payload_rows(project_id, logs, now_ns)
-        return PreparedExport(rows, logs.received - logs.rejected, logs.rejected, logs.reasons)
-    decoded = decode_protobuf(body) if protobuf else decode_json(body)
-    batch = normaliser_for(prices_file).normalise(project_id, decoded, now_ns)
-    return PreparedExport(batch, len(batch.spans), decoded.rejected, decoded.rejection_reasons)
+        prepared = PreparedExport(rows, logs.received - logs.rejected, logs.rejected, logs.reasons)
+    else:
+        decoded = decode_protobuf(body) if protobuf else decode_json(body)
+        batch = normaliser_for(prices_file).normalise(project_id, decoded, now_ns)
+        prepared = PreparedExport(batch, len(batch.spans), decoded.rejected, decoded.rejection_reasons)
+    if redaction is not None:
+        prepared.batch.payloads = redaction.redact_payloads(prepared.batch.payloads)
+        prepared.redacted = True
+    return prepared
 
 
 def _warm(prices_file: str | None) -> None:
@@ -139,17 +148,28 @@ class DecodePool:
             pool.submit(_warm, self._prices_file)  # start the processes now, not on a request
         return pool
 
+    def offloads(self, body: bytes) -> bool:
+        """Whether ``prepare`` would send ``body`` to a worker process."""
+        return self._pool is not None and len(body) >= INLINE_BELOW_BYTES
+
     async def prepare(
-        self, project_id: int, body: bytes, encoding: Encoding, now_ns: int, signal: Signal = Signal.TRACES
+        self,
+        project_id: int,
+        body: bytes,
+        encoding: Encoding,
+        now_ns: int,
+        signal: Signal = Signal.TRACES,
+        redaction: PortablePolicy | None = None,
     ) -> PreparedExport:
-        """Decode and normalise ``body``, in a worker when it is large."""
-        if self._pool is None or len(body) < INLINE_BELOW_BYTES:
+        """Decode and normalise ``body``, in a worker when it is large; a worker also
+        applies ``redaction`` (``redacted`` says so; inline, the caller redacts off the loop)."""
+        pool = self._pool
+        if pool is None or not self.offloads(body):
             return prepare(project_id, body, encoding, now_ns, self._prices_file, signal)
         loop = asyncio.get_running_loop()
-        pool = self._pool
         try:
             return await loop.run_in_executor(
-                pool, prepare, project_id, body, encoding, now_ns, self._prices_file, signal
+                pool, prepare, project_id, body, encoding, now_ns, self._prices_file, signal, redaction
             )
         except BrokenProcessPool as exc:
             log.error("a decode worker died; starting a new pool")

@@ -11,6 +11,7 @@ from watchkeep.ingest.decode_pool import DecodePool
 from watchkeep.ingest.group_commit import GroupCommitWriter
 from watchkeep.ingest.service_types import Encoding, Signal
 from watchkeep.ingest.telemetry import IngestMetrics
+from watchkeep.security.pii import PiiService
 from watchkeep.store.clock import now_ns
 
 __all__ = ["Encoding", "ExportResult", "IngestService", "Signal"]
@@ -34,12 +35,14 @@ class IngestService:
         decoder: DecodePool,
         metrics: IngestMetrics,
         observer: Callable[[Sequence[tuple[Any, ...]]], None] | None = None,
+        pii: PiiService | None = None,
     ) -> None:
         self._writer = writer
         self._decoder = decoder
         self._metrics = metrics
         # Told about each committed batch of span rows (e.g. Prometheus GenAI telemetry).
         self._observer = observer
+        self._pii = pii  # PII redaction of payloads before they are written
 
     @property
     def metrics(self) -> IngestMetrics:
@@ -53,9 +56,18 @@ class IngestService:
 
         Raises ``OtlpDecodeError`` (nothing stored), ``QueueFull`` (nothing stored, retry).
         """
-        prepared = await self._decoder.prepare(project_id, body, encoding, now_ns(), signal)
+        # Each export is one project's: its policy travels to the decode worker, which
+        # redacts there; what was decoded inline is redacted in a thread, off the loop.
+        redaction = None
+        if self._pii is not None and self._decoder.offloads(body):  # a cache miss reads the database
+            redaction = await asyncio.to_thread(self._pii.portable, project_id)
+        prepared = await self._decoder.prepare(project_id, body, encoding, now_ns(), signal, redaction)
         if prepared.rejected and signal is Signal.TRACES:
             self._metrics.spans.labels("rejected").inc(prepared.rejected)
+        if self._pii is not None and prepared.batch.payloads and not prepared.redacted:
+            prepared.batch.payloads = await asyncio.to_thread(
+                self._pii.redact_payloads, prepared.batch.payloads
+            )
         if prepared.batch.spans or prepared.batch.payloads:
             new_rows = await asyncio.wrap_future(self._writer.submit(prepared.batch))
             if self._observer is not None and new_rows:

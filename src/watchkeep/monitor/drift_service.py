@@ -51,6 +51,7 @@ from watchkeep.monitor.embedding_drift import (
 )
 from watchkeep.monitor.features import FeatureLoader, FeatureRequest
 from watchkeep.store.clock import now_ns
+from watchkeep.store.sealing import Sealer
 from watchkeep.store.tables import drift_references
 
 CACHE_ENTRIES = 256
@@ -148,9 +149,10 @@ class DriftService:
         *,
         embedder_factory: Callable[[], Embedder] = default_embedder,
         clock: Callable[[], int] = now_ns,
+        sealer: Sealer | None = None,
     ) -> None:
         self._engine = engine
-        self._loader = FeatureLoader(engine)
+        self._loader = FeatureLoader(engine, sealer=sealer)
         self._embedder_factory = embedder_factory
         self._embedder: Embedder | None = None
         self._clock = clock

@@ -11,7 +11,7 @@ million rows, and SQLAlchemy's per-row objects were most of their cost.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -20,6 +20,7 @@ from sqlalchemy import Engine, and_, func, or_, select
 
 from watchkeep.monitor.metric_queries import MetricFilter, llm_span_conditions
 from watchkeep.monitor.payloads import payload_text
+from watchkeep.store.sealing import Sealer, open_text, row_aad
 from watchkeep.store.tables import scores, span_payloads, spans
 
 FeatureKind = Literal["numeric", "categorical", "text"]
@@ -41,6 +42,13 @@ _CATEGORICAL: dict[str, Any] = {
     "finish_reason": spans.c.finish_reason,
 }
 _TEXT: dict[str, Any] = {"prompt_text": span_payloads.c.input, "response_text": span_payloads.c.output}
+# The payload side each payload feature reads: encrypted payloads are opened and measured here.
+_SIDE = {
+    "prompt_length": "input",
+    "response_length": "output",
+    "prompt_text": "input",
+    "response_text": "output",
+}
 _COLUMNS: dict[str, Any] = {**_SPAN_NUMERIC, **_PAYLOAD_NUMERIC, **_CATEGORICAL, **_TEXT}
 FAMILIES: tuple[tuple[str, ...], ...] = (
     (*_SPAN_NUMERIC, *_CATEGORICAL),
@@ -81,8 +89,13 @@ class FeatureRequest:
 class FeatureLoader:
     """Reads one feature's values for one project and window."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, sealer: Sealer | None = None) -> None:
         self._engine = engine
+        self._sealer = sealer  # payloads are encrypted: lengths and texts are read after opening
+
+    def _opener(self, project_id: int, feature: str) -> Callable[[Any], str | None]:
+        aad = row_aad("span_payloads", _SIDE[feature], project_id)
+        return lambda value: open_text(self._sealer, value, aad)
 
     @staticmethod
     def family(feature: str) -> tuple[str, ...]:
@@ -105,12 +118,13 @@ class FeatureLoader:
             )
             return self._column(query, kind)
         column = _COLUMNS[req.feature]
+        opened = self._opener(project_id, req.feature) if req.feature in _SIDE else None
         query = (
             self._query(project_id, req.filter, [column], start_ns, end_ns)
             .order_by(spans.c.start_time_unix_nano.desc())
             .limit(MAX_TEXTS)
         )
-        return self._column(query, kind)
+        return self._column(query, kind, opened)
 
     def load_many(
         self, project_id: int, f: MetricFilter, features: Sequence[str], start_ns: int, end_ns: int
@@ -119,7 +133,14 @@ class FeatureLoader:
         family = self.family(features[0]) if features else ()
         if not family or any(name not in family for name in features):
             raise ValueError(f"not features of one family: {list(features)}")
-        query = self._query(project_id, f, [_COLUMNS[name] for name in features], start_ns, end_ns)
+        sealed = self._sealer is not None and set(features) <= set(_PAYLOAD_NUMERIC)
+        # Encrypted payloads: SQL's length() would measure ciphertext, so the text is read and opened.
+        chosen = (
+            [_TEXT["prompt_text" if _SIDE[n] == "input" else "response_text"] for n in features]
+            if sealed
+            else None
+        )
+        query = self._query(project_id, f, chosen or [_COLUMNS[name] for name in features], start_ns, end_ns)
         with self._engine.connect() as conn:
             result = conn.execute(query)
             rows = result.cursor.fetchall() if result.cursor is not None else []
@@ -127,6 +148,9 @@ class FeatureLoader:
         columns = list(zip(*rows, strict=True)) if rows else [() for _ in features]
         out: dict[str, Any] = {}
         for name, values in zip(features, columns, strict=True):
+            if sealed:
+                opened = self._opener(project_id, name)
+                values = tuple(None if v is None else len(opened(v) or "") for v in values)
             if FEATURES[name] == "numeric":
                 array = np.array(values, dtype=float)  # None becomes NaN, dropped as before
                 out[name] = array[~np.isnan(array)]
@@ -151,9 +175,11 @@ class FeatureLoader:
         )
         return query.select_from(joined).where(or_(*(c.is_not(None) for c in columns)))
 
-    def _column(self, query: Any, kind: FeatureKind) -> Any:
+    def _column(
+        self, query: Any, kind: FeatureKind, opened: Callable[[Any], str | None] | None = None
+    ) -> Any:
         with self._engine.connect() as conn:
             result = conn.execute(query)
             if kind == "text":
-                return [payload_text(v) or "" for v in result.scalars()]
+                return [payload_text(opened(v) if opened else v) or "" for v in result.scalars()]
             return result.scalars().all()

@@ -21,6 +21,7 @@ from watchkeep.monitor.payloads import payload_text
 from watchkeep.monitor.quota import QuotaExceeded
 from watchkeep.semconv import ScoreDataType, ScoreSource
 from watchkeep.store.clock import now_ns
+from watchkeep.store.sealing import Sealer, open_text, row_aad
 from watchkeep.store.tables import online_evaluators, scores, span_payloads, spans
 
 log = logging.getLogger(__name__)
@@ -56,9 +57,10 @@ class OnlineConfig:
 class OnlineEvaluation:
     """Configuration of online evaluators and the runner that applies them."""
 
-    def __init__(self, engine: Engine, registry: EvaluatorRegistry) -> None:
+    def __init__(self, engine: Engine, registry: EvaluatorRegistry, *, sealer: Sealer | None = None) -> None:
         self._engine = engine
         self._registry = registry
+        self._sealer = sealer  # opens encrypted payloads (None: plaintext)
 
     def create(
         self,
@@ -201,14 +203,15 @@ class OnlineEvaluation:
         if not self._claim(config, int(rows[-1].id)):
             return 0  # another worker took this slice
         evaluator = self._registry.create(config.evaluator, config.params)
+        aad_in, aad_out = (row_aad("span_payloads", side, config.project_id) for side in ("input", "output"))
         now = now_ns()
         new_scores = []
         for r in rows:
             if not in_sample(r.span_id, config.sample_rate):
                 continue
             item = EvalInput(
-                output=payload_text(r.output),
-                input=payload_text(r.input),
+                output=payload_text(open_text(self._sealer, r.output, aad_out)),
+                input=payload_text(open_text(self._sealer, r.input, aad_in)),
                 span={
                     "model": r.response_model or r.request_model,
                     "latency_ms": r.duration_ms,

@@ -18,6 +18,7 @@ from watchkeep.monitor.quota import QuotaExceeded
 from watchkeep.monitor.spec import MonitorSpec
 from watchkeep.monitor.state import Current, State, Step
 from watchkeep.store.clock import now_ns
+from watchkeep.store.sealing import SECRET_CHANNEL_FIELDS, Sealer, open_text, row_aad, seal_text
 from watchkeep.store.tables import alert_channels, alert_events, monitors
 
 
@@ -275,10 +276,31 @@ class MonitorRepository:
 
 
 class ChannelRepository:
-    """Named alert channels of a project."""
+    """Named alert channels of a project; their secrets sealed at rest when a sealer is given."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, sealer: Sealer | None = None) -> None:
         self._engine = engine
+        self._sealer = sealer
+
+    def _config(self, project_id: int, config: dict[str, Any], seal: bool) -> dict[str, Any]:
+        """``config`` with its secret fields sealed (``seal``) or opened."""
+        if self._sealer is None and seal:
+            return config
+        out = dict(config)
+        for name in SECRET_CHANNEL_FIELDS:
+            value = out.get(name)
+            if isinstance(value, str):
+                aad = row_aad("alert_channels", f"config.{name}", project_id)
+                out[name] = (
+                    seal_text(self._sealer, value, aad) if seal else open_text(self._sealer, value, aad)
+                )
+        return out
+
+    def _rows(self, rows: Any) -> list[dict[str, Any]]:
+        found = [dict(r._mapping) for r in rows]
+        for row in found:
+            row["config"] = self._config(row["project_id"], row["config"] or {}, seal=False)
+        return found
 
     def upsert(self, project_id: int, name: str, kind: str, config: dict[str, Any]) -> dict[str, Any]:
         """Create or replace the channel called ``name``."""
@@ -287,7 +309,11 @@ class ChannelRepository:
             conn.execute(delete(alert_channels).where(c.project_id == project_id, c.name == name))
             conn.execute(
                 insert(alert_channels).values(
-                    project_id=project_id, name=name, kind=kind, config=config, created_at_unix_nano=now_ns()
+                    project_id=project_id,
+                    name=name,
+                    kind=kind,
+                    config=self._config(project_id, config, seal=True),
+                    created_at_unix_nano=now_ns(),
                 )
             )
         found: dict[str, Any] = self.by_names(project_id, [name])[0]
@@ -298,7 +324,7 @@ class ChannelRepository:
         c = alert_channels.c
         with self._engine.connect() as conn:
             rows = conn.execute(select(alert_channels).where(c.project_id == project_id).order_by(c.name))
-            return [dict(r._mapping) for r in rows]
+            return self._rows(rows)
 
     def by_names(self, project_id: int, names: list[str]) -> list[dict[str, Any]]:
         """The named channels that exist."""
@@ -307,7 +333,7 @@ class ChannelRepository:
         c = alert_channels.c
         with self._engine.connect() as conn:
             rows = conn.execute(select(alert_channels).where(c.project_id == project_id, c.name.in_(names)))
-            return [dict(r._mapping) for r in rows]
+            return self._rows(rows)
 
     def delete(self, project_id: int, channel_id: int) -> bool:
         """Remove a channel."""

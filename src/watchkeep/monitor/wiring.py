@@ -19,6 +19,7 @@ from watchkeep.monitor.resources import ResourceSampler, ResourceStore
 from watchkeep.monitor.telemetry import GenAiTelemetry
 from watchkeep.monitor.worker import MonitorWorker
 from watchkeep.security.egress import AddressPolicy
+from watchkeep.store.sealing import Sealer
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +52,7 @@ def build_monitoring(
     egress: AddressPolicy = AddressPolicy(),
     smtp_verify_tls: bool = True,
     pass_budget_s: float = 2.0,
+    sealer: Sealer | None = None,
 ) -> Monitoring:
     """Wire the monitoring services on ``engine``, exporting on ``registry`` (nothing started).
 
@@ -58,11 +60,11 @@ def build_monitoring(
     ``pass_budget_s`` bounds a worker pass's reference scans (decision 0009)."""
     metrics = MetricQueries(engine)
     quality = QualityQueries(engine)
-    drift = DriftService(engine)
+    drift = DriftService(engine, sealer=sealer)
     evaluators = EvaluatorRegistry()
-    online = OnlineEvaluation(engine, evaluators)
+    online = OnlineEvaluation(engine, evaluators, sealer=sealer)
     monitors = MonitorRepository(engine)
-    channels = ChannelRepository(engine)
+    channels = ChannelRepository(engine, sealer=sealer)
     alerts = AlertHistory(engine)
     resources = ResourceStore(engine)
     sampler = ResourceSampler(role, registry)

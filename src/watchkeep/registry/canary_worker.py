@@ -22,6 +22,7 @@ from watchkeep.registry.canary import Decision, decide, observe
 from watchkeep.registry.canary_figures import Window, figures, window_end
 from watchkeep.registry.canary_repository import Canary, CanaryRepository, CanaryStatus
 from watchkeep.registry.repository import NotRegistered, RegistryConflict, RegistryRepository
+from watchkeep.security.audit import AuditLog
 from watchkeep.store.clock import now_ns as clock_ns
 
 log = logging.getLogger(__name__)
@@ -42,9 +43,16 @@ class CanaryWorker:
     """Looks at every running canary every ``interval_s`` seconds on a thread of its own."""
 
     def __init__(
-        self, engine: Engine, registry: RegistryRepository, canaries: CanaryRepository, *, interval_s: float
+        self,
+        engine: Engine,
+        registry: RegistryRepository,
+        canaries: CanaryRepository,
+        *,
+        interval_s: float,
+        audit: AuditLog | None = None,
     ) -> None:
         self._engine = engine
+        self._audit = audit
         self._registry = registry
         self._canaries = canaries
         self._interval_s = interval_s
@@ -154,4 +162,14 @@ class CanaryWorker:
         except (NotRegistered, RegistryConflict, ValueError) as exc:
             self._canaries.end(
                 canary.project_id, canary.id, "stopped", f"{decision.reason} The alias move failed: {exc}"
+            )
+            return
+        if self._audit is not None:
+            self._audit.record(
+                actor=ACTOR,
+                action="alias.auto_rollback" if kind == "auto_rollback" else "alias.promote",
+                project_id=canary.project_id,
+                target=f"model:{canary.name}@{alias}",
+                after={"version": version, "canary": canary.id},
+                detail=decision.reason,
             )

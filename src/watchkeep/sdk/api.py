@@ -30,7 +30,7 @@ def init(
     service_name: str | None = None,
     sample_rate: float | None = None,
     capture_content: bool | None = None,
-    redact: Redactor | None = None,
+    redact: Redactor | bool | None = None,
     enabled: bool | None = None,
     set_global: bool | None = None,
     **settings: Any,

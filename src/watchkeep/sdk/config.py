@@ -22,6 +22,16 @@ Redactor = Callable[[str, str], str]
 
 _T = TypeVar("_T")
 
+
+def _redactor(choice: Redactor | bool) -> Redactor | None:
+    """``True``: the built-in PII redactor (imported only then: it loads phonenumbers)."""
+    if choice is True:
+        from watchkeep.sdk.redact import PiiRedactor
+
+        return PiiRedactor()
+    return None if choice is False else choice
+
+
 ENV_PREFIX = "WATCHKEEP_"
 
 
@@ -151,7 +161,7 @@ def load_config(overrides: Mapping[str, Any], environ: Mapping[str, str] | None 
     if "service_name" not in values:
         values["service_name"] = _default_service_name()
     if overrides.get("redact") is not None:
-        values["redact"] = overrides["redact"]
+        values["redact"] = _redactor(overrides["redact"])
     unknown = set(overrides) - set(_CONVERTERS) - {"redact"}
     if unknown:
         logger.warning("watchkeep: ignoring unknown init() arguments: %s", sorted(unknown))

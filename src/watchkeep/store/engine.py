@@ -29,6 +29,9 @@ def _json_dumps(value: Any) -> str:
 # JSON columns through orjson: several times faster than the standard library both ways,
 # which matters where rows carry JSON (evaluation results, monitor specs, route configs).
 _JSON = {"json_serializer": _json_dumps, "json_deserializer": orjson.loads}
+# A failed statement's error (and so its log line) never shows the bound values: they are
+# payloads, password hashes and key digests (issue 16: no secrets or payloads in logs).
+_SAFE: dict[str, Any] = {**_JSON, "hide_parameters": True}
 
 
 def make_engine(url: str, *, sqlite_synchronous: str = "FULL", pool_size: int = 8) -> Engine:
@@ -36,7 +39,7 @@ def make_engine(url: str, *, sqlite_synchronous: str = "FULL", pool_size: int = 
     if is_sqlite(url):
         engine = create_engine(
             url,
-            **_JSON,
+            **_SAFE,
             connect_args={"check_same_thread": False, "timeout": 30},
             pool_size=pool_size,
             max_overflow=pool_size,
@@ -60,7 +63,7 @@ def make_engine(url: str, *, sqlite_synchronous: str = "FULL", pool_size: int = 
         return engine
     return create_engine(
         url,
-        **_JSON,
+        **_SAFE,
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_pre_ping=True,

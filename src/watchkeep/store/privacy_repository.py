@@ -24,8 +24,6 @@ class StoredPrivacy:
     project_id: int
     pii: dict[str, Any] = field(default_factory=dict)
     retention: dict[str, Any] = field(default_factory=dict)
-    updated_by: str | None = None
-    updated_at_ns: int | None = None
 
 
 class PrivacySettingsRepository:
@@ -41,28 +39,13 @@ class PrivacySettingsRepository:
             row = conn.execute(select(privacy_settings).where(c.project_id == project_id)).mappings().first()
         if row is None:
             return StoredPrivacy(project_id)
-        return StoredPrivacy(
-            project_id,
-            dict(row["pii"]),
-            dict(row["retention"]),
-            row["updated_by"],
-            row["updated_at_unix_nano"],
-        )
+        return StoredPrivacy(project_id, dict(row["pii"]), dict(row["retention"]))
 
     def all(self) -> list[StoredPrivacy]:
         """Every project's stored settings (what the retention worker walks)."""
         with self._engine.connect() as conn:
             rows = conn.execute(select(privacy_settings)).mappings().all()
-        return [
-            StoredPrivacy(
-                r["project_id"],
-                dict(r["pii"]),
-                dict(r["retention"]),
-                r["updated_by"],
-                r["updated_at_unix_nano"],
-            )
-            for r in rows
-        ]
+        return [StoredPrivacy(r["project_id"], dict(r["pii"]), dict(r["retention"])) for r in rows]
 
     def put(
         self,

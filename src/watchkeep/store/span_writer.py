@@ -19,6 +19,7 @@ from sqlalchemy import Connection, Engine
 
 from watchkeep.store.engine import is_sqlite
 from watchkeep.store.rows import BulkStatements, NewSpans, WriteBatch, merge_payloads, merge_traces
+from watchkeep.store.sealing import Sealer, row_aad
 
 
 class SpanWriter:
@@ -31,8 +32,11 @@ class SpanWriter:
     dropped and a fresh one is opened for the next write.
     """
 
-    def __init__(self, engine: Engine, *, sqlite_cache_mib: int | None = None) -> None:
+    def __init__(
+        self, engine: Engine, *, sqlite_cache_mib: int | None = None, sealer: Sealer | None = None
+    ) -> None:
         self._engine = engine
+        self._sealer = sealer  # encryption at rest of payload text (None: plaintext)
         self._conn: Connection | None = None
         # Spans of the last write whose project was deleted before their commit: dropped,
         # never written under an id that no project (or, on an old SQLite store, a new one) has.
@@ -126,7 +130,7 @@ class SpanWriter:
     def _write(self, batches: Sequence[WriteBatch], span_rows: list[tuple[Any, ...]]) -> NewSpans:
         rows = (
             span_rows,
-            merge_payloads(r for b in batches for r in b.payloads),
+            self._sealed(merge_payloads(r for b in batches for r in b.payloads)),
             [tuple(r.values()) for r in merge_traces(b.traces for b in batches)],
             list({k: v for b in batches for k, v in b.resources.items()}.values()),
         )
@@ -136,6 +140,23 @@ class SpanWriter:
                 return self._write_live(cursor, *rows)
             finally:
                 cursor.close()
+
+    def _sealed(self, payloads: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+        """Payload rows with input and output encrypted, each bound to its project and column."""
+        sealer = self._sealer
+        if sealer is None:
+            return payloads
+        return [
+            (
+                r[0],
+                r[1],
+                r[2],
+                None if r[3] is None else sealer.seal(r[3], row_aad("span_payloads", "input", r[0])),
+                None if r[4] is None else sealer.seal(r[4], row_aad("span_payloads", "output", r[0])),
+                *r[5:],
+            )
+            for r in payloads
+        ]
 
     def _write_live(
         self,

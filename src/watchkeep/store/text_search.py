@@ -44,6 +44,7 @@ from sqlalchemy.types import Boolean
 
 from watchkeep.store.clock import now_ns
 from watchkeep.store.engine import is_sqlite
+from watchkeep.store.sealing import Sealer, open_text, row_aad
 
 log = logging.getLogger(__name__)
 
@@ -154,8 +155,11 @@ class SearchIndexer:
         interval: float = 1.0,
         budget: float | None = None,
         max_chars: int = MAX_MESSAGE_CHARS,
+        sealer: Sealer | None = None,
     ) -> None:
         self._engine = engine
+        # Opens encrypted payloads: the index then holds their words (the operator's choice, ADR 0019).
+        self._sealer = sealer
         self._sqlite = is_sqlite(engine.url.drivername)
         # SQLite's write lock is ingest's too: small batches hold it briefly (~50 ms).
         self._batch = batch or (500 if self._sqlite else 2000)
@@ -244,11 +248,7 @@ class SearchIndexer:
         accepted = _contiguous(rows, mark, now_ns() - GAP_WAIT_NS)
         if not accepted:
             return 0
-        docs = [
-            (int(r.id), int(r.project_id), body)
-            for r in accepted
-            if (body := _document(r.input, r.output, self._max_chars))
-        ]
+        docs = [(int(r.id), int(r.project_id), body) for r in accepted if (body := self._document(r))]
         with self._engine.begin() as conn:
             if self._lock_mark(conn) != mark:
                 return 0  # another process indexed these meanwhile
@@ -265,6 +265,17 @@ class SearchIndexer:
             if r.operation is not None and (r.input is None or r.output is None)
         )
         return len(accepted)
+
+    def _document(self, row: Any) -> str:
+        """The indexed text of a span row (its payloads opened when they are encrypted)."""
+        if self._sealer is None:
+            return _document(row.input, row.output, self._max_chars)
+        pid = int(row.project_id)
+        return _document(
+            open_text(self._sealer, row.input, row_aad("span_payloads", "input", pid)),
+            open_text(self._sealer, row.output, row_aad("span_payloads", "output", pid)),
+            self._max_chars,
+        )
 
     def index_late(self, limit: int = 2000) -> int:
         """Index again the LLM spans whose messages were missing; the spans done with."""
@@ -284,11 +295,7 @@ class SearchIndexer:
                     )
                 ).all()
             ready = [r for r in rows if (r.input is not None and r.output is not None) or waiting[r.id] < now]
-            docs = [
-                (int(r.id), int(r.project_id), body)
-                for r in ready
-                if (body := _document(r.input, r.output, self._max_chars))
-            ]
+            docs = [(int(r.id), int(r.project_id), body) for r in ready if (body := self._document(r))]
             if docs:
                 with self._engine.begin() as conn:
                     if self._sqlite:

@@ -20,6 +20,7 @@ from sqlalchemy.sql import ColumnElement, Select
 
 from watchkeep.store.json_filters import ArrayHas, MetadataIs
 from watchkeep.store.rows import TRACE_ATTRIBUTE_COLUMNS
+from watchkeep.store.sealing import Sealer, open_text, row_aad
 from watchkeep.store.tables import resources, scores, span_payloads, spans, traces
 from watchkeep.store.text_search import SpanTextMatch, query_words
 from watchkeep.store.trace_attributes import SPAN_ATTRIBUTES, TRACE_OF_SPAN
@@ -141,8 +142,9 @@ def _like(text: str) -> str:
 class TraceQueries:
     """Lists traces and spans and loads whole traces for one project."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, sealer: Sealer | None = None) -> None:
         self._engine = engine
+        self._sealer = sealer  # opens encrypted payloads (None: they are plaintext)
 
     def trace_conditions(self, project_id: int, f: TraceFilter) -> list[ColumnElement[bool]]:
         t = traces.c
@@ -341,8 +343,11 @@ class TraceQueries:
                 if row[column] is None:
                     row[column] = value
             payload = payloads.get(row["span_id"])
-            row["input"] = payload_value(payload.input if payload else None)
-            row["output"] = payload_value(payload.output if payload else None)
+            aad_in, aad_out = (row_aad("span_payloads", side, project_id) for side in ("input", "output"))
+            row["input"] = payload_value(open_text(self._sealer, payload.input if payload else None, aad_in))
+            row["output"] = payload_value(
+                open_text(self._sealer, payload.output if payload else None, aad_out)
+            )
         return {"trace_id": trace_id, "spans": span_rows, "scores": score_rows}
 
 

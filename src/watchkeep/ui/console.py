@@ -16,6 +16,7 @@ from watchkeep.monitor.quota import PerMinute
 from watchkeep.ui.frame import ConsoleRedirect, ConsoleRefusal, NavItem, is_htmx, render
 from watchkeep.ui.pages import (
     activity,
+    audit,
     auth,
     canaries,
     datasets,
@@ -53,6 +54,7 @@ PAGES: tuple[ModuleType, ...] = (
     prompts,
     canaries,
     activity,
+    audit,
     settings,
 )
 

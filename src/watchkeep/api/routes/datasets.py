@@ -53,6 +53,7 @@ from watchkeep.evals.datasets import (
 from watchkeep.evals.model import DatasetItem
 from watchkeep.security.authz import Permission
 from watchkeep.security.keys import Principal
+from watchkeep.security.pii import PiiService
 from watchkeep.store.trace_queries import InvalidCursor
 
 router = APIRouter(prefix="/api/v1", tags=["datasets"])
@@ -129,6 +130,22 @@ def _with_split(items: Sequence[DatasetItem], split_by: str | None, seed: int) -
         raise ApiError(422, "invalid_split", str(exc)) from exc
 
 
+def _redacted(pii: PiiService, project_id: int, items: Sequence[DatasetItem]) -> Sequence[DatasetItem]:
+    """Items with PII redacted in their inputs, expected outputs and metadata strings."""
+    policy = pii.policy(project_id)
+    if policy is None:
+        return items
+    return [
+        dataclasses.replace(
+            i,
+            input=policy.value(i.input),
+            expected=policy.value(i.expected),
+            metadata=policy.value(i.metadata),
+        )
+        for i in items
+    ]
+
+
 def _store(
     request: Request,
     principal: Principal,
@@ -145,6 +162,7 @@ def _store(
         raise ApiError(422, "empty_dataset", "a version needs at least one item")
     svc = services(request)
     actor = actor_of(principal)
+    items = _redacted(svc.pii, principal.project_id, items)
     version, created = svc.datasets.create_version(
         principal.project_id,
         name,
@@ -206,6 +224,12 @@ def delete_dataset(request: Request, principal: Writer, name: Name) -> Response:
     svc = services(request)
     if not svc.datasets.delete(principal.project_id, name):
         raise ApiError(404, "not_found", f"no dataset {name} in this project")
+    svc.audit.record(
+        actor=actor_of(principal),
+        action="dataset.delete",
+        project_id=principal.project_id,
+        target=f"dataset:{name}",
+    )
     svc.activity.record(
         principal.project_id,
         actor=actor_of(principal),
@@ -431,6 +455,7 @@ def from_feedback(request: Request, principal: Writer, name: Name, body: FromFee
         score_name=body.score_name,
         limit=body.limit,
         since_ns=to_unix_ns(body.since),
+        sealer=svc.sealer,
     )
     if not items:
         raise ApiError(422, "empty_dataset", f"no trace has feedback {body.score_name!r}")

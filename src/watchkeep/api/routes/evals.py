@@ -137,6 +137,12 @@ def delete_run(request: Request, principal: Writer, run_id: RowIdPath) -> Respon
     run = _run(request, principal, run_id)
     if not svc.eval_runs.delete_run(principal.project_id, run_id):
         raise ApiError(404, "not_found", f"no run {run_id} in this project")
+    svc.audit.record(
+        actor=actor_of(principal),
+        action="run.delete",
+        project_id=principal.project_id,
+        target=f"run:{run_id}",
+    )
     svc.activity.record(
         principal.project_id,
         actor=actor_of(principal),

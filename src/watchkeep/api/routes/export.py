@@ -16,6 +16,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
 from watchkeep.api.auth import services
+from watchkeep.api.routes.monitors import actor_of
 from watchkeep.api.routes.traces import ERRORS, Filter, Reader
 from watchkeep.api.schemas import STATUS_NAMES, ns_to_datetime
 
@@ -50,5 +51,9 @@ def ndjson_lines(batches: Iterable[tuple[list[str], Sequence[Any]]]) -> Iterator
 def export_spans(request: Request, principal: Reader, f: Filter) -> StreamingResponse:
     """Every span of the key's project matching the filters (those of `/api/v1/spans`), newest
     first, streamed as NDJSON; the stream stops when the client goes away."""
-    batches = services(request).traces.export_spans(principal.project_id, f)
+    svc = services(request)
+    svc.audit.record(
+        actor=actor_of(principal), action="spans.export", project_id=principal.project_id, target="spans"
+    )
+    batches = svc.traces.export_spans(principal.project_id, f)
     return StreamingResponse(ndjson_lines(batches), media_type=MEDIA_TYPE)

@@ -15,10 +15,12 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Request, Response
 from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
 
 from watchkeep.api.auth import require, services
 from watchkeep.api.errors import ApiError
 from watchkeep.api.openapi import errors
+from watchkeep.api.routes.monitors import actor_of
 from watchkeep.gateway.config import NAME, RouteBody, RouteSpec
 from watchkeep.gateway.route_sync import RouteRefused
 from watchkeep.gateway.routing import GLOBAL, Route
@@ -89,10 +91,22 @@ async def put_route(
 ) -> RouteOut:
     """Create or replace the project's route ``name`` (it takes effect at once)."""
     spec = RouteSpec(name=name, **body.model_dump())
+    gateway = _gateway(request)
+    old = gateway.table.resolve(principal.project_id, name)
     try:
-        return _out(await _gateway(request).routes.put(principal.project_id, spec))
+        route = await gateway.routes.put(principal.project_id, spec)
     except RouteRefused as exc:
         raise ApiError(422, exc.code, exc.message) from exc
+    await run_in_threadpool(
+        services(request).audit.record,
+        actor=actor_of(principal),
+        action="route.update",
+        project_id=principal.project_id,
+        target=f"route:{name}",
+        before=None if old is None or old.scope == GLOBAL else old.spec.model_dump(mode="json"),
+        after=spec.model_dump(mode="json"),
+    )
+    return _out(route)
 
 
 @router.delete("/routes/{name}", status_code=204, responses={**_ERRORS, **errors(404)})
@@ -104,4 +118,11 @@ async def delete_route(
     """Remove the project's own route (a shared route it replaced applies again)."""
     if not await _gateway(request).routes.delete(principal.project_id, name):
         raise ApiError(404, "not_found", f"the project has no route of its own named {name!r}")
+    await run_in_threadpool(
+        services(request).audit.record,
+        actor=actor_of(principal),
+        action="route.delete",
+        project_id=principal.project_id,
+        target=f"route:{name}",
+    )
     return Response(status_code=204)

@@ -18,6 +18,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from watchkeep.api.auth import require, services
 from watchkeep.api.errors import ApiError
 from watchkeep.api.openapi import errors
+from watchkeep.api.routes.monitors import actor_of
 from watchkeep.api.schemas import KEY_PREFIX_PATTERN, KeyCreated, KeyIn, KeyOut, KeyPage, to_unix_ns
 from watchkeep.api.wiring import Services
 from watchkeep.security.authz import Permission, may_grant
@@ -111,7 +112,15 @@ def create_key(request: Request, body: KeyIn, principal: Annotated[Principal, AD
         raise ApiError(403, "forbidden", f"a {principal.role} key may not create a {body.role.value} key")
     svc = services(request)
     project = Project(id=principal.project_id, name=principal.project_name)
-    return issue(svc, project, body, svc.settings.quota_keys)
+    created = issue(svc, project, body, svc.settings.quota_keys)
+    svc.audit.record(
+        actor=actor_of(principal),
+        action="key.create",
+        project_id=project.id,
+        target=f"key:{created.prefix}",
+        after={"role": created.role, "name": created.name, "expires_at": created.expires_at_unix_nano},
+    )
+    return created
 
 
 @router.get("/keys", response_model=KeyPage, responses=_ERRORS)
@@ -125,4 +134,11 @@ def list_keys(
 @router.delete("/keys/{prefix}", status_code=204, responses={**_ERRORS, **errors((404, "No such key"))})
 def revoke_key(request: Request, prefix: KeyPrefix, principal: Annotated[Principal, ADMIN]) -> Response:
     """Revoke one of the project's keys (the calling key included); it stops working at once."""
-    return revoke(services(request), principal.project_id, prefix)
+    answer = revoke(services(request), principal.project_id, prefix)
+    services(request).audit.record(
+        actor=actor_of(principal),
+        action="key.revoke",
+        project_id=principal.project_id,
+        target=f"key:{prefix}",
+    )
+    return answer

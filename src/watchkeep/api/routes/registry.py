@@ -394,6 +394,15 @@ def _exists(request: Request, principal: Principal, kind: Kind, name: str) -> No
         repo.prompt(principal.project_id, name)
 
 
+# Alias events as audit actions (security.audit).
+_AUDIT_ACTIONS = {
+    "moved": "alias.move",
+    "rolled back": "alias.rollback",
+    "promoted": "alias.promote",
+    "force-promoted": "alias.force_promote",
+}
+
+
 def _record_event(
     request: Request,
     principal: Principal,
@@ -411,6 +420,15 @@ def _record_event(
     why = f": {reason}" if reason else ""
     summary = f"{verb} {kind} {name}@{alias} from {at(from_version)} to {at(to_version)}{why}"
     _record(request, principal, verb, kind, f"{name}@{alias}", summary)
+    services(request).audit.record(
+        actor=actor_of(principal),
+        action=_AUDIT_ACTIONS.get(verb, "alias.move"),
+        project_id=principal.project_id,
+        target=f"{kind}:{name}@{alias}",
+        before={"version": from_version},
+        after={"version": to_version},
+        detail=reason,
+    )
 
 
 for _kind in PLURAL:

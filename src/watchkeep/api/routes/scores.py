@@ -68,7 +68,7 @@ def create_score(
         string_value=text,
         label=body.label,
         source=body.source.value,
-        comment=body.comment,
+        comment=svc.pii.text(principal.project_id, body.comment),  # PII redacted before it is stored
         metadata=body.metadata,
         idempotency_key=body.idempotency_key,
     )

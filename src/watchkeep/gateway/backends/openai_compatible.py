@@ -6,14 +6,17 @@ times more under concurrency and became the gateway's bottleneck. The base URL a
 the secret come from the route configuration, never from a request; the secret lives
 only in this session's default headers. Routes made through the API connect through the
 egress policy's resolver (a name that resolves inward is refused when connecting).
-An upstream's error body may echo a key or an internal host name: callers get "upstream
-answered N", the body goes to the server log only (truncated).
+An upstream's error body may echo a key, an internal host name or the prompt: callers get
+"upstream answered N", and the server log gets only the error's ``type`` and ``code``
+(short identifiers), never its free text (issue 16: no secrets or payloads in logs).
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import AsyncIterator
+from typing import Any
 
 import aiohttp
 import orjson
@@ -25,7 +28,22 @@ from watchkeep.gateway.errors import UpstreamError, parse_retry_after, upstream_
 from watchkeep.security.egress import AddressPolicy, EgressConnectRefused, GuardedResolver
 
 log = logging.getLogger(__name__)
-_LOGGED_BYTES = 500
+_ERROR_BYTES = 4096  # read of an error body, to find its type and code
+_IDENTIFIER = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+
+
+def error_summary(error: Any) -> str:
+    """An upstream error's ``type`` and ``code`` when they are short identifiers; no free text."""
+    if isinstance(error, dict) and isinstance(error.get("error"), dict):
+        error = error["error"]
+    if not isinstance(error, dict):
+        return "(no error type)"
+    parts = [
+        f"{k}={v}"
+        for k in ("type", "code")
+        if isinstance(v := error.get(k), str | int) and _IDENTIFIER.fullmatch(str(v))
+    ]
+    return " ".join(parts) or "(no error type)"
 
 
 def _transport_error(exc: BaseException) -> UpstreamError:
@@ -49,9 +67,9 @@ def _json(content: bytes) -> Json:
 
 async def _status_error(response: aiohttp.ClientResponse) -> UpstreamError:
     try:
-        detail = (await response.content.read(_LOGGED_BYTES)).decode("utf-8", "replace")
-    except (aiohttp.ClientError, TimeoutError):
-        detail = ""
+        detail = error_summary(orjson.loads(await response.content.read(_ERROR_BYTES)))
+    except (aiohttp.ClientError, TimeoutError, orjson.JSONDecodeError):
+        detail = "(no error type)"
     log.warning("upstream %s answered %d: %s", response.url.origin(), response.status, detail)
     return upstream_status_error(
         response.status,
@@ -143,7 +161,7 @@ class OpenAICompatibleBackend:
                         return
                     chunk = _json(data)
                     if "error" in chunk and "choices" not in chunk:
-                        log.warning("upstream stream failed: %s", str(chunk["error"])[:_LOGGED_BYTES])
+                        log.warning("upstream stream failed: %s", error_summary(chunk))
                         raise UpstreamError("the upstream stream failed")
                     yield chunk
                 finished = True

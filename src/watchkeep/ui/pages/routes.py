@@ -94,6 +94,13 @@ def _record(console: Console, verb: str, name: str) -> None:
         target_id=name,
         summary=f"{verb} gateway route {name}",
     )
+    action = {"created": "route.create", "edited": "route.update", "deleted": "route.delete"}[verb]
+    console.services.audit.record(
+        actor=f"user:{console.session.user.email}",
+        action=action,
+        project_id=console.project.project_id,
+        target=f"route:{name}",
+    )
 
 
 def _shared_names(gateway: Gateway) -> frozenset[str]:

@@ -247,6 +247,17 @@ def _actor_role(console: Console, scope: Scope) -> str | None:
     return repo.organisation_role(console.project.organisation_id, console.session.user.id)
 
 
+# The activity feed's verbs as audit actions (security.audit).
+_AUDIT_ACTIONS = {
+    "key created": "key.create",
+    "key revoked": "key.revoke",
+    "invited": "invitation.create",
+    "revoked": "invitation.revoke",
+    "role changed": "member.role",
+    "removed": "member.remove",
+}
+
+
 def record_change(console: Console, verb: str, kind: str, target_id: str, summary: str) -> None:
     """One entry of the project's activity feed under the acting person."""
     console.services.activity.record(
@@ -257,4 +268,11 @@ def record_change(console: Console, verb: str, kind: str, target_id: str, summar
         target_kind=kind,
         target_id=target_id,
         summary=summary,
+    )
+    console.services.audit.record(
+        actor=f"user:{console.session.user.email}",
+        action=_AUDIT_ACTIONS.get(verb, f"{kind}.{verb.replace(' ', '_')}"),
+        project_id=console.project.project_id,
+        target=f"{kind}:{target_id}",
+        detail=summary,
     )

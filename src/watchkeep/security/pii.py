@@ -1,0 +1,254 @@
+"""Server-side PII protection: per-project actions, a keyed hash and the redaction of writes.
+
+Detection is ``watchkeep.sdk.redact`` (one implementation for client and server; the
+server may import the SDK, never the reverse). This module adds what only the server
+has: each project's actions from ``privacy_settings`` (cached a few seconds, so ingest
+does not read the table per export), the hash key, optional Presidio for names and places,
+and helpers that redact what ingest, the gateway, scores and datasets are about to store.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+import secrets
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from watchkeep.config import Settings
+from watchkeep.sdk.redact import ACTIONS, ENTITIES, Action, Hasher, default_hasher, redact_text
+from watchkeep.store.privacy_repository import PrivacySettingsRepository
+
+__all__ = [
+    "CACHE_SECONDS",
+    "PRESIDIO_ENTITIES",
+    "PiiPolicy",
+    "PiiService",
+    "PortablePolicy",
+    "parse_actions",
+]
+
+CACHE_SECONDS = 5.0
+PRESIDIO_ENTITIES = {"person": "PERSON", "location": "LOCATION"}
+_KEY_FILE = "pii_hash.key"
+
+
+def parse_actions(raw: Mapping[str, Any]) -> dict[str, Action]:
+    """Validated ``{entity: action}``; raises ``ValueError`` naming what is wrong."""
+    known = (*ENTITIES, *PRESIDIO_ENTITIES)
+    out: dict[str, Action] = {}
+    for entity, action in raw.items():
+        if entity not in known:
+            raise ValueError(f"unknown PII entity {entity!r} (known: {', '.join(known)})")
+        if action not in ACTIONS:
+            raise ValueError(f"unknown action {action!r} for {entity} (one of: {', '.join(ACTIONS)})")
+        out[entity] = action
+    return out
+
+
+def default_actions() -> dict[str, Action]:
+    """What a project without stored settings gets: every structured entity masked."""
+    return dict.fromkeys(ENTITIES, "mask")
+
+
+def hash_key(settings: Settings) -> bytes:
+    """The HMAC key: ``pii_hash_key``, else derived from the encryption key, else a key file."""
+    if settings.pii_hash_key is not None:
+        return settings.pii_hash_key.get_secret_value().encode()
+    if settings.encryption_key is not None:
+        master = base64.b64decode(settings.encryption_key.get_secret_value())
+        return hmac.new(master, b"watchkeep pii hash key", hashlib.sha256).digest()
+    path = settings.home / _KEY_FILE
+    if not path.exists():
+        settings.home.mkdir(parents=True, exist_ok=True)
+        try:  # created once, readable by the owner only; a racing process keeps the winner's
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(secrets.token_hex(32))
+        except FileExistsError:
+            pass
+    return path.read_text().strip().encode()
+
+
+class PiiPolicy:
+    """One project's actions, applied to texts and JSON-able values."""
+
+    def __init__(self, actions: Mapping[str, Action], hasher: Hasher, presidio: Any | None = None) -> None:
+        self.actions = dict(actions)
+        self._hasher = hasher
+        self._presidio = presidio
+        self.active = any(a != "keep" for a in self.actions.values())
+
+    def text(self, value: str) -> str:
+        """``value`` redacted (JSON text stays valid JSON)."""
+        if not self.active or not value:
+            return value
+        out = redact_text(value, self.actions, self._hasher)
+        if self._presidio is not None:
+            out = self._names(out)
+        return out
+
+    def optional(self, value: str | None) -> str | None:
+        """Like ``text``; ``None`` passes."""
+        return None if value is None else self.text(value)
+
+    def value(self, value: Any) -> Any:
+        """Strings anywhere inside dicts and lists redacted; other values unchanged."""
+        if isinstance(value, str):
+            return self.text(value)
+        if isinstance(value, list):
+            return [self.value(v) for v in value]
+        if isinstance(value, dict):
+            return {k: self.value(v) for k, v in value.items()}
+        return value
+
+    def _names(self, text: str) -> str:
+        wanted = {
+            PRESIDIO_ENTITIES[e]: e for e, a in self.actions.items() if e in PRESIDIO_ENTITIES and a != "keep"
+        }
+        if not wanted:
+            return text
+        analyzer: Any = self._presidio
+        results = analyzer.analyze(text=text, entities=list(wanted), language="en")
+        for r in sorted(results, key=lambda r: r.start, reverse=True):
+            entity = wanted[r.entity_type]
+            label = entity.upper()
+            if self.actions[entity] == "drop":
+                return "[REDACTED]"
+            tag = (
+                f"[{label}:{self._hasher(entity, text[r.start : r.end])}]"
+                if self.actions[entity] == "hash"
+                else f"[{label}]"
+            )
+            text = text[: r.start] + tag + text[r.end :]
+        return text
+
+
+def _payload_rows(rows: list[tuple[Any, ...]], policy: PiiPolicy) -> list[tuple[Any, ...]]:
+    """Payload rows ``(project, trace, span, input, output, ...)`` with both texts redacted."""
+    return [(*r[:3], policy.optional(r[3]), policy.optional(r[4]), *r[5:]) for r in rows]
+
+
+@lru_cache(maxsize=64)
+def _policy_for(actions: tuple[tuple[str, Action], ...], key: bytes) -> PiiPolicy:
+    return PiiPolicy(dict(actions), default_hasher(key))
+
+
+@dataclass(frozen=True, slots=True)
+class PortablePolicy:
+    """One project's structured-entity policy as plain data, so it pickles to the decode
+    workers and redaction runs there, in parallel and off the server's GIL."""
+
+    actions: tuple[tuple[str, Action], ...]
+    key: bytes
+
+    def redact_payloads(self, rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+        """Rows of this policy's project, redacted as ``PiiService.redact_payloads`` would."""
+        return _payload_rows(rows, _policy_for(self.actions, self.key))
+
+
+def _presidio_analyzer() -> Any | None:
+    try:
+        from presidio_analyzer import AnalyzerEngine  # type: ignore[import-not-found]
+    except ImportError:
+        return None
+    return AnalyzerEngine()
+
+
+class PiiService:
+    """Each project's ``PiiPolicy``, read through a short per-project cache."""
+
+    def __init__(
+        self,
+        repository: PrivacySettingsRepository,
+        settings: Settings,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._repository = repository
+        self._enabled = settings.pii_redaction
+        self._settings = settings
+        self._hasher: Hasher | None = None
+        self._key_bytes: bytes | None = None
+        self._presidio = _presidio_analyzer() if settings.pii_presidio else None
+        self._clock = clock
+        self._cache: dict[int, tuple[float, PiiPolicy | None]] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def enabled(self) -> bool:
+        """False when ``pii_redaction`` is off server-wide."""
+        return self._enabled
+
+    def actions(self, project_id: int) -> dict[str, Action]:
+        """The project's effective actions (the defaults overlaid by what it stored)."""
+        stored = parse_actions(self._repository.get(project_id).pii)
+        return {**default_actions(), **stored}
+
+    def policy(self, project_id: int) -> PiiPolicy | None:
+        """The project's policy, or ``None`` when nothing is to be redacted."""
+        if not self._enabled:
+            return None
+        now = self._clock()
+        with self._lock:
+            hit = self._cache.get(project_id)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        policy: PiiPolicy | None = PiiPolicy(self.actions(project_id), self._hash(), self._presidio)
+        if policy is not None and not policy.active:
+            policy = None
+        with self._lock:
+            self._cache[project_id] = (now + CACHE_SECONDS, policy)
+        return policy
+
+    def update(self, project_id: int, raw: Mapping[str, Any], actor: str) -> dict[str, Action]:
+        """Store the project's actions (validated) and drop its cached policy."""
+        actions = parse_actions(raw)
+        self._repository.put(project_id, actor=actor, pii=dict(actions))
+        with self._lock:
+            self._cache.pop(project_id, None)
+        return {**default_actions(), **actions}
+
+    def text(self, project_id: int, value: str | None) -> str | None:
+        """``value`` redacted under the project's policy."""
+        policy = self.policy(project_id)
+        return value if policy is None or value is None else policy.text(value)
+
+    def value(self, project_id: int, value: Any) -> Any:
+        """Every string inside ``value`` redacted under the project's policy."""
+        policy = self.policy(project_id)
+        return value if policy is None else policy.value(value)
+
+    def portable(self, project_id: int) -> PortablePolicy | None:
+        """The project's policy as picklable data; ``None`` when nothing is to be redacted
+        or when Presidio is on (its analyser stays in the server process)."""
+        policy = self.policy(project_id)
+        if policy is None or self._presidio is not None:
+            return None
+        return PortablePolicy(tuple(sorted(policy.actions.items())), self._key())
+
+    def redact_payloads(self, rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+        """Span payload rows ``(project, trace, span, input, output, ...)``, each redacted
+        under its own project's policy (a batch may mix projects)."""
+        if not self._enabled:
+            return rows
+        out: list[tuple[Any, ...]] = []
+        for r in rows:
+            policy = self.policy(r[0])
+            out.append(r if policy is None else _payload_rows([r], policy)[0])
+        return out
+
+    def _key(self) -> bytes:
+        if self._key_bytes is None:
+            self._key_bytes = hash_key(self._settings)
+        return self._key_bytes
+
+    def _hash(self) -> Hasher:
+        if self._hasher is None:
+            self._hasher = default_hasher(self._key())
+        return self._hasher

@@ -1,0 +1,124 @@
+"""Key rotation: every value sealed under an earlier key, sealed again under the current one.
+
+Runs in batches, each its own transaction, walking each table in primary key order, so
+it can be stopped and started again (values already on the current key are skipped) and
+runs beside a live server: rows written meanwhile are sealed with the current key
+already, and a payload row is only replaced while it still holds the value read (compare
+and set), so a concurrent fill of a payload is never lost. Once it reports nothing left,
+the earlier keys can be removed from WATCHKEEP_ENCRYPTION_PREVIOUS_KEYS.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import ColumnElement, Engine, Table, Text, and_, cast, or_, select, tuple_, update
+
+from watchkeep.security.crypto import VERSION, Keyring
+from watchkeep.store.eval_tables import dataset_items
+from watchkeep.store.sealing import SEALED_PREFIX, SECRET_CHANNEL_FIELDS, is_sealed, row_aad
+from watchkeep.store.tables import alert_channels, span_payloads
+
+
+@dataclass(frozen=True, slots=True)
+class _Target:
+    table: Table
+    key: tuple[str, ...]
+    columns: tuple[str, ...]
+    json: bool  # a JSON column holding the sealed string (no equality on PostgreSQL's json)
+
+
+TARGETS = (
+    _Target(span_payloads, ("project_id", "trace_id", "span_id"), ("input", "output"), json=False),
+    _Target(dataset_items, ("id",), ("input", "expected"), json=True),
+)
+
+
+def _stale(column: Any, current_id: str, json: bool) -> ColumnElement[bool]:
+    text = cast(column, Text) if json else column
+    quote = '"' if json else ""
+    return and_(
+        text.like(f"{quote}{SEALED_PREFIX}%"), ~text.like(f"{quote}{SEALED_PREFIX}{VERSION}:{current_id}:%")
+    )
+
+
+class Rotation:
+    """Re-seals stored values under the keyring's current key, ``batch`` rows at a time."""
+
+    def __init__(self, engine: Engine, keyring: Keyring, *, batch: int = 1000) -> None:
+        if batch < 1:
+            raise ValueError("batch must be at least 1")
+        self._engine = engine
+        self._keyring = keyring
+        self._batch = batch
+
+    def _reseal(self, value: str, aad: bytes) -> str:
+        return self._keyring.seal(self._keyring.open(value, aad), aad)
+
+    def run(self, progress: Callable[[str, int], None] | None = None) -> dict[str, int]:
+        """Rotate everything; values re-sealed per ``table.column`` (``progress`` after each batch)."""
+        counts: dict[str, int] = {}
+        for target in TARGETS:
+            for name, n in self._rotate_table(target, progress).items():
+                counts[name] = n
+        counts["alert_channels.config"] = self._rotate_channels(progress)
+        return counts
+
+    def _rotate_table(self, t: _Target, progress: Callable[[str, int], None] | None) -> dict[str, int]:
+        c = t.table.c
+        key = tuple_(*(c[k] for k in t.key))
+        stale = or_(*(_stale(c[col], self._keyring.current_id, t.json) for col in t.columns))
+        counts = {f"{t.table.name}.{col}": 0 for col in t.columns}
+        after: tuple[Any, ...] | None = None
+        while True:
+            query = select(*(c[k] for k in t.key), c.project_id, *(c[col] for col in t.columns)).where(stale)
+            if after is not None:
+                query = query.where(key > tuple_(*after))
+            with self._engine.begin() as conn:
+                rows = conn.execute(query.order_by(*(c[k] for k in t.key)).limit(self._batch)).all()
+                for row in rows:
+                    m = row._mapping
+                    for col in t.columns:
+                        value = m[col]
+                        if not is_sealed(value) or self._keyring.is_current(value):
+                            continue
+                        fresh = self._reseal(value, row_aad(t.table.name, col, int(m["project_id"])))
+                        where = [c[k] == m[k] for k in t.key]
+                        if not t.json:
+                            where.append(c[col] == value)  # compare and set
+                        conn.execute(update(t.table).where(*where).values({col: fresh}))
+                        counts[f"{t.table.name}.{col}"] += 1
+            if progress is not None:
+                progress(t.table.name, len(rows))
+            if len(rows) < self._batch:
+                return counts
+            after = tuple(rows[-1]._mapping[k] for k in t.key)
+
+    def _rotate_channels(self, progress: Callable[[str, int], None] | None) -> int:
+        """Channel secrets (few rows: one transaction per batch of channels by id)."""
+        c = alert_channels.c
+        done, after = 0, 0
+        while True:
+            with self._engine.begin() as conn:
+                rows = conn.execute(
+                    select(c.id, c.project_id, c.config).where(c.id > after).order_by(c.id).limit(self._batch)
+                ).all()
+                for row in rows:
+                    config = dict(row.config or {})
+                    changed = 0
+                    for name in SECRET_CHANNEL_FIELDS:
+                        value = config.get(name)
+                        if is_sealed(value) and not self._keyring.is_current(value):
+                            aad = row_aad("alert_channels", f"config.{name}", int(row.project_id))
+                            config[name] = self._reseal(value, aad)
+                            changed += 1
+                    if changed:
+                        conn.execute(update(alert_channels).where(c.id == row.id).values(config=config))
+                        done += changed
+            if progress is not None:
+                progress("alert_channels", len(rows))
+            if len(rows) < self._batch:
+                return done
+            after = int(rows[-1].id)

@@ -1,0 +1,230 @@
+"""Encryption at rest end to end: payloads, dataset items and channel secrets are stored
+sealed, read back in plain form, bound to their project, rotated to a new key, and (the
+proof of issue 16) absent in plain form from the SQLite file, its WAL and every PostgreSQL row."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from pydantic import SecretStr
+from sqlalchemy import Engine, inspect, select, text, update
+from typer.testing import CliRunner
+
+from tests.support.keys import new_key as new_api_key
+from tests.support.otlp_json import SEC, attr
+from tests.support.otlp_post import post_spans
+from tests.support.people import project_of_key
+from watchkeep.app import create_app
+from watchkeep.cli.main import app as cli
+from watchkeep.config import Settings
+from watchkeep.evals.dataset_repository import DatasetRepository
+from watchkeep.evals.model import DatasetItem
+from watchkeep.monitor.features import FeatureLoader, FeatureRequest
+from watchkeep.monitor.metric_queries import MetricFilter
+from watchkeep.monitor.repository import ChannelRepository
+from watchkeep.security.crypto import DecryptionError, Keyring, new_key
+from watchkeep.security.rotation import Rotation
+from watchkeep.security.secure_mode import InsecureConfiguration
+from watchkeep.store.engine import make_engine
+from watchkeep.store.tables import alert_channels, span_payloads
+from watchkeep.store.trace_queries import TraceQueries
+
+
+def _trace(trace_id: str, prompt: str, answer: str) -> list[dict[str, object]]:
+    start = time.time_ns() - 60 * SEC
+    return [
+        {
+            "traceId": trace_id,
+            "spanId": trace_id[:16],
+            "name": "chat",
+            "kind": 3,
+            "startTimeUnixNano": str(start),
+            "endTimeUnixNano": str(start + SEC // 4),
+            "attributes": [
+                attr("gen_ai.operation.name", "chat"),
+                attr("gen_ai.request.model", "gpt-4o"),
+                attr("watchkeep.input", prompt),
+                attr("watchkeep.output", answer),
+            ],
+        }
+    ]
+
+
+# Every key a test here sealed with: the session's database is shared, so a rotation
+# must be able to open what earlier tests stored.
+_KEYS: list[str] = []
+
+
+class Seeded:
+    """What one encrypted server stored: unique texts to look for, and where they went."""
+
+    def __init__(self, database_url: str, key: str) -> None:
+        self.database_url = database_url
+        self.key = key
+        _KEYS.append(key)
+        tag = uuid.uuid4().hex[:12]
+        self.prompt = f"confidential-prompt-{tag} ask alice.{tag}@example.com about card 4111111111111111"
+        self.answer = f"confidential-answer-{tag}"
+        self.item_text = f"dataset-item-{tag}"
+        self.secret = f"channel-secret-{tag}-xyz"
+        self.trace_id = uuid.uuid4().hex
+        self.api_key = new_api_key(database_url)
+        self.other_key = new_api_key(database_url)
+
+    @property
+    def plain(self) -> list[str]:
+        return [
+            self.prompt.split()[0],
+            f"alice.{self.prompt.split()[0][-12:]}",
+            self.answer,
+            self.item_text,
+            self.secret,
+        ]
+
+
+def _settings(database_url: str, home: Path, key: str, **extra: object) -> Settings:
+    return Settings(
+        home=home,
+        database_url=database_url,
+        ingest_decode_workers=0,
+        log_format="text",
+        key_cache_seconds=0,
+        pii_redaction=False,  # the proof is about encryption alone
+        encryption_key=SecretStr(key),
+        **extra,  # type: ignore[arg-type]
+    )
+
+
+@pytest.fixture
+def seeded(database_url: str, tmp_path: Path) -> Seeded:
+    """A server with an encryption key took a trace, a dataset item and a channel secret."""
+    s = Seeded(database_url, new_key())
+    app = create_app(_settings(database_url, tmp_path, s.key))
+    with TestClient(app, client=("127.0.0.1", 50000)) as client:
+        post_spans(client, s.api_key, _trace(s.trace_id, s.prompt, s.answer))
+        detail = client.get(f"/api/v1/traces/{s.trace_id}", headers={"Authorization": f"Bearer {s.api_key}"})
+        assert detail.status_code == 200, detail.text
+        assert s.prompt in detail.text  # read back in plain form
+        assert s.answer in detail.text
+        services = app.state.services
+        project = project_of_key(services.engine, s.api_key)[0]
+        services.datasets.create_version(
+            project, f"ds-{s.trace_id[:8]}", [DatasetItem("k1", s.item_text, "x")]
+        )
+        services.monitoring.channels.upsert(
+            project, "hook", "webhook", {"url": "https://e.test", "secret": s.secret}
+        )
+        assert services.monitoring.channels.all(project)[0]["config"]["secret"] == s.secret
+    return s
+
+
+def _engine(database_url: str) -> Iterator[Engine]:
+    engine = make_engine(database_url)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
+def _stored_text(engine: Engine) -> str:
+    """Every row of every table as text (PostgreSQL), or the SQLite file and its WAL as bytes."""
+    if engine.url.get_backend_name() == "sqlite":
+        db = Path(str(engine.url.database))
+        parts = [p.read_bytes() for p in (db, Path(f"{db}-wal"), Path(f"{db}-shm")) if p.exists()]
+        return b"".join(parts).decode("latin-1")
+    out: list[str] = []
+    with engine.connect() as conn:
+        for table in inspect(conn).get_table_names():
+            out += [
+                str(v) for v in conn.execute(text(f'SELECT CAST(t AS text) FROM "{table}" AS t')).scalars()
+            ]
+    return "\n".join(out)
+
+
+def test_no_seeded_text_is_stored_in_plain_form(seeded: Seeded) -> None:
+    for engine in _engine(seeded.database_url):
+        with engine.connect() as conn:
+            stored = conn.execute(
+                select(span_payloads.c.input).where(span_payloads.c.trace_id == seeded.trace_id)
+            ).scalar_one()
+        assert stored.startswith("wkenc:v1:")
+        dump = _stored_text(engine)
+        assert "wkenc:v1:" in dump  # the scan sees the sealed values themselves
+        for plain in seeded.plain:
+            assert plain not in dump, plain
+
+
+def test_a_ciphertext_copied_into_another_projects_row_does_not_open(seeded: Seeded, tmp_path: Path) -> None:
+    # The attack: a tenant with database write access (or a bug) moves project A's sealed
+    # prompt into project B's payload row; B's reader must fail, never show A's text.
+    app = create_app(_settings(seeded.database_url, tmp_path, seeded.key))
+    other_trace = uuid.uuid4().hex
+    with TestClient(app, client=("127.0.0.1", 50000)) as client:
+        post_spans(client, seeded.other_key, _trace(other_trace, "b's own prompt", "b's answer"))
+    for engine in _engine(seeded.database_url):
+        p = span_payloads.c
+        with engine.begin() as conn:
+            stolen = conn.execute(select(p.input).where(p.trace_id == seeded.trace_id)).scalar_one()
+            conn.execute(update(span_payloads).where(p.trace_id == other_trace).values(input=stolen))
+        other_project = project_of_key(engine, seeded.other_key)[0]
+        try:
+            with pytest.raises(DecryptionError, match="failed authentication"):
+                TraceQueries(engine, sealer=Keyring.from_keys(seeded.key)).get_trace(
+                    other_project, other_trace
+                )
+        finally:  # no row that can never open is left for the other tests' rotations
+            with engine.begin() as conn:
+                conn.execute(update(span_payloads).where(p.trace_id == other_trace).values(input=None))
+
+
+def test_rotation_then_dropping_the_old_key_still_reads_everything(
+    seeded: Seeded, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fresh = new_key()
+    monkeypatch.setenv("WATCHKEEP_DATABASE_URL", seeded.database_url)
+    monkeypatch.setenv("WATCHKEEP_ENCRYPTION_KEY", fresh)
+    monkeypatch.setenv("WATCHKEEP_ENCRYPTION_PREVIOUS_KEYS", ",".join(_KEYS))
+    done = CliRunner().invoke(cli, ["keys", "rotate-encryption", "--batch", "1"])
+    assert done.exit_code == 0, done.output
+    assert "span_payloads.input:" in done.output
+    assert "alert_channels.config:" in done.output
+    only_new = Keyring.from_keys(fresh)
+    for engine in _engine(seeded.database_url):
+        project = project_of_key(engine, seeded.api_key)[0]
+        trace = TraceQueries(engine, sealer=only_new).get_trace(project, seeded.trace_id)
+        assert trace is not None
+        assert [s["input"] for s in trace["spans"]] == [seeded.prompt]
+        datasets = DatasetRepository(engine, sealer=only_new)
+        version = datasets.resolve(project, f"ds-{seeded.trace_id[:8]}")
+        assert datasets.items(project, version.id)[0].input == seeded.item_text
+        (channel,) = ChannelRepository(engine, sealer=only_new).all(project)
+        assert channel["config"]["secret"] == seeded.secret
+        with engine.connect() as conn:
+            raw = conn.execute(select(alert_channels.c.config).where(alert_channels.c.project_id == project))
+            assert f":{only_new.current_id}:" in raw.scalar_one()["secret"]
+        # Nothing is left on the old key: a second run re-seals nothing.
+        again = Rotation(engine, Keyring.from_keys(fresh, _KEYS)).run()
+        assert not any(n for n in again.values()), again
+
+
+def test_secure_mode_refuses_to_start_without_a_key(database_url: str, tmp_path: Path) -> None:
+    app = create_app(Settings(home=tmp_path, database_url=database_url, secure=True, ingest_decode_workers=0))
+    with pytest.raises(InsecureConfiguration, match="WATCHKEEP_ENCRYPTION_KEY"), TestClient(app):
+        pass
+
+
+def test_drift_features_measure_and_read_the_opened_payloads(seeded: Seeded) -> None:
+    for engine in _engine(seeded.database_url):
+        project = project_of_key(engine, seeded.api_key)[0]
+        window = (0, time.time_ns() + SEC)
+        loader = FeatureLoader(engine, sealer=Keyring.from_keys(*_KEYS[-1:], _KEYS[:-1]))
+        lengths = loader.load_many(project, MetricFilter(), ("prompt_length", "response_length"), *window)
+        # The stored payload's length, as without a key: a JSON string, so two quotes more.
+        assert list(lengths["prompt_length"]) == [len(seeded.prompt) + 2]
+        assert list(lengths["response_length"]) == [len(seeded.answer) + 2]
+        assert loader.load(project, FeatureRequest("prompt_text"), *window) == [seeded.prompt]
