@@ -4,6 +4,7 @@ proof of issue 16) absent in plain form from the SQLite file, its WAL and every 
 
 from __future__ import annotations
 
+import random
 import time
 import uuid
 from collections.abc import Iterator
@@ -27,6 +28,7 @@ from watchkeep.evals.model import DatasetItem
 from watchkeep.monitor.features import FeatureLoader, FeatureRequest
 from watchkeep.monitor.metric_queries import MetricFilter
 from watchkeep.monitor.repository import ChannelRepository
+from watchkeep.security.audit import AuditLog
 from watchkeep.security.crypto import DecryptionError, Keyring, new_key
 from watchkeep.security.rotation import Rotation
 from watchkeep.security.secure_mode import InsecureConfiguration
@@ -60,6 +62,18 @@ def _trace(trace_id: str, prompt: str, answer: str) -> list[dict[str, object]]:
 _KEYS: list[str] = []
 
 
+def _card() -> str:
+    """A card number unique to this test (valid Luhn), so a scan of a shared database finds only ours."""
+    body = "4" + "".join(random.choice("0123456789") for _ in range(14))
+    total = 0
+    for i, ch in enumerate(reversed(body)):
+        d = int(ch)
+        if i % 2 == 0:
+            d = d * 2 - 9 if d > 4 else d * 2
+        total += d
+    return body + str((10 - total % 10) % 10)
+
+
 class Seeded:
     """What one encrypted server stored: unique texts to look for, and where they went."""
 
@@ -68,7 +82,8 @@ class Seeded:
         self.key = key
         _KEYS.append(key)
         tag = uuid.uuid4().hex[:12]
-        self.prompt = f"confidential-prompt-{tag} ask alice.{tag}@example.com about card 4111111111111111"
+        self.card = _card()
+        self.prompt = f"confidential-prompt-{tag} ask alice.{tag}@example.com about card {self.card}"
         self.answer = f"confidential-answer-{tag}"
         self.item_text = f"dataset-item-{tag}"
         self.secret = f"channel-secret-{tag}-xyz"
@@ -81,20 +96,21 @@ class Seeded:
         return [
             self.prompt.split()[0],
             f"alice.{self.prompt.split()[0][-12:]}",
+            self.card,
             self.answer,
             self.item_text,
             self.secret,
         ]
 
 
-def _settings(database_url: str, home: Path, key: str, **extra: object) -> Settings:
+def _settings(database_url: str, home: Path, key: str, pii: bool = False, **extra: object) -> Settings:
     return Settings(
         home=home,
         database_url=database_url,
         ingest_decode_workers=0,
         log_format="text",
         key_cache_seconds=0,
-        pii_redaction=False,  # the proof is about encryption alone
+        pii_redaction=pii,  # off by default here: the proof is about encryption alone
         encryption_key=SecretStr(key),
         **extra,  # type: ignore[arg-type]
     )
@@ -195,6 +211,9 @@ def test_rotation_then_dropping_the_old_key_still_reads_everything(
     assert "alert_channels.config:" in done.output
     only_new = Keyring.from_keys(fresh)
     for engine in _engine(seeded.database_url):
+        rotations = [e for e in AuditLog(engine).entries(action="keys.rotate_encryption", limit=1000)]
+        assert any(e.target == f"key:{Keyring.from_keys(fresh).current_id}" for e in rotations)
+    for engine in _engine(seeded.database_url):
         project = project_of_key(engine, seeded.api_key)[0]
         trace = TraceQueries(engine, sealer=only_new).get_trace(project, seeded.trace_id)
         assert trace is not None
@@ -228,3 +247,24 @@ def test_drift_features_measure_and_read_the_opened_payloads(seeded: Seeded) -> 
         assert list(lengths["prompt_length"]) == [len(seeded.prompt) + 2]
         assert list(lengths["response_length"]) == [len(seeded.answer) + 2]
         assert loader.load(project, FeatureRequest("prompt_text"), *window) == [seeded.prompt]
+
+
+def test_with_pii_masking_on_too_neither_the_store_nor_the_api_holds_the_seeded_pii(
+    database_url: str, tmp_path: Path
+) -> None:
+    """The issue's proof with both on: the stored bytes are sealed, and what the API reads
+    back after opening them is already masked."""
+    s = Seeded(database_url, new_key())
+    app = create_app(_settings(database_url, tmp_path, s.key, pii=True))
+    with TestClient(app, client=("127.0.0.1", 50000)) as client:
+        post_spans(client, s.api_key, _trace(s.trace_id, s.prompt, s.answer))
+        detail = client.get(f"/api/v1/traces/{s.trace_id}", headers={"Authorization": f"Bearer {s.api_key}"})
+    assert detail.status_code == 200, detail.text
+    assert "[EMAIL" in detail.text
+    assert "[CARD" in detail.text
+    for seeded_pii in (s.card, f"alice.{s.prompt.split()[0][-12:]}@example.com"):
+        assert seeded_pii not in detail.text
+    for engine in _engine(database_url):
+        dump = _stored_text(engine)
+        for plain in (s.card, s.prompt.split()[0], f"alice.{s.prompt.split()[0][-12:]}"):
+            assert plain not in dump, plain

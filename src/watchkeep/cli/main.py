@@ -278,6 +278,7 @@ def keys_rotate_encryption(
         typer.echo("no encryption key configured (WATCHKEEP_ENCRYPTION_KEY or _FILE)", err=True)
         raise typer.Exit(1)
     counts = Rotation(_upgraded_engine(), keyring, batch=batch).run()
+    record_cli("keys.rotate_encryption", f"key:{keyring.current_id}", after=counts)
     for name, n in counts.items():
         typer.echo(f"{name}: {n} re-encrypted")
     typer.echo(f"all values now on key {keyring.current_id}; earlier keys may be removed")

@@ -119,6 +119,10 @@ def test_a_policy_without_gates_records_promotions_and_can_be_deleted(api: Api, 
     assert call(api, "DELETE", url, admin).status_code == 404
     moved = call(api, "PUT", "/models/bot/aliases/production", json={"version": 3})
     assert (moved.status_code, moved.json()["kind"]) == (200, "move")
+    project_id = api.app.state.services.keys.verify(api.key).project_id
+    audited = api.app.state.services.audit.entries(project_id=project_id, limit=500)
+    policy_actions = [e.action for e in audited if e.action.startswith("promotion_policy.")]
+    assert policy_actions[-2:] == ["promotion_policy.set", "promotion_policy.delete"]
 
 
 def test_passing_evidence_promotes_with_the_gate_summary(api: Api, admin: str) -> None:

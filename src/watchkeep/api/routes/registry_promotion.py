@@ -42,7 +42,7 @@ from watchkeep.api.routes.registry import (
     _record_event,
 )
 from watchkeep.registry.policy import PromotionPolicy, decide_promotion
-from watchkeep.registry.promotion import PromotionRefused, PromotionService
+from watchkeep.registry.promotion import PromotionRefused, PromotionService, policy_to_json
 from watchkeep.registry.repository import Kind
 from watchkeep.security.authz import Permission
 from watchkeep.security.keys import Principal
@@ -90,6 +90,13 @@ def _policy_routes(kind: Kind) -> None:
                 principal.project_id, kind, name, alias, policy, actor=actor_of(principal)
             )
         gates = ", ".join(g.dataset for g in policy.required_gates) or "no gate"
+        services(request).audit.record(
+            actor=actor_of(principal),
+            action="promotion_policy.set",
+            project_id=principal.project_id,
+            target=f"{kind}:{name}@{alias}",
+            after=policy_to_json(policy),
+        )
         _record(
             request,
             principal,
@@ -109,6 +116,12 @@ def _policy_routes(kind: Kind) -> None:
             removed = _service(request).delete_policy(principal.project_id, kind, name, alias)
         if not removed:
             raise ApiError(404, "not_found", f"{name}@{alias} has no promotion policy")
+        services(request).audit.record(
+            actor=actor_of(principal),
+            action="promotion_policy.delete",
+            project_id=principal.project_id,
+            target=f"{kind}:{name}@{alias}",
+        )
         _record(
             request,
             principal,
