@@ -14,7 +14,7 @@ from playwright.sync_api import ConsoleMessage, expect
 
 from tests.support.browser import BrowserSession
 from tests.support.console import console_user, project_of
-from tests.support.oidc_provider import CLIENT_ID, CLIENT_SECRET, Provider, oidc_provider
+from tests.support.oidc_provider import Provider, oidc_provider, sso_settings
 from tests.support.servers import LiveServer
 from watchkeep.config import Settings
 
@@ -29,16 +29,7 @@ def provider() -> Iterator[Provider]:
 
 @pytest.fixture
 def settings(database_url: str, tmp_path: Path, provider: Provider) -> Settings:
-    return Settings(
-        home=tmp_path,
-        database_url=database_url,
-        ingest_decode_workers=0,
-        log_format="text",
-        key_cache_seconds=0,
-        oidc_issuer=provider.issuer,
-        oidc_client_id=CLIENT_ID,
-        oidc_client_secret=CLIENT_SECRET,
-    )
+    return sso_settings(database_url, tmp_path, provider)
 
 
 def test_the_sso_button_signs_in_under_the_strict_policy(

@@ -19,7 +19,7 @@ from sqlalchemy import select
 
 from tests.support.apps import Api
 from tests.support.console import console_user, project_of
-from tests.support.oidc_provider import CLIENT_ID, CLIENT_SECRET, Provider, oidc_provider
+from tests.support.oidc_provider import Provider, oidc_provider, sso_settings
 from watchkeep.api.wiring import Services
 from watchkeep.app import create_app
 from watchkeep.config import Settings
@@ -42,16 +42,7 @@ def provider(email: str) -> Iterator[Provider]:
 
 @pytest.fixture
 def settings(database_url: str, tmp_path: Path, provider: Provider) -> Settings:
-    return Settings(
-        home=tmp_path,
-        database_url=database_url,
-        ingest_decode_workers=0,
-        log_format="text",
-        key_cache_seconds=0,
-        oidc_issuer=provider.issuer,
-        oidc_client_id=CLIENT_ID,
-        oidc_client_secret=CLIENT_SECRET,
-    )
+    return sso_settings(database_url, tmp_path, provider)
 
 
 def _svc(api: Api) -> Services:

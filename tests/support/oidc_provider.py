@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -25,6 +26,7 @@ from joserfc import jwt
 from joserfc.jwk import KeySet, RSAKey
 
 from tests.support.servers import free_port, serve
+from watchkeep.config import Settings
 
 CLIENT_ID = "watchkeep-console"
 CLIENT_SECRET = "oidc-client-secret-never-logged-3f9a"
@@ -156,3 +158,17 @@ def oidc_provider(email: str) -> Iterator[Provider]:
     finally:
         server.should_exit = True
         thread.join(30)
+
+
+def sso_settings(database_url: str, home: Path, provider: Provider) -> Settings:
+    """A server's settings with single sign-on through ``provider``."""
+    return Settings(
+        home=home,
+        database_url=database_url,
+        ingest_decode_workers=0,
+        log_format="text",
+        key_cache_seconds=0,
+        oidc_issuer=provider.issuer,
+        oidc_client_id=CLIENT_ID,
+        oidc_client_secret=CLIENT_SECRET,
+    )

@@ -12,11 +12,11 @@ someone moved either alias meanwhile the canary stops and says so instead.
 from __future__ import annotations
 
 import logging
-import threading
 from dataclasses import dataclass
 
 from sqlalchemy import Engine
 
+from watchkeep.periodic import PeriodicThread
 from watchkeep.registry.aliases import EventKind
 from watchkeep.registry.canary import Decision, decide, observe
 from watchkeep.registry.canary_figures import Window, figures, window_end
@@ -55,32 +55,15 @@ class CanaryWorker:
         self._audit = audit
         self._registry = registry
         self._canaries = canaries
-        self._interval_s = interval_s
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._thread = PeriodicThread("watchkeep-canary-worker", interval_s, self.run_once)
 
     def start(self) -> None:
         """Start the thread (nothing when ``interval_s`` is 0)."""
-        if self._interval_s <= 0 or self._thread is not None:
-            return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="watchkeep-canary-worker", daemon=True)
         self._thread.start()
 
     def stop(self, timeout: float = 30.0) -> None:
         """Stop the thread after its current look."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.run_once()
-            except Exception:
-                log.exception("canary pass failed")
-            self._stop.wait(self._interval_s)
+        self._thread.stop(timeout)
 
     def run_once(self, now_ns: int | None = None) -> list[CanaryLook]:
         """One look at every running canary of every project (tests call it directly)."""

@@ -21,33 +21,17 @@ import hashlib
 import hmac
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy import Engine
 
 from watchkeep.config import Settings
+from watchkeep.security.audit import AuditLog
 from watchkeep.security.crypto import keyring_from_settings
 from watchkeep.security.pii import hash_key
 from watchkeep.store.retention_queries import RetentionQueries
 
 MAX_USER_ID = 256  # spans.user_id's width
-
-
-class Recorder(Protocol):
-    """What erasure needs of the audit log (``security.audit.AuditLog``)."""
-
-    def record(
-        self,
-        *,
-        actor: str,
-        action: str,
-        project_id: int | None = None,
-        target: str | None = None,
-        before: Any = None,
-        after: Any = None,
-        detail: str | None = None,
-    ) -> Any:
-        """Append one entry."""
 
 
 class InvalidSubject(ValueError):
@@ -103,7 +87,7 @@ def _plain(value: Any) -> Any:
 class SubjectService:
     """Erases and exports a data subject's data within one project."""
 
-    def __init__(self, queries: RetentionQueries, audit: Recorder, key: bytes) -> None:
+    def __init__(self, queries: RetentionQueries, audit: AuditLog, key: bytes) -> None:
         self._queries = queries
         self._audit = audit
         self._key = key
@@ -139,7 +123,7 @@ class SubjectService:
         )
 
 
-def subject_service(settings: Settings, engine: Engine, audit: Recorder) -> SubjectService:
+def subject_service(settings: Settings, engine: Engine, audit: AuditLog) -> SubjectService:
     """The subject service of the settings: their hash key, and their encryption keys to
     open payloads for an export."""
     key = subject_key(hash_key(settings))

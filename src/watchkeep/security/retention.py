@@ -11,11 +11,11 @@ run at once: deleting is idempotent, the worst case is two deleting the same bat
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from watchkeep.periodic import PeriodicThread
 from watchkeep.store.clock import now_ns as clock_ns
 from watchkeep.store.privacy_repository import PrivacySettingsRepository
 from watchkeep.store.retention_queries import KINDS, RetentionQueries
@@ -76,31 +76,17 @@ class RetentionWorker:
     ) -> None:
         self._settings = settings
         self._queries = queries
-        self._interval_s = interval_s
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._thread = PeriodicThread(
+            "watchkeep-retention-worker", interval_s, self.run_once, wait_first=True
+        )
 
     def start(self) -> None:
-        """Start the thread (nothing when ``interval_s`` is 0)."""
-        if self._interval_s <= 0 or self._thread is not None:
-            return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="watchkeep-retention-worker", daemon=True)
+        """Start the thread (nothing when ``interval_s`` is 0); the first pass is one interval in."""
         self._thread.start()
 
     def stop(self, timeout: float = 30.0) -> None:
         """Stop the thread after its current batch."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
-
-    def _run(self) -> None:
-        while not self._stop.wait(self._interval_s):
-            try:
-                self.run_once()
-            except Exception:
-                log.exception("retention pass failed; retrying next pass")
+        self._thread.stop(timeout)
 
     def run_once(self, now_ns: int | None = None) -> RetentionPass:
         """One bounded pass over every project with periods (tests call it directly)."""
@@ -117,7 +103,7 @@ class RetentionWorker:
             result.partitions = self._queries.drop_expired_partitions("spans", spans_before)
         for project_id, kinds in cutoffs.items():
             for kind, before in kinds.items():
-                if self._stop.is_set():
+                if self._thread.stopping:
                     return result
                 removed = self._queries.expire(project_id, kind, before)
                 if removed:

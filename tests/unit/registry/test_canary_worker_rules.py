@@ -3,6 +3,7 @@ shadow predicate on both SQL dialects, and a worker that is turned off."""
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import pytest
@@ -78,5 +79,5 @@ def test_a_worker_with_interval_zero_starts_no_thread() -> None:
     engine = create_engine("sqlite://")
     worker = CanaryWorker(engine, RegistryRepository(engine), CanaryRepository(engine), interval_s=0)
     worker.start()
-    assert worker._thread is None
+    assert not any(t.name == "watchkeep-canary-worker" for t in threading.enumerate())
     worker.stop()
