@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 
 from tests.support.apps import Api
 from tests.support.keys import new_key
-from tests.support.otlp_json import chat_trace
+from tests.support.otlp_json import attr, chat_trace, two_span_trace
 from tests.support.otlp_post import post_spans
 from watchkeep.app import create_app
 from watchkeep.config import Settings
@@ -110,3 +110,28 @@ def api_off(settings: Settings, database_url: str) -> Iterator[Api]:
 def test_switched_off_server_wide_stores_as_sent(api_off: Api) -> None:
     post_spans(api_off.client, api_off.key, chat_trace(5, PROMPT, "ok"))
     assert "bob@example.com" in stored_input(api_off.client, api_off.key, 5)
+
+
+def test_status_messages_attributes_and_events_are_stored_masked(api: Api) -> None:
+    """Not only payloads: an exception's text, an application's own attribute and a kept
+    event hold customer data too."""
+    spans = two_span_trace(7, [attr("app.note", "call carol@example.com back")], [attr("input.value", "hi")])
+    child = spans[1]
+    child["status"] = {"code": 2, "message": "card 4111 1111 1111 1111 was declined"}
+    child["events"] = [
+        {
+            "timeUnixNano": child["startTimeUnixNano"],
+            "name": "exception",
+            "attributes": [attr("exception.message", "no account for dave@example.com")],
+        }
+    ]
+    post_spans(api.client, api.key, spans)
+    stored = json.dumps(
+        api.client.get(f"/api/v1/traces/{7:032x}", headers={"Authorization": f"Bearer {api.key}"}).json()
+    )
+    for shown in ("call", "back", "was declined", "no account for"):  # the fields are read back
+        assert shown in stored
+    for plain in ("carol@example.com", "4111 1111 1111 1111", "dave@example.com"):
+        assert plain not in stored
+    assert "[EMAIL]" in stored
+    assert "[CARD]" in stored

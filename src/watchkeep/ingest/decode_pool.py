@@ -85,6 +85,7 @@ def prepare(
         prepared = PreparedExport(batch, len(batch.spans), decoded.rejected, decoded.rejection_reasons)
     if redaction is not None:
         prepared.batch.payloads = redaction.redact_payloads(prepared.batch.payloads)
+        prepared.batch.spans = redaction.redact_spans(prepared.batch.spans)
         prepared.redacted = True
     return prepared
 

@@ -49,6 +49,12 @@ class IngestService:
         """The ingest instruments."""
         return self._metrics
 
+    def _redact(
+        self, payloads: list[tuple[Any, ...]], spans: list[tuple[Any, ...]]
+    ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+        assert self._pii is not None
+        return self._pii.redact_payloads(payloads), self._pii.redact_spans(spans)
+
     async def export(
         self, project_id: int, body: bytes, encoding: Encoding, signal: Signal = Signal.TRACES
     ) -> ExportResult:
@@ -64,9 +70,9 @@ class IngestService:
         prepared = await self._decoder.prepare(project_id, body, encoding, now_ns(), signal, redaction)
         if prepared.rejected and signal is Signal.TRACES:
             self._metrics.spans.labels("rejected").inc(prepared.rejected)
-        if self._pii is not None and prepared.batch.payloads and not prepared.redacted:
-            prepared.batch.payloads = await asyncio.to_thread(
-                self._pii.redact_payloads, prepared.batch.payloads
+        if self._pii is not None and not prepared.redacted:
+            prepared.batch.payloads, prepared.batch.spans = await asyncio.to_thread(
+                self._redact, prepared.batch.payloads, prepared.batch.spans
             )
         if prepared.batch.spans or prepared.batch.payloads:
             new_rows = await asyncio.wrap_future(self._writer.submit(prepared.batch))

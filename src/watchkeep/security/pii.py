@@ -24,6 +24,7 @@ from typing import Any
 from watchkeep.config import Settings
 from watchkeep.sdk.redact import ACTIONS, ENTITIES, Action, Hasher, default_hasher, redact_text
 from watchkeep.store.privacy_repository import PrivacySettingsRepository
+from watchkeep.store.rows import SPAN_COLUMNS
 
 __all__ = [
     "CACHE_SECONDS",
@@ -135,6 +136,23 @@ def _payload_rows(rows: list[tuple[Any, ...]], policy: PiiPolicy) -> list[tuple[
     return [(*r[:3], policy.optional(r[3]), policy.optional(r[4]), *r[5:]) for r in rows]
 
 
+# The free-text cells of a span row an application fills: its status message (exception
+# text), its leftover attributes and its kept events (both JSON text, redacted value by value).
+_SPAN_TEXT_AT = tuple(SPAN_COLUMNS.index(c) for c in ("status_message", "attributes", "events"))
+
+
+def _span_rows(rows: list[tuple[Any, ...]], policy: PiiPolicy) -> list[tuple[Any, ...]]:
+    """Span rows (in ``SPAN_COLUMNS`` order) with their free-text cells redacted."""
+    out: list[tuple[Any, ...]] = []
+    for r in rows:
+        cells = list(r)
+        for i in _SPAN_TEXT_AT:
+            if isinstance(cells[i], str):
+                cells[i] = policy.text(cells[i])
+        out.append(tuple(cells))
+    return out
+
+
 @lru_cache(maxsize=64)
 def _policy_for(actions: tuple[tuple[str, Action], ...], key: bytes) -> PiiPolicy:
     return PiiPolicy(dict(actions), default_hasher(key))
@@ -151,6 +169,10 @@ class PortablePolicy:
     def redact_payloads(self, rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
         """Rows of this policy's project, redacted as ``PiiService.redact_payloads`` would."""
         return _payload_rows(rows, _policy_for(self.actions, self.key))
+
+    def redact_spans(self, rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+        """Span rows of this policy's project, redacted as ``PiiService.redact_spans`` would."""
+        return _span_rows(rows, _policy_for(self.actions, self.key))
 
 
 def _presidio_analyzer() -> Any | None:
@@ -241,6 +263,17 @@ class PiiService:
         for r in rows:
             policy = self.policy(r[0])
             out.append(r if policy is None else _payload_rows([r], policy)[0])
+        return out
+
+    def redact_spans(self, rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+        """Span rows (``SPAN_COLUMNS`` order, project id first): status message, leftover
+        attributes and kept events redacted under each row's project's policy."""
+        if not self._enabled:
+            return rows
+        out: list[tuple[Any, ...]] = []
+        for r in rows:
+            policy = self.policy(r[0])
+            out.append(r if policy is None else _span_rows([r], policy)[0])
         return out
 
     def _key(self) -> bytes:
