@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -19,6 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 from sqlalchemy import Engine
+from tests.support.servers import free_port
 from tests.support.tenant import unique
 from typer.testing import CliRunner
 
@@ -46,12 +46,6 @@ def _mlflow_bin() -> str | None:
     return shutil.which("mlflow")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def mlflow_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real ``mlflow server`` on a free loopback port, stopped (its whole process group) after."""
@@ -59,7 +53,7 @@ def mlflow_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if binary is None:  # `make test` builds it, so a missing server is a broken setup, not a skip
         pytest.fail("no mlflow server executable: run `make install` (it builds .venv-mlflow)")
     home = tmp_path_factory.mktemp("mlflow")
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}  # no job worker processes
     log = (home / "server.log").open("wb")
     # fmt: off
@@ -248,7 +242,7 @@ def test_cli_import_export_and_errors(cli_env: str, mlflow: MlflowRegistry, engi
     assert bad.exit_code == 1
     assert "must be http(s)" in bad.stderr
     down = runner.invoke(
-        mlflow_app, ["import", "--uri", f"http://127.0.0.1:{_free_port()}", "--project", cli_env]
+        mlflow_app, ["import", "--uri", f"http://127.0.0.1:{free_port()}", "--project", cli_env]
     )
     assert down.exit_code == 1
     assert "cannot be reached" in down.stderr
