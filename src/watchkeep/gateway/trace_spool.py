@@ -35,6 +35,8 @@ from watchkeep.gateway.telemetry import GatewayMetrics
 from watchkeep.ingest.decoded import DecodedEvent, DecodedSpan
 from watchkeep.ingest.group_commit import QueueFull, WriterStopped
 from watchkeep.logs import RepeatedErrorLog
+from watchkeep.security.crypto import keyring_from_settings
+from watchkeep.store.sealing import Sealer, is_sealed
 
 log = logging.getLogger(__name__)
 _SUFFIX = ".spans"
@@ -57,6 +59,8 @@ class Claimed:
     spans: list[DecodedSpan]
     size: int
 
+
+_SPOOL_AAD = b"watchkeep:gateway-spool"
 
 # A span is stored as the list of its fields in DecodedSpan's order, its events last.
 _FIELDS = tuple(f.name for f in fields(DecodedSpan) if f.name != "events")
@@ -117,9 +121,17 @@ def _process_exists(pid: int) -> bool:
 class TraceSpool:
     """A size-capped, ordered folder of spans waiting for the store, shared by processes."""
 
-    def __init__(self, directory: Path, max_bytes: int, *, errors: RepeatedErrorLog | None = None) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        max_bytes: int,
+        *,
+        errors: RepeatedErrorLog | None = None,
+        sealer: Sealer | None = None,
+    ) -> None:
         self.directory = directory
         self.max_bytes = max_bytes
+        self._sealer = sealer  # with an encryption key, spooled prompts are sealed on disk too
         self._errors = errors or RepeatedErrorLog(log)
         self._lock = threading.Lock()
         self._sequence = 0
@@ -133,7 +145,20 @@ class TraceSpool:
         """The spool of ``settings``' database under ``GATEWAY_SPOOL_DIR`` (default: in the home)."""
         root = settings.gateway_spool_dir or settings.home / "gateway-spool"
         digest = hashlib.sha256(settings.resolved_database_url().encode()).hexdigest()[:16]
-        return cls(root / digest, settings.gateway_spool_max_bytes)
+        return cls(root / digest, settings.gateway_spool_max_bytes, sealer=keyring_from_settings(settings))
+
+    def _seal(self, payload: bytes) -> bytes:
+        if self._sealer is None:
+            return payload
+        return self._sealer.seal(payload.decode("utf-8"), _SPOOL_AAD).encode("ascii")
+
+    def _open(self, payload: bytes) -> bytes:
+        text = payload.decode("utf-8")
+        if not is_sealed(text):
+            return payload  # written without a key
+        if self._sealer is None:
+            raise ValueError("the spool file is encrypted and no encryption key is configured")
+        return self._sealer.open(text, _SPOOL_AAD).encode("utf-8")
 
     @property
     def bytes(self) -> int:
@@ -144,7 +169,7 @@ class TraceSpool:
     def write(self, project_id: int, spans: list[DecodedSpan]) -> bool:
         """Keep ``spans`` for replay; False if the spool is full or the disk refused them."""
         try:
-            payload = encode(project_id, spans)
+            payload = self._seal(encode(project_id, spans))
             with self._lock:
                 self._prepare()
                 if time.monotonic() - self._counted_at > _RESCAN_SECONDS or (
@@ -227,7 +252,7 @@ class TraceSpool:
                 continue  # another process claimed it first
             try:
                 payload = mine.read_bytes()
-                project_id, decoded = decode(payload)
+                project_id, decoded = decode(self._open(payload))
             except (OSError, ValueError, TypeError, KeyError, IndexError) as exc:
                 log.error("gateway trace spool file %s cannot be replayed (%s); kept as .bad", path, exc)
                 with contextlib.suppress(OSError):

@@ -28,6 +28,8 @@ from tests.support.gateway import LiveGateway, chat, live_gateway
 from watchkeep.devtools.postgres import TempPostgres
 from watchkeep.gateway.trace_spool import TraceSpool
 from watchkeep.ingest.decoded import DecodedSpan
+from watchkeep.security.crypto import Keyring
+from watchkeep.security.crypto import new_key as new_encryption_key
 from watchkeep.store.engine import is_sqlite, make_engine
 from watchkeep.store.migrate import upgrade
 
@@ -335,3 +337,22 @@ def test_a_spool_file_is_claimed_by_one_process_only(tmp_path: Path) -> None:
     assert [c.project_id for c in again] == [7]
     second.complete(again[0])
     assert first.pending_spans() == 0
+
+
+def test_with_an_encryption_key_spooled_prompts_are_sealed_on_disk(tmp_path: Path) -> None:
+    """The spool holds prompts while the store is away: with a key they are encrypted there
+    too, replay opens them, and a process without the key sets the file aside."""
+    keyring = Keyring.from_keys(new_encryption_key())
+    span = DecodedSpan(
+        "d" * 32, "1" * 16, None, "chat m", 2, 1, 2, 1, None, {"input": "secret-prompt-1"}, {}, "s"
+    )
+    sealed = TraceSpool(tmp_path, 1 << 20, sealer=keyring)
+    assert sealed.write(7, [span])
+    on_disk = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.is_file())
+    assert b"secret-prompt-1" not in on_disk
+    assert on_disk.startswith(b"wkenc:")
+    claimed, unreadable = sealed.claim(max_spans=10)
+    assert (unreadable, claimed[0].spans) == (0, [span])
+    sealed.release(claimed[0])
+    keyless, unreadable = TraceSpool(tmp_path, 1 << 20).claim(max_spans=10)
+    assert (keyless, unreadable) == ([], 1)
