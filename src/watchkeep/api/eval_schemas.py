@@ -11,6 +11,7 @@ from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from watchkeep.api.registry_schemas import StorableIn
 from watchkeep.api.schemas import ns_to_datetime
 from watchkeep.evals.dataset_repository import DatasetSummary, DatasetVersionInfo
 from watchkeep.evals.model import DatasetItem, ItemResult
@@ -48,7 +49,7 @@ class FromTracesIn(_In):
     with_expected: bool = Field(default=False, description="Keep each trace's output as the expected answer.")
 
 
-class FromFeedbackIn(_In):
+class FromFeedbackIn(StorableIn):
     """A version built from feedback labels (score ``score_name``): the monitoring ground truth."""
 
     score_name: str = Field(min_length=1, max_length=200)

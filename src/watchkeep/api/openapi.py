@@ -8,14 +8,14 @@ from fastapi import FastAPI
 
 from watchkeep.api.schemas import ErrorResponse
 
-_BAD_BODY = {
-    "description": "The body is not valid JSON (or not UTF-8)",
-    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}},
-}
+_ERROR = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}}
+_BAD_BODY = {"description": "The body is not valid JSON (or not UTF-8)", "content": _ERROR}
+_BAD_URL = {"description": "The URL holds a NUL byte", "content": _ERROR}
 
 
 def document_common_errors(app: FastAPI) -> None:
-    """Every operation that takes a JSON body can answer 400 when the body does not parse."""
+    """Every operation that takes a JSON body can answer 400 when the body does not parse,
+    and every one with path or query parameters when its URL holds a NUL byte."""
     build = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -27,6 +27,8 @@ def document_common_errors(app: FastAPI) -> None:
                 content = operation.get("requestBody", {}).get("content", {})
                 if "application/json" in content:
                     operation.setdefault("responses", {}).setdefault("400", _BAD_BODY)
+                if operation.get("parameters"):  # a NUL byte in a path or query value is a 400
+                    operation.setdefault("responses", {}).setdefault("400", _BAD_URL)
         schema.setdefault("components", {}).setdefault("schemas", {}).setdefault(
             "ErrorResponse",
             {

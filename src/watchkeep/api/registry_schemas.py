@@ -45,24 +45,26 @@ def _bounded_json(value: dict[str, Any]) -> dict[str, Any]:
     return value
 
 
-class _In(BaseModel):
+class StorableIn(BaseModel):
+    """A request body every string of which a database can store."""
+
     model_config = ConfigDict(extra="forbid")
 
     @model_validator(mode="after")
-    def _storable(self) -> _In:
+    def _storable(self) -> StorableIn:
         """No NUL characters, NaN or infinities anywhere: PostgreSQL cannot store them."""
         check_storable_json(self.model_dump(), "body")
         return self
 
 
-class MessageIn(_In):
+class MessageIn(StorableIn):
     """One chat message of a template."""
 
     role: str = Field(min_length=1, max_length=32, description="One of the roles the sandbox accepts.")
     content: str = Field(max_length=MAX_TEMPLATE_CHARS)
 
 
-class ModelVersionIn(_In):
+class ModelVersionIn(StorableIn):
     """A model version: its backend and parameters, artifact, metadata and lineage."""
 
     backend: str = Field(min_length=1, max_length=100, description="A gateway provider kind, e.g. `openai`.")
@@ -79,7 +81,7 @@ class ModelVersionIn(_In):
     _check_json = field_validator("params", "metadata")(_bounded_json)
 
 
-class PromptVersionIn(_In):
+class PromptVersionIn(StorableIn):
     """A prompt version: a Jinja2 template (text or chat messages), model settings, a commit message."""
 
     template: str | list[MessageIn] = Field(description="Text, or a list of `{role, content}` messages.")
@@ -106,7 +108,7 @@ class PromptVersionIn(_In):
         return [m.model_dump() for m in self.template]
 
 
-class AliasMoveIn(_In):
+class AliasMoveIn(StorableIn):
     """Point an alias at a version, or remove it (`version` null)."""
 
     version: int | None = Field(ge=1, le=2**31 - 1)
@@ -114,7 +116,7 @@ class AliasMoveIn(_In):
     force: bool = Field(default=False, description="Past the promotion policy (registry:admin, a reason).")
 
 
-class RollbackIn(_In):
+class RollbackIn(StorableIn):
     """Move an alias back to its previous version."""
 
     reason: str | None = Field(default=None, max_length=MAX_REASON_CHARS)

@@ -201,6 +201,10 @@ def test_from_traces_keeps_the_trace_and_from_feedback_needs_labels(api: Api) ->
         "/api/v1/datasets/fb/from-feedback", json={"score_name": "correct"}, headers=api.auth
     )
     assert no_labels.status_code == 422
+    nul = api.client.post(  # PostgreSQL cannot store a NUL: refused up front, never a 500
+        "/api/v1/datasets/fb/from-feedback", json={"score_name": "cor\u0000rect"}, headers=api.auth
+    )
+    assert nul.status_code == 422, nul.text
     score = {"name": "correct", "value": "no", "label": "yes", "trace_id": trace_id}
     assert api.client.post("/api/v1/scores", json=score, headers=api.auth).status_code == 201
     labelled = api.client.post(

@@ -61,7 +61,7 @@ class AuditPageOut(BaseModel):
     next_after_seq: int | None
 
 
-@router.get("/audit", response_model=AuditPageOut, responses=errors(401, 403, 422))
+@router.get("/audit", response_model=AuditPageOut, responses=errors(400, 401, 403, 422))
 def list_audit(
     request: Request,
     principal: Annotated[Principal, Depends(require(Permission.AUDIT_READ))],

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
-from watchkeep.api.registry_schemas import ALIAS_PATTERN, NAME_PATTERN, _In
+from watchkeep.api.registry_schemas import ALIAS_PATTERN, NAME_PATTERN, StorableIn
 from watchkeep.api.schemas import ns_to_datetime
 from watchkeep.gateway.config import NAME as ROUTE_PATTERN
 from watchkeep.registry.canary import CanaryPolicy, Decision, MetricReport, decide
@@ -16,7 +16,7 @@ from watchkeep.registry.canary_figures import default_policy, metric_rule
 from watchkeep.registry.canary_repository import Canary
 
 
-class MetricIn(_In):
+class MetricIn(StorableIn):
     """One compared metric; unset fields take the metric's defaults (``canary_figures``)."""
 
     name: str = Field(
@@ -28,9 +28,9 @@ class MetricIn(_In):
     tolerance: float | None = Field(default=None, gt=0, le=1e12)
 
 
-class CanaryIn(_In):
+class CanaryIn(StorableIn):
     """Start a canary: the candidate alias's version against the baseline's on a route
-    (``_In``: no NUL characters, which PostgreSQL cannot store)."""
+    (``StorableIn``: no NUL characters, which PostgreSQL cannot store)."""
 
     name: Annotated[str, Field(pattern=NAME_PATTERN, description="The registered model.")]
     route: Annotated[str, Field(pattern=ROUTE_PATTERN, description="The gateway route whose calls compare.")]
@@ -65,7 +65,7 @@ class CanaryIn(_In):
         )
 
 
-class StopIn(_In):
+class StopIn(StorableIn):
     reason: str | None = Field(default=None, max_length=2000)
 
 

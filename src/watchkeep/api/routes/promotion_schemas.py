@@ -6,10 +6,10 @@ from dataclasses import asdict
 from typing import Annotated, Literal
 
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from watchkeep.api.errors import ApiError
-from watchkeep.api.registry_schemas import MAX_REASON_CHARS
+from watchkeep.api.registry_schemas import MAX_REASON_CHARS, StorableIn
 from watchkeep.registry.gate_evidence import GateEvidence
 from watchkeep.registry.policy import GateRequirement, PromotionPolicy
 from watchkeep.registry.promotion import MAX_EVALUATORS, MAX_REQUIREMENTS, PromotionRefused
@@ -19,11 +19,7 @@ from watchkeep.security.keys import Principal
 ROLE_PATTERN = r"^[a-z][a-z_]{0,31}$"
 
 
-class _In(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class GateRequirementIn(_In):
+class GateRequirementIn(StorableIn):
     """One gate: the candidate's evaluation on ``dataset`` must not regress from the current one's."""
 
     dataset: str = Field(min_length=1, max_length=220, description='"qa" (newest common version) or "qa@3"')
@@ -32,7 +28,7 @@ class GateRequirementIn(_In):
     max_drop: float = Field(default=0.0, ge=0.0, lt=1.0)
 
 
-class PromotionPolicyIn(_In):
+class PromotionPolicyIn(StorableIn):
     """What a promotion of the alias requires, and which roles may force past it."""
 
     required_gates: list[GateRequirementIn] = Field(default_factory=list, max_length=MAX_REQUIREMENTS)
@@ -67,7 +63,7 @@ class PromotionPolicyOut(BaseModel):
     allow_force_roles: list[str]
 
 
-class PromoteIn(_In):
+class PromoteIn(StorableIn):
     """Move the alias to ``version`` under its policy; ``force`` (registry:admin) needs a reason."""
 
     version: int = Field(ge=1, le=2**31 - 1)
