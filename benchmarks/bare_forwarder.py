@@ -1,7 +1,8 @@
 """The floor of the gateway benchmark: the least an ASGI proxy on this stack can add.
 
 A bare uvicorn app that reads the body, picks the upstream by model and forwards it over
-a pooled aiohttp session: no keys, routing table, policies, metrics or tracing. What
+a pooled aiohttp session: no keys, routing table, policies, metrics or tracing. A
+``"stream": true`` request is relayed chunk by chunk as the upstream sends it. What
 watchkeep adds above this is its own cost; what this adds is the stack's and the
 machine's (loopback hops, process wake-ups).
 
@@ -25,6 +26,20 @@ async def _reply(send: Any, status: int, body: bytes) -> None:
         {"type": "http.response.start", "status": status, "headers": [(b"content-type", b"application/json")]}
     )
     await send({"type": "http.response.body", "body": body})
+
+
+async def _relay(send: Any, response: aiohttp.ClientResponse) -> None:
+    """Each piece of a streamed answer as it arrives (the time to first chunk's floor)."""
+    await send(
+        {
+            "type": "http.response.start",
+            "status": response.status,
+            "headers": [(b"content-type", b"text/event-stream")],
+        }
+    )
+    async for piece in response.content.iter_any():
+        await send({"type": "http.response.body", "body": piece, "more_body": True})
+    await send({"type": "http.response.body", "body": b""})
 
 
 async def app(scope: Any, receive: Any, send: Any) -> None:
@@ -51,8 +66,12 @@ async def app(scope: Any, receive: Any, send: Any) -> None:
             break
     if _session is None:
         _session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
-    upstream = _UPSTREAMS[orjson.loads(body)["model"]]
+    request = orjson.loads(body)
+    upstream = _UPSTREAMS[request["model"]]
     async with _session.post(
         f"{upstream}/v1/chat/completions", data=body, headers={"content-type": "application/json"}
     ) as response:
-        await _reply(send, response.status, await response.read())
+        if request.get("stream"):
+            await _relay(send, response)
+        else:
+            await _reply(send, response.status, await response.read())

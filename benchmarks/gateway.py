@@ -61,8 +61,8 @@ class Target:
     key: str
     pid: int | None = None
 
-    def raw(self, model: str) -> bytes:
-        body = orjson.dumps({**BODY, "model": model})
+    def raw(self, model: str, stream: bool = False) -> bytes:
+        body = orjson.dumps({**BODY, "model": model, **({"stream": True} if stream else {})})
         return (
             f"POST {self.path} HTTP/1.1\r\nhost: {self.host}\r\ncontent-type: application/json\r\n"
             f"authorization: Bearer {self.key}\r\ncontent-length: {len(body)}\r\n\r\n"
@@ -91,11 +91,14 @@ class Conn:
         self.reader, self.writer = reader, writer
         self.idle_since = time.monotonic()
 
-    async def send(self, raw: bytes) -> int:
+    async def send(self, raw: bytes) -> tuple[int, float]:
+        """The status and when the first chunk of the body arrived (a streamed answer's first
+        event; the whole body otherwise)."""
         self.writer.write(raw)
         head = await self.reader.readuntil(b"\r\n\r\n")
         status = int(head[9:12])
         lower = head.lower()
+        first = 0.0
         at = lower.find(b"content-length:")
         if at >= 0:
             length = int(lower[at + 15 : lower.find(b"\r\n", at)])
@@ -104,9 +107,10 @@ class Conn:
             while True:
                 size = int((await self.reader.readuntil(b"\r\n")).strip(), 16)
                 await self.reader.readexactly(size + 2)
+                first = first or time.perf_counter()
                 if size == 0:
                     break
-        return status
+        return status, first or time.perf_counter()
 
 
 class Pool:
@@ -129,16 +133,17 @@ class Pool:
             conn.writer.close()
         return Conn(*await asyncio.open_connection(self.target.host, self.target.port))
 
-    async def send(self, raw: bytes) -> bool:
+    async def send(self, raw: bytes) -> float | None:
+        """When the answer's first body chunk arrived; None when the call failed."""
         conn = await self._connection()
         try:
-            status = await conn.send(raw)
+            status, first = await conn.send(raw)
         except (OSError, asyncio.IncompleteReadError, ValueError):
             conn.writer.close()
-            return False
+            return None
         conn.idle_since = time.monotonic()
         self.idle.append(conn)
-        return status == 200
+        return first if status == 200 else None
 
     def close(self) -> None:
         for conn in self.idle:
@@ -153,22 +158,24 @@ async def open_loop(
     seconds: float,
     pool: Pool | None = None,
     result: Result | None = None,
+    stream: bool = False,
 ) -> Result:
-    """``rate`` requests/s for ``seconds``; latency from each request's scheduled time.
+    """``rate`` requests/s for ``seconds``; latency from each request's scheduled time to the
+    whole answer, or with ``stream`` to its first streamed chunk (time to first chunk).
 
     With ``pool`` and ``result`` given, connections stay open and latencies accumulate
-    across calls (the interleaved slices of ``added_latency``).
+    across calls (the interleaved slices of ``interleaved``).
     """
     own_pool = pool is None
     pool = pool or Pool(target)
-    raw, result = target.raw(model), result or Result()
+    raw, result = target.raw(model, stream), result or Result()
     start = time.perf_counter() + 0.05
     count = int(rate * seconds)
 
     async def one(at: float) -> None:
-        ok = await pool.send(raw)
-        if ok:
-            result.latencies_ms.append((time.perf_counter() - at) * 1000)
+        first = await pool.send(raw)
+        if first is not None:
+            result.latencies_ms.append(((first if stream else time.perf_counter()) - at) * 1000)
         else:
             result.errors += 1
 
@@ -186,24 +193,24 @@ async def open_loop(
     return result
 
 
-async def added_latency(
-    plain: Target, target: Target, model: str, rate: float, seconds: float, slices: int = 8
-) -> tuple[Result, Result]:
-    """Open-loop runs of the upstream alone and through ``target``, interleaved.
+async def interleaved(
+    targets: list[Target], model: str, rate: float, seconds: float, stream: bool = False, slices: int = 8
+) -> list[Result]:
+    """Open-loop runs of each target (the upstream alone first), interleaved.
 
-    Each gets ``seconds`` in all, cut into slices taken in ABBA order (direct, target,
-    target, direct, ...): this VM's speed drifts by a fifth within seconds, and two
-    back-to-back runs would count that drift as latency the proxy added.
+    Each gets ``seconds`` in all, cut into slices taken in ABBA order (direct, proxies...,
+    proxies... reversed, direct, ...): this VM's speed drifts by a fifth within seconds, and
+    back-to-back runs would count that drift as latency a proxy added.
     """
-    pools = {plain.name: Pool(plain), target.name: Pool(target)}
-    results = {plain.name: Result(), target.name: Result()}
+    pools = [Pool(t) for t in targets]
+    results = [Result() for _ in targets]
     for i in range(slices):
-        order = (plain, target) if i % 2 == 0 else (target, plain)
-        for t in order:
-            await open_loop(t, model, rate, seconds / slices, pools[t.name], results[t.name])
-    for pool in pools.values():
+        order = range(len(targets)) if i % 2 == 0 else reversed(range(len(targets)))
+        for k in order:
+            await open_loop(targets[k], model, rate, seconds / slices, pools[k], results[k], stream)
+    for pool in pools:
         pool.close()
-    return results[plain.name], results[target.name]
+    return results
 
 
 async def closed_loop(
@@ -220,7 +227,7 @@ async def closed_loop(
         while time.perf_counter() < deadline and (limit is None or sent < limit):
             sent += 1
             t = time.perf_counter()
-            if await pool.send(raw):
+            if await pool.send(raw) is not None:
                 result.latencies_ms.append((time.perf_counter() - t) * 1000)
             else:
                 result.errors += 1
@@ -300,16 +307,21 @@ def litellm_config(upstreams: dict[str, str]) -> dict[str, object]:
     }
 
 
+Percentiles = tuple[float, float, float]  # added p50, p95, p99 in ms
+
+
 @dataclass
 class Figures:
-    added: dict[str, tuple[float, float]] = field(default_factory=dict)  # label -> (p50, p99) added ms
+    added: dict[str, Percentiles] = field(default_factory=dict)  # label -> added ms
     errors: dict[str, int] = field(default_factory=dict)
     rps: float = 0.0
     rss_warm: float = 0.0
     rss_soak: float = 0.0
     soaked: int = 0
     note: str = ""
-    floor: dict[str, tuple[float, float]] = field(default_factory=dict)  # the bare forwarder's added ms
+    floor: dict[str, Percentiles] = field(default_factory=dict)  # the bare forwarder's added ms
+    ttft: dict[str, Percentiles] = field(default_factory=dict)  # added time to the first chunk
+    floor_ttft: dict[str, Percentiles] = field(default_factory=dict)
 
 
 def run_all(args: argparse.Namespace) -> tuple[Figures, Figures | None, str]:
@@ -322,10 +334,13 @@ def run_all(args: argparse.Namespace) -> tuple[Figures, Figures | None, str]:
         started([*mock, "--port", str(up0)], f"{upstreams['m0']}/_stats"),
         started([*mock, "--port", str(up50), "--latency-ms", "50"], f"{upstreams['m50']}/_stats"),
     ):
-        direct_all = _Router(up0, up50)
-        ours = _watchkeep(tmp, upstreams, args, rates, direct_all)
-        ours.floor = _bare(upstreams, args, rates, direct_all)
-        peer, peer_note = _litellm(tmp, upstreams, args, rates, direct_all)
+        direct = _Router(up0, up50)
+        with _watchkeep(tmp, upstreams, args) as ours_target, _bare(upstreams, args) as bare:
+            ours = asyncio.run(_measure_routed(ours_target, direct, args, rates, bare))
+        ours.note = f"{args.workers} worker(s), every request traced into SQLite"
+        peer, peer_note = (
+            (None, "skipped") if args.latency_only else _litellm(tmp, upstreams, args, rates, direct)
+        )
     return ours, peer, peer_note
 
 
@@ -336,45 +351,78 @@ class _Router(Target):
         super().__init__("direct", "127.0.0.1", port0, "/v1/chat/completions", "none")
         self.port50 = port50
 
+    def plain(self, model: str) -> Target:
+        port = self.port if model == "m0" else self.port50
+        return Target("direct", "127.0.0.1", port, "/v1/chat/completions", "none")
+
+
+def _over(base: Result, run: Result) -> Percentiles:
+    return tuple(run.pct(q) - base.pct(q) for q in (0.5, 0.95, 0.99))  # type: ignore[return-value]
+
 
 async def _added(
-    target: Target, direct: _Router, args: argparse.Namespace, rates: list[float], figures: Figures
+    target: Target,
+    direct: _Router,
+    args: argparse.Namespace,
+    rates: list[float],
+    figures: Figures,
+    floor: Target | None = None,
 ) -> None:
-    """Added p50/p99 over calling each upstream directly, at each open-loop rate."""
-    await closed_loop(target, "m0", 8, 2.0)
+    """Added p50/p95/p99 over calling each upstream directly, at each open-loop rate, and
+    with ``floor`` (the bare forwarder) measured in the same interleaved slices, its figures
+    and both proxies' added time to the first streamed chunk at the highest rate."""
+    proxies = [target] if floor is None else [target, floor]
+    for proxy in proxies:
+        await closed_loop(proxy, "m0", 8, 2.0)
     for model in ("m0", "m50"):
-        port = direct.port if model == "m0" else direct.port50
-        plain = Target("direct", "127.0.0.1", port, "/v1/chat/completions", "none")
         for rate in rates:
-            base, run = await added_latency(plain, target, model, rate, args.seconds)
+            base, run, *bare = await interleaved([direct.plain(model), *proxies], model, rate, args.seconds)
             label = f"{model[1:]} ms @ {rate:g}/s"
-            figures.added[label] = (run.pct(0.5) - base.pct(0.5), run.pct(0.99) - base.pct(0.99))
+            figures.added[label] = _over(base, run)
             figures.errors[label] = run.errors
+            if bare:
+                figures.floor[label] = _over(base, bare[0])
+        if floor is not None and args.ttft_seconds > 0:
+            rate = max(rates)
+            base, run, bare_run = await interleaved(
+                [direct.plain(model), target, floor], model, rate, args.ttft_seconds, stream=True
+            )
+            label = f"{model[1:]} ms @ {rate:g}/s"
+            figures.ttft[label], figures.floor_ttft[label] = _over(base, run), _over(base, bare_run)
+            figures.errors[f"stream {label}"] = run.errors + bare_run.errors
 
 
 async def _measure_routed(
-    target: Target, direct: _Router, args: argparse.Namespace, rates: list[float], soak: int, warmup: int
+    target: Target,
+    direct: _Router,
+    args: argparse.Namespace,
+    rates: list[float],
+    floor: Target | None = None,
+    peer: bool = False,
 ) -> Figures:
     figures = Figures()
-    await _added(target, direct, args, rates, figures)
+    await _added(target, direct, args, rates, figures, floor)
+    if args.latency_only:
+        return figures
     top = await closed_loop(target, "m0", args.concurrency, args.seconds)
     figures.rps = top.rps
     figures.errors["throughput"] = top.errors
     assert target.pid is not None
     # Memory settles over the first requests (allocator arenas, SQLite's page cache, pools):
     # the warm reading comes after a warm-up soak, so growth means what keeps growing.
-    await closed_loop(target, "m0", args.concurrency, 3600, limit=warmup)
+    await closed_loop(target, "m0", args.concurrency, 3600, limit=args.peer_warmup if peer else args.warmup)
     figures.rss_warm = rss_mib(target.pid)
-    soaked = await closed_loop(target, "m0", args.concurrency, 3600, limit=soak)
+    soaked = await closed_loop(
+        target, "m0", args.concurrency, 3600, limit=args.peer_soak if peer else args.soak
+    )
     figures.soaked = len(soaked.latencies_ms)
     figures.errors["soak"] = soaked.errors
     figures.rss_soak = rss_mib(target.pid)
     return figures
 
 
-def _watchkeep(
-    tmp: Path, upstreams: dict[str, str], args: argparse.Namespace, rates: list[float], direct: _Router
-) -> Figures:
+@contextlib.contextmanager
+def _watchkeep(tmp: Path, upstreams: dict[str, str], args: argparse.Namespace) -> Iterator[Target]:
     config = tmp / "routes.yaml"
     config.write_text(yaml.safe_dump(routes(upstreams)))
     env = {**os.environ, "WATCHKEEP_HOME": str(tmp / "home"), "WATCHKEEP_LOG_LEVEL": "WARNING"}
@@ -388,16 +436,12 @@ def _watchkeep(
         f"http://127.0.0.1:{port}/readyz",
         env,
     ) as pid:
-        target = Target("watchkeep", "127.0.0.1", port, "/v1/chat/completions", key, pid)
-        figures = asyncio.run(_measure_routed(target, direct, args, rates, args.soak, args.warmup))
-    figures.note = f"{args.workers} worker(s), every request traced into SQLite"
-    return figures
+        yield Target("watchkeep", "127.0.0.1", port, "/v1/chat/completions", key, pid)
 
 
-def _bare(
-    upstreams: dict[str, str], args: argparse.Namespace, rates: list[float], direct: _Router
-) -> dict[str, tuple[float, float]]:
-    """Added latency of benchmarks/bare_forwarder.py, with as many workers as watchkeep."""
+@contextlib.contextmanager
+def _bare(upstreams: dict[str, str], args: argparse.Namespace) -> Iterator[Target]:
+    """benchmarks/bare_forwarder.py, with as many workers as watchkeep."""
     env = {
         **os.environ,
         "UPSTREAMS": orjson.dumps(upstreams).decode(),
@@ -407,10 +451,7 @@ def _bare(
     cmd = [sys.executable, "-m", "uvicorn", "bare_forwarder:app", "--port", str(port), "--no-access-log"]
     cmd += ["--log-level", "warning", "--workers", str(args.workers)]
     with started(cmd, f"http://127.0.0.1:{port}/readyz", env) as pid:
-        figures = Figures()
-        target = Target("bare", "127.0.0.1", port, "/v1/chat/completions", "none", pid)
-        asyncio.run(_added(target, direct, args, rates, figures))
-    return figures.added
+        yield Target("bare", "127.0.0.1", port, "/v1/chat/completions", "none", pid)
 
 
 def _litellm(
@@ -445,16 +486,19 @@ def _litellm(
     try:
         with started(cmd, f"http://127.0.0.1:{port}/health/liveliness", env, timeout=180) as pid:
             target = Target("litellm", "127.0.0.1", port, "/v1/chat/completions", MASTER_KEY, pid)
-            figures = asyncio.run(
-                _measure_routed(target, direct, args, rates, args.peer_soak, args.peer_warmup)
-            )
+            figures = asyncio.run(_measure_routed(target, direct, args, rates, peer=True))
     except RuntimeError as exc:
         return None, f"LiteLLM {version} failed: {exc}"
     return figures, f"LiteLLM {version}, {args.peer_workers} worker(s)"
 
 
+def args_latency_only(figures: Figures) -> bool:
+    """A ``--latency-only`` run: no throughput, soak or memory figures."""
+    return figures.rps == 0.0
+
+
 def table(ours: Figures, peer: Figures | None, peer_note: str) -> str:
-    rows = [f"{'figure':34} {'watchkeep':>12} {'LiteLLM':>12} {'ratio':>8} {'bare fwd':>9}"]
+    rows = [f"{'figure':42} {'watchkeep':>12} {'LiteLLM':>12} {'ratio':>8} {'bare fwd':>9}"]
 
     def row(name: str, a: float, b: float | None, unit: str, floor: float | None = None) -> None:
         higher_better = "requests/s" in name
@@ -463,13 +507,26 @@ def table(ours: Figures, peer: Figures | None, peer_note: str) -> str:
             ratio = f"{(a / b if higher_better else b / a):.1f}x"
         bs = f"{b:.2f}{unit}" if b is not None else "n/a"
         fs = f"{floor:.2f}" if floor is not None else ""
-        rows.append(f"{name:34} {a:>10.2f}{unit:2} {bs:>12} {ratio:>8} {fs:>9}")
+        rows.append(f"{name:42} {a:>10.2f}{unit:2} {bs:>12} {ratio:>8} {fs:>9}")
 
-    for label, (p50, p99) in ours.added.items():
+    for label, ms in ours.added.items():
         theirs = peer.added.get(label) if peer else None
         floor = ours.floor.get(label)
-        row(f"added p50 ms, upstream {label}", p50, theirs[0] if theirs else None, "", floor and floor[0])
-        row(f"added p99 ms, upstream {label}", p99, theirs[1] if theirs else None, "", floor and floor[1])
+        for i, q in enumerate(("p50", "p95", "p99")):
+            row(
+                f"added {q} ms, upstream {label}",
+                ms[i],
+                theirs[i] if theirs else None,
+                "",
+                floor[i] if floor else None,
+            )
+    for label, ms in ours.ttft.items():
+        floor = ours.floor_ttft.get(label)
+        for i, q in enumerate(("p50", "p95")):
+            row(f"stream 1st chunk added {q}, {label}", ms[i], None, "", floor[i] if floor else None)
+    if args_latency_only(ours):
+        rows.append(f"errors: watchkeep {ours.errors}")
+        return "\n".join(rows)
     row("sustained requests/s (0 ms)", ours.rps, peer.rps if peer else None, "")
     row("RSS MiB after warm-up", ours.rss_warm, peer.rss_warm if peer else None, "")
     row("RSS MiB after soak", ours.rss_soak, peer.rss_soak if peer else None, "")
@@ -480,7 +537,7 @@ def table(ours: Figures, peer: Figures | None, peer_note: str) -> str:
     rows.append("bare fwd: benchmarks/bare_forwarder.py (uvicorn + aiohttp, nothing else), same workers")
     at_200 = [v for k, v in ours.added.items() if "@ 200/s" in k]
     p50 = max((v[0] for v in at_200), default=float("nan"))
-    p99 = max((v[1] for v in at_200), default=float("nan"))
+    p99 = max((v[2] for v in at_200), default=float("nan"))
     rows.append(
         f"targets: added p50 <= 1 ms at 200/s (worst {p50:.2f}): "
         f"{'met' if p50 <= TARGET_ADDED_P50_MS else 'MISSED'}; "
@@ -498,6 +555,17 @@ def main() -> None:
     parser.add_argument("--rates", default="20,200", help="Open-loop request rates for the latency figures.")
     parser.add_argument(
         "--seconds", type=float, default=10.0, help="Length of each latency and throughput run."
+    )
+    parser.add_argument(
+        "--ttft-seconds",
+        type=float,
+        default=6.0,
+        help="Length of each streaming run (time to the first chunk; 0 skips it).",
+    )
+    parser.add_argument(
+        "--latency-only",
+        action="store_true",
+        help="Only the added latency and time to first chunk (no throughput, soak, memory or peer).",
     )
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument(

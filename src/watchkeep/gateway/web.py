@@ -7,13 +7,14 @@ Errors use OpenAI's error object so OpenAI clients raise their usual exceptions.
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import orjson
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import Response, StreamingResponse
+from fastapi.responses import Response
 from fastapi.routing import APIRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -30,6 +31,11 @@ from watchkeep.security.keys import KeyVerifier, Principal
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1", tags=["gateway"])
 _JSON_TYPE = (b"content-type", b"application/json")
+_SSE_HEADERS = [
+    (b"content-type", b"text/event-stream; charset=utf-8"),
+    (b"cache-control", b"no-cache"),
+    (b"x-accel-buffering", b"no"),
+]
 HeaderMap = dict[bytes, bytes]
 
 
@@ -48,6 +54,50 @@ class JsonResponse(Response):
         self.body = body
         self.background = None
         self.raw_headers = [_JSON_TYPE, (b"content-length", str(len(body)).encode()), *(headers or ())]
+
+
+class EventStream(Response):
+    """Server-sent events written straight to ASGI ``send``, each as it is produced.
+
+    Starlette's ``StreamingResponse`` runs every stream in an anyio task group with a second
+    task listening for the disconnect, which cost the first chunk about a third of a
+    millisecond here. This runs the stream in the request's own task with one small watcher
+    task: when the client goes, the watcher cancels the stream where it waits (upstream
+    chunk or socket), the relay records 499 and closes the upstream connection, and the
+    cancellation is absorbed, as Starlette's task group did.
+    """
+
+    def __init__(self, events: AsyncIterator[bytes], headers: list[tuple[bytes, bytes]]) -> None:
+        self.status_code = 200
+        self.background = None
+        self.events = events
+        self.raw_headers = [*_SSE_HEADERS, *headers]
+        self._gone = False
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+
+        async def watch() -> None:
+            # The body is read: the next message is the disconnect (or the response's end,
+            # after which this watcher is cancelled before it runs).
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            self._gone = True
+            task.cancel()
+
+        watcher = asyncio.get_running_loop().create_task(watch())
+        try:
+            await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
+            async for event in self.events:
+                await send({"type": "http.response.body", "body": event, "more_body": True})
+            await send({"type": "http.response.body", "body": b""})
+        except asyncio.CancelledError:
+            if not self._gone:
+                raise
+            task.uncancel()
+        finally:
+            watcher.cancel()
 
 
 class GatewayAuth:
@@ -128,11 +178,7 @@ async def chat_completions(request: Request) -> Response:
         cache = _cache_wish(headers)
         if req.stream:
             events = await gateway.open_stream(req, record, cache)
-            return StreamingResponse(
-                _finishing(gateway, record, key, events),
-                media_type="text/event-stream",
-                headers=_headers(record, {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}),
-            )
+            return EventStream(_finishing(gateway, record, key, events), _raw_headers(record))
         result = await gateway.chat(req, record, cache)
     except GatewayError as exc:
         return _failed(gateway, exc, record, key)
@@ -148,7 +194,9 @@ def _failed(gateway: Gateway, exc: GatewayError, record: CallRecord | None, key:
     return _error(exc, record)
 
 
-async def _finishing(gateway: Gateway, record: CallRecord, key: str, events: Any) -> Any:
+async def _finishing(
+    gateway: Gateway, record: CallRecord, key: str, events: AsyncIterator[bytes]
+) -> AsyncIterator[bytes]:
     try:
         async for event in events:
             yield event
@@ -161,16 +209,6 @@ def _raw_headers(record: CallRecord) -> list[tuple[bytes, bytes]]:
         (b"x-watchkeep-trace-id", record.trace_id.encode()),
         (b"x-watchkeep-cache", b"hit" if record.cache_hit else b"miss"),
     ]
-
-
-def _headers(record: CallRecord, extra: dict[str, str] | None = None) -> dict[str, str]:
-    headers = {
-        "x-watchkeep-trace-id": record.trace_id,
-        "x-watchkeep-cache": "hit" if record.cache_hit else "miss",
-    }
-    if extra:
-        headers.update(extra)
-    return headers
 
 
 @router.post("/embeddings", openapi_extra=openai_schema.EMBEDDINGS, summary="Embeddings (OpenAI-compatible)")

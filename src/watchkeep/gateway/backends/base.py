@@ -46,8 +46,10 @@ class Backend(Protocol):
         """A ``chat.completion`` object."""
         ...
 
-    def stream(self, body: Json) -> AsyncIterator[Json]:
-        """``chat.completion.chunk`` objects; closing the iterator cancels the upstream call."""
+    def stream(self, body: Json) -> AsyncIterator[list[Json]]:
+        """``chat.completion.chunk`` objects in batches, each batch the chunks that arrived
+        together (the relay writes a batch to the client at once: one write, not one per
+        chunk); never an empty batch. Closing the iterator cancels the upstream call."""
         ...
 
     async def embeddings(self, body: Json) -> Json:

@@ -102,7 +102,7 @@ class LlamaCppBackend:
         result = await self._run(lambda: self._server(True).handle_embeddings(body))
         return self._named(result, body)
 
-    async def stream(self, body: Json) -> AsyncIterator[Json]:
+    async def stream(self, body: Json) -> AsyncIterator[list[Json]]:
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[Any] = asyncio.Queue()
         stop = threading.Event()
@@ -135,7 +135,7 @@ class LlamaCppBackend:
                         err = _error(item)
                         if err is not None:
                             raise err
-                        yield self._named(item, body)
+                        yield [self._named(item, body)]
                 finally:
                     stop.set()  # the next token's callback returns True: llama.cpp stops
 

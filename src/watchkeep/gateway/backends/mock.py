@@ -81,7 +81,7 @@ class MockBackend:
             },
         }
 
-    async def stream(self, body: Json) -> AsyncIterator[Json]:
+    async def stream(self, body: Json) -> AsyncIterator[list[Json]]:
         await self._before()
         m = self._spec
         text = self.reply(body)
@@ -101,18 +101,21 @@ class MockBackend:
                 await asyncio.sleep(m.chunk_delay_ms / 1000)
             content = piece if i == 0 else " " + piece
             delta: Json = {"role": "assistant", "content": content} if i == 0 else {"content": content}
-            yield {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]}
-        yield {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
+            yield [{**base, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]}]
         prompt, completion = self._prompt_tokens(body), len(words)
-        yield {
-            **base,
-            "choices": [],
-            "usage": {
-                "prompt_tokens": prompt,
-                "completion_tokens": completion,
-                "total_tokens": prompt + completion,
+        finish = {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
+        yield [
+            finish,
+            {
+                **base,
+                "choices": [],
+                "usage": {
+                    "prompt_tokens": prompt,
+                    "completion_tokens": completion,
+                    "total_tokens": prompt + completion,
+                },
             },
-        }
+        ]
 
     async def embeddings(self, body: Json) -> Json:
         await self._before()

@@ -65,6 +65,29 @@ def _json(content: bytes) -> Json:
     return value
 
 
+def _events(lines: list[bytes]) -> tuple[list[Json], bool, UpstreamError | None]:
+    """The chunks in these server-sent event lines, whether ``[DONE]`` ended them, and the
+    failure a malformed or error event stopped them at (the chunks before it still count:
+    the client gets them, then the stream's error event)."""
+    batch: list[Json] = []
+    for raw in lines:
+        line = raw.strip()
+        if not line.startswith(b"data:"):
+            continue
+        data = line[5:].strip()
+        if data == b"[DONE]":
+            return batch, True, None
+        try:
+            chunk = _json(data)
+        except UpstreamError as exc:
+            return batch, False, exc
+        if "error" in chunk and "choices" not in chunk:
+            log.warning("upstream stream failed: %s", error_summary(chunk))
+            return batch, False, UpstreamError("the upstream stream failed")
+        batch.append(chunk)
+    return batch, False, None
+
+
 async def _status_error(response: aiohttp.ClientResponse) -> UpstreamError:
     try:
         detail = error_summary(orjson.loads(await response.content.read(_ERROR_BYTES)))
@@ -139,7 +162,7 @@ class OpenAICompatibleBackend:
     async def embeddings(self, body: Json) -> Json:
         return await self._post("embeddings", body)
 
-    async def stream(self, body: Json) -> AsyncIterator[Json]:
+    async def stream(self, body: Json) -> AsyncIterator[list[Json]]:
         with self.in_flight:
             try:
                 response = await self._client().post(
@@ -151,19 +174,24 @@ class OpenAICompatibleBackend:
             try:
                 if response.status != 200:
                     raise await _status_error(response)
-                async for raw in response.content:
-                    line = raw.strip()
-                    if not line.startswith(b"data:"):
-                        continue
-                    data = line[5:].strip()
-                    if data == b"[DONE]":
+                pending = b""
+                # Whatever has arrived, at once: the chunks that came together make one batch.
+                async for data in response.content.iter_any():
+                    lines = (pending + data).split(b"\n")
+                    pending = lines.pop()
+                    batch, done, failure = _events(lines)
+                    if batch:
+                        yield batch
+                    if failure is not None:
+                        raise failure
+                    if done:
                         finished = True
                         return
-                    chunk = _json(data)
-                    if "error" in chunk and "choices" not in chunk:
-                        log.warning("upstream stream failed: %s", error_summary(chunk))
-                        raise UpstreamError("the upstream stream failed")
-                    yield chunk
+                batch, _, failure = _events([pending])
+                if batch:
+                    yield batch
+                if failure is not None:
+                    raise failure
                 finished = True
             except (aiohttp.ClientError, TimeoutError) as exc:
                 raise _transport_error(exc) from None
