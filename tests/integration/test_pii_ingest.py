@@ -135,3 +135,27 @@ def test_status_messages_attributes_and_events_are_stored_masked(api: Api) -> No
         assert plain not in stored
     assert "[EMAIL]" in stored
     assert "[CARD]" in stored
+
+
+def test_phone_regions_add_national_numbers_and_are_validated(api: Api) -> None:
+    _, admin, member = project_keys(api)
+    french = "appelez le 06 12 34 56 78 demain"
+    answer = api.client.put(
+        "/api/v1/privacy/pii",
+        json={"actions": {}, "phone_regions": ["US", "FR"]},
+        headers={"Authorization": f"Bearer {admin}"},
+    )
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["phone_regions"] == ["US", "FR"]
+    assert put_pii(api, admin, {"email": "keep"}).json()["phone_regions"] == ["US", "FR"]  # kept
+    post_spans(api.client, member, chat_trace(5, french, "ok"))
+    assert "[PHONE]" in stored_input(api.client, member, 5)
+    post_spans(api.client, api.key, chat_trace(6, french, "ok"))  # the default: US only
+    assert "06 12 34 56 78" in stored_input(api.client, api.key, 6)
+    for bad in (["XX"], [], ["US", "US"], ["US"] * 9, [1]):
+        refused = api.client.put(
+            "/api/v1/privacy/pii",
+            json={"actions": {}, "phone_regions": bad},
+            headers={"Authorization": f"Bearer {admin}"},
+        )
+        assert refused.status_code == 422, (bad, refused.text)

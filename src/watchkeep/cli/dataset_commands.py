@@ -101,10 +101,23 @@ def _describe(info: DatasetVersionInfo, created: bool | None = None) -> str:
     )
 
 
+def _redacted(engine: Engine, project_id: int, items: list[Any]) -> list[Any]:
+    """Items with PII redacted under the project's policy, as the API stores them."""
+    from watchkeep.security.pii import PiiService
+    from watchkeep.store.privacy_repository import PrivacySettingsRepository
+
+    return PiiService(PrivacySettingsRepository(engine), Settings()).redact_items(project_id, items)
+
+
 def _store(project: str, name: str, items: list[Any], source: dict[str, Any], message: str | None) -> None:
-    with _open(project, create=True) as (_, repo, project_id):
+    with _open(project, create=True) as (engine, repo, project_id):
         info, created = repo.create_version(
-            project_id, name, items, source=source, message=message, created_by="cli"
+            project_id,
+            name,
+            _redacted(engine, project_id, items),
+            source=source,
+            message=message,
+            created_by="cli",
         )
         typer.echo(_describe(info, created))
 

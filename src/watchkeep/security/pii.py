@@ -10,19 +10,28 @@ and helpers that redact what ingest, the gateway, scores and datasets are about 
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import hmac
 import os
 import secrets
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from watchkeep.config import Settings
-from watchkeep.sdk.redact import ACTIONS, ENTITIES, Action, Hasher, default_hasher, redact_text
+from watchkeep.sdk.redact import (
+    ACTIONS,
+    ENTITIES,
+    Action,
+    Hasher,
+    default_hasher,
+    pii_hits,
+    redact_text,
+)
 from watchkeep.store.privacy_repository import PrivacySettingsRepository
 from watchkeep.store.rows import SPAN_COLUMNS
 
@@ -33,9 +42,28 @@ __all__ = [
     "PiiService",
     "PortablePolicy",
     "parse_actions",
+    "parse_regions",
 ]
 
+
+class _DatasetItem(Protocol):
+    @property
+    def input(self) -> Any: ...
+
+    @property
+    def expected(self) -> Any: ...
+
+    @property
+    def metadata(self) -> Any: ...
+
+
+_Item = TypeVar("_Item", bound=_DatasetItem)
+
 CACHE_SECONDS = 5.0
+DEFAULT_REGIONS = ("US",)
+MAX_REGIONS = 8
+"""Each region costs a phone pass over triggered text: a bounded list keeps ingest cheap."""
+_REGIONS_KEY = "phone_regions"  # beside the actions in the stored ``pii`` JSON
 PRESIDIO_ENTITIES = {"person": "PERSON", "location": "LOCATION"}
 _KEY_FILE = "pii_hash.key"
 
@@ -51,6 +79,28 @@ def parse_actions(raw: Mapping[str, Any]) -> dict[str, Action]:
             raise ValueError(f"unknown action {action!r} for {entity} (one of: {', '.join(ACTIONS)})")
         out[entity] = action
     return out
+
+
+def parse_regions(raw: Any) -> tuple[str, ...]:
+    """Validated phone regions (ISO 3166 codes ``phonenumbers`` knows, 1 to
+    ``MAX_REGIONS``, no repeats); raises ``ValueError`` naming what is wrong."""
+    if not isinstance(raw, (list, tuple)) or not 1 <= len(raw) <= MAX_REGIONS:
+        raise ValueError(f"phone_regions must be a list of 1 to {MAX_REGIONS} region codes")
+    known = _supported_regions()
+    for region in raw:
+        if not isinstance(region, str) or region not in known:
+            raise ValueError(f"unknown phone region {region!r} (ISO 3166 codes such as US, DE, FR)")
+    if len(set(raw)) != len(raw):
+        raise ValueError("phone_regions repeats a region")
+    return tuple(raw)
+
+
+def _supported_regions() -> frozenset[str]:
+    try:
+        import phonenumbers
+    except ImportError:  # pragma: no cover - the server always installs it
+        return frozenset(DEFAULT_REGIONS)
+    return frozenset(phonenumbers.SUPPORTED_REGIONS)
 
 
 def default_actions() -> dict[str, Action]:
@@ -80,8 +130,15 @@ def hash_key(settings: Settings) -> bytes:
 class PiiPolicy:
     """One project's actions, applied to texts and JSON-able values."""
 
-    def __init__(self, actions: Mapping[str, Action], hasher: Hasher, presidio: Any | None = None) -> None:
+    def __init__(
+        self,
+        actions: Mapping[str, Action],
+        hasher: Hasher,
+        presidio: Any | None = None,
+        regions: tuple[str, ...] = DEFAULT_REGIONS,
+    ) -> None:
         self.actions = dict(actions)
+        self.regions = regions
         self._hasher = hasher
         self._presidio = presidio
         self.active = any(a != "keep" for a in self.actions.values())
@@ -90,10 +147,24 @@ class PiiPolicy:
         """``value`` redacted (JSON text stays valid JSON)."""
         if not self.active or not value:
             return value
-        out = redact_text(value, self.actions, self._hasher)
+        out = redact_text(value, self.actions, self._hasher, self.regions)
         if self._presidio is not None:
             out = self._names(out)
         return out
+
+    def texts(self, values: Sequence[str | None]) -> list[str | None]:
+        """Each of ``values`` redacted as ``optional`` would, after one trigger pass over
+        them all: a value it proves clean comes back as the same object, untouched."""
+        if self._presidio is not None or not self.active:  # names have no trigger
+            return [self.optional(v) for v in values]
+        found = pii_hits([v for v in values if v], self.regions)
+        if not any(found):
+            return list(values)
+        hits = iter(found)
+        return [v if not v or not next(hits) else self._screened(v) for v in values]
+
+    def _screened(self, value: str) -> str:
+        return redact_text(value, self.actions, self._hasher, self.regions, screened=True)
 
     def optional(self, value: str | None) -> str | None:
         """Like ``text``; ``None`` passes."""
@@ -133,7 +204,11 @@ class PiiPolicy:
 
 def _payload_rows(rows: list[tuple[Any, ...]], policy: PiiPolicy) -> list[tuple[Any, ...]]:
     """Payload rows ``(project, trace, span, input, output, ...)`` with both texts redacted."""
-    return [(*r[:3], policy.optional(r[3]), policy.optional(r[4]), *r[5:]) for r in rows]
+    out: list[tuple[Any, ...]] = []
+    for r in rows:
+        given, output = policy.texts([r[3], r[4]])
+        out.append(r if given is r[3] and output is r[4] else (*r[:3], given, output, *r[5:]))
+    return out
 
 
 # The free-text cells of a span row an application fills: its status message (exception
@@ -145,17 +220,22 @@ def _span_rows(rows: list[tuple[Any, ...]], policy: PiiPolicy) -> list[tuple[Any
     """Span rows (in ``SPAN_COLUMNS`` order) with their free-text cells redacted."""
     out: list[tuple[Any, ...]] = []
     for r in rows:
+        given = [r[i] if isinstance(r[i], str) else None for i in _SPAN_TEXT_AT]
+        redacted = policy.texts(given)
+        if all(a is b for a, b in zip(redacted, given, strict=True)):
+            out.append(r)
+            continue
         cells = list(r)
-        for i in _SPAN_TEXT_AT:
-            if isinstance(cells[i], str):
-                cells[i] = policy.text(cells[i])
+        for i, value in zip(_SPAN_TEXT_AT, redacted, strict=True):
+            if value is not None:
+                cells[i] = value
         out.append(tuple(cells))
     return out
 
 
 @lru_cache(maxsize=64)
-def _policy_for(actions: tuple[tuple[str, Action], ...], key: bytes) -> PiiPolicy:
-    return PiiPolicy(dict(actions), default_hasher(key))
+def _policy_for(actions: tuple[tuple[str, Action], ...], key: bytes, regions: tuple[str, ...]) -> PiiPolicy:
+    return PiiPolicy(dict(actions), default_hasher(key), regions=regions)
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,14 +245,15 @@ class PortablePolicy:
 
     actions: tuple[tuple[str, Action], ...]
     key: bytes
+    regions: tuple[str, ...] = DEFAULT_REGIONS
 
     def redact_payloads(self, rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
         """Rows of this policy's project, redacted as ``PiiService.redact_payloads`` would."""
-        return _payload_rows(rows, _policy_for(self.actions, self.key))
+        return _payload_rows(rows, _policy_for(self.actions, self.key, self.regions))
 
     def redact_spans(self, rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
         """Span rows of this policy's project, redacted as ``PiiService.redact_spans`` would."""
-        return _span_rows(rows, _policy_for(self.actions, self.key))
+        return _span_rows(rows, _policy_for(self.actions, self.key, self.regions))
 
 
 def _presidio_analyzer() -> Any | None:
@@ -209,8 +290,18 @@ class PiiService:
 
     def actions(self, project_id: int) -> dict[str, Action]:
         """The project's effective actions (the defaults overlaid by what it stored)."""
-        stored = parse_actions(self._repository.get(project_id).pii)
-        return {**default_actions(), **stored}
+        return self._settings_of(project_id)[0]
+
+    def regions(self, project_id: int) -> tuple[str, ...]:
+        """The project's phone regions (default ``("US",)``)."""
+        return self._settings_of(project_id)[1]
+
+    def _settings_of(self, project_id: int) -> tuple[dict[str, Action], tuple[str, ...]]:
+        """The project's actions and regions, from one read of its stored settings."""
+        stored = dict(self._repository.get(project_id).pii)
+        regions = stored.pop(_REGIONS_KEY, None)
+        actions = {**default_actions(), **parse_actions(stored)}
+        return actions, DEFAULT_REGIONS if regions is None else parse_regions(regions)
 
     def policy(self, project_id: int) -> PiiPolicy | None:
         """The project's policy, or ``None`` when nothing is to be redacted."""
@@ -221,17 +312,27 @@ class PiiService:
             hit = self._cache.get(project_id)
         if hit is not None and hit[0] > now:
             return hit[1]
-        policy: PiiPolicy | None = PiiPolicy(self.actions(project_id), self._hash(), self._presidio)
+        actions, regions = self._settings_of(project_id)
+        policy: PiiPolicy | None = PiiPolicy(actions, self._hash(), self._presidio, regions)
         if policy is not None and not policy.active:
             policy = None
         with self._lock:
             self._cache[project_id] = (now + CACHE_SECONDS, policy)
         return policy
 
-    def update(self, project_id: int, raw: Mapping[str, Any], actor: str) -> dict[str, Action]:
-        """Store the project's actions (validated) and drop its cached policy."""
+    def update(
+        self, project_id: int, raw: Mapping[str, Any], actor: str, regions: Any | None = None
+    ) -> dict[str, Action]:
+        """Store the project's actions and, when given, its phone regions (both validated;
+        regions not given stay as stored) and drop its cached policy."""
         actions = parse_actions(raw)
-        self._repository.put(project_id, actor=actor, pii=dict(actions))
+        kept = (
+            parse_regions(regions)
+            if regions is not None
+            else self._repository.get(project_id).pii.get(_REGIONS_KEY)
+        )
+        stored: dict[str, Any] = dict(actions) if kept is None else {**actions, _REGIONS_KEY: list(kept)}
+        self._repository.put(project_id, actor=actor, pii=stored)
         with self._lock:
             self._cache.pop(project_id, None)
         return {**default_actions(), **actions}
@@ -246,13 +347,30 @@ class PiiService:
         policy = self.policy(project_id)
         return value if policy is None else policy.value(value)
 
+    def redact_items(self, project_id: int, items: Sequence[_Item]) -> list[_Item]:
+        """Dataset items (dataclasses with ``input``, ``expected`` and ``metadata``) with every
+        string inside those fields redacted: what the API and ``watchkeep datasets import``
+        store alike."""
+        policy = self.policy(project_id)
+        if policy is None:
+            return list(items)
+        return [
+            dataclasses.replace(  # type: ignore[type-var]
+                i,
+                input=policy.value(i.input),
+                expected=policy.value(i.expected),
+                metadata=policy.value(i.metadata),
+            )
+            for i in items
+        ]
+
     def portable(self, project_id: int) -> PortablePolicy | None:
         """The project's policy as picklable data; ``None`` when nothing is to be redacted
         or when Presidio is on (its analyser stays in the server process)."""
         policy = self.policy(project_id)
         if policy is None or self._presidio is not None:
             return None
-        return PortablePolicy(tuple(sorted(policy.actions.items())), self._key())
+        return PortablePolicy(tuple(sorted(policy.actions.items())), self._key(), policy.regions)
 
     def redact_payloads(self, rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
         """Span payload rows ``(project, trace, span, input, output, ...)``, each redacted

@@ -258,8 +258,20 @@ class CommentRepository:
         name = (row.name or f"key {row.prefix}") if row is not None else f"key #{key_id}"
         return Author(name=name[:200], key_id=key_id)
 
-    def add(self, project_id: int, author: Author, target_kind: str, target_id: str, body: str) -> Comment:
-        """Store a comment on a target of the project, its mentions and a ``commented`` entry."""
+    def add(
+        self,
+        project_id: int,
+        author: Author,
+        target_kind: str,
+        target_id: str,
+        body: str,
+        *,
+        mentions_from: str | None = None,
+    ) -> Comment:
+        """Store a comment on a target of the project, its mentions and a ``commented`` entry.
+
+        ``mentions_from``: the text mentions are read from when it is not the stored body
+        (the body as written, before PII masking hid an ``@address`` mention)."""
         target_id = check_target(target_kind, target_id)
         check_body(body)
         now = now_ns()
@@ -280,7 +292,7 @@ class CommentRepository:
             ).inserted_primary_key
             assert key is not None
             comment_id = int(key[0])
-            mentioned = self._sync_mentions(conn, project_id, comment_id, author, body)
+            mentioned = self._sync_mentions(conn, project_id, comment_id, author, mentions_from or body)
             self._record(conn, project_id, author, "commented", comment_id, target_kind, target_id, body)
         return Comment(
             comment_id,
@@ -349,9 +361,12 @@ class CommentRepository:
         with self._engine.connect() as conn:
             return {str(t): int(n) for t, n in conn.execute(query)}
 
-    def edit(self, project_id: int, comment_id: int, author: Author, body: str) -> Comment:
+    def edit(
+        self, project_id: int, comment_id: int, author: Author, body: str, *, mentions_from: str | None = None
+    ) -> Comment:
         """Replace the body (its author only): sets ``edited_at``, re-resolves mentions (a
-        user still mentioned keeps the read state) and records ``edited``."""
+        user still mentioned keeps the read state) and records ``edited`` (``mentions_from``
+        as in ``add``)."""
         check_body(body)
         with self._engine.begin() as conn:
             row = self._live_row(conn, project_id, comment_id)
@@ -361,7 +376,7 @@ class CommentRepository:
             conn.execute(
                 update(comments).where(comments.c.id == comment_id).values(body=body, edited_at_unix_nano=now)
             )
-            self._sync_mentions(conn, project_id, comment_id, author, body)
+            self._sync_mentions(conn, project_id, comment_id, author, mentions_from or body)
             self._record(
                 conn,
                 project_id,

@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import json
 import pickle
+import random
+import re
 from pathlib import Path
 
 import pytest
@@ -15,7 +17,7 @@ from watchkeep.devtools.pii_corpus import build
 from watchkeep.ingest.decode_pool import DecodePool, prepare
 from watchkeep.ingest.service_types import Encoding
 from watchkeep.sdk import redact
-from watchkeep.sdk.redact import SMALL_TEXT, find_pii, redact_text
+from watchkeep.sdk.redact import SMALL_TEXT, find_pii, pii_hits, redact_text
 from watchkeep.security.pii import PiiService, PortablePolicy
 from watchkeep.store.privacy_repository import StoredPrivacy
 
@@ -169,3 +171,104 @@ def test_the_decode_workers_redact_each_project_under_its_own_policy(tmp_path: P
     assert len(masked.batch.payloads) == 400
     assert all("[EMAIL]" in str(r[3]) and "bob@" not in str(r[3]) for r in masked.batch.payloads)
     assert not small.redacted  # decoded inline: the service redacts it in a thread
+
+
+def test_gating_by_the_pattern_set_loses_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    texts = [str(example["text"]) for example in build()]
+    texts.append(" filler words between them ".join(texts[:40]))
+    gated = [redact._detect(t, "US") for t in texts]
+    monkeypatch.setattr(redact, "_matching", lambda text: _Every())  # every detector runs
+    assert [redact._detect(t, "US") for t in texts] == gated
+
+
+class _Every:
+    def __contains__(self, item: object) -> bool:
+        return True
+
+
+def test_re2_called_directly_matches_like_the_stdlib_engine() -> None:
+    texts = [str(example["text"]) for example in build() if str(example["text"]).isascii()]
+    for pattern in redact._GATED:
+        for text in texts:
+            assert list(pattern.spans(text)) == [list(m.regs) for m in pattern._small.finditer(text)], (
+                pattern.source,
+                text,
+            )
+
+
+@pytest.mark.parametrize(
+    ("text", "triggers"),
+    [
+        ("photo 2024-03-15 12:30 and 15.03.2024 09:41", False),  # a date and its hour: no phone
+        ("call 202-555-0143 today", True),
+        ("call (202) 555-0143 today", True),
+        ("call 1 202 555 0143 today", True),
+        ("at (2024-03-15 12 maybe", True),  # behind "(": could be a number
+        ("ids 2024031512 and 20240315-12", True),  # ten digits without the date's separators
+    ],
+)
+def test_a_date_and_its_hour_is_no_trigger_but_ten_digits_are(text: str, triggers: bool) -> None:
+    assert redact._triggered(text, "US") is triggers
+
+
+def test_pii_hits_is_false_only_for_texts_redaction_leaves_alone() -> None:
+    texts = [str(example["text"]) for example in build()]
+    for text, hit in zip(texts, pii_hits(texts), strict=True):
+        assert hit == redact._triggered(text, "US")  # one joined pass, as each alone
+        if not hit:
+            assert redact_text(text) is text
+            assert find_pii(text) == []
+    labelled = [str(e["text"]) for e in build() if e["spans"]]
+    assert all(pii_hits(["nothing here", t]) == [False, True] for t in labelled)
+    assert pii_hits(["order 20240315 on 2024-03-15 12:30", '["a", {"b": "version 2.14.1"}]']) == [
+        False,
+        False,
+    ]
+    assert pii_hits(['{"a": "bob\\u0040example.com"}']) == [True]  # escapes: cannot be proven clean
+    assert redact_text('"mail bob@example.com"', screened=True) == '"mail [EMAIL]"'
+
+
+def test_json_values_are_redacted_in_place_only_where_they_hit() -> None:
+    value = {
+        "a": ["plain", {"b": "bob@example.com"}],
+        "c": "nothing",
+        "d": 3,
+        "e": "card 4111 1111 1111 1111",
+    }
+    out = json.loads(redact_text(json.dumps(value)))
+    assert out == {"a": ["plain", {"b": "[EMAIL]"}], "c": "nothing", "d": 3, "e": "card [CARD]"}
+
+
+def test_clean_rows_are_returned_as_they_are(tmp_path: Path) -> None:
+    pii = pii_service(tmp_path, {})
+    clean = (1, "t", "s", json.dumps([{"role": "user", "content": "order 2024-03-15 12:30"}]), '"ok"', 5)
+    dirty = (1, "t", "s", '"mail bob@example.com"', None, 5)
+    out = pii.redact_payloads([clean, dirty])
+    assert out[0] is clean
+    assert out[1][3] == '"mail [EMAIL]"'
+
+
+def test_the_date_exception_is_exactly_a_date_and_its_hour() -> None:
+    """Ten separated digits match the NANP trigger unless they are exactly a date and hour."""
+    but_date = re.compile(redact._ten_digits_but_a_date_time(), re.ASCII)
+    any_ten = re.compile(r"\d(?:[ \-.()/]{0,3}\d){9}", re.ASCII)
+    date_time = redact._DATE_TIME
+    rng = random.Random(7)
+    seps = ["", "", "", " ", "-", ".", "/", "(", ")", "  ", "- ", "-/", "..."]
+    shaped = ["2024-03-15 12", "15.03.2024 09", "2024/03/15 23", "2024-03-15  12", "2024-0315 12"]
+    samples = shaped + [
+        "".join(rng.choice("0123456789") + (rng.choice(seps) if i < 9 else "") for i in range(10))
+        for _ in range(5000)
+    ]
+    for s in samples:
+        expected = bool(any_ten.fullmatch(s)) and not date_time.fullmatch(s)
+        assert bool(but_date.fullmatch(s)) is expected, s
+
+
+def test_without_re2s_own_matcher_the_wrapper_finds_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
+    texts = [str(example["text"]) for example in build()]
+    texts.append(" filler words between them ".join(texts[:40]))
+    direct = [find_pii(t) for t in texts]
+    for pattern in (*redact._GATED, redact._TRIGGER_NANP, redact._TRIGGER_ANY):
+        monkeypatch.setattr(pattern, "_raw", None)  # a google-re2 without its private names
+    assert [find_pii(t) for t in texts] == direct

@@ -81,10 +81,14 @@ def create_comment(
 ) -> CommentOut:
     """Comment on a target of the key's project. ``@handle`` (an e-mail's local part, or the
     whole address) mentions a user who can open the project; other handles stay plain text."""
-    repo = services(request).comments
+    svc = services(request)
+    repo = svc.comments
     author = repo.key_author(principal.project_id, principal.key_id)
+    text = svc.pii.text(principal.project_id, body.body) or ""  # stored as the project's policy says
     try:
-        comment = repo.add(principal.project_id, author, body.target_kind, body.target_id, body.body)
+        comment = repo.add(
+            principal.project_id, author, body.target_kind, body.target_id, text, mentions_from=body.body
+        )
     except CommentError as exc:
         raise _api_error(exc) from exc
     return CommentOut.model_validate(comment)
@@ -105,10 +109,12 @@ def edit_comment(
     principal: Annotated[Principal, Depends(require(Permission.COMMENTS_WRITE))],
 ) -> CommentOut:
     """Replace a comment's body (its author only); mentions are resolved again."""
-    repo = services(request).comments
+    svc = services(request)
+    repo = svc.comments
     author = repo.key_author(principal.project_id, principal.key_id)
+    text = svc.pii.text(principal.project_id, body.body) or ""
     try:
-        comment = repo.edit(principal.project_id, comment_id, author, body.body)
+        comment = repo.edit(principal.project_id, comment_id, author, text, mentions_from=body.body)
     except CommentError as exc:
         raise _api_error(exc) from exc
     return CommentOut.model_validate(comment)

@@ -53,7 +53,6 @@ from watchkeep.evals.datasets import (
 from watchkeep.evals.model import DatasetItem
 from watchkeep.security.authz import Permission
 from watchkeep.security.keys import Principal
-from watchkeep.security.pii import PiiService
 from watchkeep.store.trace_queries import InvalidCursor
 
 router = APIRouter(prefix="/api/v1", tags=["datasets"])
@@ -130,22 +129,6 @@ def _with_split(items: Sequence[DatasetItem], split_by: str | None, seed: int) -
         raise ApiError(422, "invalid_split", str(exc)) from exc
 
 
-def _redacted(pii: PiiService, project_id: int, items: Sequence[DatasetItem]) -> Sequence[DatasetItem]:
-    """Items with PII redacted in their inputs, expected outputs and metadata strings."""
-    policy = pii.policy(project_id)
-    if policy is None:
-        return items
-    return [
-        dataclasses.replace(
-            i,
-            input=policy.value(i.input),
-            expected=policy.value(i.expected),
-            metadata=policy.value(i.metadata),
-        )
-        for i in items
-    ]
-
-
 def _store(
     request: Request,
     principal: Principal,
@@ -162,7 +145,7 @@ def _store(
         raise ApiError(422, "empty_dataset", "a version needs at least one item")
     svc = services(request)
     actor = actor_of(principal)
-    items = _redacted(svc.pii, principal.project_id, items)
+    items = svc.pii.redact_items(principal.project_id, items)
     version, created = svc.datasets.create_version(
         principal.project_id,
         name,

@@ -156,8 +156,11 @@ def add_comment(console: Writer, trace_id: str, form: Annotated[Form, Depends(po
     found = _load(console, trace_id)
     author = Author(name=console.actor, user_id=console.session.user.id)
     try:
+        project_id = console.project.project_id
+        written = form.data.get("body", "")
+        body = console.services.pii.text(project_id, written) or ""  # stored as the API stores it
         console.services.comments.add(
-            console.project.project_id, author, "trace", found["trace_id"], form.data.get("body", "")
+            project_id, author, "trace", found["trace_id"], body, mentions_from=written
         )
     except TargetNotFound:
         raise ConsoleRefusal(404, "There is no such trace in this project.") from None
