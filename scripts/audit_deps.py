@@ -15,18 +15,20 @@ from pathlib import Path
 PIP_AUDIT = Path(sys.executable).with_name("pip-audit")
 
 
-def main() -> int:
-    try:
-        done = subprocess.run(
-            [str(PIP_AUDIT), "--skip-editable", "--progress-spinner", "off", "-f", "json"],
-            capture_output=True,
-            text=True,
-            timeout=600,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired) as error:
-        print(f"audit-deps: skipped: pip-audit could not run ({error})")
-        return 0
+def audit() -> subprocess.CompletedProcess[str]:
+    """pip-audit's JSON report on the installed distributions (raises when it cannot run)."""
+    return subprocess.run(
+        [str(PIP_AUDIT), "--skip-editable", "--progress-spinner", "off", "-f", "json"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+
+
+def verdict(done: subprocess.CompletedProcess[str]) -> int:
+    """The exit status for pip-audit's answer ``done``, printing each vulnerable package
+    (tests/unit/test_audit_deps.py feeds it reports, as no index is reachable offline)."""
     try:
         report = json.loads(done.stdout)
     except ValueError:
@@ -54,6 +56,15 @@ def main() -> int:
         f"audit-deps: no known vulnerabilities in {len(audited)} dependencies ({len(deps) - len(audited)} not auditable)"
     )
     return 0
+
+
+def main() -> int:
+    try:
+        done = audit()
+    except (OSError, subprocess.TimeoutExpired) as error:
+        print(f"audit-deps: skipped: pip-audit could not run ({error})")
+        return 0
+    return verdict(done)
 
 
 if __name__ == "__main__":

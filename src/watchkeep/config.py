@@ -190,6 +190,10 @@ class Settings(BaseSettings):
     retention_check_seconds: float = Field(
         default=3600.0, ge=0, description="How often the worker enforces retention periods (0: never)."
     )
+    retention_in_server: bool = Field(
+        default=True,
+        description="Enforce retention inside `watchkeep server` too (off: only `watchkeep worker` does).",
+    )
     cors_allow_origins: CommaList = Field(
         default_factory=list, description="Origins allowed to call the API from a browser (default: none)."
     )

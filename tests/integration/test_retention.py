@@ -1,16 +1,23 @@
 """Retention on both databases: each kind expires what is older than its period (spans with
 their payloads and search documents, payloads alone, scores, eval results, alert history),
-in batches, for that project only; the REST settings and the partition path on PostgreSQL."""
+in batches, for that project only; the REST settings and the partition path on PostgreSQL;
+two passes at once, and the pass inside a ``watchkeep worker`` process."""
 
 from __future__ import annotations
 
+import os
+import sys
+import threading
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import Connection, Engine, func, select, text
 
 from tests.support.apps import Api
+from tests.support.servers import run_until
+from watchkeep.config import Settings
 from watchkeep.security.retention import DAY_NS, RetentionWorker
 from watchkeep.store.clock import now_ns
 from watchkeep.store.engine import is_sqlite, make_engine
@@ -336,3 +343,73 @@ def test_retention_over_rest_is_admin_only_validated_and_per_project(api: Api) -
         assert api.client.put(url, headers=admin, json=bad).status_code == 422, bad
     other = {"Authorization": f"Bearer {api.key_for('admin')}"}
     assert api.client.get(url, headers=other).json()["spans"] is None  # another project's settings
+
+
+def test_two_workers_at_once_delete_each_expired_row_once_and_fail_nothing(engine: Engine) -> None:
+    """Several processes (workers, and the server unless WATCHKEEP_RETENTION_IN_SERVER=false)
+    may run a pass at the same moment: both pick the same batches, the second finds them gone."""
+    mine = new_project(engine)
+    with engine.begin() as conn:
+        for _ in range(6):
+            seed_trace(conn, mine, at_ns=NOW - 40 * DAY_NS)
+            seed_eval(conn, mine, at_ns=NOW - 40 * DAY_NS)
+        seed_trace(conn, mine, at_ns=NOW)
+    PrivacySettingsRepository(engine).put(mine, actor="t", retention={"spans": 30, "eval_items": 30})
+    start = threading.Barrier(2)
+    failures: list[BaseException] = []
+
+    def one_pass() -> None:
+        worker = RetentionWorker(
+            PrivacySettingsRepository(engine), RetentionQueries(engine, batch=3), interval_s=0
+        )
+        start.wait()
+        try:
+            worker.run_once(NOW)
+        except BaseException as exc:  # the test reports any failure of either
+            failures.append(exc)
+
+    threads = [threading.Thread(target=one_pass) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert failures == []
+    assert (count(engine, spans, mine), count(engine, span_payloads, mine)) == (2, 2)
+    assert (count(engine, traces, mine), count(engine, eval_results, mine)) == (1, 0)
+
+
+def test_the_worker_process_enforces_retention(engine: Engine, database_url: str, tmp_path: Path) -> None:
+    """``watchkeep worker`` runs the retention pass (issue 16: "enforced by the worker")."""
+    mine = new_project(engine)
+    with engine.begin() as conn:
+        seed_trace(conn, mine, at_ns=NOW - 40 * DAY_NS)
+        seed_trace(conn, mine, at_ns=now_ns())
+    PrivacySettingsRepository(engine).put(mine, actor="t", retention={"spans": 30})
+    env = {
+        **os.environ,
+        "WATCHKEEP_HOME": str(tmp_path),
+        "WATCHKEEP_DATABASE_URL": database_url,
+        "WATCHKEEP_RETENTION_CHECK_SECONDS": "0.2",
+        "WATCHKEEP_LOG_LEVEL": "WARNING",
+    }
+    command = [sys.executable, "-m", "watchkeep.cli.main", "worker", "--tick", "0.5"]
+    run_until(command, env, lambda: count(engine, spans, mine) == 2)
+    assert (count(engine, spans, mine), count(engine, traces, mine)) == (2, 1)  # the fresh trace stays
+
+
+@pytest.mark.parametrize(
+    ("in_server", "server", "runs"),
+    [(True, True, True), (False, True, False), (False, False, True)],
+    ids=["server-default", "server-off", "worker-always"],
+)
+def test_retention_in_server_setting_leaves_the_pass_to_the_workers(
+    engine: Engine, database_url: str, tmp_path: Path, in_server: bool, server: bool, runs: bool
+) -> None:
+    settings = Settings(home=tmp_path, database_url=database_url, retention_in_server=in_server)
+    worker = RetentionWorker.from_settings(engine, settings, server=server)
+    worker.start()
+    try:
+        running = any(t.name == "watchkeep-retention-worker" for t in threading.enumerate())
+    finally:
+        worker.stop()
+    assert running is runs

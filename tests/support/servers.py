@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import signal
 import socket
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,3 +74,25 @@ def stop_process(proc: subprocess.Popen[Any]) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait(10)
+
+
+def run_until(
+    command: list[str], env: dict[str, str], done: Callable[[], object], timeout: float = 60
+) -> bytes:
+    """Run a long-lived command until ``done()`` holds, stop it with SIGTERM and return its
+    stderr; fails if it exited early, did not stop cleanly (exit 0) or printed a traceback."""
+    from tests.support.gateway import wait_until
+
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert wait_until(lambda: bool(done()) or proc.poll() is not None, timeout=timeout)
+        assert proc.poll() is None, proc.communicate()[1].decode()
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err.decode()
+    assert b"Traceback" not in err
+    return err

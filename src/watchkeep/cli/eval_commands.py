@@ -237,12 +237,13 @@ def compare(
     from watchkeep.evals.config import GateSpec
     from watchkeep.evals.gate import GatePolicy, compare_runs
     from watchkeep.evals.run_repository import RunRepository
+    from watchkeep.security.crypto import keyring_from_settings
 
-    engine, _ = _engine()
+    engine, settings = _engine()
     project_id = _project_id(engine, project or DEFAULT_PROJECT, create=False)
     base_info = _get_run(engine, project_id, baseline)
     cand_info = _get_run(engine, project_id, candidate)
-    repo = RunRepository(engine)
+    repo = RunRepository(engine, sealer=keyring_from_settings(settings))  # results may be sealed
     spec = GateSpec.model_validate(cand_info.config.get("gate") or {})
     comparison = compare_runs(
         repo.all_results(project_id, base_info.id),

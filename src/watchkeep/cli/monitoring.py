@@ -1,4 +1,4 @@
-"""``watchkeep worker`` and ``watchkeep monitors``: the monitor loop alone, and YAML monitors."""
+"""``watchkeep worker`` and ``watchkeep monitors``: the background loops alone, and YAML monitors."""
 
 from __future__ import annotations
 
@@ -16,16 +16,20 @@ monitors_app = typer.Typer(help="Monitors declared in YAML.", no_args_is_help=Tr
 def worker(
     tick: Annotated[float | None, typer.Option(help="Seconds between passes.")] = None,
 ) -> None:
-    """Run only the monitoring loop (monitors, alerts, online evaluation, resource samples).
+    """Run only the background work: the monitoring loop (monitors, alerts, online
+    evaluation, resource samples) and the retention pass (every
+    WATCHKEEP_RETENTION_CHECK_SECONDS, on its own thread).
 
-    Any number of workers may run beside the servers: they share the schedule through
-    database leases, so each monitor is evaluated and alerted once per run.
+    Any number of workers may run beside the servers: they share the monitor schedule
+    through database leases, so each monitor is evaluated and alerted once per run; the
+    retention pass deletes in idempotent batches, so two at once only repeat a batch.
     """
     from prometheus_client import CollectorRegistry
 
     from watchkeep.logs import configure_logging
     from watchkeep.monitor.wiring import build_monitoring
     from watchkeep.security.egress import AddressPolicy
+    from watchkeep.security.retention import RetentionWorker
     from watchkeep.store.engine import make_engine
     from watchkeep.store.migrate import upgrade
 
@@ -45,14 +49,17 @@ def worker(
         pass_budget_s=settings.monitor_pass_budget_s,
     )
     loop = monitoring.worker
+    retention = RetentionWorker.from_settings(engine, settings)
     signal.signal(signal.SIGTERM, lambda *_: loop.stop(timeout=0))
     typer.echo(f"watchkeep worker {loop.owner} running (Ctrl-C to stop)", err=True)
+    retention.start()
     try:
         loop.run_forever()
     except KeyboardInterrupt:
         pass
     finally:
         loop.stop(timeout=0)
+        retention.stop()  # after its current batch: a batch is one short transaction
         engine.dispose()
 
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from watchkeep.cli.registry_commands import Actor, KindOpt, Name, Project, _fail, _kind, open_store
+from watchkeep.cli.registry_commands import Actor, KindOpt, Name, Project, _fail, _kind, eval_runs, open_store
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -31,12 +31,11 @@ ToOpt = Annotated[int, typer.Option("--to", min=1, help="The candidate version."
 @contextmanager
 def _promotions(project: str, name: str, kind: KindOpt) -> Iterator[tuple[PromotionService, int, Kind]]:
     """The service, the project id and the name's kind (errors: one line, exit 1)."""
-    from watchkeep.evals.run_repository import RunRepository
     from watchkeep.registry.promotion import PromotionService
 
     with open_store(project) as (engine, repo, project_id):
         yield (
-            PromotionService(engine, repo, RunRepository(engine)),
+            PromotionService(engine, repo, eval_runs(engine)),
             project_id,
             _kind(repo, project_id, name, kind),
         )

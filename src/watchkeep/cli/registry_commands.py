@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
     from sqlalchemy import Engine
 
+    from watchkeep.evals.run_repository import RunRepository
     from watchkeep.registry.repository import Kind, RegistryRepository
     from watchkeep.registry.versions import ModelVersion, PromptVersion
 
@@ -58,6 +59,14 @@ def _open(project: str, *, create: bool = False) -> Iterator[tuple[RegistryRepos
     """The repository and project id; lookup and validation errors print one line and exit 1."""
     with open_store(project, create=create) as (_, repo, project_id):
         yield repo, project_id
+
+
+def eval_runs(engine: Engine) -> RunRepository:
+    """Evaluation results, opened with the settings' key (their outputs may be sealed)."""
+    from watchkeep.evals.run_repository import RunRepository
+    from watchkeep.security.crypto import keyring_from_settings
+
+    return RunRepository(engine, sealer=keyring_from_settings(Settings()))
 
 
 @contextmanager
@@ -307,12 +316,11 @@ def move(
     project: Project = "default",
 ) -> None:
     """Point an alias at a version (an appended event); a gated alias moves by ``promote``."""
-    from watchkeep.evals.run_repository import RunRepository
     from watchkeep.registry.promotion import PromotionService
 
     with open_store(project) as (engine, repo, project_id):
         chosen = _kind(repo, project_id, name, kind)
-        if PromotionService(engine, repo, RunRepository(engine)).policy(project_id, chosen, name, alias):
+        if PromotionService(engine, repo, eval_runs(engine)).policy(project_id, chosen, name, alias):
             typer.echo(
                 f"error: {name}@{alias} is gated by a promotion policy; move it with "
                 f"`watchkeep registry promote {name} --alias {alias} --to VERSION`",

@@ -3,6 +3,11 @@
 Result rows are written once per (run, item, repeat, variant) with ``ON CONFLICT DO
 NOTHING`` on both dialects, so a resumed or retried batch never duplicates nor rewrites
 what was computed, and the run's counters advance only by what was new.
+
+With a ``Sealer`` (encryption at rest, issue 16) the target's side of a result is sealed
+like span payloads: ``eval_results.input`` (the messages sent) and ``.output`` (the
+completion), and the ``output`` inside ``eval_output_cache.reply``; scores, costs and
+counters stay plain, so aggregates and gates read them without the key.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ from watchkeep.store.eval_tables import (
     eval_results,
     eval_runs,
 )
+from watchkeep.store.sealing import Sealer, open_json, open_text, row_aad, seal_json, seal_text
 from watchkeep.store.trace_queries import Page, decode_cursor, encode_cursor
 
 RUN_STATUSES = ("running", "completed", "failed", "interrupted")
@@ -111,8 +117,16 @@ def score_from_dict(data: Mapping[str, Any]) -> Score:
     )
 
 
-def to_row(project_id: int, run_id: int, result: ItemResult, created: int | None = None) -> dict[str, Any]:
-    """The ``eval_results`` row of ``result`` (``created``: its creation time, default now)."""
+def to_row(
+    project_id: int,
+    run_id: int,
+    result: ItemResult,
+    created: int | None = None,
+    sealer: Sealer | None = None,
+) -> dict[str, Any]:
+    """The ``eval_results`` row of ``result`` (``created``: its creation time, default now;
+    ``sealer``: input and output encrypted)."""
+    messages = [dict(m) for m in result.messages] if result.messages is not None else None
     return {
         "run_id": run_id,
         "project_id": project_id,
@@ -120,8 +134,8 @@ def to_row(project_id: int, run_id: int, result: ItemResult, created: int | None
         "repeat": result.repeat,
         "variant": result.variant,
         "family": result.family,
-        "input": [dict(m) for m in result.messages] if result.messages is not None else None,
-        "output": result.output,
+        "input": seal_json(sealer, messages, row_aad("eval_results", "input", project_id)),
+        "output": seal_text(sealer, result.output, row_aad("eval_results", "output", project_id)),
         "error": result.error,
         "error_kind": result.error_kind,
         "latency_ms": result.latency_ms,
@@ -136,16 +150,18 @@ def to_row(project_id: int, run_id: int, result: ItemResult, created: int | None
     }
 
 
-def from_row(row: Mapping[str, Any] | RowMapping) -> ItemResult:
-    """The result an ``eval_results`` row holds (the inverse of ``to_row``)."""
-    messages = row["input"]
+def from_row(row: Mapping[str, Any] | RowMapping, sealer: Sealer | None = None) -> ItemResult:
+    """The result an ``eval_results`` row holds (the inverse of ``to_row``; a sealed value
+    without ``sealer`` raises ``ValueError``)."""
+    project_id = row["project_id"]
+    messages = open_json(sealer, row["input"], row_aad("eval_results", "input", project_id))
     return ItemResult(
         item_key=row["item_key"],
         repeat=row["repeat"],
         variant=row["variant"],
         family=row["family"],
         messages=tuple(dict(m) for m in messages) if messages is not None else None,
-        output=row["output"],
+        output=open_text(sealer, row["output"], row_aad("eval_results", "output", project_id)),
         scores={name: score_from_dict(s) for name, s in (row["scores"] or {}).items()},
         error=row["error"],
         error_kind=row["error_kind"],
@@ -161,14 +177,19 @@ def from_row(row: Mapping[str, Any] | RowMapping) -> ItemResult:
 REPLY_FIELDS = ("output", "latency_ms", "input_tokens", "output_tokens", "cost_usd", "model")
 
 
-def reply_to_dict(reply: TargetReply) -> dict[str, Any]:
-    """What the cache keeps of a reply: the answer and its cost, not the call's trace."""
-    return {f: getattr(reply, f) for f in REPLY_FIELDS}
+def reply_to_dict(reply: TargetReply, project_id: int, sealer: Sealer | None = None) -> dict[str, Any]:
+    """What the cache keeps of a reply: the answer (sealed with ``sealer``) and its cost,
+    not the call's trace."""
+    data = {f: getattr(reply, f) for f in REPLY_FIELDS}
+    data["output"] = seal_text(sealer, data["output"], row_aad("eval_output_cache", "reply", project_id))
+    return data
 
 
-def reply_from_dict(data: Mapping[str, Any]) -> TargetReply:
+def reply_from_dict(data: Mapping[str, Any], project_id: int, sealer: Sealer | None = None) -> TargetReply:
     """A cached reply (``cached=True``: no call was made for it)."""
-    return TargetReply(**{f: data.get(f) for f in REPLY_FIELDS}, cached=True)
+    fields = {f: data.get(f) for f in REPLY_FIELDS}
+    fields["output"] = open_text(sealer, fields["output"], row_aad("eval_output_cache", "reply", project_id))
+    return TargetReply(**fields, cached=True)
 
 
 def _insert_ignoring(conn: Connection, table: Table, keys: Sequence[str]) -> Insert:
@@ -229,8 +250,9 @@ def _bounded(limit: int) -> int:
 class RunRepository:
     """Runs and results: results are inserted once per (run, item, repeat, variant), never updated."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, sealer: Sealer | None = None) -> None:
         self._engine = engine
+        self._sealer = sealer  # encryption at rest of inputs and outputs (None: plaintext)
 
     def create_run(
         self,
@@ -335,7 +357,7 @@ class RunRepository:
             stamp = 0
             for chunk in _chunks(results, INSERT_BATCH):
                 stamp = max(now_ns(), stamp + 1)  # one per chunk, never repeated within the call
-                rows = [to_row(project_id, run_id, r, stamp) for r in chunk]
+                rows = [to_row(project_id, run_id, r, stamp, self._sealer) for r in chunk]
                 inserted = conn.execute(_insert_ignoring(conn, eval_results, RESULT_KEY), rows).rowcount
                 if inserted == len(rows):  # the usual case: nothing of this chunk was stored before
                     new += inserted
@@ -396,7 +418,7 @@ class RunRepository:
             query = query.where(eval_results.c.item_key == item_key)
         query = query.order_by(eval_results.c.id).limit(_bounded(limit))
         with self._engine.connect() as conn:
-            return [StoredResult(r.id, from_row(r._mapping)) for r in conn.execute(query)]
+            return [StoredResult(r.id, from_row(r._mapping, self._sealer)) for r in conn.execute(query)]
 
     def all_results(self, project_id: int, run_id: int) -> list[ItemResult]:
         """Every result of a run (aggregates, comparisons, reports), streamed in batches."""
@@ -416,7 +438,7 @@ class RunRepository:
                     .order_by(eval_results.c.id)
                     .limit(STREAM_BATCH)
                 ).all()
-                out.extend(from_row(r._mapping) for r in rows)
+                out.extend(from_row(r._mapping, self._sealer) for r in rows)
                 if len(rows) < STREAM_BATCH:
                     return out
                 after = rows[-1].id
@@ -474,7 +496,7 @@ class RunRepository:
                         eval_output_cache.c.cache_key.in_(list(chunk)),
                     )
                 )
-                found.update((r.cache_key, reply_from_dict(r.reply)) for r in rows)
+                found.update((r.cache_key, reply_from_dict(r.reply, project_id, self._sealer)) for r in rows)
         return found
 
     def cache_put(self, project_id: int, entries: Mapping[str, TargetReply]) -> None:
@@ -486,7 +508,7 @@ class RunRepository:
             {
                 "project_id": project_id,
                 "cache_key": key,
-                "reply": reply_to_dict(reply),
+                "reply": reply_to_dict(reply, project_id, self._sealer),
                 "created_at_unix_nano": now,
             }
             for key, reply in entries.items()

@@ -32,6 +32,7 @@ from watchkeep.evals.runner import DriveStats, LocalExecutor, drive
 from watchkeep.evals.targets import build_target
 from watchkeep.evals.tracing import EvalTracer
 from watchkeep.evaluators.registry import EvaluatorRegistry, InvalidParams, UnknownEvaluator
+from watchkeep.security.crypto import keyring_from_settings
 from watchkeep.security.egress import AddressPolicy
 
 EXIT_OK = 0
@@ -83,8 +84,11 @@ class EvalService:
         self.settings = settings
         self.registry = registry or EvaluatorRegistry()
         self.trusted = trusted
-        self.datasets = DatasetRepository(engine)
-        self.runs = RunRepository(engine)
+        # Encryption at rest (issue 16) from the same settings as the server: dataset items,
+        # results' inputs and outputs, cached replies and the runs' spans (None: plaintext).
+        self.sealer = keyring_from_settings(settings)
+        self.datasets = DatasetRepository(engine, sealer=self.sealer)
+        self.runs = RunRepository(engine, sealer=self.sealer)
 
     # --- checks before anything is written -------------------------------------------
 
@@ -226,7 +230,7 @@ class EvalService:
         project_id = run.project_id
         if planned.input_errors:
             self.runs.add_results(project_id, run.id, planned.input_errors)
-        tracer = await asyncio.to_thread(EvalTracer.start, self.engine, self.settings)
+        tracer = await asyncio.to_thread(EvalTracer.start, self.engine, self.settings, self.sealer)
         try:
             return await drive(
                 plan,

@@ -28,6 +28,7 @@ from watchkeep.ingest.group_commit import GroupCommitWriter, QueueFull, WriterSt
 from watchkeep.ingest.normalise import SpanNormaliser
 from watchkeep.ingest.pricing import PriceTable
 from watchkeep.ingest.telemetry import IngestMetrics
+from watchkeep.store.sealing import Sealer
 from watchkeep.store.span_writer import SpanWriter
 
 log = logging.getLogger(__name__)
@@ -122,10 +123,11 @@ class EvalTracer:
         self.dropped = 0
 
     @classmethod
-    def start(cls, engine: Engine, settings: Settings) -> EvalTracer:
-        """A tracer with its own writer thread (the CLI's; a server passes its writer instead)."""
+    def start(cls, engine: Engine, settings: Settings, sealer: Sealer | None = None) -> EvalTracer:
+        """A tracer with its own writer thread (the CLI's; a server passes its writer instead);
+        ``sealer`` encrypts the spans' payloads at rest, as the server's writer does."""
         writer = GroupCommitWriter(
-            SpanWriter(engine, sqlite_cache_mib=settings.sqlite_writer_cache_mib),
+            SpanWriter(engine, sqlite_cache_mib=settings.sqlite_writer_cache_mib, sealer=sealer),
             IngestMetrics(CollectorRegistry()),
             max_queued_spans=settings.ingest_queue_max_spans,
             max_commit_spans=settings.ingest_commit_max_spans,

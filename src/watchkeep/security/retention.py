@@ -5,7 +5,9 @@ kinds in ``KINDS`` (absent or null: kept forever). The worker walks every projec
 periods every ``interval_s`` seconds and deletes what is older, in batches
 (``store.retention_queries``); a pass stops at ``max_batches`` per kind and project, so
 its work is bounded and a backlog is worked off over the next passes. Several workers may
-run at once: deleting is idempotent, the worst case is two deleting the same batch.
+run at once (``watchkeep worker`` processes and, unless WATCHKEEP_RETENTION_IN_SERVER is
+false, the server): deleting is idempotent, the worst case is two deleting the same batch,
+the second finding nothing left (tests/integration/test_retention.py).
 """
 
 from __future__ import annotations
@@ -15,6 +17,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy import Engine
+
+from watchkeep.config import Settings
 from watchkeep.periodic import PeriodicThread
 from watchkeep.store.clock import now_ns as clock_ns
 from watchkeep.store.privacy_repository import PrivacySettingsRepository
@@ -78,6 +83,17 @@ class RetentionWorker:
         self._queries = queries
         self._thread = PeriodicThread(
             "watchkeep-retention-worker", interval_s, self.run_once, wait_first=True
+        )
+
+    @classmethod
+    def from_settings(cls, engine: Engine, settings: Settings, *, server: bool = False) -> RetentionWorker:
+        """The worker of a ``watchkeep worker`` process on ``engine``, or of a server
+        (``server``), where WATCHKEEP_RETENTION_IN_SERVER=false makes it never run."""
+        idle = server and not settings.retention_in_server
+        return cls(
+            PrivacySettingsRepository(engine),
+            RetentionQueries(engine),
+            interval_s=0 if idle else settings.retention_check_seconds,
         )
 
     def start(self) -> None:

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Engine, Table, Text, and_, cast, or_, select, tuple_, update
 
 from watchkeep.security.crypto import VERSION, Keyring
-from watchkeep.store.eval_tables import dataset_items
+from watchkeep.store.eval_tables import dataset_items, eval_output_cache, eval_results
 from watchkeep.store.sealing import SEALED_PREFIX, SECRET_CHANNEL_FIELDS, is_sealed, row_aad
 from watchkeep.store.tables import alert_channels, span_payloads
 
@@ -33,6 +33,25 @@ class _Target:
 TARGETS = (
     _Target(span_payloads, ("project_id", "trace_id", "span_id"), ("input", "output"), json=False),
     _Target(dataset_items, ("id",), ("input", "expected"), json=True),
+    _Target(eval_results, ("id",), ("input",), json=True),
+    _Target(eval_results, ("id",), ("output",), json=False),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _Fields:
+    """Sealed fields inside a JSON object column (a channel's secrets, a cached reply's text)."""
+
+    table: Table
+    key: tuple[str, ...]
+    column: str
+    fields: tuple[str, ...]
+    aad: Callable[[str], str]  # the AAD column name of a field
+
+
+FIELD_TARGETS = (
+    _Fields(alert_channels, ("id",), "config", SECRET_CHANNEL_FIELDS, lambda field: f"config.{field}"),
+    _Fields(eval_output_cache, ("project_id", "cache_key"), "reply", ("output",), lambda _field: "reply"),
 )
 
 
@@ -63,7 +82,8 @@ class Rotation:
         for target in TARGETS:
             for name, n in self._rotate_table(target, progress).items():
                 counts[name] = n
-        counts["alert_channels.config"] = self._rotate_channels(progress)
+        for fields in FIELD_TARGETS:
+            counts[f"{fields.table.name}.{fields.column}"] = self._rotate_fields(fields, progress)
         return counts
 
     def _rotate_table(self, t: _Target, progress: Callable[[str, int], None] | None) -> dict[str, int]:
@@ -96,29 +116,34 @@ class Rotation:
                 return counts
             after = tuple(rows[-1]._mapping[k] for k in t.key)
 
-    def _rotate_channels(self, progress: Callable[[str, int], None] | None) -> int:
-        """Channel secrets (few rows: one transaction per batch of channels by id)."""
-        c = alert_channels.c
-        done, after = 0, 0
+    def _rotate_fields(self, t: _Fields, progress: Callable[[str, int], None] | None) -> int:
+        """Sealed fields inside a JSON column, a batch of rows per transaction in key order."""
+        c = t.table.c
+        key = tuple_(*(c[k] for k in t.key))
+        done = 0
+        after: tuple[Any, ...] | None = None
         while True:
+            query = select(*(c[k] for k in t.key), c.project_id, c[t.column])
+            if after is not None:
+                query = query.where(key > tuple_(*after))
             with self._engine.begin() as conn:
-                rows = conn.execute(
-                    select(c.id, c.project_id, c.config).where(c.id > after).order_by(c.id).limit(self._batch)
-                ).all()
+                rows = conn.execute(query.order_by(*(c[k] for k in t.key)).limit(self._batch)).all()
                 for row in rows:
-                    config = dict(row.config or {})
+                    m = row._mapping
+                    value = dict(m[t.column] or {})
                     changed = 0
-                    for name in SECRET_CHANNEL_FIELDS:
-                        value = config.get(name)
-                        if is_sealed(value) and not self._keyring.is_current(value):
-                            aad = row_aad("alert_channels", f"config.{name}", int(row.project_id))
-                            config[name] = self._reseal(value, aad)
+                    for name in t.fields:
+                        sealed = value.get(name)
+                        if is_sealed(sealed) and not self._keyring.is_current(sealed):
+                            aad = row_aad(t.table.name, t.aad(name), int(m["project_id"]))
+                            value[name] = self._reseal(sealed, aad)
                             changed += 1
                     if changed:
-                        conn.execute(update(alert_channels).where(c.id == row.id).values(config=config))
+                        where = [c[k] == m[k] for k in t.key]
+                        conn.execute(update(t.table).where(*where).values({t.column: value}))
                         done += changed
             if progress is not None:
-                progress("alert_channels", len(rows))
+                progress(t.table.name, len(rows))
             if len(rows) < self._batch:
                 return done
-            after = int(rows[-1].id)
+            after = tuple(rows[-1]._mapping[k] for k in t.key)

@@ -1,4 +1,5 @@
-"""The run repository on both databases: immutable rows, counters, resume keys, cache, tenants."""
+"""The run repository on both databases: immutable rows, counters, resume keys, cache, tenants,
+and inputs and outputs sealed at rest."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
 from watchkeep.evals.model import ItemResult, Score, TargetReply
 from watchkeep.evals.run_repository import (
@@ -15,8 +16,11 @@ from watchkeep.evals.run_repository import (
     from_row,
     to_row,
 )
+from watchkeep.security.crypto import Keyring, new_key
 from watchkeep.store.engine import make_engine
+from watchkeep.store.eval_tables import eval_output_cache, eval_results
 from watchkeep.store.projects import ProjectRepository
+from watchkeep.store.sealing import is_sealed
 from watchkeep.store.trace_queries import InvalidCursor
 
 
@@ -186,3 +190,25 @@ def test_cache_keeps_the_first_reply_and_marks_hits(engine: Engine) -> None:
     assert got[keys[5]].cached is True
     assert got[keys[5]].input_tokens == 1
     assert got[keys[5]].trace_id is None  # a hit is not the original call
+
+
+def test_with_a_sealer_inputs_outputs_and_cached_replies_are_stored_sealed(engine: Engine) -> None:
+    keyring = Keyring.from_keys(new_key())
+    repo = RunRepository(engine, sealer=keyring)
+    pid = _project(engine)
+    run_id = _run(repo, pid)
+    repo.add_results(pid, run_id, [_result("a")])
+    repo.cache_put(pid, {"k": TargetReply("cached answer", cost_usd=0.5)})
+    with engine.connect() as conn:
+        row = conn.execute(select(eval_results).where(eval_results.c.run_id == run_id)).one()._mapping
+        reply = conn.execute(select(eval_output_cache.c.reply).where(eval_output_cache.c.project_id == pid))
+        cached = reply.scalar_one()
+    assert is_sealed(row["input"])
+    assert is_sealed(row["output"])
+    assert is_sealed(cached["output"])
+    assert cached["cost_usd"] == 0.5  # costs and scores stay readable without the key
+    assert row["scores"]["exact"]["passed"] is True
+    assert repo.all_results(pid, run_id) == [_result("a")]
+    assert repo.cache_get(pid, ["k"])["k"].output == "cached answer"
+    with pytest.raises(ValueError, match="no encryption key is configured"):
+        RunRepository(engine).all_results(pid, run_id)
