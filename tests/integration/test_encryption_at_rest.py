@@ -1,6 +1,7 @@
-"""Encryption at rest end to end: payloads, dataset items and channel secrets are stored
-sealed, read back in plain form, bound to their project, rotated to a new key, and (the
-proof of issue 16) absent in plain form from the SQLite file, its WAL and every PostgreSQL row."""
+"""Encryption at rest end to end: payloads, dataset items, channel secrets and evaluation
+outputs are stored sealed, read back in plain form, bound to their project, rotated to a new
+key, and (the proof of issue 16) absent in plain form from the SQLite file, its WAL and every
+PostgreSQL row."""
 
 from __future__ import annotations
 
@@ -24,7 +25,8 @@ from watchkeep.app import create_app
 from watchkeep.cli.main import app as cli
 from watchkeep.config import Settings
 from watchkeep.evals.dataset_repository import DatasetRepository
-from watchkeep.evals.model import DatasetItem
+from watchkeep.evals.model import DatasetItem, ItemResult, TargetReply
+from watchkeep.evals.run_repository import RunRepository
 from watchkeep.monitor.features import FeatureLoader, FeatureRequest
 from watchkeep.monitor.metric_queries import MetricFilter
 from watchkeep.monitor.repository import ChannelRepository
@@ -33,6 +35,7 @@ from watchkeep.security.crypto import DecryptionError, Keyring, new_key
 from watchkeep.security.rotation import Rotation
 from watchkeep.security.secure_mode import InsecureConfiguration
 from watchkeep.store.engine import make_engine
+from watchkeep.store.eval_tables import eval_results
 from watchkeep.store.tables import alert_channels, span_payloads
 from watchkeep.store.trace_queries import TraceQueries
 
@@ -87,6 +90,8 @@ class Seeded:
         self.answer = f"confidential-answer-{tag}"
         self.item_text = f"dataset-item-{tag}"
         self.secret = f"channel-secret-{tag}-xyz"
+        self.eval_input = f"eval-input-{tag}"
+        self.completion = f"eval-completion-{tag}"
         self.trace_id = uuid.uuid4().hex
         self.api_key = new_api_key(database_url)
         self.other_key = new_api_key(database_url)
@@ -100,6 +105,8 @@ class Seeded:
             self.answer,
             self.item_text,
             self.secret,
+            self.eval_input,
+            self.completion,
         ]
 
 
@@ -136,6 +143,16 @@ def seeded(database_url: str, tmp_path: Path) -> Seeded:
             project, "hook", "webhook", {"url": "https://e.test", "secret": s.secret}
         )
         assert services.monitoring.channels.all(project)[0]["config"]["secret"] == s.secret
+        runs = services.eval_runs  # an evaluation result and a cached reply hold the completion
+        run = runs.create_run(
+            project, name="r", dataset_version_id=None, target={}, target_version="v",
+            config={}, config_hash="h", seed=1, cases_total=1,
+        )  # fmt: skip
+        sent = ({"role": "user", "content": s.eval_input},)
+        runs.add_results(project, run.id, [ItemResult("k1", 0, "", None, sent, s.completion)])
+        runs.cache_put(project, {f"c-{s.trace_id}": TargetReply(s.completion)})
+        assert [(r.messages, r.output) for r in runs.all_results(project, run.id)] == [(sent, s.completion)]
+        assert runs.cache_get(project, [f"c-{s.trace_id}"])[f"c-{s.trace_id}"].output == s.completion
     return s
 
 
@@ -168,9 +185,9 @@ def test_no_seeded_text_is_stored_in_plain_form(seeded: Seeded) -> None:
             stored = conn.execute(
                 select(span_payloads.c.input).where(span_payloads.c.trace_id == seeded.trace_id)
             ).scalar_one()
-        assert stored.startswith("wkenc:v1:")
+        assert stored.startswith("wkenc:v2:")
         dump = _stored_text(engine)
-        assert "wkenc:v1:" in dump  # the scan sees the sealed values themselves
+        assert "wkenc:v2:" in dump  # the scan sees the sealed values themselves
         for plain in seeded.plain:
             assert plain not in dump, plain
 
@@ -209,6 +226,8 @@ def test_rotation_then_dropping_the_old_key_still_reads_everything(
     assert done.exit_code == 0, done.output
     assert "span_payloads.input:" in done.output
     assert "alert_channels.config:" in done.output
+    assert "eval_results.output:" in done.output
+    assert "eval_output_cache.reply:" in done.output
     only_new = Keyring.from_keys(fresh)
     for engine in _engine(seeded.database_url):
         rotations = [e for e in AuditLog(engine).entries(action="keys.rotate_encryption", limit=1000)]
@@ -226,6 +245,16 @@ def test_rotation_then_dropping_the_old_key_still_reads_everything(
         with engine.connect() as conn:
             raw = conn.execute(select(alert_channels.c.config).where(alert_channels.c.project_id == project))
             assert f":{only_new.current_id}:" in raw.scalar_one()["secret"]
+        runs = RunRepository(engine, sealer=only_new)  # evaluation results and cached replies
+        assert (
+            runs.cache_get(project, [f"c-{seeded.trace_id}"])[f"c-{seeded.trace_id}"].output
+            == seeded.completion
+        )
+        with engine.connect() as conn:
+            run_id = conn.execute(
+                select(eval_results.c.run_id).where(eval_results.c.project_id == project)
+            ).scalar_one()
+        assert [r.output for r in runs.all_results(project, run_id)] == [seeded.completion]
         # Nothing is left on the old key: a second run re-seals nothing.
         again = Rotation(engine, Keyring.from_keys(fresh, _KEYS)).run()
         assert not any(n for n in again.values()), again

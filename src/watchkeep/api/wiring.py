@@ -37,7 +37,6 @@ from watchkeep.store.migrate import upgrade
 from watchkeep.store.people_repository import PeopleRepository
 from watchkeep.store.privacy_repository import PrivacySettingsRepository
 from watchkeep.store.projects import ProjectRepository
-from watchkeep.store.retention_queries import RetentionQueries
 from watchkeep.store.route_repository import RouteRepository
 from watchkeep.store.score_repository import ScoreRepository
 from watchkeep.store.sealing import Sealer
@@ -138,7 +137,7 @@ def build_services(settings: Settings, registry: CollectorRegistry) -> Services:
         sealer=sealer,
     )
     registry_store = RegistryRepository(engine)
-    eval_runs = RunRepository(engine)
+    eval_runs = RunRepository(engine, sealer=sealer)
     canaries = CanaryRepository(engine)
     return Services(
         settings=settings,
@@ -149,7 +148,7 @@ def build_services(settings: Settings, registry: CollectorRegistry) -> Services:
         writer=writer,
         ingest=IngestService(
             writer,
-            DecodePool(workers, settings.prices_file),
+            DecodePool(workers, settings.prices_file, sealer=sealer),
             ingest_metrics,
             observer=monitoring.telemetry.observe_spans,
             pii=pii,
@@ -171,11 +170,7 @@ def build_services(settings: Settings, registry: CollectorRegistry) -> Services:
         audit=AuditLog(engine),
         privacy=PrivacySettingsRepository(engine),
         pii=pii,
-        retention_worker=RetentionWorker(
-            PrivacySettingsRepository(engine),
-            RetentionQueries(engine),
-            interval_s=settings.retention_check_seconds,
-        ),
+        retention_worker=RetentionWorker.from_settings(engine, settings, server=True),
         canary_worker=CanaryWorker(
             engine, registry_store, canaries, interval_s=settings.canary_check_seconds, audit=AuditLog(engine)
         ),

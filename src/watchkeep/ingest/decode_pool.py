@@ -3,7 +3,9 @@
 Turning protobuf or JSON into rows is pure Python (~20 µs a span) and would otherwise
 share one GIL with the HTTP loop and the group-committing writer. Large exports go to
 a small pool of spawned processes and come back as row tuples (cheap to pickle); small
-ones, where a process hop would cost more than it saves, are decoded in-process.
+ones, where a process hop would cost more than it saves, are decoded in-process. A worker
+also seals the payloads it made (encryption at rest, when a key is configured), so the
+serial writer thread only binds them.
 
 A worker must not outlive its server: killed with SIGKILL, the server cannot stop it,
 so each worker watches its parent itself. On Linux the kernel sends it SIGKILL when the
@@ -37,6 +39,7 @@ from watchkeep.ingest.pricing import PriceTable
 from watchkeep.ingest.service_types import Encoding, Signal
 from watchkeep.security.pii import PortablePolicy
 from watchkeep.store.rows import WriteBatch
+from watchkeep.store.sealing import Sealer, seal_payload_rows
 
 log = logging.getLogger(__name__)
 INLINE_BELOW_BYTES = 64 * 1024
@@ -71,9 +74,10 @@ def prepare(
     prices_file: str | None,
     signal: Signal = Signal.TRACES,
     redaction: PortablePolicy | None = None,
+    sealer: Sealer | None = None,
 ) -> PreparedExport:
-    """Decode and normalise one export (its payloads redacted under ``redaction`` when
-    given); raises ``OtlpDecodeError`` on malformed input."""
+    """Decode and normalise one export (its payloads redacted under ``redaction``, then
+    sealed by ``sealer``, when given); raises ``OtlpDecodeError`` on malformed input."""
     protobuf = encoding is Encoding.PROTOBUF
     if signal is Signal.LOGS:
         logs = decode_logs_protobuf(body) if protobuf else decode_logs_json(body)
@@ -87,6 +91,9 @@ def prepare(
         prepared.batch.payloads = redaction.redact_payloads(prepared.batch.payloads)
         prepared.batch.spans = redaction.redact_spans(prepared.batch.spans)
         prepared.redacted = True
+    if sealer is not None:
+        prepared.batch.payloads = seal_payload_rows(sealer, prepared.batch.payloads)
+        prepared.batch.sealed = True
     return prepared
 
 
@@ -130,8 +137,10 @@ def default_workers() -> int:
 class DecodePool:
     """Runs ``prepare`` inline or in a process pool, by body size."""
 
-    def __init__(self, workers: int, prices_file: Path | None) -> None:
+    def __init__(self, workers: int, prices_file: Path | None, sealer: Sealer | None = None) -> None:
         self._workers = workers
+        # Pickled to the worker with each export (a Keyring pickles as its keys).
+        self._sealer = sealer
         self._prices_file = str(prices_file) if prices_file else None
         self._pool: ProcessPoolExecutor | None = None
         normaliser_for(self._prices_file)  # fail fast on a bad price file
@@ -161,16 +170,29 @@ class DecodePool:
         now_ns: int,
         signal: Signal = Signal.TRACES,
         redaction: PortablePolicy | None = None,
+        *,
+        seal: bool = False,
     ) -> PreparedExport:
         """Decode and normalise ``body``, in a worker when it is large; a worker also
-        applies ``redaction`` (``redacted`` says so; inline, the caller redacts off the loop)."""
+        applies ``redaction`` (``redacted`` says so; inline, the caller redacts off the loop)
+        and, when ``seal`` says the payloads need no more redaction, seals them
+        (``batch.sealed``; otherwise the writer seals)."""
         pool = self._pool
         if pool is None or not self.offloads(body):
             return prepare(project_id, body, encoding, now_ns, self._prices_file, signal)
         loop = asyncio.get_running_loop()
         try:
             return await loop.run_in_executor(
-                pool, prepare, project_id, body, encoding, now_ns, self._prices_file, signal, redaction
+                pool,
+                prepare,
+                project_id,
+                body,
+                encoding,
+                now_ns,
+                self._prices_file,
+                signal,
+                redaction,
+                self._sealer if seal else None,
             )
         except BrokenProcessPool as exc:
             log.error("a decode worker died; starting a new pool")

@@ -67,7 +67,12 @@ class IngestService:
         redaction = None
         if self._pii is not None and self._decoder.offloads(body):  # a cache miss reads the database
             redaction = await asyncio.to_thread(self._pii.portable, project_id)
-        prepared = await self._decoder.prepare(project_id, body, encoding, now_ns(), signal, redaction)
+        # A worker may seal the payloads only once nothing is left to redact here (Presidio
+        # redacts in this process, after the worker): sealed text cannot be redacted.
+        final = self._pii is None or redaction is not None
+        prepared = await self._decoder.prepare(
+            project_id, body, encoding, now_ns(), signal, redaction, seal=final
+        )
         if prepared.rejected and signal is Signal.TRACES:
             self._metrics.spans.labels("rejected").inc(prepared.rejected)
         if self._pii is not None and not prepared.redacted:

@@ -92,12 +92,17 @@ NewSpans = set[SpanKey] | None
 
 @dataclass(slots=True)
 class WriteBatch:
-    """One request's rows: span and payload tuples in column order, trace summaries."""
+    """One request's rows: span and payload tuples in column order, trace summaries.
+
+    ``sealed``: the payloads' input and output are already encrypted (by a decode worker);
+    the writer seals the payloads of every other batch itself.
+    """
 
     spans: list[tuple[Any, ...]] = field(default_factory=list)
     payloads: list[tuple[Any, ...]] = field(default_factory=list)
     traces: TraceRows = field(default_factory=dict)
     resources: dict[tuple[int, str], tuple[Any, ...]] = field(default_factory=dict)
+    sealed: bool = False
 
 
 def _trace_row(s: Row) -> Row:

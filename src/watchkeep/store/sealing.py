@@ -41,6 +41,23 @@ def seal_text(sealer: Sealer | None, text: str | None, aad: bytes) -> str | None
     return sealer.seal(text, aad)
 
 
+def seal_payload_rows(sealer: Sealer, rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """``span_payloads`` rows (``PAYLOAD_COLUMNS`` order) with input and output sealed, each
+    bound to its project and column. Decode workers call it (off the serial writer); the
+    writer calls it for batches that arrive unsealed (``WriteBatch.sealed``)."""
+    return [
+        (
+            r[0],
+            r[1],
+            r[2],
+            None if r[3] is None else sealer.seal(r[3], row_aad("span_payloads", "input", r[0])),
+            None if r[4] is None else sealer.seal(r[4], row_aad("span_payloads", "output", r[0])),
+            *r[5:],
+        )
+        for r in rows
+    ]
+
+
 def open_text(sealer: Sealer | None, text: str | None, aad: bytes) -> str | None:
     """The plaintext of a stored text value; a sealed value without a sealer is an error."""
     if text is None or not is_sealed(text):

@@ -19,7 +19,7 @@ from sqlalchemy import Connection, Engine
 
 from watchkeep.store.engine import is_sqlite
 from watchkeep.store.rows import BulkStatements, NewSpans, WriteBatch, merge_payloads, merge_traces
-from watchkeep.store.sealing import Sealer, row_aad
+from watchkeep.store.sealing import Sealer, seal_payload_rows
 
 
 class SpanWriter:
@@ -130,7 +130,7 @@ class SpanWriter:
     def _write(self, batches: Sequence[WriteBatch], span_rows: list[tuple[Any, ...]]) -> NewSpans:
         rows = (
             span_rows,
-            self._sealed(merge_payloads(r for b in batches for r in b.payloads)),
+            merge_payloads(r for b in batches for r in self._sealed(b)),
             [tuple(r.values()) for r in merge_traces(b.traces for b in batches)],
             list({k: v for b in batches for k, v in b.resources.items()}.values()),
         )
@@ -141,22 +141,11 @@ class SpanWriter:
             finally:
                 cursor.close()
 
-    def _sealed(self, payloads: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
-        """Payload rows with input and output encrypted, each bound to its project and column."""
-        sealer = self._sealer
-        if sealer is None:
-            return payloads
-        return [
-            (
-                r[0],
-                r[1],
-                r[2],
-                None if r[3] is None else sealer.seal(r[3], row_aad("span_payloads", "input", r[0])),
-                None if r[4] is None else sealer.seal(r[4], row_aad("span_payloads", "output", r[0])),
-                *r[5:],
-            )
-            for r in payloads
-        ]
+    def _sealed(self, batch: WriteBatch) -> list[tuple[Any, ...]]:
+        """The batch's payload rows encrypted (a decode worker may have done it already)."""
+        if self._sealer is None or batch.sealed:
+            return batch.payloads
+        return seal_payload_rows(self._sealer, batch.payloads)
 
     def _write_live(
         self,

@@ -28,7 +28,7 @@ AAD = row_aad("span_payloads", "input", 1)
 def test_seal_is_versioned_random_and_opens_with_its_row() -> None:
     ring = Keyring.from_keys(new_key())
     one, two = ring.seal("my prompt", AAD), ring.seal("my prompt", AAD)
-    assert one.startswith(f"wkenc:v1:{ring.current_id}:")
+    assert one.startswith(f"wkenc:v2:{ring.current_id}:")
     assert one != two  # a fresh nonce each time
     assert "my prompt" not in one
     assert ring.open(one, AAD) == "my prompt"
