@@ -1,20 +1,31 @@
-"""Ingest benchmark: durable spans/s into SQLite and PostgreSQL, and trace-list latency.
+"""Ingest benchmark: durable spans/s into SQLite and PostgreSQL as the store grows, bytes
+per span, and trace-list latency.
 
 For each database it starts a real ``watchkeep server`` process, has 4 concurrent OTLP
-clients post pre-encoded protobuf exports of 512 LLM-shaped spans each (every 2xx means
-committed), then sends the same load over OTLP/gRPC (every OK means committed), then fills the store to ``--fill`` spans and times the trace-list query
-(newest page, filtered pages, second pages) at that size.
+clients post pre-encoded protobuf exports of 512 spans each (every 2xx means committed),
+then sends the same load over OTLP/gRPC (every OK means committed). The load is
+Phoenix-shaped by default (issue 17: every span an LLM call with about 800 characters of
+messages, ``synthetic_otlp.build_llm_request``); ``--shape agent`` sends the older
+three-span agent traces. With ``--sizes`` the store is bulk-filled (``devtools.bulk_fill``:
+the same rows, without the HTTP hop) to each size before a measured round; without it,
+``--rounds`` rounds run back to back from an empty store. Each round prints spans/s, the
+CPU a span of the server process, its decode workers and (PostgreSQL) the database
+backends, and the store's bytes a span. Then the store is filled to ``--fill`` spans and
+the trace-list query (newest page, filtered pages, second pages) is timed at that size.
 
-    python benchmarks/ingest.py                 # both databases, 1M spans
-    python benchmarks/ingest.py --db sqlite --fill 200000
+    python benchmarks/ingest.py                                   # both databases, 1M spans
+    python benchmarks/ingest.py --db sqlite --sizes 0,500k,1M,2M --fill 0
+    python benchmarks/ingest.py --db postgres --sizes 0,2M,5M,10M --fill 0
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import random
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -23,31 +34,35 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import grpc
 import httpx
+import psutil
 
-from watchkeep.devtools.postgres import TempPostgres, free_port
-from watchkeep.devtools.synthetic_otlp import MODELS, build_request
+from watchkeep.devtools.bulk_fill import DAY_NS, fill_store, project_id_of
+from watchkeep.devtools.postgres import TUNED_POSTGRES, TempPostgres, free_port
+from watchkeep.devtools.synthetic_otlp import MODELS, build_llm_request, build_request
+from watchkeep.store.engine import is_sqlite, make_engine
 
 CLIENTS = 4
 SPANS_PER_REQUEST = 512
 TARGET_SPANS_PER_S = 20_000
 TARGET_P95_MS = 50.0
+FILL_DAYS = 30.0
 
 
 @contextmanager
-def server(database_url: str | None, home: Path) -> Iterator[tuple[str, str, str]]:
-    """A running server process, a key for it and its OTLP/gRPC address."""
+def server(database_url: str, home: Path) -> Iterator[tuple[str, str, str, int]]:
+    """A running server process: its URL, a key, its OTLP/gRPC address and its pid."""
     grpc_port = free_port()
     env = {
         **os.environ,
         "WATCHKEEP_HOME": str(home),
         "WATCHKEEP_LOG_LEVEL": "WARNING",
         "WATCHKEEP_OTLP_GRPC_PORT": str(grpc_port),
+        "WATCHKEEP_DATABASE_URL": database_url,
     }
-    if database_url:
-        env["WATCHKEEP_DATABASE_URL"] = database_url
     exe = [sys.executable, "-m", "watchkeep.cli.main"]
     key = (
         subprocess.run(
@@ -71,15 +86,24 @@ def server(database_url: str | None, home: Path) -> Iterator[tuple[str, str, str
                     break
             except httpx.HTTPError:
                 time.sleep(0.2)
-        yield url, key, f"127.0.0.1:{grpc_port}"
+        yield url, key, f"127.0.0.1:{grpc_port}", proc.pid
     finally:
         proc.terminate()
         proc.wait(30)
 
 
-def make_bodies(n: int, seed: int) -> list[bytes]:
+def make_bodies(n: int, seed: int, shape: str = "phoenix") -> list[bytes]:
+    """``n`` exports of SPANS_PER_REQUEST spans, timed now, of the chosen shape."""
     rng = random.Random(seed)
-    return [build_request(SPANS_PER_REQUEST, rng=rng)[0] for _ in range(n)]
+    if shape == "agent":
+        return [build_request(SPANS_PER_REQUEST, rng=rng)[0] for _ in range(n)]
+    now = time.time_ns()
+    return [
+        build_llm_request(
+            SPANS_PER_REQUEST, rng=rng, start_ns=now + i * SPANS_PER_REQUEST * 10_000, step_ns=10_000
+        )[0]
+        for i in range(n)
+    ]
 
 
 async def post_all(url: str, key: str, bodies: list[bytes]) -> float:
@@ -167,71 +191,176 @@ def time_queries(url: str, key: str, rounds: int) -> dict[str, tuple[float, floa
     return out
 
 
-def run_one(
-    label: str, database_url: str | None, fill: int, measure_requests: int, rounds: int
-) -> dict[str, object]:
-    """Throughput over ``rounds`` rounds (the median is reported: this VM's neighbours make
-    any single few-second window swing by a fifth), then the fill and the query timings."""
-    with tempfile.TemporaryDirectory() as home, server(database_url, Path(home)) as (url, key, target):
-        print(
-            f"[{label}] encoding {rounds} x {measure_requests} requests of {SPANS_PER_REQUEST} spans ...",
-            flush=True,
+def parse_size(text: str) -> int:
+    """``500k``, ``2M``, ``1.5M`` or a plain number of spans."""
+    text = text.strip().lower()
+    scale = {"k": 1_000, "m": 1_000_000}.get(text[-1:], 1)
+    return int(float(text[:-1] if scale > 1 else text) * scale)
+
+
+class CpuMeter:
+    """CPU seconds of the server process, its decode workers and the database's backends."""
+
+    def __init__(self, server_pid: int, postgres_pid: int | None) -> None:
+        self._server = psutil.Process(server_pid)
+        self._postgres = psutil.Process(postgres_pid) if postgres_pid else None
+
+    @staticmethod
+    def _cpu(proc: psutil.Process) -> float:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            t = proc.cpu_times()
+            return float(t.user + t.system)
+        return 0.0
+
+    def _threads(self) -> dict[str, float]:
+        """CPU seconds of the server's named threads (``store.maintenance.name_os_thread``)."""
+        out: dict[str, float] = {}
+        with contextlib.suppress(psutil.NoSuchProcess):
+            for t in self._server.threads():
+                with contextlib.suppress(OSError):
+                    name = Path(f"/proc/{self._server.pid}/task/{t.id}/comm").read_text().strip()
+                    if name in ("wk-writer", "wk-upkeep"):
+                        out[name[3:]] = out.get(name[3:], 0.0) + t.user_time + t.system_time
+        return out
+
+    def read(self) -> dict[str, float]:
+        """Cumulative CPU seconds by part (ended children no longer count)."""
+        out = {
+            "server": self._cpu(self._server),
+            **self._threads(),
+            "workers": sum(map(self._cpu, self._server.children())),
+        }
+        if self._postgres is not None:
+            out["postgres"] = sum(map(self._cpu, self._postgres.children()))
+        return out
+
+
+def store_size(database_url: str, detail: bool) -> tuple[int, list[tuple[str, int, int]]]:
+    """Bytes on disk of the store and, with ``detail``, (table, table bytes, index bytes) of
+    the largest tables: SQLite's file and WAL (``dbstat`` for the parts), PostgreSQL's
+    database (``pg_table_size`` / ``pg_indexes_size``, partitions summed into their table)."""
+    if is_sqlite(database_url):
+        path = Path(database_url.removeprefix("sqlite:///"))
+        total = sum(p.stat().st_size for p in (path, Path(f"{path}-wal")) if p.exists())
+        if not detail:
+            return total, []
+        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as conn:
+            rows = conn.execute(
+                "SELECT coalesce(m.tbl_name, d.name), sum(CASE WHEN m.type = 'index' THEN 0 ELSE d.pgsize END), "
+                "sum(CASE WHEN m.type = 'index' THEN d.pgsize ELSE 0 END) FROM dbstat d "
+                "LEFT JOIN sqlite_schema m ON m.name = d.name GROUP BY 1 ORDER BY sum(d.pgsize) DESC LIMIT 8"
+            ).fetchall()
+        return total, [(str(r[0]), int(r[1]), int(r[2])) for r in rows]
+    engine = make_engine(database_url, pool_size=1)
+    try:
+        with engine.connect() as conn:
+            total = int(conn.exec_driver_sql("SELECT pg_database_size(current_database())").scalar_one())
+            parts: list[Any] = (
+                conn.exec_driver_sql(
+                    "SELECT coalesce(pg_partition_root(c.oid), c.oid)::regclass::text, "
+                    "sum(pg_table_size(c.oid)), sum(pg_indexes_size(c.oid)) FROM pg_class c "
+                    "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public' "
+                    "AND c.relkind = 'r' GROUP BY 1 "
+                    "ORDER BY sum(pg_table_size(c.oid)) + sum(pg_indexes_size(c.oid)) DESC LIMIT 8"
+                ).all()
+                if detail
+                else []
+            )
+    finally:
+        engine.dispose()
+    return total, [(str(r[0]), int(r[1]), int(r[2])) for r in parts]
+
+
+class Store:
+    """The benchmark's store: how many spans it holds, and bulk fills along one timeline.
+
+    Fills are slices of one 30-day history that ends when the benchmark starts, oldest
+    first, so a store of any size looks like one that has been receiving traffic.
+    """
+
+    def __init__(self, database_url: str, project: str, horizon: int) -> None:
+        self.url = database_url
+        self.project = project_id_of(database_url, project)
+        self.stored = 0
+        self._filled = 0
+        self._horizon = max(horizon, 1)
+        self._step = int(FILL_DAYS * DAY_NS) // self._horizon
+        self._end = time.time_ns() - 60 * 10**9
+
+    def fill_to(self, size: int, label: str) -> None:
+        """Bulk-fill until the store holds ``size`` spans (nothing if it already does)."""
+        need = min(size - self.stored, self._horizon - self._filled)
+        if need <= 0:
+            return
+        started = time.perf_counter()
+        end = self._end - (self._horizon - self._filled - need) * self._step
+        added = fill_store(
+            self.url, self.project, need, end_ns=end, days=need * self._step / DAY_NS, seed=1 + self._filled
         )
-        warm = make_bodies(4, seed=1000)
+        self._filled += need
+        self.stored += added
+        rate = added / (time.perf_counter() - started)
+        print(f"[{label}] bulk-filled {added:,} spans ({rate:,.0f}/s), store {self.stored:,}", flush=True)
+
+
+def run_one(
+    label: str,
+    database_url: str,
+    args: argparse.Namespace,
+    postgres_pid: int | None = None,
+) -> dict[str, object]:
+    """Measured rounds (bulk-filled to each of ``--sizes`` first, if given), then the fill
+    to ``--fill`` and the query timings."""
+    sizes = [parse_size(x) for x in args.sizes.split(",")] if args.sizes else []
+    with tempfile.TemporaryDirectory() as home, server(database_url, Path(home)) as (url, key, target, pid):
+        store = Store(database_url, "bench", max([*sizes, args.fill]))
+        cpu = CpuMeter(pid, postgres_pid)
+        print(f"[{label}] {SPANS_PER_REQUEST}-span {args.shape} exports, {args.requests} a round", flush=True)
+        warm = make_bodies(4, seed=1000, shape=args.shape)
         asyncio.run(post_all(url, key, warm))  # warm-up (also counts toward the fill)
-        stored = len(warm) * SPANS_PER_REQUEST
-        rates: list[float] = []
-        grpc_rates: list[float] = []
-        for round_no in range(rounds):
-            bodies = make_bodies(measure_requests, seed=1 + round_no * 7919)
-            seconds = asyncio.run(post_all(url, key, bodies))
-            rates.append(len(bodies) * SPANS_PER_REQUEST / seconds)
+        store.stored += len(warm) * SPANS_PER_REQUEST
+        rounds: list[dict[str, float]] = []
+        for round_no, size in enumerate(sizes or [0] * args.rounds):
+            store.fill_to(size, label)
+            before, spans = store.stored, args.requests * SPANS_PER_REQUEST
+            bodies = make_bodies(args.requests, seed=1 + round_no * 7919, shape=args.shape)
+            cpu0 = cpu.read()
+            http_rate = spans / asyncio.run(post_all(url, key, bodies))
+            cpu1 = cpu.read()
             # the same load again, new span ids, over gRPC
-            bodies = make_bodies(measure_requests, seed=2 + round_no * 7919)
-            seconds = asyncio.run(grpc_all(target, key, bodies))
-            grpc_rates.append(len(bodies) * SPANS_PER_REQUEST / seconds)
-            stored += 2 * len(bodies) * SPANS_PER_REQUEST
+            bodies = make_bodies(args.requests, seed=2 + round_no * 7919, shape=args.shape)
+            grpc_rate = spans / asyncio.run(grpc_all(target, key, bodies))
+            store.stored += 2 * spans
+            disk, _ = store_size(database_url, detail=False)
+            r = {"store": before, "http": http_rate, "grpc": grpc_rate, "bytes": disk / store.stored}
+            r.update({f"cpu_{k}": (cpu1[k] - cpu0[k]) / spans * 1e6 for k in cpu0})
+            rounds.append(r)
+            parts = ", ".join(f"{k[4:]} {v:.1f}" for k, v in r.items() if k.startswith("cpu_"))
             print(
-                f"[{label}] round {round_no + 1}: {rates[-1]:,.0f} durable spans/s over HTTP, "
-                f"{grpc_rates[-1]:,.0f} over gRPC",
+                f"[{label}] round {round_no + 1} at {before:,} stored: {http_rate:,.0f} durable spans/s over "
+                f"HTTP, {grpc_rate:,.0f} over gRPC; CPU us/span (HTTP) {parts}; {r['bytes']:,.0f} bytes/span",
                 flush=True,
             )
-        rate = statistics.median(rates)
-        seed = 2
-        while stored < fill:
-            chunk = make_bodies(min(100, (fill - stored) // SPANS_PER_REQUEST + 1), seed=seed)
-            asyncio.run(post_all(url, key, chunk))
-            stored += len(chunk) * SPANS_PER_REQUEST
-            seed += 1
-            print(f"[{label}] filled {stored:,} spans", flush=True)
-        queries = time_queries(url, key, rounds=100)
+        store.fill_to(args.fill, label)
+        disk, tables = store_size(database_url, detail=True)
+        queries = time_queries(url, key, rounds=100) if store.stored >= SPANS_PER_REQUEST else {}
         return {
             "label": label,
-            "rate": rate,
-            "rates": rates,
-            "grpc_rate": statistics.median(grpc_rates),
-            "grpc_rates": grpc_rates,
-            "stored": stored,
+            "rate": statistics.median(r["http"] for r in rounds),
+            "grpc_rate": statistics.median(r["grpc"] for r in rounds),
+            "rounds": rounds,
+            "stored": store.stored,
+            "bytes": disk,
+            "tables": tables,
             "queries": queries,
         }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--db", choices=["sqlite", "postgres", "both"], default="both")
-    parser.add_argument("--fill", type=int, default=1_000_000, help="spans stored before timing queries")
-    parser.add_argument("--requests", type=int, default=200, help="requests in each throughput round")
-    parser.add_argument("--rounds", type=int, default=3, help="throughput rounds (the median is reported)")
-    args = parser.parse_args()
-    results = []
-    if args.db in ("sqlite", "both"):
-        results.append(run_one("sqlite", None, args.fill, args.requests, args.rounds))
-    if args.db in ("postgres", "both"):
-        with TempPostgres() as pg:
-            results.append(run_one("postgres", pg.url, args.fill, args.requests, args.rounds))
-    print()
+def report(results: list[dict[str, object]]) -> None:
+    """The summary tables."""
     print(
-        f"{'database':<10} {'spans/s':>10} {'grpc':>10} {'target':>8} {'stored':>10}  query p50/p95 ms (target p95 <= {TARGET_P95_MS:g})"
+        f"\n{'database':<10} {'spans/s':>10} {'grpc':>10} {'target':>8} {'stored':>10}  "
+        f"query p50/p95 ms (target p95 <= {TARGET_P95_MS:g})"
     )
     for r in results:
         queries = r["queries"]
@@ -242,15 +371,50 @@ def main() -> None:
             f"{r['stored']:>10,}  {q}"
         )
     for r in results:
-        rounds = ", ".join(f"{x:,.0f}" for x in r["rates"])  # type: ignore[attr-defined]
-        grpc_rounds = ", ".join(f"{x:,.0f}" for x in r["grpc_rates"])  # type: ignore[attr-defined]
-        print(f"{r['label']}: spans/s is the median of rounds {rounds} (OTLP/HTTP); grpc of {grpc_rounds}")
+        rounds = r["rounds"]
+        assert isinstance(rounds, list)
+        print(f"\n{r['label']}: spans/s is the median of these rounds")
+        print(f"  {'stored':>10} {'HTTP/s':>8} {'gRPC/s':>8} {'B/span':>7}  CPU us/span during HTTP")
+        for x in rounds:
+            parts = "  ".join(f"{k[4:]} {v:.1f}" for k, v in x.items() if k.startswith("cpu_"))
+            print(
+                f"  {x['store']:>10,.0f} {x['http']:>8,.0f} {x['grpc']:>8,.0f} {x['bytes']:>7,.0f}  {parts}"
+            )
+        stored, disk, tables = int(r["stored"]), int(r["bytes"]), r["tables"]  # type: ignore[call-overload]
+        assert isinstance(tables, list)
+        print(
+            f"  on disk: {disk / 1e6:,.1f} MB for {stored:,} spans = {disk / max(stored, 1):,.0f} bytes/span"
+        )
+        for name, table, index in tables:
+            print(
+                f"    {name:<22} table {table / max(stored, 1):>7,.0f} B/span   "
+                f"indexes {index / max(stored, 1):>6,.0f} B/span"
+            )
     print(
         "\nPeer reference (issue 2, same kind of machine): Arize Phoenix 20.26 stores about 45 LLM-shaped "
         "spans/s durably and lists spans at 64/87 ms p50/p95 with 106k stored."
     )
     for r in results:
         print(f"ratio {r['label']}: {float(r['rate']) / 45:,.0f}x Phoenix's durable spans/s")  # type: ignore[arg-type]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--db", choices=["sqlite", "postgres", "both"], default="both")
+    parser.add_argument("--fill", type=int, default=1_000_000, help="spans stored before timing queries")
+    parser.add_argument("--requests", type=int, default=200, help="requests in each throughput round")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds from an empty store, without --sizes")
+    parser.add_argument("--sizes", default="", help="store sizes for one round each, e.g. 0,500k,1M,2M")
+    parser.add_argument("--shape", choices=["phoenix", "agent"], default="phoenix")
+    args = parser.parse_args()
+    results = []
+    if args.db in ("sqlite", "both"):
+        with tempfile.TemporaryDirectory() as tmp:
+            results.append(run_one("sqlite", f"sqlite:///{Path(tmp) / 'watchkeep.db'}", args))
+    if args.db in ("postgres", "both"):
+        with TempPostgres(settings=TUNED_POSTGRES) as pg:
+            results.append(run_one("postgres", pg.url, args, pg.pid()))
+    report(results)
 
 
 if __name__ == "__main__":

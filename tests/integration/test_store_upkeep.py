@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import random
+import sys
+import threading
 import time
 import uuid
+from pathlib import Path
 
+import pytest
 from sqlalchemy import text
 
 from watchkeep.devtools.postgres import TempPostgres
 from watchkeep.devtools.synthetic_otlp import build_request
 from watchkeep.ingest.decode_pool import prepare
 from watchkeep.ingest.service_types import Encoding
+from watchkeep.store import engine as engine_module
 from watchkeep.store.engine import make_engine
-from watchkeep.store.maintenance import StoreMaintenance
+from watchkeep.store.maintenance import StoreMaintenance, name_os_thread
 from watchkeep.store.migrate import upgrade
 from watchkeep.store.span_writer import SpanWriter
 
@@ -61,3 +66,42 @@ def test_tables_are_analysed_when_they_double(postgres: TempPostgres | str) -> N
     finally:
         writer.close()
         engine.dispose()
+
+
+def test_sqlite_wal_file_shrinks_after_a_restarting_checkpoint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(engine_module, "WAL_KEEP_BYTES", 256 * 1024)
+    path = tmp_path / "wal.db"
+    engine = make_engine(f"sqlite:///{path}")
+    upgrade(engine)
+    writer = SpanWriter(engine)
+    rng = random.Random(3)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("INSERT INTO projects (id, name, created_at_unix_nano) VALUES (1, 'p', 0)"))
+        body, _ = build_request(3_000, rng=rng)
+        writer.write([prepare(1, body, Encoding.PROTOBUF, 1, None).batch])
+        wal = Path(f"{path}-wal")
+        assert wal.stat().st_size > 1024 * 1024  # automatic checkpoints are off: the WAL grew
+        assert StoreMaintenance(engine).checkpoint("RESTART") is not None
+        body, _ = build_request(3, rng=rng)
+        writer.write([prepare(1, body, Encoding.PROTOBUF, 1, None).batch])  # starts the WAL over
+        assert wal.stat().st_size <= 256 * 1024
+    finally:
+        writer.close()
+        engine.dispose()
+
+
+def test_threads_are_named_for_the_operating_system() -> None:
+    seen: list[str] = []
+
+    def run() -> None:
+        name_os_thread("wk-test-thread-long-name")
+        seen.append(Path(f"/proc/self/task/{threading.get_native_id()}/comm").read_text().strip())
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+    if sys.platform.startswith("linux"):
+        assert seen == ["wk-test-thread-"]  # the kernel keeps 15 bytes

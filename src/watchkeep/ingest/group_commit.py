@@ -28,6 +28,7 @@ from typing import Any
 
 from watchkeep.ingest.telemetry import IngestMetrics
 from watchkeep.logs import RepeatedErrorLog, error_key
+from watchkeep.store.maintenance import name_os_thread
 from watchkeep.store.rows import WriteBatch
 from watchkeep.store.span_writer import SpanWriter
 
@@ -164,6 +165,7 @@ class GroupCommitWriter:
             self._metrics.queue_spans.set(self._queued_spans)
 
     def _run(self) -> None:
+        name_os_thread("wk-writer")
         while True:
             group = self._take()
             if group is None:

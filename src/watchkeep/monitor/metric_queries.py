@@ -202,42 +202,20 @@ class MetricQueries:
         n_buckets = -(-(end_ns - start_ns) // bucket_ns)
         if n_buckets > 10_000:
             raise ValueError("at most 10,000 buckets per query")
-        c = spans.c
         cond = llm_span_conditions(project_id, f, start_ns, end_ns)
         # Literal integers (ours, not a caller's text): PostgreSQL then matches the GROUPING
         # SETS expression to the selected one, which distinct bind parameters would defeat.
-        raw_bucket = (c.start_time_unix_nano - _int(start_ns)) // _int(bucket_ns)
-        bucket = raw_bucket.label("bucket")
-        query = (
-            select(
-                bucket,
-                func.count().label("requests"),
-                func.sum(case((c.status_code == STATUS_ERROR, 1), else_=0)).label("errors"),
-                func.sum(c.input_tokens).label("input_tokens"),
-                func.sum(c.output_tokens).label("output_tokens"),
-                func.sum(c.cost_usd).label("cost_usd"),
-            )
-            .where(*cond)
-            .group_by(bucket)
-        )
+        bucket = (spans.c.start_time_unix_nano - _int(start_ns)) // _int(bucket_ns)
+        kinds = [kind for kind, (_, names) in PERCENTILE_METRICS.items() if wanted.intersection(names)]
         with self._engine.connect() as conn:
-            # Percentile-only requests (the latency/TTFT monitors) skip the aggregate scan.
-            counted: dict[int, Counts] = (
-                {int(r.bucket): Counts(*tuple(r)[1:]) for r in conn.execute(query)}
-                if wanted.intersection((*COUNTER_METRICS, *RATE_METRICS))
-                else {}
-            )
-            quantiles = {
-                kind: self._quantiles(conn, column, cond, raw_bucket, total=total)
-                for kind, (column, names) in PERCENTILE_METRICS.items()
-                if wanted.intersection(names)
-            }
+            scan = self._scan_sqlite if self._sqlite else self._scan_postgres
+            counted, quantiles = scan(conn, cond, bucket, kinds, total=total)
         out = [
             _row(
                 start_ns + b * bucket_ns,
                 bucket_ns,
                 counted.get(b),
-                {kind: per_bucket.get(b) for kind, per_bucket in quantiles.items()},
+                {kind: quantiles[kind].get(b) for kind in kinds},
                 wanted,
             )
             for b in range(n_buckets)
@@ -245,37 +223,90 @@ class MetricQueries:
         if not total:
             return out, None
         summed = Counts(*(sum(getattr(r, k) or 0 for r in counted.values()) for k in Counts._fields))
-        whole = {kind: per_bucket.get(TOTAL) for kind, per_bucket in quantiles.items()}
+        whole = {kind: quantiles[kind].get(TOTAL) for kind in kinds}
         return out, _row(start_ns, end_ns - start_ns, summed, whole, wanted)
 
-    def _quantiles(
-        self, conn: Any, column: Any, cond: list[ColumnElement[bool]], bucket: Any, *, total: bool = False
-    ) -> dict[int, list[float]]:
-        """Quantiles per bucket; with ``total``, also over the whole window (key ``TOTAL``)."""
-        cond = [*cond, column.is_not(None)]
-        if not self._sqlite:
-            pct = func.percentile_cont(list(QUANTILES)).within_group(column)
-            groups = func.grouping_sets(bucket, tuple_()) if total else bucket
-            rows = conn.execute(select(bucket.label("bucket"), pct.label("q")).where(*cond).group_by(groups))
-            # The empty grouping set yields a row (q NULL) even when no call matched.
-            return {
-                TOTAL if r.bucket is None else int(r.bucket): [float(v) for v in r.q]
-                for r in rows
-                if r.q is not None
-            }
-        # Plain tuples off the DB-API cursor, flattened through ``np.fromiter``: SQLAlchemy's
-        # per-row objects (and ``np.array`` probing each for the array protocols) cost more
-        # than the scan itself over a day of calls.
-        result = conn.execute(select(bucket, column).where(*cond))
+    @staticmethod
+    def _scan_postgres(
+        conn: Any, cond: list[ColumnElement[bool]], bucket: Any, kinds: list[str], *, total: bool
+    ) -> tuple[dict[int, Counts], dict[str, dict[int, list[float]]]]:
+        """Counters and percentiles per bucket from one scan of the window (ADR 0026): the
+        percentiles are aggregates FILTERed to their non-null values, not scans of their own."""
+        c = spans.c
+        pcts = [
+            func.percentile_cont(list(QUANTILES))
+            .within_group(PERCENTILE_METRICS[kind][0])
+            .filter(PERCENTILE_METRICS[kind][0].is_not(None))
+            .label(kind)
+            for kind in kinds
+        ]
+        query = select(
+            bucket.label("bucket"),
+            func.count().label("requests"),
+            func.sum(case((c.status_code == STATUS_ERROR, 1), else_=0)).label("errors"),
+            func.sum(c.input_tokens).label("input_tokens"),
+            func.sum(c.output_tokens).label("output_tokens"),
+            func.sum(c.cost_usd).label("cost_usd"),
+            *pcts,
+        ).where(*cond)
+        # The empty grouping set yields the window's row (NULL bucket), even when no call matched.
+        query = query.group_by(func.grouping_sets(bucket, tuple_()) if total and kinds else bucket)
+        counted: dict[int, Counts] = {}
+        quantiles: dict[str, dict[int, list[float]]] = {kind: {} for kind in kinds}
+        for r in conn.execute(query):
+            key = TOTAL if r.bucket is None else int(r.bucket)
+            if key != TOTAL:
+                counted[key] = Counts(r.requests, r.errors, r.input_tokens, r.output_tokens, r.cost_usd)
+            for kind in kinds:
+                if r._mapping[kind] is not None:
+                    quantiles[kind][key] = [float(v) for v in r._mapping[kind]]
+        return counted, quantiles
+
+    @staticmethod
+    def _scan_sqlite(
+        conn: Any, cond: list[ColumnElement[bool]], bucket: Any, kinds: list[str], *, total: bool
+    ) -> tuple[dict[int, Counts], dict[str, dict[int, list[float]]]]:
+        """The window's rows in one scan, as plain tuples off the DB-API cursor flattened
+        through ``np.fromiter`` (SQLAlchemy's row objects cost more than the scan), then
+        counters by ``np.bincount`` and quantiles by numpy per bucket."""
+        c = spans.c
+        columns = [
+            bucket,
+            c.status_code,
+            c.input_tokens,
+            c.output_tokens,
+            c.cost_usd,
+            *(PERCENTILE_METRICS[kind][0] for kind in kinds),
+        ]
+        result = conn.execute(select(*columns).where(*cond))
         rows = result.cursor.fetchall() if result.cursor is not None else []
         result.close()
-        data = np.fromiter(chain.from_iterable(rows), dtype=float).reshape(-1, 2)
-        if not data.size:
-            return {}
-        out = grouped_quantiles(data[:, 0].astype(np.int64), data[:, 1])
-        if total:
-            out[TOTAL] = [float(v) for v in np.quantile(data[:, 1], list(QUANTILES))]
-        return out
+        quantiles: dict[str, dict[int, list[float]]] = {kind: {} for kind in kinds}
+        if not rows:
+            return {}, quantiles
+        data = np.fromiter(
+            (np.nan if v is None else v for v in chain.from_iterable(rows)), dtype=float
+        ).reshape(-1, len(columns))
+        groups = data[:, 0].astype(np.int64)
+        present = np.unique(groups)
+
+        def per_bucket(values: np.ndarray) -> np.ndarray:
+            return np.bincount(groups, weights=np.nan_to_num(values))[present]
+
+        requests = np.bincount(groups)[present]
+        errors = per_bucket((data[:, 1] == STATUS_ERROR).astype(float))
+        sums = [per_bucket(data[:, i]) for i in (2, 3, 4)]
+        counted = {
+            int(b): Counts(int(requests[i]), int(errors[i]), sums[0][i], sums[1][i], sums[2][i])
+            for i, b in enumerate(present)
+        }
+        for offset, kind in enumerate(kinds, start=5):
+            values = data[:, offset]
+            quantiles[kind] = grouped_quantiles(groups, values)
+            kept = values[~np.isnan(values)]
+            if total and kept.size:
+                quantiles[kind][TOTAL] = [float(v) for v in np.quantile(kept, list(QUANTILES))]
+        return counted, quantiles
 
 
 def _int(value: int) -> ColumnElement[int]:

@@ -16,6 +16,8 @@ import orjson
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.pool import ConnectionPoolEntry
 
+WAL_KEEP_BYTES = 64 * 1024 * 1024
+
 
 def is_sqlite(url: str) -> bool:
     """Whether ``url`` names an SQLite database."""
@@ -58,6 +60,10 @@ def make_engine(url: str, *, sqlite_synchronous: str = "FULL", pool_size: int = 
             cur.execute("PRAGMA temp_store=MEMORY")
             # Checkpoints run on a background thread (store.checkpointer), not in commits.
             cur.execute("PRAGMA wal_autocheckpoint=0")
+            # A checkpoint that restarts the WAL cuts its file back to 64 MiB: otherwise the
+            # file keeps the size of the largest WAL ever written (measured: 180 MB idle on a
+            # 140k-span store, a third of its size on disk).
+            cur.execute(f"PRAGMA journal_size_limit={WAL_KEEP_BYTES}")
             cur.close()
 
         return engine

@@ -156,12 +156,23 @@ traces = Table(
     Column("release", String(128), nullable=True),
     Column("tags", Json, nullable=True),
     Index(None, "project_id", "start_time_unix_nano", "trace_id"),
-    Index(None, "project_id", "user_id", "start_time_unix_nano"),
-    Index(None, "project_id", "session_id", "start_time_unix_nano"),
-    Index(None, "project_id", "release", "start_time_unix_nano"),
-    Index(None, "project_id", "environment", "start_time_unix_nano"),
+    # Each filter index ends with the list's whole order (start, trace_id), so a filtered
+    # page is the first rows of one index range on both databases (ADR 0026).
+    Index(None, "project_id", "user_id", "start_time_unix_nano", "trace_id"),
+    Index(None, "project_id", "session_id", "start_time_unix_nano", "trace_id"),
+    Index(None, "project_id", "release", "start_time_unix_nano", "trace_id"),
+    Index(None, "project_id", "environment", "start_time_unix_nano", "trace_id"),
     # A rowid table on SQLite (revision 0004): rows are appended and only the narrow key
     # index takes the random inserts of random trace ids, not pages of whole rows.
+)
+# Only tagged traces: a tag filter walks these, not every trace (untagged ones cost nothing).
+Index(
+    "ix_traces_tagged",
+    traces.c.project_id,
+    traces.c.start_time_unix_nano,
+    traces.c.trace_id,
+    sqlite_where=traces.c.tags.is_not(None),
+    postgresql_where=traces.c.tags.is_not(None),
 )
 
 scores = Table(

@@ -168,6 +168,8 @@ class TraceQueries:
             cond.append(t.has_error.is_(False))
         if f.name:
             cond.append(t.name.ilike(_like(f.name), escape="\\"))
+        if f.tags:  # implies the partial index of tagged traces: untagged ones are never read
+            cond.append(t.tags.is_not(None))
         cond.extend(ArrayHas(t.tags, tag) for tag in f.tags)
         span_cond = _span_content_conditions(project_id, f)
         if f.model is not None:

@@ -46,12 +46,12 @@ def get_metrics(
     queries = services(request).monitoring.metrics
     f = calls.to_filter()
     try:
-        summary = queries.window(principal.project_id, f, start_ns, end_ns, names)
-        series = (
-            queries.series(principal.project_id, f, start_ns, end_ns, bucket_seconds * 1_000_000_000, names)
-            if bucket_seconds
-            else []
-        )
+        if bucket_seconds:  # one scan gives the buckets and the whole window
+            series, summary = queries.series_and_total(
+                principal.project_id, f, start_ns, end_ns, bucket_seconds * 1_000_000_000, names
+            )
+        else:
+            series, summary = [], queries.window(principal.project_id, f, start_ns, end_ns, names)
     except (UnknownMetric, ValueError) as exc:
         raise ApiError(422, "invalid_request", str(exc)) from exc
     summary.pop("start_unix_nano", None)

@@ -1,0 +1,103 @@
+"""Filtered trace pages read one index range in the list's order (ADR 0026), on both
+databases: results and keyset paging stay right across ties in the start time, and on
+SQLite the planner takes the filter's index rather than walking every trace."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, insert, select
+
+from tests.support.tenant import unique
+from watchkeep.store.engine import is_sqlite, make_engine
+from watchkeep.store.projects import ProjectRepository
+from watchkeep.store.tables import traces
+from watchkeep.store.trace_queries import TraceFilter, TraceQueries
+
+
+@pytest.fixture
+def store(database_url: str) -> Iterator[tuple[Engine, int]]:
+    """An engine and a fresh project holding 40 traces: two users, ties in start time,
+    every fourth trace tagged."""
+    engine = make_engine(database_url)
+    project = ProjectRepository(engine).get_or_create(unique("plans")).id
+    rows: list[dict[str, Any]] = [
+        {
+            "project_id": project,
+            "trace_id": f"{i:032x}",
+            "start_time_unix_nano": 1_000 * (i // 3),  # three traces share each start
+            "end_time_unix_nano": 1_000 * (i // 3) + 5,
+            "has_error": False,
+            "user_id": f"user-{i % 2}",
+            "session_id": f"session-{i % 5}",
+            "environment": "prod",
+            "release": "1.0",
+            "tags": ["vip"] if i % 4 == 0 else None,
+        }
+        for i in range(40)
+    ]
+    with engine.begin() as conn:
+        conn.execute(insert(traces), rows)
+    yield engine, project
+    engine.dispose()
+
+
+def all_pages(queries: TraceQueries, project: int, f: TraceFilter) -> list[str]:
+    """Every trace id of the filtered list, newest first, two a page."""
+    out: list[str] = []
+    cursor = None
+    while True:
+        page = queries.list_traces(project, f, limit=2, cursor=cursor)
+        out += [i.trace_id for i in page.items]
+        if page.next_cursor is None:
+            return out
+        cursor = page.next_cursor
+
+
+def newest_first(ids: list[int]) -> list[str]:
+    return [f"{i:032x}" for i in sorted(ids, key=lambda i: (i // 3, i), reverse=True)]
+
+
+@pytest.mark.parametrize(
+    ("f", "wanted"),
+    [
+        (TraceFilter(user_id="user-1"), lambda i: i % 2 == 1),
+        (TraceFilter(session_id="session-3"), lambda i: i % 5 == 3),
+        (TraceFilter(release="1.0", environment="prod"), lambda i: True),
+        (TraceFilter(tags=("vip",)), lambda i: i % 4 == 0),
+        (TraceFilter(tags=("vip",), user_id="user-0"), lambda i: i % 4 == 0),
+        (TraceFilter(tags=("other",)), lambda i: False),
+    ],
+)
+def test_filtered_pages_are_complete_and_ordered_across_ties(
+    store: tuple[Engine, int], f: TraceFilter, wanted: Any
+) -> None:
+    engine, project = store
+    assert all_pages(TraceQueries(engine), project, f) == newest_first([i for i in range(40) if wanted(i)])
+
+
+def test_sqlite_takes_the_filter_index_not_the_time_index(store: tuple[Engine, int]) -> None:
+    engine, project = store
+    if not is_sqlite(engine.url.drivername):
+        pytest.skip("PostgreSQL plans by statistics; the SQLite planner's choice is the one at risk")
+    queries = TraceQueries(engine)
+    t = traces.c
+    for f, index in (
+        (TraceFilter(user_id="user-1"), "ix_traces_project_id_user_id_start_time_unix_nano_trace_id"),
+        (TraceFilter(session_id="s"), "ix_traces_project_id_session_id_start_time_unix_nano_trace_id"),
+        (TraceFilter(release="1.0"), "ix_traces_project_id_release_start_time_unix_nano_trace_id"),
+        (TraceFilter(tags=("vip",)), "ix_traces_tagged"),
+    ):
+        query = (
+            select(traces)
+            .where(*queries.trace_conditions(project, f))
+            .order_by(t.start_time_unix_nano.desc(), t.trace_id.desc())
+            .limit(51)
+        )
+        sql = str(query.compile(engine, compile_kwargs={"literal_binds": True}))
+        with engine.connect() as conn:
+            plan = " ".join(str(r[-1]) for r in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql))
+        assert f"USING INDEX {index} " in plan, plan
+        assert "TEMP B-TREE" not in plan, plan  # the index gives the whole order: no sort
