@@ -5,13 +5,15 @@ SQLite the planner takes the filter's index rather than walking every trace."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import Engine, insert, select
 
 from tests.support.tenant import unique
-from watchkeep.store.engine import is_sqlite, make_engine
+from watchkeep.store.engine import make_engine
+from watchkeep.store.migrate import upgrade
 from watchkeep.store.projects import ProjectRepository
 from watchkeep.store.tables import traces
 from watchkeep.store.trace_queries import TraceFilter, TraceQueries
@@ -19,9 +21,25 @@ from watchkeep.store.trace_queries import TraceFilter, TraceQueries
 
 @pytest.fixture
 def store(database_url: str) -> Iterator[tuple[Engine, int]]:
-    """An engine and a fresh project holding 40 traces: two users, ties in start time,
-    every fourth trace tagged."""
+    """An engine and a fresh project holding 40 traces (``_fill``)."""
     engine = make_engine(database_url)
+    yield engine, _fill(engine)
+    engine.dispose()
+
+
+@pytest.fixture
+def sqlite_store(tmp_path: Path) -> Iterator[tuple[Engine, int]]:
+    """``store`` on SQLite only: its planner's choice of index is the one at risk
+    (PostgreSQL plans by statistics, which 40 rows do not represent)."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'plans.db'}")
+    upgrade(engine)
+    yield engine, _fill(engine)
+    engine.dispose()
+
+
+def _fill(engine: Engine) -> int:
+    """A fresh project holding 40 traces: two users, ties in start time, every fourth
+    trace tagged; its id."""
     project = ProjectRepository(engine).get_or_create(unique("plans")).id
     rows: list[dict[str, Any]] = [
         {
@@ -40,8 +58,7 @@ def store(database_url: str) -> Iterator[tuple[Engine, int]]:
     ]
     with engine.begin() as conn:
         conn.execute(insert(traces), rows)
-    yield engine, project
-    engine.dispose()
+    return project
 
 
 def all_pages(queries: TraceQueries, project: int, f: TraceFilter) -> list[str]:
@@ -78,10 +95,8 @@ def test_filtered_pages_are_complete_and_ordered_across_ties(
     assert all_pages(TraceQueries(engine), project, f) == newest_first([i for i in range(40) if wanted(i)])
 
 
-def test_sqlite_takes_the_filter_index_not_the_time_index(store: tuple[Engine, int]) -> None:
-    engine, project = store
-    if not is_sqlite(engine.url.drivername):
-        pytest.skip("PostgreSQL plans by statistics; the SQLite planner's choice is the one at risk")
+def test_sqlite_takes_the_filter_index_not_the_time_index(sqlite_store: tuple[Engine, int]) -> None:
+    engine, project = sqlite_store
     queries = TraceQueries(engine)
     t = traces.c
     for f, index in (
