@@ -119,6 +119,7 @@ def run(
 
     from watchkeep.evals.config import ConfigError, load_config
     from watchkeep.evals.service import EvalService, InfrastructureError
+    from watchkeep.security.crypto import EncryptionKeyError
 
     try:
         config = load_config(config_path)
@@ -144,7 +145,7 @@ def run(
                 base_dir=config_path.resolve().parent,
             )
         )
-    except (ConfigError, InfrastructureError, SQLAlchemyError) as exc:
+    except (ConfigError, InfrastructureError, SQLAlchemyError, EncryptionKeyError) as exc:
         raise _fail(str(exc)) from exc
     except KeyboardInterrupt:
         raise _fail("interrupted: continue with the same command (or --resume RUN)", 130) from None

@@ -149,6 +149,18 @@ def test_missing_dataset_and_bad_config_exit_2(env: str, tmp_path: Path) -> None
     assert "repeets" in result.output
 
 
+def test_a_bad_encryption_key_exits_2_with_one_line(
+    env: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_dataset(tmp_path / "numbers.jsonl", 3)
+    config = write_config(tmp_path / "k.yaml", target=CORRECT, dataset_file="numbers.jsonl")
+    monkeypatch.setenv("WATCHKEEP_ENCRYPTION_KEY", "not-a-key")
+    result = _run("run", str(config), "--project", env)
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    assert result.output.startswith("error: encryption key: not valid base64")
+
+
 def test_unreachable_target_exits_2(env: str, tmp_path: Path) -> None:
     write_dataset(tmp_path / "numbers.jsonl", 4)
     dead = {"kind": "openai", "base_url": f"http://127.0.0.1:{free_port()}/v1", "model": "m"}
