@@ -133,6 +133,7 @@ def query_plan(facts: dict[str, Any]) -> list[tuple[str, str, str, Callable[[], 
         "trace_id": {"trace_id": facts["trace_id"]},
         "tag (none has it)": {"tag": "vip"},
         "metadata (none has it)": {"metadata": "tenant:acme"},
+        "metadata (1 in 500 traces)": {"metadata": "customer:acct-7"},
         "model + user": {"model": MODELS[0], "user_id": facts["user_id"]},
         "error + staging": {"status": "error", "environment": "staging"},
     }

@@ -204,7 +204,8 @@ def build_llm_request(
     """An encoded export of ``n_spans`` LLM spans starting at ``start_ns``, ``step_ns`` apart.
 
     Traces of 1-7 chat calls (a root call and its children), 500 users with a session
-    each, the four ``MODELS``, ``ENVIRONMENTS`` as two resources, about 2 % errors, and
+    each (every tenth user's spans carry SDK metadata ``customer`` = ``acct-<user / 10>``),
+    the four ``MODELS``, ``ENVIRONMENTS`` as two resources, about 2 % errors, and
     ``message_chars`` characters of message text a span (a quarter system prompt, a quarter
     user turn, half the answer). Ids come from ``rng``, so a seed repeats the export
     exactly. Returns the body and the number of traces it opens.
@@ -231,11 +232,14 @@ def build_llm_request(
     while made < n_spans:
         trace_id = rng.randbytes(16)
         scope = scopes[0] if random_() < 0.8 else scopes[1]
-        user = f"user-{int(random_() * USERS) + 1}"
+        user_number = int(random_() * USERS) + 1
+        user = f"user-{user_number}"
         who = [
             _kv("watchkeep.user.id", user),
             _kv("watchkeep.session.id", f"session-{user}-{int(random_() * 4)}"),
         ]
+        if user_number % 10 == 0:  # a tenth of the traces: SDK metadata, drawn from no random number
+            who.append(_kv("watchkeep.metadata.customer", f"acct-{user_number // 10}"))
         system = systems[int(random_() * len(systems))]
         root = rng.randbytes(8)
         traces += 1

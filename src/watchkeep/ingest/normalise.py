@@ -24,6 +24,7 @@ from watchkeep.store.rows import (
     TRACE_ATTRIBUTE_COLUMNS,
     Row,
     WriteBatch,
+    metadata_rows,
     summarise_traces,
 )
 
@@ -235,8 +236,10 @@ class SpanNormaliser:
                 facts = resources[id(span.resource)] = _resource_facts(span.resource)
                 if facts.id is not None:
                     batch.resources[(project_id, facts.id)] = (project_id, facts.id, facts.json, now_ns)
-            row, payload = self._row(project_id, span, now_ns, facts)
+            row, payload, meta = self._row(project_id, span, now_ns, facts)
             rows.append(row)
+            if meta:
+                batch.metadata.extend(meta)
             if payload is not None:
                 batch.payloads.append(payload)
         _share_trace_attributes(rows)
@@ -246,7 +249,7 @@ class SpanNormaliser:
 
     def _row(
         self, project_id: int, span: DecodedSpan, now_ns: int, res: _ResourceFacts
-    ) -> tuple[Row, tuple[Any, ...] | None]:
+    ) -> tuple[Row, tuple[Any, ...] | None, list[tuple[Any, ...]]]:
         found, rest = split_attributes(span.attributes)
         f = found.get
         operation = f("operation")
@@ -318,7 +321,8 @@ class SpanNormaliser:
         payload = None
         if input_payload is not None or output_payload is not None:
             payload = (project_id, span.trace_id, span.span_id, input_payload, output_payload, now_ns)
-        return row, payload
+        meta = metadata_rows(project_id, span.trace_id, span.span_id, start, rest) if rest else []
+        return row, payload, meta
 
 
 def _model_from_invocation(params: Any) -> str | None:

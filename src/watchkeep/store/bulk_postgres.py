@@ -17,6 +17,7 @@ from typing import Any
 from psycopg.errors import UniqueViolation
 
 from watchkeep.store.rows import (
+    METADATA_COLUMNS,
     PAYLOAD_COLUMNS,
     PAYLOAD_FILL,
     RESOURCE_COLUMNS,
@@ -85,6 +86,7 @@ class PostgresBulk:
         ignore = "ON CONFLICT (project_id, trace_id, span_id) DO NOTHING"
         self._spans = StagedTable("spans", SPAN_COLUMNS, ignore)
         self._payloads = StagedTable("span_payloads", PAYLOAD_COLUMNS, PAYLOAD_FILL)
+        self._metadata = StagedTable("span_metadata", METADATA_COLUMNS, "ON CONFLICT DO NOTHING")
         self._traces = StagedTable("traces", TRACE_COLUMNS, trace_upsert_assignments("LEAST", "GREATEST"))
         # Few rows (one per distinct resource in the group): a plain statement is cheapest.
         self._resources = (
@@ -107,13 +109,15 @@ class PostgresBulk:
         payloads: Sequence[tuple[Any, ...]],
         traces: Sequence[tuple[Any, ...]],
         resources: Sequence[tuple[Any, ...]],
+        metadata: Sequence[tuple[Any, ...]] = (),
     ) -> NewSpans:
-        """Insert new spans, payloads and resources, upsert traces; the new spans (see
+        """Insert new spans, payloads, resources and metadata, upsert traces; the new spans (see
         ``BulkStatements``)."""
         if resources:
             cursor.executemany(self._resources, sorted(resources))
         _, keys = _insert_new(cursor, self._spans, spans, " RETURNING project_id, trace_id, span_id")
         _insert_new(cursor, self._payloads, payloads)
         _staged(cursor, self._traces, traces)
+        _insert_new(cursor, self._metadata, metadata)
         fresh = None if keys is None else {(int(p), str(t), str(s)) for p, t, s in keys}
         return fresh

@@ -16,6 +16,7 @@ from itertools import chain
 from typing import Any
 
 from watchkeep.store.rows import (
+    METADATA_COLUMNS,
     PAYLOAD_COLUMNS,
     PAYLOAD_FILL,
     RESOURCE_COLUMNS,
@@ -84,6 +85,9 @@ class SqliteBulk:
         self._resources = MultiRowStatement(
             f"INSERT OR IGNORE INTO resources ({', '.join(RESOURCE_COLUMNS)})", "", len(RESOURCE_COLUMNS)
         )
+        self._metadata = MultiRowStatement(
+            f"INSERT OR IGNORE INTO span_metadata ({', '.join(METADATA_COLUMNS)})", "", len(METADATA_COLUMNS)
+        )
         self._traces = MultiRowStatement(
             f"INSERT INTO traces ({', '.join(TRACE_COLUMNS)})",
             trace_upsert_assignments("min", "max"),
@@ -109,14 +113,17 @@ class SqliteBulk:
         payloads: Sequence[tuple[Any, ...]],
         traces: Sequence[tuple[Any, ...]],
         resources: Sequence[tuple[Any, ...]],
+        metadata: Sequence[tuple[Any, ...]] = (),
     ) -> NewSpans:
-        """Insert new spans, payloads and resources, upsert traces; the new spans (see
+        """Insert new spans, payloads, resources and metadata, upsert traces; the new spans (see
         ``BulkStatements``)."""
         self._resources.execute(cursor, resources)
         inserted = self._spans.execute(cursor, spans)
         fresh = None if inserted == len(spans) else _last_inserted(cursor, inserted)
         self._payloads.execute(cursor, payloads)
         self._traces.execute(cursor, traces)
+        if metadata:
+            self._metadata.execute(cursor, metadata)
         return fresh
 
 

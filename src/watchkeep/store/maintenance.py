@@ -29,7 +29,7 @@ from sqlalchemy import Engine, text
 from watchkeep.store.engine import is_sqlite
 
 log = logging.getLogger(__name__)
-HOT_TABLES = ("spans", "traces", "scores")
+HOT_TABLES = ("spans", "traces", "scores", "span_metadata")
 _PR_SET_NAME = 15
 
 

@@ -34,6 +34,7 @@ from watchkeep.store.tables import (
     annotation_labels,
     comments,
     scores,
+    span_metadata,
     span_payloads,
     spans,
     traces,
@@ -204,12 +205,13 @@ class RetentionQueries:
                     conn.execute(
                         text(f"DELETE FROM search_documents WHERE span_row_id IN (SELECT id FROM {quoted})")
                     )
-                    conn.execute(
-                        text(
-                            f"DELETE FROM span_payloads p USING {quoted} s WHERE p.project_id = s.project_id "
-                            "AND p.trace_id = s.trace_id AND p.span_id = s.span_id"
+                    for side in ("span_payloads", "span_metadata"):
+                        conn.execute(
+                            text(
+                                f"DELETE FROM {side} p USING {quoted} s WHERE p.project_id = s.project_id "
+                                "AND p.trace_id = s.trace_id AND p.span_id = s.span_id"
+                            )
                         )
-                    )
                 conn.execute(text(f"DROP TABLE {quoted}"))
             dropped.append(part.name)
         return dropped
@@ -375,7 +377,12 @@ class RetentionQueries:
             return 0
         ids = [int(r.id) for r in rows]
         self._drop_search_documents(conn, ids)
-        self._drop_payloads(conn, project_id, [(r.trace_id, r.span_id) for r in rows])
+        keys = [(r.trace_id, r.span_id) for r in rows]
+        self._drop_payloads(conn, project_id, keys)
+        m = span_metadata.c
+        conn.execute(
+            delete(span_metadata).where(m.project_id == project_id, tuple_(m.trace_id, m.span_id).in_(keys))
+        )
         return _count(conn, delete(spans).where(spans.c.id.in_(ids)))
 
     def _drop_payloads(self, conn: Connection, project_id: int, keys: list[tuple[str, str]]) -> None:

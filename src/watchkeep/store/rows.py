@@ -14,6 +14,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import orjson
+
+from watchkeep.semconv import WK_METADATA_PREFIX
+
 SPAN_COLUMNS: tuple[str, ...] = (
     "project_id",
     "trace_id",
@@ -60,6 +64,17 @@ PAYLOAD_COLUMNS: tuple[str, ...] = (
     "output",
     "created_at_unix_nano",
 )
+METADATA_COLUMNS: tuple[str, ...] = (
+    "project_id",
+    "trace_id",
+    "span_id",
+    "key",
+    "value",
+    "start_time_unix_nano",
+)
+# Column lengths of span_metadata; longer keys and values are stored (and looked for) cut.
+METADATA_KEY_CHARS = 256
+METADATA_VALUE_CHARS = 512
 TRACE_COLUMNS: tuple[str, ...] = (
     "project_id",
     "trace_id",
@@ -102,7 +117,57 @@ class WriteBatch:
     payloads: list[tuple[Any, ...]] = field(default_factory=list)
     traces: TraceRows = field(default_factory=dict)
     resources: dict[tuple[int, str], tuple[Any, ...]] = field(default_factory=dict)
+    metadata: list[tuple[Any, ...]] = field(default_factory=list)  # METADATA_COLUMNS, few spans have any
     sealed: bool = False
+
+
+def metadata_text(value: Any) -> str | None:
+    """A metadata value as the filter compares it: text as is, booleans ``true``/``false``,
+    numbers and lists as JSON (as PostgreSQL's ``->>`` wrote them), None for null; cut to
+    ``METADATA_VALUE_CHARS``."""
+    if value is None:
+        return None
+    text = value if isinstance(value, str) else orjson.dumps(value, default=str).decode()
+    return text[:METADATA_VALUE_CHARS]
+
+
+def metadata_rows(
+    project_id: int, trace_id: str, span_id: str, start_ns: int, attributes: dict[str, Any]
+) -> list[tuple[Any, ...]]:
+    """The span_metadata rows (``METADATA_COLUMNS``) of a span's SDK metadata attributes,
+    one per cut key (the first wins)."""
+    out: dict[str, tuple[Any, ...]] = {}
+    skip = len(WK_METADATA_PREFIX)
+    for name, value in attributes.items():
+        if not name.startswith(WK_METADATA_PREFIX):
+            continue
+        key, text = name[skip:][:METADATA_KEY_CHARS], metadata_text(value)
+        if text is not None and key not in out:
+            out[key] = (project_id, trace_id, span_id, key, text, start_ns)
+    return list(out.values())
+
+
+_ATTRIBUTES_AT = SPAN_COLUMNS.index("attributes")
+_START_AT = SPAN_COLUMNS.index("start_time_unix_nano")
+
+
+def final_metadata(
+    spans: Iterable[tuple[Any, ...]], flagged: Iterable[tuple[Any, ...]]
+) -> list[tuple[Any, ...]]:
+    """The metadata rows of the ``spans`` that ``flagged`` rows name, read again from their
+    stored attributes JSON: redaction rewrites span rows after the normaliser, and the side
+    table must never keep a value the span itself no longer holds. Costs nothing for the
+    (usual) batch without metadata."""
+    wanted = {row[:3] for row in flagged}
+    out: list[tuple[Any, ...]] = []
+    if not wanted:
+        return out
+    for span in spans:
+        if span[:3] in wanted and span[_ATTRIBUTES_AT] is not None:
+            attributes = orjson.loads(span[_ATTRIBUTES_AT])
+            if isinstance(attributes, dict):
+                out.extend(metadata_rows(span[0], span[1], span[2], span[_START_AT], attributes))
+    return out
 
 
 def _trace_row(s: Row) -> Row:
@@ -216,8 +281,9 @@ class BulkStatements(Protocol):
         payloads: Sequence[tuple[Any, ...]],
         traces: Sequence[tuple[Any, ...]],
         resources: Sequence[tuple[Any, ...]],
+        metadata: Sequence[tuple[Any, ...]] = (),
     ) -> NewSpans:
-        """Insert new spans, payloads and resources, upsert traces.
+        """Insert new spans, payloads, resources and metadata rows, upsert traces.
 
         Returns None when every span was new, else the keys of those that were (finding
         them costs a query, so only when some were duplicates).

@@ -18,7 +18,14 @@ from typing import Any
 from sqlalchemy import Connection, Engine
 
 from watchkeep.store.engine import is_sqlite
-from watchkeep.store.rows import BulkStatements, NewSpans, WriteBatch, merge_payloads, merge_traces
+from watchkeep.store.rows import (
+    BulkStatements,
+    NewSpans,
+    WriteBatch,
+    final_metadata,
+    merge_payloads,
+    merge_traces,
+)
 from watchkeep.store.sealing import Sealer, seal_payload_rows
 
 
@@ -133,6 +140,7 @@ class SpanWriter:
             merge_payloads(r for b in batches for r in self._sealed(b)),
             [tuple(r.values()) for r in merge_traces(b.traces for b in batches)],
             list({k: v for b in batches for k, v in b.resources.items()}.values()),
+            [r for b in batches if b.metadata for r in final_metadata(b.spans, b.metadata)],
         )
         with self._using() as conn, conn.begin():
             cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
@@ -154,6 +162,7 @@ class SpanWriter:
         payloads: list[tuple[Any, ...]],
         traces: list[tuple[Any, ...]],
         resources: list[tuple[Any, ...]],
+        metadata: list[tuple[Any, ...]],
     ) -> NewSpans:
         """Write the rows of projects that still exist (every row starts with its project id).
 
@@ -163,7 +172,7 @@ class SpanWriter:
         wanted = {r[0] for r in spans} | {r[0] for r in payloads}
         gone = wanted - self._bulk.live_projects(cursor, sorted(wanted))
         if not gone:
-            return self._bulk.write(cursor, spans, payloads, traces, resources)
+            return self._bulk.write(cursor, spans, payloads, traces, resources, metadata)
         kept = [r for r in spans if r[0] not in gone]
         self.last_discarded = len(spans) - len(kept)
         if not kept and not any(r[0] not in gone for r in payloads):
@@ -174,5 +183,6 @@ class SpanWriter:
             [r for r in payloads if r[0] not in gone],
             [r for r in traces if r[0] not in gone],
             [r for r in resources if r[0] not in gone],
+            [r for r in metadata if r[0] not in gone],
         )
         return {(r[0], r[1], r[2]) for r in kept} if fresh is None else fresh

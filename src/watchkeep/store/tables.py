@@ -33,6 +33,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
+from watchkeep.store.rows import METADATA_KEY_CHARS, METADATA_VALUE_CHARS
+
 metadata = MetaData(
     naming_convention={
         "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -138,6 +140,23 @@ span_payloads = Table(
     Column("input", Text, nullable=True),
     Column("output", Text, nullable=True),
     Column("created_at_unix_nano", BigInteger, nullable=False),
+)
+
+# SDK metadata (``watchkeep.metadata.*`` attributes) of the spans that carry any, one row
+# per key: the metadata filter reads one range of the (project, key, value, start) index
+# instead of every span's JSON attributes (ADR 0028). Keys and values are stored cut to
+# their column length; the filter cuts what it looks for the same way.
+span_metadata = Table(
+    "span_metadata",
+    metadata,
+    Column("project_id", RowId, primary_key=True),
+    Column("trace_id", String(32), primary_key=True),
+    Column("span_id", String(16), primary_key=True),
+    Column("key", String(METADATA_KEY_CHARS), primary_key=True),
+    Column("value", String(METADATA_VALUE_CHARS), nullable=False),
+    Column("start_time_unix_nano", BigInteger, nullable=False),
+    Index("ix_span_metadata_lookup", "project_id", "key", "value", "start_time_unix_nano", "trace_id"),
+    sqlite_with_rowid=False,
 )
 
 traces = Table(

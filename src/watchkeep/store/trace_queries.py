@@ -18,10 +18,10 @@ import orjson
 from sqlalchemy import Engine, and_, exists, false, func, or_, select
 from sqlalchemy.sql import ColumnElement, Select
 
-from watchkeep.store.json_filters import ArrayHas, MetadataIs
-from watchkeep.store.rows import TRACE_ATTRIBUTE_COLUMNS
+from watchkeep.store.json_filters import ArrayHas
+from watchkeep.store.rows import METADATA_KEY_CHARS, METADATA_VALUE_CHARS, TRACE_ATTRIBUTE_COLUMNS
 from watchkeep.store.sealing import Sealer, open_text, row_aad
-from watchkeep.store.tables import resources, scores, span_payloads, spans, traces
+from watchkeep.store.tables import resources, scores, span_metadata, span_payloads, spans, traces
 from watchkeep.store.text_search import SpanTextMatch, query_words
 from watchkeep.store.trace_attributes import SPAN_ATTRIBUTES, TRACE_OF_SPAN
 
@@ -132,6 +132,9 @@ SPAN_LIST_FIELDS = [
 
 
 EXPORT_BATCH = 2000  # spans a query of the export stream
+# Under this many spans with the metadata asked for, SQLite builds a trace page from
+# them rather than walking every trace in order (``TraceQueries._rare_metadata``).
+RARE_METADATA_SPANS = 5000
 
 
 def _like(text: str) -> str:
@@ -171,6 +174,8 @@ class TraceQueries:
         if f.tags:  # implies the partial index of tagged traces: untagged ones are never read
             cond.append(t.tags.is_not(None))
         cond.extend(ArrayHas(t.tags, tag) for tag in f.tags)
+        if f.metadata:  # one index range of span_metadata picks the candidate traces
+            cond.append(t.trace_id.in_(_metadata_traces(project_id, f)))
         span_cond = _span_content_conditions(project_id, f)
         if f.model is not None:
             span_cond.append(or_(spans.c.request_model == f.model, spans.c.response_model == f.model))
@@ -178,7 +183,7 @@ class TraceQueries:
             span_cond.append(spans.c.provider == f.provider)
         if f.operation is not None:
             span_cond.append(spans.c.operation == f.operation)
-        if span_cond:
+        if span_cond and len(span_cond) > len(f.metadata):  # the trace subquery settled metadata alone
             cond.append(
                 exists().where(spans.c.project_id == t.project_id, spans.c.trace_id == t.trace_id, *span_cond)
             )
@@ -198,8 +203,11 @@ class TraceQueries:
                     and_(t.start_time_unix_nano == start, t.trace_id < trace_id),
                 )
             )
-        query = query.order_by(t.start_time_unix_nano.desc(), t.trace_id.desc()).limit(limit + 1)
         with self._engine.connect() as conn:
+            order: ColumnElement[int] = t.start_time_unix_nano
+            if f.metadata and conn.dialect.name == "sqlite" and self._rare_metadata(conn, project_id, f):
+                order = order + 0  # an expression: no index gives this order, so none is walked
+            query = query.order_by(order.desc(), t.trace_id.desc()).limit(limit + 1)
             rows = conn.execute(query).all()
             more = len(rows) > limit
             rows = rows[:limit]
@@ -226,6 +234,19 @@ class TraceQueries:
             last = items[-1]
             next_cursor = encode_cursor(last.start_time_unix_nano, last.trace_id)
         return Page(items, next_cursor)
+
+    @staticmethod
+    def _rare_metadata(conn: Any, project_id: int, f: TraceFilter) -> bool:
+        """Whether few spans carry ``f``'s metadata (one short index range read).
+
+        SQLite keeps no statistics, so left alone it walks the project's traces in list
+        order testing each against the metadata subquery: right when many match (a page
+        fills early), a read of every trace when none or few do. For a rare value the list
+        is ordered by an expression no index provides, so SQLite looks the few matching
+        traces up by primary key and sorts them instead.
+        """
+        probe = _metadata_traces(project_id, f).limit(RARE_METADATA_SPANS).subquery()
+        return int(conn.execute(select(func.count()).select_from(probe)).scalar_one()) < RARE_METADATA_SPANS
 
     def _add_counters(self, conn: Any, project_id: int, items: list[TraceSummary]) -> None:
         if not items:
@@ -408,11 +429,41 @@ def _span_content_conditions(project_id: int, f: TraceFilter) -> list[ColumnElem
 
     A query with no searchable word (only punctuation) matches nothing rather than all.
     """
-    cond: list[ColumnElement[bool]] = [MetadataIs(spans.c.attributes, k, v) for k, v in f.metadata]
+    cond: list[ColumnElement[bool]] = [_span_has_metadata(spans.c, k, v) for k, v in f.metadata]
     if f.q is not None:
         words = query_words(f.q)
         cond.append(SpanTextMatch(spans.c.id, project_id, words) if words else false())
     return cond
+
+
+def _metadata_is(m: Any, key: str, value: str) -> ColumnElement[bool]:
+    """Key and value as stored: cut to the column lengths (``rows.metadata_text``)."""
+    return and_(m.key == key[:METADATA_KEY_CHARS], m.value == value[:METADATA_VALUE_CHARS])
+
+
+def _span_has_metadata(s: Any, key: str, value: str) -> ColumnElement[bool]:
+    """The span ``s`` carries metadata ``key`` = ``value`` (one primary-key probe)."""
+    m = span_metadata.alias()
+    return exists().where(
+        m.c.project_id == s.project_id,
+        m.c.trace_id == s.trace_id,
+        m.c.span_id == s.span_id,
+        _metadata_is(m.c, key, value),
+    )
+
+
+def _metadata_traces(project_id: int, f: TraceFilter) -> Select[Any]:
+    """Ids of the traces with a span carrying every metadata pair of ``f`` (the same span,
+    as the JSON filter before ADR 0028): the first pair reads one index range, the others
+    are probed on its spans. A span of a trace starts no earlier than the trace, so the
+    list's lower time bound narrows the range too."""
+    (key, value), rest = f.metadata[0], f.metadata[1:]
+    m = span_metadata.alias()
+    cond = [m.c.project_id == project_id, _metadata_is(m.c, key, value)]
+    if f.start_from_ns is not None:
+        cond.append(m.c.start_time_unix_nano >= f.start_from_ns)
+    cond.extend(_span_has_metadata(m.c, k, v) for k, v in rest)
+    return select(m.c.trace_id).where(*cond)
 
 
 def payload_value(text: str | None) -> Any:
