@@ -82,6 +82,8 @@ bench: install system-deps
 	$(BIN)/python benchmarks/release_loop.py
 	$(BIN)/python benchmarks/encryption.py
 	$(BIN)/python benchmarks/pii.py
+	$(BIN)/python benchmarks/payload_bytes.py
+	$(BIN)/python benchmarks/queries.py
 
 clean:
 	rm -rf $(VENV) .venv-mlflow .mypy_cache .ruff_cache .pytest_cache .hypothesis .watchkeep .import_linter_cache
