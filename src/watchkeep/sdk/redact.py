@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-from bisect import bisect_right
 from collections.abc import Callable, Container, Iterator, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -36,6 +35,12 @@ from watchkeep.sdk.pii_checks import (
     ssn_ok,
 )
 from watchkeep.sdk.pii_regex import SMALL_TEXT, Pattern, compile_pattern, pattern_set
+from watchkeep.sdk.pii_triggers import JOIN as _JOIN
+from watchkeep.sdk.pii_triggers import MAX_SCAN_CHARS, Regions, pii_hits
+from watchkeep.sdk.pii_triggers import NANP as _NANP
+from watchkeep.sdk.pii_triggers import hits as _hits
+from watchkeep.sdk.pii_triggers import triggered as _triggered
+from watchkeep.sdk.pii_triggers import triggers as _triggers
 
 try:
     import phonenumbers as _phonenumbers
@@ -63,12 +68,8 @@ __all__ = [
 Action = Literal["mask", "hash", "drop", "keep"]
 ACTIONS: tuple[Action, ...] = ("mask", "hash", "drop", "keep")
 ENTITIES: tuple[str, ...] = ("email", "phone", "card", "iban", "ssn", "ip", "secret", "crypto")
-MAX_SCAN_CHARS = 4 * 1024 * 1024
-"""A longer string is not scanned but replaced whole (fail closed)."""
 REDACTED = "[REDACTED]"
 Hasher = Callable[[str, str], str]
-Regions = str | tuple[str, ...]
-"""The region, or regions, whose national phone numbers count without a ``+`` (ISO codes)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +89,6 @@ _IPV4 = compile_pattern(r"\d{1,3}(?:\.\d{1,3}){3}")
 _IPV6 = compile_pattern(r"[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}")
 _PHONE_CANDIDATE = compile_pattern(r"\+?\(?\d[\d \-.()/]{5,22}\d")
 _DATE = re.compile(r"\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{4}", re.ASCII)
-_NANP = frozenset(("US", "CA"))
 _PHONE_FALLBACK = compile_pattern(r"\+\d(?:[ \-.()]{0,2}\d){6,14}")
 _ETH = compile_pattern(r"0x[0-9a-fA-F]{40}")
 _BTC58 = compile_pattern(r"[13][1-9A-HJ-NP-Za-km-z]{25,34}")
@@ -223,55 +223,9 @@ _PRIORITY = {
 }
 
 
-# The fast path: one pass of cheap triggers proves most text holds no candidate at all;
-# only windows around a trigger go through the detectors above. A trigger is a superset
-# of the shapes the detectors can accept, never a detector itself.
-_TRIGGER_COMMON = (
-    r"@|sk-|AKIA|ASIA|gh[pousr]_|github_pat_|xox[abposr]-|AIza|[sr]k_(?:live|test)_|eyJ|-----BEGIN"
-    r"|[Bb]earer|bc1|0x[0-9a-fA-F]{40}|[A-Z]{2}\d{2}|\b[13][1-9A-HJ-NP-Za-km-z]{25,34}\b"
-    r"|\b\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\b|[0-9A-Fa-f]{0,4}:[0-9A-Fa-f]{0,4}:"
-    r"|\b\d{3}[- ]\d{2}[- ]\d{4}\b|\b\d(?:[ \-]?\d){12,18}\b|\+[ (]{0,2}\d"
-)
-_SEP = r"[ \-.()/]{0,3}"
-
-
-def _ten_digits_but_a_date_time() -> str:
-    """Ten digits, up to three separators between each, bounded, except exactly a date and
-    its hour ("2024-03-15 12", "15.03.2024 12": separators s4 and s6, or s2 and s4, one of
-    ``-/.``, s8 one space, the others empty). RE2 has no lookahead, so the exception is the
-    union of templates that each break one of those conditions; without it, every clean
-    text with a timestamp would cost a second RE2 call past the date."""
-    some, point = r"[ \-.()/]{1,3}", r"[\-/.]"
-    not_point = r"(?: |[ \-.()/]{2,3})"  # neither empty nor one of -/.
-    not_space = r"(?:[\-.()/][ \-.()/]{0,2}| [ \-.()/]{1,2})?"  # empty, or anything but " "
-
-    def digits(**seps: str) -> str:
-        return r"\d" + "".join(seps.get(f"s{i}", _SEP) + r"\d" for i in range(1, 10))
-
-    breaks = (
-        digits(s9=some), digits(s8=not_space), digits(s7=some), digits(s5=some),
-        digits(s3=some), digits(s1=some), digits(s4=not_point + "?"), digits(s6=not_point),
-        digits(s6=point, s2=some), digits(s6="", s2=not_point + "?"),
-    )  # fmt: skip
-    return r"\b(?:" + "|".join(breaks) + r")\b"
-
-
-# Without a "+", a NANP number has 10 digits, or 11 from a 1 (see ``_phone_plausible``);
-# one behind "(" or after a 1 is never a bare date.
-# No trigger matches a newline, so texts joined by blank lines trigger exactly where each
-# would alone (``_hits``).
-# (the stdlib engine never runs a trigger: its alternation backtracks at every position)
-_TRIGGER_NANP = compile_pattern(
-    _TRIGGER_COMMON
-    + rf"|\((?:1{_SEP})?\d(?:{_SEP}\d){{9}}\b|\b1{_SEP}\d(?:{_SEP}\d){{9}}\b|"
-    + _ten_digits_but_a_date_time(),
-    0,
-)
-_TRIGGER_ANY = compile_pattern(_TRIGGER_COMMON + r"|\d(?:[ \-.()/]{0,3}\d){5,}", 0)
-_DATE_TIME = re.compile(r"(?:\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{4})(?: \d{1,2})?")
+# The fast path (``pii_triggers``): only windows around a trigger go through the detectors.
 _MARGIN = 48  # characters kept either side of a trigger, then out to the next whitespace
 _WHITESPACE = " \n\t\r"
-_JOIN = "\n\n"
 _MIN_CHARS = 6  # "a@b.co": nothing shorter can hold a finding
 
 
@@ -285,71 +239,6 @@ def _edge_right(text: str, pos: int) -> int:
     hi = min(len(text), pos + _MARGIN)
     cuts = [c for c in (text.find(ch, hi) for ch in _WHITESPACE) if c >= 0]
     return min(cuts) if cuts else len(text)
-
-
-def _nanp_only(region: Regions) -> bool:
-    return region in _NANP if isinstance(region, str) else _NANP.issuperset(region)
-
-
-def _triggers(text: str, region: Regions, pos: int = 0) -> Iterator[tuple[int, int]]:
-    """Every trigger in ``text`` from ``pos`` (character offsets) but a date, or a date and
-    its hour: "2024-03-15 12" (of 12:30) has ten digits but is no phone number."""
-    trigger = _TRIGGER_NANP if _nanp_only(region) else _TRIGGER_ANY
-    for spans in trigger.spans(text, pos):
-        start, end = spans[0]
-        if not _DATE_TIME.fullmatch(text, start, end):
-            yield start, end
-
-
-def _first_trigger(text: str, region: Regions, pos: int = 0) -> tuple[int, int] | None:
-    """The first trigger from ``pos`` but a date (as ``_triggers``), one RE2 call a try."""
-    trigger = _TRIGGER_NANP if _nanp_only(region) else _TRIGGER_ANY
-    while (found := trigger.first(text, pos)) is not None:
-        start, end = found[0]
-        if not _DATE_TIME.fullmatch(text, start, end):
-            return start, end
-        pos = end if end > start else end + 1
-    return None
-
-
-def _triggered(text: str, region: Regions) -> bool:
-    """Whether any trigger (other than a date) is in ``text``: one pass, up to the first."""
-    return _first_trigger(text, region) is not None
-
-
-def _hits(texts: list[str], region: Regions) -> list[bool]:
-    """Which of ``texts`` hold a trigger, from one pass over them all joined by blank lines
-    (one call into RE2 instead of one per text: most texts hold none)."""
-    joined = texts[0] if len(texts) == 1 else _JOIN.join(texts)
-    found = _first_trigger(joined, region)
-    hit = [False] * len(texts)
-    if found is None:
-        return hit
-    starts: list[int] = []
-    offset = 0
-    for t in texts:
-        starts.append(offset)
-        offset += len(t) + len(_JOIN)
-    while found is not None:
-        at = bisect_right(starts, found[0]) - 1
-        hit[at] = True
-        if at + 1 == len(texts):
-            break
-        found = _first_trigger(joined, region, starts[at + 1])  # the rest of a hit text: skipped
-    return hit
-
-
-def pii_hits(texts: list[str], region: Regions = "US") -> list[bool]:
-    """Which of ``texts`` may hold a finding, from one trigger pass over them all. False
-    proves ``redact_text`` returns that text unchanged; JSON with escapes and text too long
-    to scan always count as hits."""
-    hit = [len(t) > MAX_SCAN_CHARS or ("\\" in t and t.lstrip()[:1] in ("{", "[")) for t in texts]
-    if not any(hit):
-        return _hits(texts, region)
-    scan = [i for i, forced in enumerate(hit) if not forced]
-    for i, found in zip(scan, _hits([texts[i] for i in scan], region), strict=True):
-        hit[i] = found
-    return hit
 
 
 def _windows(text: str, region: Regions) -> list[tuple[int, int]]:
@@ -552,8 +441,8 @@ def redact_text(
     try:
         head = text.lstrip()[:1]
         if head in ("{", "[") and len(text) <= MAX_SCAN_CHARS:
-            if not screened and "\\" not in text and not _triggered(text, region):
-                return text  # no escapes: no trigger in the source, none in any value
+            if not screened and not pii_hits([text], region)[0]:
+                return text  # no trigger in the source (common escapes resolved): none in any value
             try:
                 parsed = orjson.loads(text)
             except orjson.JSONDecodeError:

@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from operator import itemgetter
 from typing import Any, Protocol, TypeVar
 
 from watchkeep.config import Settings
@@ -152,23 +153,25 @@ class PiiPolicy:
             out = self._names(out)
         return out
 
-    def texts(self, values: Sequence[str | None]) -> list[str | None]:
-        """Each of ``values`` redacted as ``optional`` would, after one trigger pass over
-        them all: a value it proves clean comes back as the same object, untouched."""
-        if self._presidio is not None or not self.active:  # names have no trigger
-            return [self.optional(v) for v in values]
-        found = pii_hits([v for v in values if v], self.regions)
-        if not any(found):
-            return list(values)
-        hits = iter(found)
-        return [v if not v or not next(hits) else self._screened(v) for v in values]
+    def changes(self, values: Sequence[Any]) -> dict[int, str]:
+        """The strings among ``values`` that redaction changes, by position, each redacted as
+        ``text`` would, after one trigger pass over them all (most batches hold none)."""
+        if not self.active:
+            return {}
+        if self._presidio is not None:  # names have no trigger: every string is redacted
+            redacted = {i: self.text(v) for i, v in enumerate(values) if v and isinstance(v, str)}
+        else:
+            found = pii_hits([v for v in values if v and isinstance(v, str)], self.regions)
+            if True not in found:
+                return {}
+            hit = iter(found)
+            redacted = {
+                i: self._screened(v) for i, v in enumerate(values) if v and isinstance(v, str) and next(hit)
+            }
+        return {i: v for i, v in redacted.items() if v != values[i]}
 
     def _screened(self, value: str) -> str:
         return redact_text(value, self.actions, self._hasher, self.regions, screened=True)
-
-    def optional(self, value: str | None) -> str | None:
-        """Like ``text``; ``None`` passes."""
-        return None if value is None else self.text(value)
 
     def value(self, value: Any) -> Any:
         """Strings anywhere inside dicts and lists redacted; other values unchanged."""
@@ -203,33 +206,37 @@ class PiiPolicy:
 
 
 def _payload_rows(rows: list[tuple[Any, ...]], policy: PiiPolicy) -> list[tuple[Any, ...]]:
-    """Payload rows ``(project, trace, span, input, output, ...)`` with both texts redacted."""
-    out: list[tuple[Any, ...]] = []
-    for r in rows:
-        given, output = policy.texts([r[3], r[4]])
-        out.append(r if given is r[3] and output is r[4] else (*r[:3], given, output, *r[5:]))
+    """Payload rows ``(project, trace, span, input, output, ...)`` with both texts redacted,
+    after one trigger pass over the whole batch (a clean row comes back as it is)."""
+    changed = policy.changes([t for r in rows for t in (r[3], r[4])])
+    if not changed:
+        return rows
+    out = list(rows)
+    for n in {i // 2 for i in changed}:
+        r = rows[n]
+        out[n] = (*r[:3], changed.get(2 * n, r[3]), changed.get(2 * n + 1, r[4]), *r[5:])
     return out
 
 
 # The free-text cells of a span row an application fills: its status message (exception
 # text), its leftover attributes and its kept events (both JSON text, redacted value by value).
 _SPAN_TEXT_AT = tuple(SPAN_COLUMNS.index(c) for c in ("status_message", "attributes", "events"))
+_span_texts = itemgetter(*_SPAN_TEXT_AT)
 
 
 def _span_rows(rows: list[tuple[Any, ...]], policy: PiiPolicy) -> list[tuple[Any, ...]]:
-    """Span rows (in ``SPAN_COLUMNS`` order) with their free-text cells redacted."""
-    out: list[tuple[Any, ...]] = []
-    for r in rows:
-        given = [r[i] if isinstance(r[i], str) else None for i in _SPAN_TEXT_AT]
-        redacted = policy.texts(given)
-        if all(a is b for a, b in zip(redacted, given, strict=True)):
-            out.append(r)
-            continue
-        cells = list(r)
-        for i, value in zip(_SPAN_TEXT_AT, redacted, strict=True):
-            if value is not None:
-                cells[i] = value
-        out.append(tuple(cells))
+    """Span rows (in ``SPAN_COLUMNS`` order) with their free-text cells redacted, after one
+    trigger pass over the whole batch's cells (a clean row comes back as it is)."""
+    width = len(_SPAN_TEXT_AT)
+    changed = policy.changes([c for r in rows for c in _span_texts(r)])
+    if not changed:
+        return rows
+    out = list(rows)
+    for n in {i // width for i in changed}:
+        cells = list(rows[n])
+        for k, at in enumerate(_SPAN_TEXT_AT):
+            cells[at] = changed.get(n * width + k, cells[at])
+        out[n] = tuple(cells)
     return out
 
 
@@ -375,23 +382,29 @@ class PiiService:
     def redact_payloads(self, rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
         """Span payload rows ``(project, trace, span, input, output, ...)``, each redacted
         under its own project's policy (a batch may mix projects)."""
-        if not self._enabled:
-            return rows
-        out: list[tuple[Any, ...]] = []
-        for r in rows:
-            policy = self.policy(r[0])
-            out.append(r if policy is None else _payload_rows([r], policy)[0])
-        return out
+        return self._by_project(rows, _payload_rows)
 
     def redact_spans(self, rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
         """Span rows (``SPAN_COLUMNS`` order, project id first): status message, leftover
         attributes and kept events redacted under each row's project's policy."""
+        return self._by_project(rows, _span_rows)
+
+    def _by_project(
+        self,
+        rows: list[tuple[Any, ...]],
+        redact: Callable[[list[tuple[Any, ...]], PiiPolicy], list[tuple[Any, ...]]],
+    ) -> list[tuple[Any, ...]]:
+        """``rows`` redacted a run of one project's rows at a time (one trigger pass a run)."""
         if not self._enabled:
             return rows
         out: list[tuple[Any, ...]] = []
-        for r in rows:
-            policy = self.policy(r[0])
-            out.append(r if policy is None else _span_rows([r], policy)[0])
+        start = 0
+        for end in range(1, len(rows) + 1):
+            if end == len(rows) or rows[end][0] != rows[start][0]:
+                policy = self.policy(rows[start][0])
+                group = rows[start:end]
+                out.extend(group if policy is None else redact(group, policy))
+                start = end
         return out
 
     def _key(self) -> bytes:

@@ -16,7 +16,7 @@ from watchkeep.config import Settings
 from watchkeep.devtools.pii_corpus import build
 from watchkeep.ingest.decode_pool import DecodePool, prepare
 from watchkeep.ingest.service_types import Encoding
-from watchkeep.sdk import redact
+from watchkeep.sdk import pii_triggers, redact
 from watchkeep.sdk.redact import SMALL_TEXT, find_pii, pii_hits, redact_text
 from watchkeep.security.pii import PiiService, PortablePolicy
 from watchkeep.store.privacy_repository import StoredPrivacy
@@ -208,13 +208,13 @@ def test_re2_called_directly_matches_like_the_stdlib_engine() -> None:
     ],
 )
 def test_a_date_and_its_hour_is_no_trigger_but_ten_digits_are(text: str, triggers: bool) -> None:
-    assert redact._triggered(text, "US") is triggers
+    assert pii_triggers.triggered(text, "US") is triggers
 
 
 def test_pii_hits_is_false_only_for_texts_redaction_leaves_alone() -> None:
     texts = [str(example["text"]) for example in build()]
     for text, hit in zip(texts, pii_hits(texts), strict=True):
-        assert hit == redact._triggered(text, "US")  # one joined pass, as each alone
+        assert hit == pii_triggers.triggered(text, "US")  # one joined pass, as each alone
         if not hit:
             assert redact_text(text) is text
             assert find_pii(text) == []
@@ -250,9 +250,9 @@ def test_clean_rows_are_returned_as_they_are(tmp_path: Path) -> None:
 
 def test_the_date_exception_is_exactly_a_date_and_its_hour() -> None:
     """Ten separated digits match the NANP trigger unless they are exactly a date and hour."""
-    but_date = re.compile(redact._ten_digits_but_a_date_time(), re.ASCII)
+    but_date = re.compile(pii_triggers.ten_digits_but_a_date_time(), re.ASCII)
     any_ten = re.compile(r"\d(?:[ \-.()/]{0,3}\d){9}", re.ASCII)
-    date_time = redact._DATE_TIME
+    date_time = pii_triggers.DATE_TIME
     rng = random.Random(7)
     seps = ["", "", "", " ", "-", ".", "/", "(", ")", "  ", "- ", "-/", "..."]
     shaped = ["2024-03-15 12", "15.03.2024 09", "2024/03/15 23", "2024-03-15  12", "2024-0315 12"]
@@ -269,6 +269,6 @@ def test_without_re2s_own_matcher_the_wrapper_finds_the_same(monkeypatch: pytest
     texts = [str(example["text"]) for example in build()]
     texts.append(" filler words between them ".join(texts[:40]))
     direct = [find_pii(t) for t in texts]
-    for pattern in (*redact._GATED, redact._TRIGGER_NANP, redact._TRIGGER_ANY):
+    for pattern in (*redact._GATED, pii_triggers.TRIGGER_NANP, pii_triggers.TRIGGER_ANY):
         monkeypatch.setattr(pattern, "_raw", None)  # a google-re2 without its private names
     assert [find_pii(t) for t in texts] == direct
