@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from collections.abc import AsyncIterator, Coroutine
 from typing import Any
@@ -168,7 +169,8 @@ class Gateway:
             )
 
     def finish(self, record: CallRecord, key: str) -> None:
-        """Count the call, charge its tokens and queue its trace."""
+        """Count the call, charge its tokens and queue its trace (the call ends here)."""
+        record.ended = time.perf_counter()
         route = record.model if record.status != 404 else "unknown"
         self.metrics.child(self.metrics.requests, record.operation, route, str(record.status)).inc()
         self.metrics.child(self.metrics.latency, route).observe(record.elapsed_s())

@@ -47,13 +47,34 @@ def header_map(request: Request) -> HeaderMap:
 
 class JsonResponse(Response):
     """A JSON body with ready-made ASGI headers: Starlette's ``Response`` re-derives its
-    headers from a mapping on every call, which the hot path does not need."""
+    headers from a mapping on every call, which the hot path does not need.
 
-    def __init__(self, body: bytes, status: int = 200, headers: list[tuple[bytes, bytes]] | None = None):
+    ``after`` runs once the body is handed to the server (or the send failed): the call's
+    metrics and trace are counted after its caller has the answer, not before.
+    """
+
+    def __init__(
+        self,
+        body: bytes,
+        status: int = 200,
+        headers: list[tuple[bytes, bytes]] | None = None,
+        after: Callable[[], None] | None = None,
+    ):
         self.status_code = status
         self.body = body
         self.background = None
         self.raw_headers = [_JSON_TYPE, (b"content-length", str(len(body)).encode()), *(headers or ())]
+        self._after = after
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await send(
+                {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
+            )
+            await send({"type": "http.response.body", "body": self.body})
+        finally:
+            if self._after is not None:
+                self._after()
 
 
 class EventStream(Response):
@@ -131,11 +152,13 @@ def _gateway(request: Request) -> tuple[Gateway, GatewayAuth]:
     return svc.gateway, request.app.state.gateway_auth
 
 
-def _error(exc: GatewayError, record: CallRecord | None = None) -> Response:
+def _error(
+    exc: GatewayError, record: CallRecord | None = None, after: Callable[[], None] | None = None
+) -> Response:
     headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in exc.headers.items()]
     if record is not None:
         headers.append((b"x-watchkeep-trace-id", record.trace_id.encode()))
-    return JsonResponse(exc.body(), exc.status, headers)
+    return JsonResponse(exc.body(), exc.status, headers, after)
 
 
 def _too_large(cap: int) -> GatewayError:
@@ -182,16 +205,20 @@ async def chat_completions(request: Request) -> Response:
         result = await gateway.chat(req, record, cache)
     except GatewayError as exc:
         return _failed(gateway, exc, record, key)
-    gateway.finish(record, key)
-    return JsonResponse(orjson.dumps(result), 200, _raw_headers(record))
+    return _answer(gateway, result, record, key)
+
+
+def _answer(gateway: Gateway, result: Any, record: CallRecord, key: str) -> Response:
+    """The whole answer; the call is counted and traced once it is sent."""
+    return JsonResponse(orjson.dumps(result), 200, _raw_headers(record), lambda: gateway.finish(record, key))
 
 
 def _failed(gateway: Gateway, exc: GatewayError, record: CallRecord | None, key: str) -> Response:
     """Record the failure on the call's trace (once it has one) and answer OpenAI-style."""
-    if record is not None:
-        record.status, record.error = exc.status, exc.code or exc.type
-        gateway.finish(record, key)
-    return _error(exc, record)
+    if record is None:
+        return _error(exc)
+    record.status, record.error = exc.status, exc.code or exc.type
+    return _error(exc, record, lambda: gateway.finish(record, key))
 
 
 async def _finishing(
@@ -227,8 +254,7 @@ async def embeddings(request: Request) -> Response:
         result = await gateway.embeddings(req, record)
     except GatewayError as exc:
         return _failed(gateway, exc, record, key)
-    gateway.finish(record, key)
-    return JsonResponse(orjson.dumps(result), 200, _raw_headers(record))
+    return _answer(gateway, result, record, key)
 
 
 @router.get("/models", openapi_extra=openai_schema.MODELS, summary="Models (OpenAI-compatible)")
