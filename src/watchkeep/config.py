@@ -43,7 +43,7 @@ class Settings(BaseSettings):
         default=None,
         ge=0,
         le=64,
-        description="Processes decoding large exports; default: spare cores.",
+        description="Processes decoding large exports; default: one a core, at most four, none on one core.",
     )
     sqlite_synchronous: Literal["OFF", "NORMAL", "FULL", "EXTRA"] = "FULL"
     sqlite_writer_cache_mib: int = Field(

@@ -47,15 +47,18 @@ class BodyCap:
         """The whole body, read straight from ``receive``; ``ClientDisconnect`` if the client goes."""
         self.check_declared(content_length)
         counted = self.counting(receive)
-        parts: bytearray | None = None
+        parts: list[bytes] = []  # joined once: concatenating per chunk copies the body again each time
         while True:
             message = await counted()
             if message["type"] == "http.disconnect":
                 raise ClientDisconnect()
             body: bytes = message.get("body", b"")
             if not message.get("more_body", False):
-                return body if parts is None else bytes(parts + body)
-            parts = bytearray(body) if parts is None else parts + body
+                if not parts:
+                    return body
+                parts.append(body)
+                return b"".join(parts)
+            parts.append(body)
 
 
 def content_length(headers: list[tuple[bytes, bytes]]) -> bytes | None:
