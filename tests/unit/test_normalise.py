@@ -5,11 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from watchkeep import semconv as sc
 from watchkeep.ingest.decoded import DecodedEvent, DecodedExport, DecodedSpan
-from watchkeep.ingest.normalise import SpanNormaliser, clean_text, to_json
+from watchkeep.ingest.normalise import SpanNormaliser, clean_text, split_attributes, to_json
 from watchkeep.ingest.pricing import PriceTable
-from watchkeep.store.rows import PAYLOAD_COLUMNS, SPAN_COLUMNS
+from watchkeep.store.rows import PAYLOAD_COLUMNS, SPAN_COLUMNS, TRACE_ATTRIBUTE_COLUMNS
 
 NORMALISER = SpanNormaliser(PriceTable.load())
 
@@ -162,3 +165,61 @@ def test_json_helpers_are_postgres_safe() -> None:
     text = to_json({"k": "\x00", 1: float("inf")})
     assert "\\u0000" not in text
     assert orjson.loads(text) == {"k": "\ufffd", "1": None}
+
+
+# Keys of fields fed by several names (best first), plus unmapped ones, in any order.
+_RANKED_KEYS = [*sc.USER_ID_KEYS, *sc.INPUT_TOKEN_KEYS, *sc.PROVIDER_KEYS, "app.custom", "other"]
+
+
+@given(
+    items=st.lists(
+        st.tuples(st.sampled_from(_RANKED_KEYS), st.sampled_from([None, "", "v1", "v2", 0, 3])),
+        unique_by=lambda kv: kv[0],
+    )
+)
+@settings(max_examples=300, deadline=None)
+def test_the_best_present_name_feeds_a_field_whatever_the_order(items: list[tuple[str, Any]]) -> None:
+    found, rest = split_attributes(dict(items))
+    for name, keys in (
+        ("user_id", sc.USER_ID_KEYS),
+        ("input_tokens", sc.INPUT_TOKEN_KEYS),
+        ("provider", sc.PROVIDER_KEYS),
+    ):
+        present = [dict(items)[k] for k in keys if dict(items).get(k) not in (None, "")]
+        assert found.get(name) == (present[0] if present else None)
+    assert list(rest) == [k for k, _ in items if k in ("app.custom", "other")]  # order kept
+
+
+_TRACE_VALUES = st.sampled_from([None, "a", "b"])
+
+
+@given(
+    spans=st.lists(
+        st.tuples(
+            st.sampled_from("12"), st.fixed_dictionaries({"user": _TRACE_VALUES, "env": _TRACE_VALUES})
+        ),
+        min_size=1,
+        max_size=8,
+    )
+)
+@settings(max_examples=200, deadline=None)
+def test_each_trace_column_takes_its_first_value_in_the_export(
+    spans: list[tuple[str, dict[str, Any]]],
+) -> None:
+    decoded = [
+        span(
+            {k: v for k, v in (("watchkeep.user.id", a["user"]), ("watchkeep.environment", a["env"])) if v},
+            trace_id=t * 32,
+            span_id=f"{i + 1:016x}",
+        )
+        for i, (t, a) in enumerate(spans)
+    ]
+    out, _, _ = rows(*decoded)
+    for (trace, attrs), row in zip(spans, out, strict=True):
+        first = {c: next((a[c] for t, a in spans if t == trace and a[c]), None) for c in ("user", "env")}
+        assert (row["user_id"], row["environment"]) == (
+            attrs["user"] or first["user"],
+            attrs["env"] or first["env"],
+        )
+        assert (row["session_id"], row["release"], row["tags"]) == (None, None, None)
+    assert set(TRACE_ATTRIBUTE_COLUMNS) <= set(SPAN_COLUMNS)

@@ -10,8 +10,6 @@ trace attribute as sent by any export that carried it.
 
 from __future__ import annotations
 
-import ast
-import inspect
 import uuid
 from dataclasses import dataclass
 from itertools import pairwise
@@ -22,8 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from watchkeep.ingest import normalise
-from watchkeep.ingest.decoded import DecodedExport, DecodedSpan
+from watchkeep.ingest.decoded import DecodedEvent, DecodedExport, DecodedSpan
 from watchkeep.ingest.normalise import SpanNormaliser
 from watchkeep.ingest.pricing import PriceTable
 from watchkeep.store.engine import make_engine
@@ -267,18 +264,70 @@ def test_trace_rows_are_built_in_column_order() -> None:
     assert dict(zip(RESOURCE_COLUMNS, resource, strict=True))["created_at_unix_nano"] == 42
 
 
-def test_the_normalisers_span_row_lists_every_column_in_order() -> None:
-    """The span dict literal in the normaliser (bound as ``tuple(row.values())``) names
-    SPAN_COLUMNS exactly, in order: a reordered or missing key would shift every value after it."""
-    tree = ast.parse(inspect.getsource(normalise.SpanNormaliser))
-    (literal,) = [
-        node.value
-        for node in ast.walk(tree)
-        if isinstance(node, ast.AnnAssign)
-        and isinstance(node.target, ast.Name)
-        and node.target.id == "row"
-        and isinstance(node.value, ast.Dict)
-    ]
-    assert isinstance(literal, ast.Dict)
-    keys = [k.value for k in literal.keys if isinstance(k, ast.Constant)]
-    assert keys == list(SPAN_COLUMNS)
+def test_the_normalisers_span_row_puts_every_column_in_its_place() -> None:
+    """The normaliser builds a span row positionally, in SPAN_COLUMNS order: a span giving
+    every column a value of its own shows each one lands in its column, none shifted."""
+    a = {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.provider.name": "prov",
+        "gen_ai.request.model": "req-model",
+        "gen_ai.response.model": "resp-model",
+        "gen_ai.usage.input_tokens": 11,
+        "gen_ai.usage.output_tokens": 22,
+        "llm.token_count.total": 40,
+        "watchkeep.cost_usd": 0.5,
+        "watchkeep.time_to_first_token_ms": 7.0,
+        "gen_ai.response.finish_reasons": ["stop"],
+        "watchkeep.user.id": "user",
+        "watchkeep.session.id": "session",
+        "watchkeep.environment": "env",
+        "watchkeep.release": "rel",
+        "watchkeep.tags": ["tag"],
+        "watchkeep.prompt.name": "pname",
+        "watchkeep.prompt.version": "pver",
+        "watchkeep.model.version": "mver",
+        "custom": 1,
+    }
+    span = DecodedSpan(
+        "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7", "00f067aa0ba902b8", "name", 3,
+        1_000_000, 3_000_000, 2, "status", a, {"service.name": "svc"}, None,
+        [DecodedEvent(2_000_000, "exception", {"k": "v"})],
+    )  # fmt: skip
+    batch = SpanNormaliser(PriceTable.load()).normalise(9, DecodedExport(spans=[span]), 42)
+    (row,) = [dict(zip(SPAN_COLUMNS, r, strict=True)) for r in batch.spans]
+    assert row.pop("resource_id") == next(iter(batch.resources))[1]
+    assert {**row, "attributes": orjson.loads(row["attributes"]), "events": orjson.loads(row["events"])} == {
+        "project_id": 9,
+        "trace_id": span.trace_id,
+        "span_id": span.span_id,
+        "parent_span_id": span.parent_span_id,
+        "name": "name",
+        "kind": 3,
+        "status_code": 2,
+        "status_message": "status",
+        "start_time_unix_nano": 1_000_000,
+        "end_time_unix_nano": 3_000_000,
+        "duration_ms": 2.0,
+        "service_name": "svc",
+        "operation": "chat",
+        "provider": "prov",
+        "request_model": "req-model",
+        "response_model": "resp-model",
+        "input_tokens": 11,
+        "output_tokens": 22,
+        "total_tokens": 40,
+        "cost_usd": 0.5,
+        "time_to_first_token_ms": 7.0,
+        "finish_reason": "stop",
+        "user_id": "user",
+        "session_id": "session",
+        "environment": "env",
+        "release": "rel",
+        "tags": '["tag"]',
+        "prompt_name": "pname",
+        "prompt_version": "pver",
+        "model_version": "mver",
+        "attributes": {"custom": 1},
+        "events": [{"time_unix_nano": 2_000_000, "name": "exception", "attributes": {"k": "v"}}],
+        "ingested_at_unix_nano": 42,
+    }

@@ -55,12 +55,15 @@ class DecodedExport:
             self.rejection_reasons.append(reason)
 
 
+_ZERO_TRACE_ID, _ZERO_SPAN_ID = "0" * 32, "0" * 16
+
+
 def check_ids(export: DecodedExport, trace_id: str, span_id: str, parent: str | None) -> bool:
     """Validate hex ids per the OTLP spec (non-zero, right length); reject the span if not."""
-    if len(trace_id) != 32 or trace_id == "0" * 32:
+    if len(trace_id) != 32 or trace_id == _ZERO_TRACE_ID:
         export.reject(f"invalid trace id {trace_id!r}")
         return False
-    if len(span_id) != 16 or span_id == "0" * 16:
+    if len(span_id) != 16 or span_id == _ZERO_SPAN_ID:
         export.reject(f"invalid span id {span_id!r} in trace {trace_id}")
         return False
     if parent is not None and len(parent) != 16:

@@ -21,8 +21,8 @@ from watchkeep import semconv as sc
 from watchkeep.ingest.decoded import Attributes, DecodedEvent, DecodedExport, DecodedSpan
 from watchkeep.ingest.pricing import PriceTable
 from watchkeep.store.rows import (
+    SPAN_COLUMNS,
     TRACE_ATTRIBUTE_COLUMNS,
-    Row,
     WriteBatch,
     metadata_rows,
     summarise_traces,
@@ -65,14 +65,22 @@ def to_json(value: Any) -> str:
 
 
 def _text(value: Any, limit: int) -> str | None:
+    # clean_text inlined: this runs a dozen times a span (a NUL becomes one character,
+    # so clipping before or after replacing gives the same text)
     if value is None:
         return None
-    if not isinstance(value, str):
+    if type(value) is not str:
         value = str(value)
-    return clean_text(value, limit) or None
+    if len(value) > limit:
+        value = value[:limit]
+    if "\x00" in value:
+        value = value.replace("\x00", "\ufffd")
+    return value or None
 
 
 def _count(value: Any) -> int | None:
+    if type(value) is int:  # the usual case; bool is not int here
+        return value if 0 <= value < _MAX_INT else None
     if isinstance(value, bool) or value is None:
         return None
     try:
@@ -113,7 +121,9 @@ def _tags(value: Any) -> str | None:
 def payload_text(value: Any) -> str:
     """JSON text for a payload; JSON-looking strings are kept verbatim (no re-encode)."""
     if isinstance(value, str):
-        head = value.lstrip()[:1]
+        head = value[:1]
+        if head.isspace():
+            head = value.lstrip()[:1]
         if head in ("[", "{"):
             return clean_text(value)
     return to_json(value)
@@ -172,7 +182,6 @@ _KEY_FIELD: dict[str, tuple[str, int]] = {
     key: (name, rank) for name, keys in _FIELD_KEYS.items() for rank, key in enumerate(keys)
 }
 _INDEXED_HEADS = tuple(prefix for prefix, _, _ in _INDEXED_PREFIXES)
-_TRACE_FIELDS = ("user_id", "session_id", "environment", "release", "tags")
 
 
 def split_attributes(attrs: Attributes) -> tuple[dict[str, Any], Attributes]:
@@ -180,13 +189,18 @@ def split_attributes(attrs: Attributes) -> tuple[dict[str, Any], Attributes]:
     found: dict[str, Any] = {}
     ranks: dict[str, int] = {}
     rest: Attributes = {}
+    get = _KEY_FIELD.get
     for key, value in attrs.items():
-        spec = _KEY_FIELD.get(key)
+        spec = get(key)
         if spec is None:
             rest[key] = value
         elif value is not None and value != "":
             name, rank = spec
-            if name not in found or rank < ranks[name]:
+            if not rank:  # a field's best name: nothing can replace it
+                found[name] = value
+                if name in ranks:  # (a later worse name must not replace it either)
+                    ranks[name] = 0
+            elif name not in found or rank < ranks.get(name, 0):
                 found[name] = value
                 ranks[name] = rank
     return found, rest
@@ -194,26 +208,40 @@ def split_attributes(attrs: Attributes) -> tuple[dict[str, Any], Attributes]:
 
 @dataclass(frozen=True, slots=True)
 class _ResourceFacts:
-    """What a resource contributes to each of its spans, computed once per export."""
+    """What a resource contributes to each of its spans, computed once per export: its
+    trace attributes (user, session, environment, release, tags) already as column text."""
 
     id: str | None
     json: str | None
     service_name: str | None
-    trace_fields: dict[str, Any]
+    user_id: str | None
+    session_id: str | None
+    environment: str | None
+    release: str | None
+    tags: str | None
 
 
 def _resource_facts(res: Attributes) -> _ResourceFacts:
     found, _ = split_attributes(res)
-    trace_fields = {name: found[name] for name in _TRACE_FIELDS if name in found}
-    if "release" not in trace_fields and res.get(sc.SERVICE_VERSION):
-        trace_fields["release"] = res[sc.SERVICE_VERSION]
+    release = found.get("release")
+    if release is None and res.get(sc.SERVICE_VERSION):
+        release = res[sc.SERVICE_VERSION]
     text = to_json(res) if res else None
     return _ResourceFacts(
         id=hashlib.blake2b(text.encode("utf-8"), digest_size=8).hexdigest() if text else None,
         json=text,
         service_name=_text(res.get(sc.SERVICE_NAME), 256),
-        trace_fields=trace_fields,
+        user_id=_text(found.get("user_id"), 256),
+        session_id=_text(found.get("session_id"), 256),
+        environment=_text(found.get("environment"), 128),
+        release=_text(release, 128),
+        tags=_tags(found.get("tags")),
     )
+
+
+_TRACE_FROM, _TRACE_TO = SPAN_COLUMNS.index("user_id"), SPAN_COLUMNS.index("tags") + 1
+if SPAN_COLUMNS[_TRACE_FROM:_TRACE_TO] != TRACE_ATTRIBUTE_COLUMNS:
+    raise RuntimeError("the trace attribute columns must be adjacent in SPAN_COLUMNS")
 
 
 class SpanNormaliser:
@@ -225,7 +253,7 @@ class SpanNormaliser:
     def normalise(self, project_id: int, export: DecodedExport, now_ns: int) -> WriteBatch:
         """Rows for every valid span; spans with out-of-range times are rejected."""
         batch = WriteBatch()
-        rows: list[Row] = []
+        rows: list[list[Any]] = []
         resources: dict[int, _ResourceFacts] = {}  # resource dicts are shared by their spans
         for span in export.spans:
             if span.start_time_unix_nano > _MAX_TIME or span.end_time_unix_nano > _MAX_TIME:
@@ -243,13 +271,14 @@ class SpanNormaliser:
             if payload is not None:
                 batch.payloads.append(payload)
         _share_trace_attributes(rows)
-        batch.spans = [tuple(r.values()) for r in rows]  # dicts are built in column order
-        batch.traces = summarise_traces(rows)
+        batch.spans = [tuple(r) for r in rows]
+        batch.traces = summarise_traces(batch.spans)
         return batch
 
     def _row(
         self, project_id: int, span: DecodedSpan, now_ns: int, res: _ResourceFacts
-    ) -> tuple[Row, tuple[Any, ...] | None, list[tuple[Any, ...]]]:
+    ) -> tuple[list[Any], tuple[Any, ...] | None, list[tuple[Any, ...]]]:
+        """The span's row (a list in ``SPAN_COLUMNS`` order), payload and metadata rows."""
         found, rest = split_attributes(span.attributes)
         f = found.get
         operation = f("operation")
@@ -278,46 +307,52 @@ class SpanNormaliser:
         ttft = _number(f("ttft_ms"))
         if ttft is None:
             server_ttft = _number(f("server_ttft_s"))
-            ttft = server_ttft * 1000.0 if server_ttft is not None else _first_token_ms(span)
+            if server_ttft is not None:
+                ttft = server_ttft * 1000.0
+            elif span.events:
+                ttft = _first_token_ms(span)
         input_payload, output_payload, events = _payloads(found, rest, span.events)
-        trace = res.trace_fields
         start, end = span.start_time_unix_nano, span.end_time_unix_nano
-        row: Row = {
-            "project_id": project_id,
-            "trace_id": span.trace_id,
-            "span_id": span.span_id,
-            "parent_span_id": span.parent_span_id,
-            "name": clean_text(span.name, 1024),
-            "kind": span.kind if 0 <= span.kind <= 5 else 0,
-            "status_code": span.status_code if 0 <= span.status_code <= 2 else 0,
-            "status_message": _text(span.status_message, 4096),
-            "start_time_unix_nano": start,
-            "end_time_unix_nano": end,
-            "duration_ms": (end - start) / 1e6,
-            "service_name": res.service_name,
-            "operation": _text(operation, 64),
-            "provider": _text(f("provider"), 128),
-            "request_model": request_model,
-            "response_model": response_model,
-            "input_tokens": input_tokens,
-            "output_tokens": output_tokens,
-            "total_tokens": total_tokens,
-            "cost_usd": cost,
-            "time_to_first_token_ms": ttft,
-            "finish_reason": _text(finish, 64),
-            "user_id": _text(f("user_id") or trace.get("user_id"), 256),
-            "session_id": _text(f("session_id") or trace.get("session_id"), 256),
-            "environment": _text(f("environment") or trace.get("environment"), 128),
-            "release": _text(f("release") or trace.get("release"), 128),
-            "tags": _tags(f("tags") or trace.get("tags")),
-            "prompt_name": _text(f("prompt_name"), 256),
-            "prompt_version": _text(f("prompt_version"), 128),
-            "model_version": _text(f("model_version"), 128),
-            "attributes": to_json(rest) if rest else None,
-            "resource_id": res.id,
-            "events": to_json(events) if events else None,
-            "ingested_at_unix_nano": now_ns,
-        }
+        user_id, session_id, environment = f("user_id"), f("session_id"), f("environment")
+        release, tags = f("release"), f("tags")
+        name = span.name
+        row = [
+            project_id,
+            span.trace_id,
+            span.span_id,
+            span.parent_span_id,
+            name if len(name) <= 1024 and "\x00" not in name else clean_text(name, 1024),
+            span.kind if 0 <= span.kind <= 5 else 0,
+            span.status_code if 0 <= span.status_code <= 2 else 0,
+            _text(span.status_message, 4096),
+            start,
+            end,
+            (end - start) / 1e6,
+            res.service_name,
+            _text(operation, 64),
+            _text(f("provider"), 128),
+            request_model,
+            response_model,
+            input_tokens,
+            output_tokens,
+            total_tokens,
+            cost,
+            ttft,
+            _text(finish, 64),
+            # the span's own value when it has one, else its resource's
+            _text(user_id, 256) if user_id else res.user_id,
+            _text(session_id, 256) if session_id else res.session_id,
+            _text(environment, 128) if environment else res.environment,
+            _text(release, 128) if release else res.release,
+            _tags(tags) if tags else res.tags,
+            _text(f("prompt_name"), 256),
+            _text(f("prompt_version"), 128),
+            _text(f("model_version"), 128),
+            to_json(rest) if rest else None,
+            res.id,
+            to_json(events) if events else None,
+            now_ns,
+        ]
         payload = None
         if input_payload is not None or output_payload is not None:
             payload = (project_id, span.trace_id, span.span_id, input_payload, output_payload, now_ns)
@@ -367,20 +402,23 @@ def _payloads(
         if outputs is None:
             outputs = indexed.get("output") or found.get("oi_output")
     kept: list[dict[str, Any]] = []
-    event_inputs: list[Any] = []
-    event_outputs: list[Any] = []
-    for ev in events:
-        message = event_message(ev.name, ev.attributes)
-        if message is None:
-            kept.append({"time_unix_nano": ev.time_unix_nano, "name": ev.name, "attributes": ev.attributes})
-        elif message[0] == "input":
-            event_inputs.append(message[1])
-        else:
-            event_outputs.append(message[1])
-    if inputs is None and event_inputs:
-        inputs = event_inputs
-    if outputs is None and event_outputs:
-        outputs = event_outputs
+    if events:  # most spans have none
+        event_inputs: list[Any] = []
+        event_outputs: list[Any] = []
+        for ev in events:
+            message = event_message(ev.name, ev.attributes)
+            if message is None:
+                kept.append(
+                    {"time_unix_nano": ev.time_unix_nano, "name": ev.name, "attributes": ev.attributes}
+                )
+            elif message[0] == "input":
+                event_inputs.append(message[1])
+            else:
+                event_outputs.append(message[1])
+        if inputs is None and event_inputs:
+            inputs = event_inputs
+        if outputs is None and event_outputs:
+            outputs = event_outputs
     if system is not None:
         inputs = (
             {"system_instructions": system}
@@ -401,15 +439,20 @@ def _first_token_ms(span: DecodedSpan) -> float | None:
     return None
 
 
-def _share_trace_attributes(rows: list[Row]) -> None:
-    """Copy user, session, environment, release and tags across spans of one trace."""
-    known: dict[str, dict[str, Any]] = {}
+def _share_trace_attributes(rows: list[list[Any]]) -> None:
+    """Copy user, session, environment, release and tags across spans of one trace: each
+    column's first value in the export fills the spans of that trace that lack one."""
+    lo, hi = _TRACE_FROM, _TRACE_TO
+    known: dict[str, list[Any]] = {}
     for row in rows:
-        seen = known.setdefault(row["trace_id"], {})
-        for col in TRACE_ATTRIBUTE_COLUMNS:
-            if row[col] is not None and col not in seen:
-                seen[col] = row[col]
+        seen = known.get(row[1])
+        if seen is None:
+            known[row[1]] = row[lo:hi]
+        elif None in seen and seen != row[lo:hi]:  # the spans of a trace usually agree
+            for i, value in enumerate(row[lo:hi]):
+                if seen[i] is None:
+                    seen[i] = value
     for row in rows:
-        for col, value in known[row["trace_id"]].items():
-            if row[col] is None:
-                row[col] = value
+        part, seen = row[lo:hi], known[row[1]]
+        if part != seen and None in part:
+            row[lo:hi] = [s if v is None else v for v, s in zip(part, seen, strict=True)]

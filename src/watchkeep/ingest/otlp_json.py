@@ -141,7 +141,17 @@ def any_value(value: Any, path: str, depth: int = 0) -> Any:
 def attributes(kvs: Any, path: str, depth: int = 0) -> Attributes:
     """A dict from an OTLP/JSON list of ``{"key": ..., "value": {...}}``."""
     out: Attributes = {}
+    fast = depth <= _MAX_DEPTH
     for i, kv in enumerate(_list(kvs, path)):
+        # Fast path for the usual string attribute: the error paths below are f-strings,
+        # too dear to build for every attribute that turns out fine.
+        if fast and type(kv) is dict:
+            key, value = kv.get("key"), kv.get("value")
+            if type(key) is str and type(value) is dict:
+                text = value.get("stringValue")
+                if type(text) is str:
+                    out[key] = text
+                    continue
         kv = _obj(kv, f"{path}[{i}]")
         key = _str(kv.get("key"), f"{path}[{i}].key")
         out[key] = any_value(kv.get("value"), f"{path}[{i}].value", depth)
