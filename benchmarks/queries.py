@@ -1,13 +1,14 @@
 """Query benchmark: trace list, trace detail, metrics and quality at store sizes of issue 17.
 
 For each database it fills a fresh store with ``devtools.bulk_fill`` (the rows ingest
-writes, spread over 30 days ending now), starts a real ``watchkeep server`` on it, posts
+writes, spread over 30 days ending now, or ``--days``), starts a real ``watchkeep server`` on it, posts
 feedback scores over HTTP, then times every trace-list filter (and a second page by
 cursor), the detail of random existing traces, and metrics and quality over the last
 24 hours, each after a warm-up request. Prints p50/p95 per query against the targets.
 
     python benchmarks/queries.py                          # 2M spans on SQLite, 10M on PostgreSQL
     python benchmarks/queries.py --db sqlite --spans 200000
+    python benchmarks/queries.py --db postgres --spans 2000000 --days 6   # a day as at 10M
 """
 
 from __future__ import annotations
@@ -204,7 +205,9 @@ def time_all(
     return out
 
 
-def run_one(label: str, database_url: str, spans: int, scores: int, rounds: int) -> list[Any]:
+def run_one(
+    label: str, database_url: str, spans: int, scores: int, rounds: int, days: float = 30.0
+) -> list[Any]:
     """Fill, serve, score, time: one database's rows of the table."""
     started = time.perf_counter()
     project = project_id_of(database_url, "bench")
@@ -213,7 +216,7 @@ def run_one(label: str, database_url: str, spans: int, scores: int, rounds: int)
         if done % 500_000 < 4096:
             print(f"[{label}] filled {done:,} spans ({time.perf_counter() - started:.0f} s)", flush=True)
 
-    fill_store(database_url, project, spans, end_ns=time.time_ns(), progress=progress)
+    fill_store(database_url, project, spans, end_ns=time.time_ns(), days=days, progress=progress)
     print(f"[{label}] filled {spans:,} spans in {time.perf_counter() - started:.0f} s", flush=True)
     facts = store_facts(database_url, project, 200)
     with tempfile.TemporaryDirectory() as home, server(database_url, Path(home)) as running:
@@ -229,17 +232,23 @@ def main() -> None:
     parser.add_argument("--spans", type=int, default=None, help="default: 2M on SQLite, 10M on PostgreSQL")
     parser.add_argument("--scores", type=int, default=5000, help="feedback scores posted (all within 24 h)")
     parser.add_argument("--rounds", type=int, default=50, help="timed requests a query")
+    parser.add_argument(
+        "--days",
+        type=float,
+        default=30.0,
+        help="days the spans cover, ending now (10M over 30 days is 333k spans a day: 2M over 6)",
+    )
     args = parser.parse_args()
     results: dict[str, list[Any]] = {}
     if args.db in ("sqlite", "both"):
         n = args.spans or DEFAULT_SPANS["sqlite"]
         with tempfile.TemporaryDirectory() as folder:
             url = f"sqlite:///{Path(folder) / 'watchkeep.db'}"
-            results[f"sqlite {n:,}"] = run_one("sqlite", url, n, args.scores, args.rounds)
+            results[f"sqlite {n:,}"] = run_one("sqlite", url, n, args.scores, args.rounds, args.days)
     if args.db in ("postgres", "both"):
         n = args.spans or DEFAULT_SPANS["postgres"]
         with TempPostgres(fsync=False) as pg:  # a fill need not survive a power cut
-            results[f"postgres {n:,}"] = run_one("postgres", pg.url, n, args.scores, args.rounds)
+            results[f"postgres {n:,}"] = run_one("postgres", pg.url, n, args.scores, args.rounds, args.days)
     for store, rows in results.items():
         print(f"\n{store} spans: p50 / p95 ms over n requests each (after one warm-up)")
         print(f"{'query':<36} {'n':>4} {'p50':>8} {'p95':>8} {'target p95':>11}")

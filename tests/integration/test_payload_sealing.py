@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import uuid
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from watchkeep.devtools.synthetic_otlp import build_request
 from watchkeep.ingest.decode_pool import prepare
@@ -51,4 +51,12 @@ def test_presealed_and_unsealed_batches_are_both_stored_sealed_once(database_url
             assert ring.open(r.input, aad) == plain[tuple(r[:3])]  # sealed exactly once
     finally:
         writer.close()
+        with (
+            engine.begin() as conn
+        ):  # sealed under this test's own key: rotation elsewhere must not meet them
+            conn.execute(
+                update(span_payloads)
+                .where(span_payloads.c.project_id == project)
+                .values(input=None, output=None)
+            )
         engine.dispose()

@@ -89,6 +89,7 @@ def seed_trace(
         ids.append(int(row))
         conn.execute(
             span_payloads.insert().values(
+                span_row_id=int(row),
                 project_id=project_id,
                 trace_id=trace_id,
                 span_id=span_id,

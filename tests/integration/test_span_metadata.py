@@ -75,12 +75,17 @@ def _seed(api: Api) -> None:
     post(api.client, api.key, two_span_trace(7, [attr("unrelated", "acme")]))
 
 
-@pytest.mark.parametrize("rare_below", [0, 5000], ids=["walk traces in order", "look up matching traces"])
+@pytest.mark.parametrize(
+    "steps",
+    [(256, 4096), (1, 2, 3), ()],
+    ids=["walk the side table", "walk in short steps, then one query", "one query"],
+)
 def test_the_filter_pages_through_traces_with_a_span_holding_every_pair(
-    api: Api, rare_below: int, monkeypatch: pytest.MonkeyPatch
+    api: Api, steps: tuple[int, ...], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Both SQLite plans (``TraceQueries._rare_metadata``) give the same pages."""
-    monkeypatch.setattr(trace_queries, "RARE_METADATA_SPANS", rare_below)
+    """The metadata walk (``TraceQueries._metadata_walk``), stopped at any step, and the
+    plain query give the same pages."""
+    monkeypatch.setattr(trace_queries, "METADATA_WALK_STEPS", steps)
     _seed(api)
     both = {"metadata": ["customer:acme", "tier:gold"], "limit": 2}
     first, cursor = _ids(api, "/api/v1/traces", **both)

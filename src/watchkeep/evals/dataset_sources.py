@@ -88,16 +88,18 @@ def answer_of(payload: Any) -> Any:
 
 def _payloads(engine: Engine, project_id: int, keys: list[tuple[str, str]]) -> dict[tuple[str, str], Any]:
     """(trace, span) -> payload row, read in batches of the project's rows."""
-    p = span_payloads.c
+    p, s = span_payloads.c, spans.c
     found: dict[tuple[str, str], Any] = {}
     with engine.connect() as conn:
         for start in range(0, len(keys), PAYLOAD_BATCH):
             batch = keys[start : start + PAYLOAD_BATCH]
             rows = conn.execute(
-                select(p.trace_id, p.span_id, p.input, p.output).where(
-                    p.project_id == project_id,
-                    p.trace_id.in_({t for t, _ in batch}),
-                    p.span_id.in_({s for _, s in batch}),
+                select(s.trace_id, s.span_id, p.input, p.output)
+                .select_from(spans.join(span_payloads, p.span_row_id == s.id))
+                .where(
+                    s.project_id == project_id,
+                    s.trace_id.in_({t for t, _ in batch}),
+                    s.span_id.in_({sid for _, sid in batch}),
                 )
             )
             found.update({(r.trace_id, r.span_id): r for r in rows})
@@ -172,14 +174,11 @@ def _input_spans(engine: Engine, project_id: int, trace_ids: Iterable[str]) -> d
     with engine.connect() as conn:
         for start in range(0, len(ids), PAYLOAD_BATCH):
             rows = conn.execute(
-                select(p.trace_id, p.span_id, p.input, p.output, s.start_time_unix_nano)
-                .join(
-                    spans,
-                    (s.project_id == p.project_id) & (s.trace_id == p.trace_id) & (s.span_id == p.span_id),
-                )
+                select(s.trace_id, s.span_id, p.input, p.output, s.start_time_unix_nano)
+                .select_from(spans.join(span_payloads, p.span_row_id == s.id))
                 .where(
-                    p.project_id == project_id,
-                    p.trace_id.in_(ids[start : start + PAYLOAD_BATCH]),
+                    s.project_id == project_id,
+                    s.trace_id.in_(ids[start : start + PAYLOAD_BATCH]),
                     p.input.is_not(None),
                 )
             )

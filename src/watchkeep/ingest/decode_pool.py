@@ -1,6 +1,6 @@
 """Decoding and normalising exports in worker processes, off the server's GIL.
 
-Turning protobuf or JSON into rows is pure Python (~20 µs a span) and would otherwise
+Turning protobuf or JSON into rows is pure Python (~36 µs an LLM span) and would otherwise
 share one GIL with the HTTP loop and the group-committing writer. Large exports go to
 a small pool of spawned processes and come back as row tuples (cheap to pickle); small
 ones, where a process hop would cost more than it saves, are decoded in-process. A worker

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
-from sqlalchemy import Engine, and_, func, or_, select
+from sqlalchemy import Engine, func, or_, select
 
 from watchkeep.monitor.metric_queries import MetricFilter, llm_span_conditions
 from watchkeep.monitor.payloads import payload_text
@@ -165,14 +165,7 @@ class FeatureLoader:
         if not any(c is _COLUMNS[name] for c in columns for name in (*_PAYLOAD_NUMERIC, *_TEXT)):
             return query
         p = span_payloads.c
-        joined = spans.join(
-            span_payloads,
-            and_(
-                p.project_id == spans.c.project_id,
-                p.trace_id == spans.c.trace_id,
-                p.span_id == spans.c.span_id,
-            ),
-        )
+        joined = spans.join(span_payloads, p.span_row_id == spans.c.id)
         return query.select_from(joined).where(or_(*(c.is_not(None) for c in columns)))
 
     def _column(

@@ -13,7 +13,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, and_, delete, func, insert, or_, select, update
+from sqlalchemy import Engine, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from watchkeep.evaluators import EvalInput, EvaluatorRegistry, InvalidParams
@@ -186,12 +186,7 @@ class OnlineEvaluation:
                 p.input,
                 p.output,
             )
-            .select_from(
-                spans.outerjoin(
-                    span_payloads,
-                    and_(p.project_id == s.project_id, p.trace_id == s.trace_id, p.span_id == s.span_id),
-                )
-            )
+            .select_from(spans.outerjoin(span_payloads, p.span_row_id == s.id))
             .where(*cond)
             .order_by(s.id)
             .limit(batch)

@@ -19,7 +19,7 @@ from sqlalchemy import ColumnElement, Engine, Table, Text, and_, cast, or_, sele
 from watchkeep.security.crypto import VERSION, Keyring
 from watchkeep.store.eval_tables import dataset_items, eval_output_cache, eval_results
 from watchkeep.store.sealing import SEALED_PREFIX, SECRET_CHANNEL_FIELDS, is_sealed, row_aad
-from watchkeep.store.tables import alert_channels, span_payloads
+from watchkeep.store.tables import alert_channels, early_payloads, span_payloads
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,10 +28,15 @@ class _Target:
     key: tuple[str, ...]
     columns: tuple[str, ...]
     json: bool  # a JSON column holding the sealed string (no equality on PostgreSQL's json)
+    aad_table: str = ""  # the table name its values are bound to, when not its own
 
 
 TARGETS = (
-    _Target(span_payloads, ("project_id", "trace_id", "span_id"), ("input", "output"), json=False),
+    _Target(span_payloads, ("span_row_id",), ("input", "output"), json=False),
+    # sealed as span_payloads rows (they become ones when their span comes)
+    _Target(
+        early_payloads, ("project_id", "trace_id", "span_id"), ("input", "output"), False, "span_payloads"
+    ),
     _Target(dataset_items, ("id",), ("input", "expected"), json=True),
     _Target(eval_results, ("id",), ("input",), json=True),
     _Target(eval_results, ("id",), ("output",), json=False),
@@ -104,7 +109,9 @@ class Rotation:
                         value = m[col]
                         if not is_sealed(value) or self._keyring.is_current(value):
                             continue
-                        fresh = self._reseal(value, row_aad(t.table.name, col, int(m["project_id"])))
+                        fresh = self._reseal(
+                            value, row_aad(t.aad_table or t.table.name, col, int(m["project_id"]))
+                        )
                         where = [c[k] == m[k] for k in t.key]
                         if not t.json:
                             where.append(c[col] == value)  # compare and set

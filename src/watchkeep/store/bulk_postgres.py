@@ -11,19 +11,23 @@ through staging, since they are upserts.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from psycopg.errors import UniqueViolation
 
 from watchkeep.store.rows import (
+    EARLY_PAYLOAD_FILL,
     METADATA_COLUMNS,
     PAYLOAD_COLUMNS,
     PAYLOAD_FILL,
     RESOURCE_COLUMNS,
     SPAN_COLUMNS,
+    STORED_PAYLOAD_COLUMNS,
     TRACE_COLUMNS,
     NewSpans,
+    SpanKey,
+    place_payloads,
     trace_upsert_assignments,
 )
 
@@ -31,7 +35,9 @@ from watchkeep.store.rows import (
 class StagedTable:
     """COPY statements for one table and its temporary staging twin."""
 
-    def __init__(self, table: str, columns: Sequence[str], conflict: str) -> None:
+    def __init__(
+        self, table: str, columns: Sequence[str], conflict: str, order: str = "project_id, trace_id"
+    ) -> None:
         cols = ", ".join(columns)
         self.direct = f"COPY {table} ({cols}) FROM STDIN"
         self.create_stage = (
@@ -40,8 +46,7 @@ class StagedTable:
         )
         self.to_stage = f"COPY {table}_stage ({cols}) FROM STDIN"
         self.from_stage = (
-            f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {table}_stage "
-            f"ORDER BY project_id, trace_id {conflict}"
+            f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {table}_stage ORDER BY {order} {conflict}"
         )
 
 
@@ -85,7 +90,8 @@ class PostgresBulk:
     def __init__(self) -> None:
         ignore = "ON CONFLICT (project_id, trace_id, span_id) DO NOTHING"
         self._spans = StagedTable("spans", SPAN_COLUMNS, ignore)
-        self._payloads = StagedTable("span_payloads", PAYLOAD_COLUMNS, PAYLOAD_FILL)
+        self._payloads = StagedTable("span_payloads", STORED_PAYLOAD_COLUMNS, PAYLOAD_FILL, "span_row_id")
+        self._early = StagedTable("early_payloads", PAYLOAD_COLUMNS, EARLY_PAYLOAD_FILL)
         self._metadata = StagedTable("span_metadata", METADATA_COLUMNS, "ON CONFLICT DO NOTHING")
         self._traces = StagedTable("traces", TRACE_COLUMNS, trace_upsert_assignments("LEAST", "GREATEST"))
         # Few rows (one per distinct resource in the group): a plain statement is cheapest.
@@ -116,8 +122,56 @@ class PostgresBulk:
         if resources:
             cursor.executemany(self._resources, sorted(resources))
         _, keys = _insert_new(cursor, self._spans, spans, " RETURNING project_id, trace_id, span_id")
-        _insert_new(cursor, self._payloads, payloads)
+        fresh = None if keys is None else {(int(p), str(t), str(s)) for p, t, s in keys}
+        if payloads or spans:  # a new span may take payloads that came before it
+            self._write_payloads(cursor, payloads, spans if fresh is None else fresh)
         _staged(cursor, self._traces, traces)
         _insert_new(cursor, self._metadata, metadata)
-        fresh = None if keys is None else {(int(p), str(t), str(s)) for p, t, s in keys}
         return fresh
+
+    def _write_payloads(
+        self, cursor: Any, payloads: Sequence[tuple[Any, ...]], new_spans: Iterable[tuple[Any, ...]]
+    ) -> None:
+        """Payloads keyed by their span's row id; those of spans not stored yet wait in
+        ``early_payloads``, and the spans this write stored take theirs from there."""
+        ids = _span_ids(cursor, [r[:3] for r in payloads]) if payloads else {}
+        keys = [r[:3] for r in new_spans]
+        early: list[tuple[Any, ...]] = []
+        if keys:
+            cursor.execute("SELECT EXISTS (SELECT 1 FROM early_payloads)")
+            if cursor.fetchone()[0]:
+                early = _take_early(cursor, keys)
+        if early:
+            ids.update(_span_ids(cursor, [r[:3] for r in early]))
+        stored, waiting = place_payloads(payloads, ids, early)
+        _insert_new(cursor, self._payloads, stored)
+        _insert_new(cursor, self._early, waiting)
+
+
+def _keys_table(keys: Sequence[tuple[Any, ...]]) -> tuple[str, tuple[list[Any], ...]]:
+    """An ``unnest`` of (project, trace, span) keys to join on, and its parameters."""
+    columns = ([int(k[0]) for k in keys], [k[1] for k in keys], [k[2] for k in keys])
+    return "unnest(%s::bigint[], %s::text[], %s::text[]) AS k(p, t, s)", columns
+
+
+def _span_ids(cursor: Any, keys: Sequence[tuple[Any, ...]]) -> dict[SpanKey, int]:
+    """The row ids of the stored spans among ``keys`` (one probe of the unique key each)."""
+    table, params = _keys_table(keys)
+    cursor.execute(
+        f"SELECT s.id, s.project_id, s.trace_id, s.span_id FROM {table} JOIN spans s "
+        "ON s.project_id = k.p AND s.trace_id = k.t AND s.span_id = k.s",
+        params,
+    )
+    return {(int(p), str(t), str(s)): int(i) for i, p, t, s in cursor.fetchall()}
+
+
+def _take_early(cursor: Any, keys: Sequence[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """Remove and return (``PAYLOAD_COLUMNS``) the early payloads of the spans ``keys``."""
+    table, params = _keys_table(keys)
+    cursor.execute(
+        f"DELETE FROM early_payloads e USING {table} "
+        "WHERE e.project_id = k.p AND e.trace_id = k.t AND e.span_id = k.s "
+        f"RETURNING {', '.join('e.' + c for c in PAYLOAD_COLUMNS)}",
+        params,
+    )
+    return [tuple(r) for r in cursor.fetchall()]

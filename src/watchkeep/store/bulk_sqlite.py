@@ -16,13 +16,17 @@ from itertools import chain
 from typing import Any
 
 from watchkeep.store.rows import (
+    EARLY_PAYLOAD_FILL,
     METADATA_COLUMNS,
     PAYLOAD_COLUMNS,
     PAYLOAD_FILL,
     RESOURCE_COLUMNS,
     SPAN_COLUMNS,
+    STORED_PAYLOAD_COLUMNS,
     TRACE_COLUMNS,
     NewSpans,
+    SpanKey,
+    place_payloads,
     trace_upsert_assignments,
 )
 
@@ -80,7 +84,14 @@ class SqliteBulk:
             f"INSERT OR IGNORE INTO spans ({', '.join(SPAN_COLUMNS)})", "", len(SPAN_COLUMNS)
         )
         self._payloads = MultiRowStatement(
-            f"INSERT INTO span_payloads ({', '.join(PAYLOAD_COLUMNS)})", PAYLOAD_FILL, len(PAYLOAD_COLUMNS)
+            f"INSERT INTO span_payloads ({', '.join(STORED_PAYLOAD_COLUMNS)})",
+            PAYLOAD_FILL,
+            len(STORED_PAYLOAD_COLUMNS),
+        )
+        self._early = MultiRowStatement(
+            f"INSERT INTO early_payloads ({', '.join(PAYLOAD_COLUMNS)})",
+            EARLY_PAYLOAD_FILL,
+            len(PAYLOAD_COLUMNS),
         )
         self._resources = MultiRowStatement(
             f"INSERT OR IGNORE INTO resources ({', '.join(RESOURCE_COLUMNS)})", "", len(RESOURCE_COLUMNS)
@@ -119,25 +130,72 @@ class SqliteBulk:
         ``BulkStatements``)."""
         self._resources.execute(cursor, resources)
         inserted = self._spans.execute(cursor, spans)
-        fresh = None if inserted == len(spans) else _last_inserted(cursor, inserted)
-        self._payloads.execute(cursor, payloads)
+        new_ids = _last_inserted(cursor, inserted)
+        fresh = None if inserted == len(spans) else set(new_ids)
+        if payloads or new_ids:  # a new span may take payloads that came before it
+            self._write_payloads(cursor, payloads, new_ids)
         self._traces.execute(cursor, traces)
         if metadata:
             self._metadata.execute(cursor, metadata)
         return fresh
 
+    def _write_payloads(
+        self, cursor: Any, payloads: Sequence[tuple[Any, ...]], new_ids: dict[SpanKey, int]
+    ) -> None:
+        """Payloads keyed by their span's row id; those of spans not stored yet wait in
+        ``early_payloads``, and the spans this write stored take theirs from there."""
+        ids = new_ids
+        others = [r[:3] for r in payloads if r[:3] not in new_ids]  # replays, log records
+        if others:
+            ids = {**new_ids, **_span_ids(cursor, others)}
+        early: list[tuple[Any, ...]] = []
+        if new_ids:
+            cursor.execute("SELECT EXISTS (SELECT 1 FROM early_payloads)")
+            if cursor.fetchone()[0]:
+                early = _take_early(cursor, list(new_ids.values()))
+        stored, waiting = place_payloads(payloads, ids, early)
+        self._payloads.execute(cursor, stored)
+        self._early.execute(cursor, waiting)
 
-def _last_inserted(cursor: Any, count: int) -> set[tuple[int, str, str]]:
-    """The keys of the ``count`` spans this transaction inserted.
+
+def _last_inserted(cursor: Any, count: int) -> dict[SpanKey, int]:
+    """The keys and row ids of the ``count`` spans this transaction inserted.
 
     Within the write transaction nobody else inserts, and a rowid table gives each new
     row the current largest id plus one (ignored duplicates take none), so this
     transaction's spans are exactly the ``count`` largest ids.
     """
     if count == 0:
-        return set()
+        return {}
     cursor.execute(
-        "SELECT project_id, trace_id, span_id FROM spans WHERE id > (SELECT max(id) FROM spans) - ?",
+        "SELECT id, project_id, trace_id, span_id FROM spans WHERE id > (SELECT max(id) FROM spans) - ?",
         (count,),
     )
-    return {(int(p), str(t), str(s)) for p, t, s in cursor.fetchall()}
+    return {(int(p), str(t), str(s)): int(i) for i, p, t, s in cursor.fetchall()}
+
+
+def _span_ids(cursor: Any, keys: Sequence[SpanKey]) -> dict[SpanKey, int]:
+    """The row ids of the stored spans among ``keys`` (one probe of the unique key each)."""
+    cursor.execute(
+        "SELECT s.id, s.project_id, s.trace_id, s.span_id FROM json_each(?) k JOIN spans s "
+        "ON s.project_id = json_extract(k.value, '$[0]') AND s.trace_id = json_extract(k.value, '$[1]') "
+        "AND s.span_id = json_extract(k.value, '$[2]')",
+        (json.dumps(keys),),
+    )
+    return {(int(p), str(t), str(s)): int(i) for i, p, t, s in cursor.fetchall()}
+
+
+def _take_early(cursor: Any, span_row_ids: list[int]) -> list[tuple[Any, ...]]:
+    """Remove and return (``PAYLOAD_COLUMNS``) the early payloads of these new spans."""
+    cursor.execute(
+        f"SELECT {', '.join('e.' + c for c in PAYLOAD_COLUMNS)} FROM spans s JOIN early_payloads e "
+        "ON e.project_id = s.project_id AND e.trace_id = s.trace_id AND e.span_id = s.span_id "
+        "WHERE s.id IN (SELECT value FROM json_each(?))",
+        (json.dumps(span_row_ids),),
+    )
+    rows = [tuple(r) for r in cursor.fetchall()]
+    cursor.executemany(
+        "DELETE FROM early_payloads WHERE project_id = ? AND trace_id = ? AND span_id = ?",
+        [r[:3] for r in rows],
+    )
+    return rows

@@ -13,7 +13,7 @@ instead of 5 ms for a trace page). This thread analyses the queried tables as so
 they have doubled since their last analysis: a handful of analyses take a store from
 empty to millions of rows (each samples at most 30,000 rows, about 0.3 s of CPU that
 ingest would otherwise have), and plans only need sizes right to within a factor of
-two. ``span_payloads`` is only read by primary key, so its statistics never matter.
+two. ``span_payloads`` is only read by its span's row id, so its statistics never matter.
 """
 
 from __future__ import annotations

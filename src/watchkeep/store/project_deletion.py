@@ -20,13 +20,22 @@ from dataclasses import dataclass, field
 from sqlalchemy import ColumnElement, Engine, Table, delete, select, tuple_
 
 from watchkeep.store.eval_tables import eval_output_cache
-from watchkeep.store.tables import projects, resources, span_metadata, span_payloads, spans, traces
+from watchkeep.store.tables import (
+    early_payloads,
+    projects,
+    resources,
+    span_metadata,
+    span_payloads,
+    spans,
+    traces,
+)
 from watchkeep.store.text_search import purge_project, rewind_mark
 
 # Each telemetry table with the columns that pick one of its rows within a project.
 _TELEMETRY: tuple[tuple[Table, tuple[str, ...]], ...] = (
     (spans, ("id",)),
-    (span_payloads, ("trace_id", "span_id")),
+    (span_payloads, ("span_row_id",)),
+    (early_payloads, ("trace_id", "span_id")),
     (span_metadata, ("trace_id", "span_id", "key")),
     (traces, ("trace_id",)),
     (resources, ("resource_id",)),

@@ -33,6 +33,7 @@ from watchkeep.store.tables import (
     annotation_items,
     annotation_labels,
     comments,
+    early_payloads,
     scores,
     span_metadata,
     span_payloads,
@@ -102,17 +103,19 @@ class RetentionQueries:
         s, p = spans.c, span_payloads.c
         old = (
             select(s.id, s.trace_id, s.span_id)
-            .join(
-                span_payloads,
-                and_(p.project_id == s.project_id, p.trace_id == s.trace_id, p.span_id == s.span_id),
-            )
+            .join(span_payloads, p.span_row_id == s.id)
             .where(s.project_id == project_id, s.start_time_unix_nano < before_ns)
             .limit(self.batch)
         )
+        e = early_payloads.c  # payloads whose span never came
+        waiting = and_(e.project_id == project_id, e.created_at_unix_nano < before_ns)
         with self._engine.begin() as conn:
             rows = conn.execute(old).all()
-            self._drop_search_documents(conn, [int(r.id) for r in rows])
-            self._drop_payloads(conn, project_id, [(r.trace_id, r.span_id) for r in rows])
+            ids = [int(r.id) for r in rows]
+            self._drop_search_documents(conn, ids)
+            self._drop_payloads(conn, ids)
+            if len(rows) < self.batch:
+                conn.execute(delete(early_payloads).where(waiting))
         return len(rows)
 
     def _expire_traces(self, project_id: int, before_ns: int) -> int:
@@ -205,13 +208,15 @@ class RetentionQueries:
                     conn.execute(
                         text(f"DELETE FROM search_documents WHERE span_row_id IN (SELECT id FROM {quoted})")
                     )
-                    for side in ("span_payloads", "span_metadata"):
-                        conn.execute(
-                            text(
-                                f"DELETE FROM {side} p USING {quoted} s WHERE p.project_id = s.project_id "
-                                "AND p.trace_id = s.trace_id AND p.span_id = s.span_id"
-                            )
+                    conn.execute(
+                        text(f"DELETE FROM span_payloads p USING {quoted} s WHERE p.span_row_id = s.id")
+                    )
+                    conn.execute(
+                        text(
+                            f"DELETE FROM span_metadata p USING {quoted} s WHERE p.project_id = s.project_id "
+                            "AND p.trace_id = s.trace_id AND p.span_id = s.span_id"
                         )
+                    )
                 conn.execute(text(f"DROP TABLE {quoted}"))
             dropped.append(part.name)
         return dropped
@@ -261,6 +266,8 @@ class RetentionQueries:
             select(s.id, s.trace_id, s.span_id).where(s.project_id == project_id, s.trace_id.in_(ids))
         ).all()
         out = {"spans": self._drop_span_rows(conn, project_id, span_rows)}
+        e = early_payloads.c  # payloads of the traces' spans that never came
+        conn.execute(delete(early_payloads).where(e.project_id == project_id, e.trace_id.in_(ids)))
         out["traces"] = _count(
             conn, delete(traces).where(traces.c.project_id == project_id, traces.c.trace_id.in_(ids))
         )
@@ -321,10 +328,7 @@ class RetentionQueries:
         self, conn: Connection, project_id: int, ids: list[str]
     ) -> Iterator[tuple[str, dict[str, Any]]]:
         s, p = spans.c, span_payloads.c
-        joined = spans.outerjoin(
-            span_payloads,
-            and_(p.project_id == s.project_id, p.trace_id == s.trace_id, p.span_id == s.span_id),
-        )
+        joined = spans.outerjoin(span_payloads, p.span_row_id == s.id)
         span_query = (
             select(spans, p.input, p.output)
             .select_from(joined)
@@ -378,18 +382,17 @@ class RetentionQueries:
         ids = [int(r.id) for r in rows]
         self._drop_search_documents(conn, ids)
         keys = [(r.trace_id, r.span_id) for r in rows]
-        self._drop_payloads(conn, project_id, keys)
-        m = span_metadata.c
-        conn.execute(
-            delete(span_metadata).where(m.project_id == project_id, tuple_(m.trace_id, m.span_id).in_(keys))
-        )
+        self._drop_payloads(conn, ids)
+        for side in (span_metadata, early_payloads):
+            c = side.c
+            conn.execute(
+                delete(side).where(c.project_id == project_id, tuple_(c.trace_id, c.span_id).in_(keys))
+            )
         return _count(conn, delete(spans).where(spans.c.id.in_(ids)))
 
-    def _drop_payloads(self, conn: Connection, project_id: int, keys: list[tuple[str, str]]) -> None:
-        if keys:
-            c = span_payloads.c
-            picked = tuple_(c.trace_id, c.span_id).in_(keys)
-            conn.execute(delete(span_payloads).where(c.project_id == project_id, picked))
+    def _drop_payloads(self, conn: Connection, span_row_ids: list[int]) -> None:
+        if span_row_ids:
+            conn.execute(delete(span_payloads).where(span_payloads.c.span_row_id.in_(span_row_ids)))
 
     def _drop_search_documents(self, conn: Connection, span_ids: list[int]) -> None:
         if not span_ids:

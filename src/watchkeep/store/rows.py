@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any, Protocol
 
 import orjson
@@ -56,6 +57,7 @@ SPAN_COLUMNS: tuple[str, ...] = (
 )
 JSON_SPAN_COLUMNS = frozenset({"tags", "attributes", "events"})
 RESOURCE_COLUMNS: tuple[str, ...] = ("project_id", "resource_id", "attributes", "created_at_unix_nano")
+# A payload row as ingest builds it; stored, it also carries its span's row id (ADR 0029).
 PAYLOAD_COLUMNS: tuple[str, ...] = (
     "project_id",
     "trace_id",
@@ -64,6 +66,7 @@ PAYLOAD_COLUMNS: tuple[str, ...] = (
     "output",
     "created_at_unix_nano",
 )
+STORED_PAYLOAD_COLUMNS: tuple[str, ...] = ("span_row_id", *PAYLOAD_COLUMNS)
 METADATA_COLUMNS: tuple[str, ...] = (
     "project_id",
     "trace_id",
@@ -136,12 +139,13 @@ def metadata_rows(
 ) -> list[tuple[Any, ...]]:
     """The span_metadata rows (``METADATA_COLUMNS``) of a span's SDK metadata attributes,
     one per cut key (the first wins)."""
+    names = [name for name in attributes if name.startswith(WK_METADATA_PREFIX)]
+    if not names:  # the usual span: ingest asks this of every span with attributes left
+        return []
     out: dict[str, tuple[Any, ...]] = {}
     skip = len(WK_METADATA_PREFIX)
-    for name, value in attributes.items():
-        if not name.startswith(WK_METADATA_PREFIX):
-            continue
-        key, text = name[skip:][:METADATA_KEY_CHARS], metadata_text(value)
+    for name in names:
+        key, text = name[skip:][:METADATA_KEY_CHARS], metadata_text(attributes[name])
         if text is not None and key not in out:
             out[key] = (project_id, trace_id, span_id, key, text, start_ns)
     return list(out.values())
@@ -200,29 +204,45 @@ def merge_trace_row(into: Row, other: Row) -> None:
             into[c] = other[c]
 
 
-def summarise_traces(spans: Iterable[Row]) -> TraceRows:
-    """One idempotent trace row per (project, trace) of ``spans`` (dict rows).
+def summarise_traces(spans: Iterable[Row] | Iterable[Sequence[Any]]) -> TraceRows:
+    """One idempotent trace row per (project, trace) of ``spans``: dict rows, or tuples in
+    ``SPAN_COLUMNS`` order as ``WriteBatch.spans`` holds them (what ingest passes: it never
+    builds a dict a span).
 
     Trace attributes are taken from each trace's first span: the normaliser has already
     shared them across the spans of an export.
     """
+    names = (
+        "project_id",
+        "trace_id",
+        "span_id",
+        "parent_span_id",
+        "name",
+        "start_time_unix_nano",
+        "end_time_unix_nano",
+        "status_code",
+        *TRACE_ATTRIBUTE_COLUMNS,
+    )
+    head = len(names) - len(TRACE_ATTRIBUTE_COLUMNS)
+    by_name, by_index = itemgetter(*names[:head]), itemgetter(*(SPAN_COLUMNS.index(n) for n in names))
     out: TraceRows = {}
     for s in spans:
-        key = (s["project_id"], s["trace_id"])
-        t = out.get(key)
-        if t is None:
-            out[key] = _trace_row(s)
+        row = s if isinstance(s, dict) else None
+        fields = by_index(s) if row is None else by_name(row)
+        project_id, trace_id, span_id, parent, name, start, end, status = fields[:head]
+        t = out.get((project_id, trace_id))
+        if t is None:  # a tuple becomes a dict only for its trace's first span
+            out[(project_id, trace_id)] = _trace_row(row or dict(zip(names, fields, strict=True)))
             continue
-        start = s["start_time_unix_nano"]
-        if s["parent_span_id"] is None:
-            t["name"], t["root_span_id"] = s["name"], s["span_id"]
+        if parent is None:
+            t["name"], t["root_span_id"] = name, span_id
         elif t["root_span_id"] is None and start < t["start_time_unix_nano"]:
-            t["name"] = s["name"]
+            t["name"] = name
         if start < t["start_time_unix_nano"]:
             t["start_time_unix_nano"] = start
-        if s["end_time_unix_nano"] > t["end_time_unix_nano"]:
-            t["end_time_unix_nano"] = s["end_time_unix_nano"]
-        if s["status_code"] == STATUS_ERROR:
+        if end > t["end_time_unix_nano"]:
+            t["end_time_unix_nano"] = end
+        if status == STATUS_ERROR:
             t["has_error"] = True
     return out
 
@@ -242,12 +262,18 @@ def merge_traces(parts: Iterable[TraceRows]) -> list[Row]:
 
 # A payload sent again fills the sides (input, output) its span still lacks and changes
 # nothing else: GenAI log records bring a call's input and its output in separate exports.
-PAYLOAD_FILL = (
-    "ON CONFLICT (project_id, trace_id, span_id) DO UPDATE SET "
-    "input = coalesce(span_payloads.input, excluded.input), "
-    "output = coalesce(span_payloads.output, excluded.output) "
-    "WHERE span_payloads.input IS NULL OR span_payloads.output IS NULL"
-)
+def payload_fill(table: str, key: str) -> str:
+    """The ON CONFLICT clause of a payload insert into ``table`` keyed by ``key``."""
+    return (
+        f"ON CONFLICT ({key}) DO UPDATE SET "
+        f"input = coalesce({table}.input, excluded.input), "
+        f"output = coalesce({table}.output, excluded.output) "
+        f"WHERE {table}.input IS NULL OR {table}.output IS NULL"
+    )
+
+
+PAYLOAD_FILL = payload_fill("span_payloads", "span_row_id")
+EARLY_PAYLOAD_FILL = payload_fill("early_payloads", "project_id, trace_id, span_id")
 
 
 def merge_payloads(rows: Iterable[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
@@ -266,6 +292,26 @@ def merge_payloads(rows: Iterable[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
                 *found[5:],
             )
     return list(merged.values())
+
+
+def place_payloads(
+    payloads: Iterable[tuple[Any, ...]], ids: dict[SpanKey, int], early: Iterable[tuple[Any, ...]] = ()
+) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """Split payload rows (``PAYLOAD_COLUMNS``) by whether their span is stored.
+
+    Returns the ``STORED_PAYLOAD_COLUMNS`` rows of the spans ``ids`` knows (span key -> row
+    id) and the rows still waiting for their span (for ``early_payloads``). ``early`` rows,
+    taken from ``early_payloads``, arrived first, so each of their sides wins.
+    """
+    stored: list[tuple[Any, ...]] = []
+    waiting: list[tuple[Any, ...]] = []
+    for row in merge_payloads([*early, *payloads]) if early else payloads:
+        span_row_id = ids.get(row[:3])
+        if span_row_id is None:
+            waiting.append(row)
+        else:
+            stored.append((span_row_id, *row))
+    return stored, waiting
 
 
 class BulkStatements(Protocol):

@@ -76,6 +76,21 @@ api_keys = Table(
     sqlite_autoincrement=True,
 )
 
+# The span columns metrics read or filter on, carried by the start-time index on PostgreSQL.
+METRIC_COLUMNS = [
+    "request_model",
+    "response_model",
+    "provider",
+    "model_version",
+    "prompt_version",
+    "status_code",
+    "input_tokens",
+    "output_tokens",
+    "cost_usd",
+    "duration_ms",
+    "time_to_first_token_ms",
+]
+
 spans = Table(
     "spans",
     metadata,
@@ -115,7 +130,8 @@ spans = Table(
     Column("events", Json, nullable=True),
     Column("ingested_at_unix_nano", BigInteger, nullable=False),
     UniqueConstraint("project_id", "trace_id", "span_id"),
-    Index(None, "project_id", "start_time_unix_nano"),
+    # PostgreSQL: metrics read a window by an index-only scan (migration 0023, ADR 0026)
+    Index(None, "project_id", "start_time_unix_nano", postgresql_include=METRIC_COLUMNS),
     Index(None, "project_id", "request_model", "start_time_unix_nano"),
 )
 
@@ -131,8 +147,27 @@ resources = Table(
     sqlite_with_rowid=False,
 )
 
+# Keyed by the span's row id (``spans.id``), which ingest appends: a key index on the random
+# (project, trace, span) dirtied a leaf page a span at size, written to the WAL and again by
+# the checkpoint (ADR 0029). Readers join ``span_row_id = spans.id``; the trace and span ids
+# are kept as plain columns (the erasure and export paths name rows by them).
 span_payloads = Table(
     "span_payloads",
+    metadata,
+    Column("span_row_id", RowId, primary_key=True, autoincrement=False),
+    Column("project_id", RowId, nullable=False),
+    Column("trace_id", String(32), nullable=False),
+    Column("span_id", String(16), nullable=False),
+    Column("input", Text, nullable=True),
+    Column("output", Text, nullable=True),
+    Column("created_at_unix_nano", BigInteger, nullable=False),
+    Index("ix_span_payloads_project_id_span_row_id", "project_id", "span_row_id"),
+)
+
+# Payloads whose span is not stored yet (GenAI log records sent before their span), keyed
+# as they arrive; the write that stores the span moves them into ``span_payloads``.
+early_payloads = Table(
+    "early_payloads",
     metadata,
     Column("project_id", RowId, primary_key=True),
     Column("trace_id", String(32), primary_key=True),

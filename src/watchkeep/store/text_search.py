@@ -129,8 +129,7 @@ def _match_postgres(element: SpanTextMatch, compiler: SQLCompiler, **kw: Any) ->
 
 _PENDING = text(
     "SELECT s.id, s.project_id, s.ingested_at_unix_nano, s.operation, p.input, p.output FROM spans s "
-    "LEFT JOIN span_payloads p ON p.project_id = s.project_id "
-    "AND p.trace_id = s.trace_id AND p.span_id = s.span_id "
+    "LEFT JOIN span_payloads p ON p.span_row_id = s.id "
     "WHERE s.id > :mark ORDER BY s.id LIMIT :n"
 )
 
@@ -289,8 +288,7 @@ class SearchIndexer:
                 rows = conn.execute(
                     text(
                         "SELECT s.id, s.project_id, p.input, p.output FROM spans s "
-                        "JOIN span_payloads p ON p.project_id = s.project_id "
-                        "AND p.trace_id = s.trace_id AND p.span_id = s.span_id "
+                        "JOIN span_payloads p ON p.span_row_id = s.id "
                         f"WHERE s.id IN ({', '.join(str(i) for i in sorted(waiting))})"
                     )
                 ).all()

@@ -132,9 +132,9 @@ SPAN_LIST_FIELDS = [
 
 
 EXPORT_BATCH = 2000  # spans a query of the export stream
-# Under this many spans with the metadata asked for, SQLite builds a trace page from
-# them rather than walking every trace in order (``TraceQueries._rare_metadata``).
-RARE_METADATA_SPANS = 5000
+# Rows of ``span_metadata`` each step of the metadata walk reads, newest first
+# (``TraceQueries._metadata_walk``); past the last step the list runs as one query.
+METADATA_WALK_STEPS = (256, 1024, 4096)
 
 
 def _like(text: str) -> str:
@@ -149,7 +149,11 @@ class TraceQueries:
         self._engine = engine
         self._sealer = sealer  # opens encrypted payloads (None: they are plaintext)
 
-    def trace_conditions(self, project_id: int, f: TraceFilter) -> list[ColumnElement[bool]]:
+    def trace_conditions(
+        self, project_id: int, f: TraceFilter, *, walked: Sequence[str] | None = None
+    ) -> list[ColumnElement[bool]]:
+        """``f`` as conditions on ``traces``; ``walked``: ids the metadata walk found, which
+        stand for the metadata subquery."""
         t = traces.c
         cond: list[ColumnElement[bool]] = [t.project_id == project_id]
         if f.start_from_ns is not None:
@@ -175,7 +179,7 @@ class TraceQueries:
             cond.append(t.tags.is_not(None))
         cond.extend(ArrayHas(t.tags, tag) for tag in f.tags)
         if f.metadata:  # one index range of span_metadata picks the candidate traces
-            cond.append(t.trace_id.in_(_metadata_traces(project_id, f)))
+            cond.append(t.trace_id.in_(_metadata_traces(project_id, f) if walked is None else walked))
         span_cond = _span_content_conditions(project_id, f)
         if f.model is not None:
             span_cond.append(or_(spans.c.request_model == f.model, spans.c.response_model == f.model))
@@ -194,21 +198,16 @@ class TraceQueries:
     ) -> Page[TraceSummary]:
         """Newest traces first, matching ``f``."""
         t = traces.c
-        query: Select[Any] = select(traces).where(*self.trace_conditions(project_id, f))
+        after: list[ColumnElement[bool]] = []
         if cursor is not None:
             start, trace_id = decode_cursor(cursor, (int, str))
-            query = query.where(
-                or_(
-                    t.start_time_unix_nano < start,
-                    and_(t.start_time_unix_nano == start, t.trace_id < trace_id),
-                )
-            )
+            after.append(_before(t, start, trace_id))
         with self._engine.connect() as conn:
-            order: ColumnElement[int] = t.start_time_unix_nano
-            if f.metadata and conn.dialect.name == "sqlite" and self._rare_metadata(conn, project_id, f):
-                order = order + 0  # an expression: no index gives this order, so none is walked
-            query = query.order_by(order.desc(), t.trace_id.desc()).limit(limit + 1)
-            rows = conn.execute(query).all()
+            rows = self._metadata_walk(conn, project_id, f, after, limit + 1) if _walk_metadata(f) else None
+            if rows is None:
+                query = select(traces).where(*self.trace_conditions(project_id, f), *after)
+                query = query.order_by(t.start_time_unix_nano.desc(), t.trace_id.desc()).limit(limit + 1)
+                rows = list(conn.execute(query).all())
             more = len(rows) > limit
             rows = rows[:limit]
             items = [
@@ -235,18 +234,41 @@ class TraceQueries:
             next_cursor = encode_cursor(last.start_time_unix_nano, last.trace_id)
         return Page(items, next_cursor)
 
-    @staticmethod
-    def _rare_metadata(conn: Any, project_id: int, f: TraceFilter) -> bool:
-        """Whether few spans carry ``f``'s metadata (one short index range read).
+    def _metadata_walk(
+        self, conn: Any, project_id: int, f: TraceFilter, after: list[ColumnElement[bool]], want: int
+    ) -> list[Any] | None:
+        """The first ``want`` traces of the list filtered by metadata, found by reading
+        ``span_metadata``'s index range newest span first (ADR 0026); None when the steps
+        ran out before the page was settled (other conditions rejected most candidates).
 
-        SQLite keeps no statistics, so left alone it walks the project's traces in list
-        order testing each against the metadata subquery: right when many match (a page
-        fills early), a read of every trace when none or few do. For a rare value the list
-        is ordered by an expression no index provides, so SQLite looks the few matching
-        traces up by primary key and sorts them instead.
+        Left to the planners, PostgreSQL reads every matching trace and sorts them, and
+        SQLite walks every trace in list order probing the subquery: both grow with the
+        store. A trace starts no later than any of its spans, so once ``want`` candidates
+        start after the span where the walk stands, no trace further on can rank before them.
         """
-        probe = _metadata_traces(project_id, f).limit(RARE_METADATA_SPANS).subquery()
-        return int(conn.execute(select(func.count()).select_from(probe)).scalar_one()) < RARE_METADATA_SPANS
+        m, cond = _metadata_span_rows(project_id, f)
+        at = m.c.start_time_unix_nano
+        found: dict[str, Any] = {}
+        seen: set[str] = set()
+        ranked: list[Any] = []
+        for step in METADATA_WALK_STEPS:
+            query = select(at, m.c.trace_id).where(*cond).order_by(at.desc(), m.c.trace_id.desc())
+            batch = conn.execute(query.limit(step)).all()
+            new = sorted({r.trace_id for r in batch} - seen)
+            seen.update(new)
+            if new:
+                walked = self.trace_conditions(project_id, f, walked=new)
+                found.update((r.trace_id, r) for r in conn.execute(select(traces).where(*walked, *after)))
+            ranked = sorted(found.values(), key=lambda r: (r.start_time_unix_nano, r.trace_id), reverse=True)
+            ranked = ranked[:want]
+            if len(batch) < step:  # the range is read to its end
+                return ranked
+            last = batch[-1]
+            if len(ranked) == want and ranked[-1].start_time_unix_nano > last.start_time_unix_nano:
+                return ranked
+            # rows of the last (start, trace) left unread belong to a trace already seen
+            cond = [*cond, _before(m.c, last.start_time_unix_nano, last.trace_id)]
+        return None
 
     def _add_counters(self, conn: Any, project_id: int, items: list[TraceSummary]) -> None:
         if not items:
@@ -347,9 +369,9 @@ class TraceQueries:
             payloads = {
                 r.span_id: r
                 for r in conn.execute(
-                    select(p.span_id, p.input, p.output).where(
-                        p.project_id == project_id, p.trace_id == trace_id
-                    )
+                    select(s.span_id, p.input, p.output)
+                    .select_from(spans.join(span_payloads, p.span_row_id == s.id))
+                    .where(s.project_id == project_id, s.trace_id == trace_id)
                 )
             }
             score_rows = [
@@ -452,18 +474,41 @@ def _span_has_metadata(s: Any, key: str, value: str) -> ColumnElement[bool]:
     )
 
 
-def _metadata_traces(project_id: int, f: TraceFilter) -> Select[Any]:
-    """Ids of the traces with a span carrying every metadata pair of ``f`` (the same span,
-    as the JSON filter before ADR 0028): the first pair reads one index range, the others
-    are probed on its spans. A span of a trace starts no earlier than the trace, so the
-    list's lower time bound narrows the range too."""
+def _walk_metadata(f: TraceFilter) -> bool:
+    """Whether the list should walk ``span_metadata`` (``TraceQueries._metadata_walk``): not
+    when a user, session, release or trace id narrows the list to one short index range of
+    its own, which the single query reads faster than the walk finds the same traces."""
+    narrow = (f.user_id, f.session_id, f.release, f.trace_id)
+    return bool(f.metadata) and all(value is None for value in narrow)
+
+
+def _metadata_span_rows(project_id: int, f: TraceFilter) -> tuple[Any, list[ColumnElement[bool]]]:
+    """An alias of ``span_metadata`` and the conditions selecting the rows of spans that
+    carry every metadata pair of ``f`` (the same span, as the JSON filter before ADR 0028):
+    the first pair reads one index range, the others are probed on its spans. A span of a
+    trace starts no earlier than the trace, so the list's lower time bound narrows the
+    range too."""
     (key, value), rest = f.metadata[0], f.metadata[1:]
     m = span_metadata.alias()
     cond = [m.c.project_id == project_id, _metadata_is(m.c, key, value)]
     if f.start_from_ns is not None:
         cond.append(m.c.start_time_unix_nano >= f.start_from_ns)
     cond.extend(_span_has_metadata(m.c, k, v) for k, v in rest)
+    return m, cond
+
+
+def _metadata_traces(project_id: int, f: TraceFilter) -> Select[Any]:
+    """Ids of the traces with a span carrying every metadata pair of ``f``."""
+    m, cond = _metadata_span_rows(project_id, f)
     return select(m.c.trace_id).where(*cond)
+
+
+def _before(c: Any, start: int, trace_id: str) -> ColumnElement[bool]:
+    """Rows after (start, trace_id) in the newest-first order of ``c``'s table."""
+    return and_(
+        c.start_time_unix_nano <= start,  # bounds the index range; the OR alone would not
+        or_(c.start_time_unix_nano < start, and_(c.start_time_unix_nano == start, c.trace_id < trace_id)),
+    )
 
 
 def payload_value(text: str | None) -> Any:

@@ -60,6 +60,21 @@ def test_metrics_summary_series_and_filters(mon: MonitorApi) -> None:
     assert bad.status_code == 422
 
 
+def test_second_buckets_over_a_minute_count_every_call(mon: MonitorApi) -> None:
+    """Bucket numbers times a bucket's nanoseconds pass 2**31 from the third bucket of a
+    second: the per-bucket query must not overflow (PostgreSQL answered 500)."""
+    now = time.time_ns()
+    start = now - 60 * NS
+    batch = generate(mon.project_id, 120, start, now - NS, Traffic(route="seconds"), seed=3)
+    write(mon.services.engine, batch)
+    params = {"from": iso(start), "to": iso(now), "route": "seconds", "bucket_seconds": 1}
+    reply = mon.client.get("/api/v1/metrics", params=params, headers=mon.auth)
+    assert reply.status_code == 200
+    body = reply.json()
+    assert len(body["series"]) == 60
+    assert sum(b["requests"] for b in body["series"]) == body["summary"]["requests"] == 120
+
+
 def test_quality_report_from_labelled_scores(mon: MonitorApi) -> None:
     pairs = [("pos", "pos")] * 30 + [("neg", "neg")] * 10 + [("pos", "neg")] * 10
     for predicted, actual in pairs:

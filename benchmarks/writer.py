@@ -1,0 +1,199 @@
+"""Writer-only benchmark: the ingest writer thread's CPU a span, empty and at size (issue 17).
+
+Phoenix-shaped exports (``synthetic_otlp.build_llm_request``, 512 spans each) are decoded
+and normalised by ``decode_pool.prepare`` before any timing, in a process pool; then the
+real ``SpanWriter`` writes them in groups of 8 exports on this thread, with SQLite's
+checkpoints on their own thread (``StoreMaintenance``, as the server runs them). Reported
+per 100k spans written: the writer's and the checkpoint thread's CPU µs a span (thread CPU
+time, not wall clock: the machine may be shared), and the bytes a span added to the file.
+
+A store "at size" is a copy of one filled once by ``devtools.bulk_fill`` (kept under
+``--stores``), so runs of two code versions start from the same file.
+
+    python benchmarks/writer.py --size 0 --size 1000000 --spans 200000
+    python benchmarks/writer.py --size 0 --profile        # where one group's time goes
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from watchkeep.devtools import bulk_fill
+from watchkeep.store import bulk_sqlite, span_writer
+from watchkeep.store.engine import make_engine
+from watchkeep.store.maintenance import StoreMaintenance
+from watchkeep.store.rows import WriteBatch
+from watchkeep.store.span_writer import SpanWriter
+
+EXPORT_SPANS = bulk_fill.CHUNK_SPANS
+GROUP_EXPORTS = bulk_fill.GROUP_CHUNKS
+STEP_NS = 10_000_000  # new spans come after the fill's, 10 ms apart
+REPORT_EVERY = 100_000
+TICK_S = 1 / os.sysconf("SC_CLK_TCK")
+
+
+def _export(project_id: int, index: int, start_ns: int) -> WriteBatch:
+    # seed 1: ids the fill (seed 0) never wrote
+    return bulk_fill._chunk(project_id, 1, index, start_ns, STEP_NS, EXPORT_SPANS)
+
+
+def decoded_groups(project_id: int, spans: int, start_ns: int) -> list[list[WriteBatch]]:
+    """``spans`` spans as write groups, decoded before anything is timed."""
+    exports = max(1, spans // EXPORT_SPANS)
+    starts = [start_ns + i * EXPORT_SPANS * STEP_NS for i in range(exports)]
+    with ProcessPoolExecutor(os.cpu_count() or 2) as pool:
+        batches = list(pool.map(_export, [project_id] * exports, range(exports), starts, chunksize=8))
+    return [batches[i : i + GROUP_EXPORTS] for i in range(0, exports, GROUP_EXPORTS)]
+
+
+def filled_store(stores: Path, size: int) -> Path:
+    """A store holding ``size`` bulk-filled spans in project ``bench`` (made once, then kept)."""
+    path = stores / f"fill-{size}.db"
+    if not path.exists():
+        part = path.with_suffix(".part")
+        part.unlink(missing_ok=True)
+        url = f"sqlite:///{part}"
+        project = bulk_fill.project_id_of(url, "bench")
+        if size:
+            bulk_fill.fill_store(url, project, size, end_ns=time.time_ns() - 3600 * 10**9)
+        part.rename(path)
+    return path
+
+
+def thread_cpu_s(name: str) -> float:
+    """CPU seconds of this process's threads named ``name`` in the OS (10 ms resolution)."""
+    total = 0
+    for task in Path("/proc/self/task").iterdir():
+        try:
+            if (task / "comm").read_text().strip() != name:
+                continue
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total * TICK_S
+
+
+def store_bytes(path: Path) -> int:
+    return sum(p.stat().st_size for p in (path, Path(f"{path}-wal")) if p.exists())
+
+
+@contextmanager
+def profiled(totals: dict[str, float]) -> Iterator[None]:
+    """Add each statement's thread CPU (keyed by its table) and the Python row work to
+    ``totals``; the rest of a write is its commit."""
+    patched: list[tuple[Any, str, Any]] = []
+
+    def wrap(owner: Any, attr: str, label: Callable[..., str]) -> None:
+        original = getattr(owner, attr)
+
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            start = time.thread_time()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                totals[label(*args)] += time.thread_time() - start
+
+        patched.append((owner, attr, original))
+        setattr(owner, attr, timed)
+
+    wrap(bulk_sqlite.MultiRowStatement, "execute", lambda stmt, *_: stmt._head.split("INTO ")[1].split()[0])
+    wrap(bulk_sqlite.SqliteBulk, "live_projects", lambda *_: "live_projects (json_each)")
+    wrap(bulk_sqlite, "_last_inserted", lambda *_: "last_inserted")
+    for name in ("merge_payloads", "merge_traces", "final_metadata"):
+        wrap(span_writer, name, lambda *_, n=name: f"python {n}")
+    try:
+        yield
+    finally:
+        for owner, attr, original in reversed(patched):
+            setattr(owner, attr, original)
+
+
+def run(size: int, spans: int, stores: Path, profile: bool) -> dict[str, Any]:
+    """Write ``spans`` new spans into a copy of the ``size`` store; the figures per 100k."""
+    source = filled_store(stores, size)
+    with tempfile.TemporaryDirectory(dir=stores) as work:
+        db = Path(work) / "store.db"
+        shutil.copyfile(source, db)
+        url = f"sqlite:///{db}"
+        project = bulk_fill.project_id_of(url, "bench")
+        groups = decoded_groups(project, spans, time.time_ns())
+        engine = make_engine(url)  # synchronous FULL, as the server
+        upkeep = StoreMaintenance(engine)
+        writer = SpanWriter(engine, sqlite_cache_mib=64)  # the server's default
+        totals: dict[str, float] = defaultdict(float)
+        rounds: list[dict[str, float]] = []
+        upkeep.start()
+        try:
+            written, cpu, bytes_at = 0, 0.0, store_bytes(db)
+            ckpt_at = thread_cpu_s("wk-upkeep")
+            round_spans, round_cpu = 0, 0.0
+            for group in groups:
+                start = time.thread_time()
+                if profile:
+                    with profiled(totals):
+                        n = writer.write(group)
+                    totals["write (all)"] += time.thread_time() - start
+                else:
+                    n = writer.write(group)
+                spent = time.thread_time() - start
+                written, cpu, round_spans, round_cpu = (
+                    written + n,
+                    cpu + spent,
+                    round_spans + n,
+                    round_cpu + spent,
+                )
+                if round_spans >= REPORT_EVERY or group is groups[-1]:
+                    ckpt = thread_cpu_s("wk-upkeep")
+                    now_bytes = store_bytes(db)
+                    rounds.append(
+                        {
+                            "stored_before": size + written - round_spans,
+                            "writer_us": round(round_cpu / round_spans * 1e6, 1),
+                            "checkpoint_us": round((ckpt - ckpt_at) / round_spans * 1e6, 1),
+                            "bytes_a_span": round((now_bytes - bytes_at) / round_spans),
+                        }
+                    )
+                    ckpt_at, bytes_at, round_spans, round_cpu = ckpt, now_bytes, 0, 0.0
+        finally:
+            writer.close()
+            upkeep.stop()
+            engine.dispose()
+        out: dict[str, Any] = {"size": size, "spans": written, "rounds": rounds}
+        out["bytes_a_span_after_checkpoint"] = round(
+            (store_bytes(db) - source.stat().st_size) / max(written, 1)
+        )
+        if profile:
+            out["profile_us_a_span"] = {
+                k: round(v / max(written, 1) * 1e6, 2) for k, v in sorted(totals.items())
+            }
+        return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--size", type=int, action="append", help="spans stored first (repeatable; default 0)"
+    )
+    parser.add_argument("--spans", type=int, default=200_000, help="spans written and measured at each size")
+    parser.add_argument("--stores", type=Path, default=Path(tempfile.gettempdir()) / "watchkeep-writer-bench")
+    parser.add_argument("--profile", action="store_true", help="split the writer's CPU by statement")
+    args = parser.parse_args(argv)
+    args.stores.mkdir(parents=True, exist_ok=True)
+    for size in args.size or [0]:
+        print(json.dumps(run(size, args.spans, args.stores, args.profile)), flush=True)
+
+
+if __name__ == "__main__":
+    main()
