@@ -9,6 +9,7 @@ them, as the trace detail does, and the join that gives them stays on indexes.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -179,7 +180,11 @@ def test_the_trace_join_stays_on_indexes(database_url: str) -> None:
             assert "SEARCH traces USING INDEX sqlite_autoindex_traces_1 (project_id=? AND trace_id=?)" in plan
             assert "SCAN" not in plan, plan
         else:
-            assert "ix_spans_project_id_start_time_unix_nano" in plan, plan
+            # one of the spans' project-leading indexes (a tiny table may prefer a narrower one
+            # than the covering start-time index for a bitmap scan)
+            assert re.search(
+                r"(Index Scan (Backward )?using|Bitmap Index Scan on) ix_spans_project_id_", plan
+            ), plan
             assert "Index Scan using pk_traces on traces" in plan, plan
             assert "(trace_id)::text = (spans.trace_id)::text" in plan, plan
             assert "Seq Scan on spans" not in plan, plan
