@@ -278,8 +278,9 @@ class Store:
     first, so a store of any size looks like one that has been receiving traffic.
     """
 
-    def __init__(self, database_url: str, project: str, horizon: int) -> None:
+    def __init__(self, database_url: str, project: str, horizon: int, *, search_index: bool = True) -> None:
         self.url = database_url
+        self._search_index = search_index
         self.project = project_id_of(database_url, project)
         self.stored = 0
         self._filled = 0
@@ -295,7 +296,13 @@ class Store:
         started = time.perf_counter()
         end = self._end - (self._horizon - self._filled - need) * self._step
         added = fill_store(
-            self.url, self.project, need, end_ns=end, days=need * self._step / DAY_NS, seed=1 + self._filled
+            self.url,
+            self.project,
+            need,
+            end_ns=end,
+            days=need * self._step / DAY_NS,
+            seed=1 + self._filled,
+            search_index=self._search_index,
         )
         self._filled += need
         self.stored += added
@@ -313,7 +320,9 @@ def run_one(
     to ``--fill`` and the query timings."""
     sizes = [parse_size(x) for x in args.sizes.split(",")] if args.sizes else []
     with tempfile.TemporaryDirectory() as home, server(database_url, Path(home)) as (url, key, target, pid):
-        store = Store(database_url, "bench", max([*sizes, args.fill]))
+        store = Store(
+            database_url, "bench", max([*sizes, args.fill]), search_index=not args.fill_without_search
+        )
         cpu = CpuMeter(pid, postgres_pid)
         print(f"[{label}] {SPANS_PER_REQUEST}-span {args.shape} exports, {args.requests} a round", flush=True)
         warm = make_bodies(4, seed=1000, shape=args.shape)
@@ -406,6 +415,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="rounds from an empty store, without --sizes")
     parser.add_argument("--sizes", default="", help="store sizes for one round each, e.g. 0,500k,1M,2M")
     parser.add_argument("--shape", choices=["phoenix", "agent"], default="phoenix")
+    parser.add_argument(
+        "--fill-without-search",
+        action="store_true",
+        help="bulk fills skip the full-text index (PostgreSQL builds it at ~2k spans/s; the "
+        "server's indexer then works through the backlog within its CPU budget during the rounds)",
+    )
     args = parser.parse_args()
     results = []
     if args.db in ("sqlite", "both"):
