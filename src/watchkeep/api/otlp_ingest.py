@@ -14,6 +14,7 @@ from watchkeep.ingest.decoded import OtlpDecodeError
 from watchkeep.ingest.group_commit import QueueFull, StorageUnavailable, WriterStopped
 from watchkeep.ingest.otlp_response import encode_response
 from watchkeep.ingest.service import Encoding, ExportResult, IngestService, Signal
+from watchkeep.security.pii import PolicyUnavailable
 
 
 class GrpcCode(IntEnum):
@@ -68,7 +69,7 @@ async def export(
         ) from exc
     except DecodeWorkerFailed as exc:
         raise OtlpFailure(503, str(exc), 1.0) from exc
-    except StorageUnavailable as exc:
+    except (StorageUnavailable, PolicyUnavailable) as exc:  # the store is away
         raise OtlpFailure(503, "storage unavailable; retry later", 5.0) from exc
     except WriterStopped as exc:
         raise OtlpFailure(503, "server is shutting down; retry later", 1.0) from exc

@@ -27,6 +27,7 @@ from watchkeep.gateway.admission import ApiRoutePolicy
 from watchkeep.gateway.config import REGISTRY_REF, DeploymentSpec, RouteSpec
 from watchkeep.gateway.refs import PromptBinding, RefError, RefResolver, ResolvedModel
 from watchkeep.gateway.routing import LoadedRoute, Route, RouteTable
+from watchkeep.logs import RepeatedErrorLog
 from watchkeep.store.route_repository import RouteRepository, StoredRoute
 
 log = logging.getLogger(__name__)
@@ -220,9 +221,12 @@ class RouteSync:
             self._task = None
 
     async def _follow(self, interval: float) -> None:
+        errors = RepeatedErrorLog(log)  # an outage logs one traceback, then a count
         while True:
             try:
                 await self.refresh()
-            except Exception:  # the database may be briefly away: keep serving, try again
-                log.exception("could not reload the stored gateway routes")
+            except Exception as exc:  # the database may be briefly away: keep serving, try again
+                errors.failed(exc, "could not reload the stored gateway routes")
+            else:
+                errors.recovered()
             await asyncio.sleep(interval)

@@ -36,9 +36,12 @@ from watchkeep.ingest.decoded import DecodedEvent, DecodedSpan
 from watchkeep.ingest.group_commit import QueueFull, WriterStopped
 from watchkeep.logs import RepeatedErrorLog
 from watchkeep.security.crypto import keyring_from_settings
+from watchkeep.security.pii import PolicyUnavailable
 from watchkeep.store.sealing import Sealer, is_sealed
 
 log = logging.getLogger(__name__)
+NOT_NOW = (QueueFull, WriterStopped, PolicyUnavailable)
+"""What a submission raises when the store cannot take spans yet: spool them, try later."""
 _SUFFIX = ".spans"
 _CLAIM = ".claim"
 _FORMAT = 1
@@ -404,7 +407,7 @@ class SpoolReplayer:
                 continue
             try:
                 submitted.append((entry, self._submit(entry.project_id, entry.spans)))
-            except (QueueFull, WriterStopped):
+            except NOT_NOW:
                 refused = True
                 self._spool.release(entry)
             except Exception:

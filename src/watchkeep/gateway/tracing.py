@@ -27,9 +27,9 @@ import orjson
 from watchkeep import semconv as sc
 from watchkeep.gateway.dispatch import CallLog
 from watchkeep.gateway.telemetry import GatewayMetrics
-from watchkeep.gateway.trace_spool import SpoolReplayer, TraceSpool
+from watchkeep.gateway.trace_spool import NOT_NOW, SpoolReplayer, TraceSpool
 from watchkeep.ingest.decoded import DecodedExport, DecodedSpan
-from watchkeep.ingest.group_commit import GroupCommitWriter, QueueFull, WriterStopped
+from watchkeep.ingest.group_commit import GroupCommitWriter
 from watchkeep.ingest.normalise import SpanNormaliser
 
 log = logging.getLogger(__name__)
@@ -327,7 +327,7 @@ class TraceSink:
         return self._writer.state == "ok"
 
     def _submit(self, project_id: int, spans: list[DecodedSpan]) -> Future[Any]:
-        """Normalise and queue ``spans`` for a commit (QueueFull, WriterStopped if refused)."""
+        """Normalise and queue ``spans`` for a commit (one of ``NOT_NOW`` if refused)."""
         batch = self._normaliser.normalise(project_id, DecodedExport(spans=spans), time.time_ns())
         if self._redact is not None and batch.payloads:
             batch.payloads = self._redact(batch.payloads)
@@ -340,7 +340,7 @@ class TraceSink:
             return
         try:
             future = self._submit(project_id, spans)
-        except (QueueFull, WriterStopped):
+        except NOT_NOW:
             self._to_spool(project_id, spans)
             return
         except Exception:

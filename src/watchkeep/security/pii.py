@@ -13,6 +13,7 @@ import base64
 import dataclasses
 import hashlib
 import hmac
+import logging
 import os
 import secrets
 import threading
@@ -58,9 +59,12 @@ class _DatasetItem(Protocol):
     def metadata(self) -> Any: ...
 
 
+_log = logging.getLogger(__name__)
 _Item = TypeVar("_Item", bound=_DatasetItem)
 
 CACHE_SECONDS = 5.0
+STALE_RETRY_SECONDS = 1.0
+"""While the store cannot be read, a project's last policy is used again for this long."""
 DEFAULT_REGIONS = ("US",)
 MAX_REGIONS = 8
 """Each region costs a phone pass over triggered text: a bounded list keeps ingest cheap."""
@@ -271,6 +275,11 @@ def _presidio_analyzer() -> Any | None:
     return AnalyzerEngine()
 
 
+class PolicyUnavailable(RuntimeError):
+    """A project's settings could not be read (the store is away) and no earlier policy is
+    cached: its spans must wait (spooled or refused), never be stored unredacted."""
+
+
 class PiiService:
     """Each project's ``PiiPolicy``, read through a short per-project cache."""
 
@@ -319,7 +328,15 @@ class PiiService:
             hit = self._cache.get(project_id)
         if hit is not None and hit[0] > now:
             return hit[1]
-        actions, regions = self._settings_of(project_id)
+        try:
+            actions, regions = self._settings_of(project_id)
+        except Exception as exc:  # the store is away: the policy in force a moment ago still is
+            if hit is None:
+                raise PolicyUnavailable(f"project {project_id}'s PII policy cannot be read: {exc}") from exc
+            with self._lock:
+                self._cache[project_id] = (now + STALE_RETRY_SECONDS, hit[1])
+            _log.warning("project %d's PII policy cannot be read; its last one stays in force", project_id)
+            return hit[1]
         policy: PiiPolicy | None = PiiPolicy(actions, self._hash(), self._presidio, regions)
         if policy is not None and not policy.active:
             policy = None

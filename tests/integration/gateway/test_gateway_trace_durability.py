@@ -16,20 +16,25 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import Future
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from prometheus_client import CollectorRegistry
 from sqlalchemy import Connection, bindparam, event, text
 from tests.support.gateway import LiveGateway, chat, live_gateway
 
 from watchkeep.devtools.postgres import TempPostgres
-from watchkeep.gateway.trace_spool import TraceSpool
+from watchkeep.gateway.telemetry import GatewayMetrics
+from watchkeep.gateway.trace_spool import SpoolReplayer, TraceSpool
 from watchkeep.ingest.decoded import DecodedSpan
+from watchkeep.ingest.group_commit import QueueFull
 from watchkeep.security.crypto import Keyring
 from watchkeep.security.crypto import new_key as new_encryption_key
+from watchkeep.security.pii import CACHE_SECONDS, PolicyUnavailable
 from watchkeep.store.engine import is_sqlite, make_engine
 from watchkeep.store.migrate import upgrade
 
@@ -183,7 +188,8 @@ def test_every_call_served_through_a_database_outage_has_its_trace(
     spool = tmp_path / "spool"
     with live_gateway(tmp_path, store.url, _config(upstream), gateway_spool_dir=spool) as gw:
         store.attach(gw)
-        traffic = served_through_outage(gw, store, seconds=3.0)
+        # Longer than the PII policy cache: the policy's own read fails too (on PostgreSQL).
+        traffic = served_through_outage(gw, store, seconds=CACHE_SECONDS + 1.5)
         assert len(traffic.served) > 20
         counts = wait_stored(store.url, traffic.served)
         assert set(counts) == set(traffic.served), f"{len(traffic.served) - len(counts)} traces lost"
@@ -356,3 +362,32 @@ def test_with_an_encryption_key_spooled_prompts_are_sealed_on_disk(tmp_path: Pat
     sealed.release(claimed[0])
     keyless, unreadable = TraceSpool(tmp_path, 1 << 20).claim(max_spans=10)
     assert (keyless, unreadable) == ([], 1)
+
+
+def test_a_replay_the_store_cannot_take_yet_keeps_its_file_for_later(tmp_path: Path) -> None:
+    """Another worker's writer may still look healthy while the store is away: its replay
+    meets the unreadable PII policy (or a full queue) and must keep the file, not set it aside."""
+    spool = TraceSpool(tmp_path, 1 << 20)
+    assert spool.write(7, [_span("e" * 32)])
+    refusals: list[BaseException] = [PolicyUnavailable("down"), QueueFull(retry_after=1.0)]
+    stored: list[list[DecodedSpan]] = []
+
+    def submit(project_id: int, spans: list[DecodedSpan]) -> Future[Any]:
+        if refusals:
+            raise refusals.pop(0)
+        stored.append(spans)
+        done: Future[Any] = Future()
+        done.set_result([])
+        return done
+
+    registry = CollectorRegistry()
+    replayer = SpoolReplayer(spool, submit, lambda: True, GatewayMetrics(registry))
+    replayer._step()  # refused twice: the file stays, nothing is counted dropped
+    replayer._step()
+    assert stored == []
+    assert spool.pending_spans() == 1
+    assert not list(tmp_path.glob("*.bad"))
+    replayer._step()
+    assert stored == [[_span("e" * 32)]]
+    assert spool.pending_spans() == 0
+    assert not registry.get_sample_value("watchkeep_gateway_traces_dropped_total")

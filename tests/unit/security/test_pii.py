@@ -17,7 +17,7 @@ from watchkeep.sdk.redact import (
     find_pii,
     redact_text,
 )
-from watchkeep.security.pii import PiiPolicy, PiiService, hash_key, parse_actions
+from watchkeep.security.pii import PiiPolicy, PiiService, PolicyUnavailable, hash_key, parse_actions
 from watchkeep.store.privacy_repository import StoredPrivacy
 
 CORPUS = Path(__file__).parents[2] / "data" / "pii_corpus.jsonl"
@@ -125,9 +125,12 @@ class FakeRepo:
     def __init__(self) -> None:
         self.stored: dict[int, dict[str, str]] = {}
         self.reads = 0
+        self.down = False
 
     def get(self, project_id: int) -> StoredPrivacy:
         self.reads += 1
+        if self.down:
+            raise ConnectionError("the store is away")
         return StoredPrivacy(project_id, dict(self.stored.get(project_id, {})))
 
     def put(self, project_id: int, *, actor: str, pii: dict[str, str]) -> None:
@@ -153,6 +156,27 @@ def test_policy_is_cached_per_project_and_update_invalidates(tmp_path: Path) -> 
     assert pii.text(2, "bob@example.com") == "[EMAIL]"  # another project keeps its own
     pii.update(2, {"email": "drop"}, "alice")
     assert pii.text(2, "x bob@example.com") == "[REDACTED]"
+
+
+def test_while_the_store_is_away_the_last_policy_stays_in_force_and_none_is_never_guessed(
+    tmp_path: Path,
+) -> None:
+    clock = [0.0]
+    pii, repo = service(tmp_path, clock)
+    repo.stored[1] = {"email": "drop"}
+    assert pii.text(1, "x bob@example.com") == "[REDACTED]"
+    repo.down = True
+    clock[0] = 60.0  # long past the cache: the read fails, the known policy is used again
+    assert pii.text(1, "x bob@example.com") == "[REDACTED]"
+    reads = repo.reads
+    assert pii.text(1, "x bob@example.com") == "[REDACTED]"
+    assert repo.reads == reads  # ... and retried after a second, not on every call
+    with pytest.raises(PolicyUnavailable):  # a project never read: no default stands in for it
+        pii.text(2, "bob@example.com")
+    repo.down = False
+    clock[0] = 62.0
+    repo.stored[1] = {"email": "keep"}
+    assert pii.text(1, "bob@example.com") == "bob@example.com"
 
 
 def test_payload_rows_use_each_rows_project(tmp_path: Path) -> None:
