@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from opentelemetry.exporter.otlp.proto.common._log_encoder import encode_logs
@@ -18,15 +19,19 @@ from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogR
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from pydantic import SecretStr
 
 from tests.support.apps import Api
 from tests.support.keys import new_key
-from tests.support.otlp_json import chat_trace
+from tests.support.otlp_json import attr, chat_trace, two_span_trace
 from tests.support.otlp_post import post_spans as post
 from tests.support.tenant import unique
+from watchkeep.app import create_app
+from watchkeep.config import Settings
+from watchkeep.security.crypto import new_key as new_encryption_key
 from watchkeep.store.engine import make_engine
 from watchkeep.store.project_deletion import delete_project
-from watchkeep.store.text_search import SearchIndexer, payload_text, query_words
+from watchkeep.store.text_search import SearchIndexer, lexemes, payload_text, query_words
 
 
 def index(api: Api) -> None:
@@ -137,6 +142,38 @@ def test_payload_text_keeps_words_not_structure() -> None:
     assert query_words('"a" OR b* NEAR(c) -d') == ["a", "OR", "b", "NEAR", "c", "d"]
 
 
+def test_genai_message_attributes_are_searched_as_text_not_json(api: Api) -> None:
+    """OpenTelemetry GenAI messages arrive as JSON strings: their words are found (any case,
+    cut at punctuation), their structure (roles, keys, types) is not."""
+    system = json.dumps([{"type": "text", "content": "Answer as a Pirate would"}])
+    turn = json.dumps([{"role": "user", "content": "Where's the Treasure-Map?"}])
+    answer = json.dumps(
+        [{"role": "assistant", "content": "Under the palm, naïve café 42x.", "finish_reason": "stop"}]
+    )
+    genai = [
+        attr("gen_ai.operation.name", "chat"),
+        attr("gen_ai.system_instructions", system),
+        attr("gen_ai.input.messages", turn),
+        attr("gen_ai.output.messages", answer),
+    ]
+    post(api.client, api.key, two_span_trace(21, [], genai))
+    index(api)
+    mine = f"{21:032x}"
+    for q in ("pirate", "treasure map", "MAP where", "naïve café", "42x", "palm under"):
+        assert mine in [t["trace_id"] for t in get(api, "/api/v1/traces", q=q)["items"]], q
+    for q in ("role", "content", "user", "stop", "type text"):
+        assert mine not in [t["trace_id"] for t in get(api, "/api/v1/traces", q=q)["items"]], q
+
+
+@given(st.text(alphabet=st.characters(max_codepoint=127), max_size=200))
+def test_lexemes_of_ascii_text_as_of_any_text(body: str) -> None:
+    """The ASCII shortcut cuts words as the general path does (a non-ASCII word forces it)."""
+    words = lexemes(body).split()
+    assert len(words) == len(set(words))
+    assert all(w.isalnum() and w == w.lower() for w in words)
+    assert set(words) == set(lexemes(body + " é").split()) - {"é"}
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     q=st.one_of(
@@ -149,3 +186,15 @@ def test_hostile_queries_never_fail(api: Api, q: str) -> None:
     for path in ("/api/v1/traces", "/api/v1/spans"):
         response = api.client.get(path, params={"q": q}, headers=api.auth)
         assert response.status_code in (200, 400, 422), (q, response.text)  # 400: NUL in the URL
+
+
+def test_payloads_sealed_at_rest_are_opened_for_the_index(settings: Settings, database_url: str) -> None:
+    key = SecretStr(new_encryption_key())  # with a key the index is off unless turned on
+    sealed = settings.model_copy(update={"encryption_key": key, "search_index": True})
+    app = create_app(sealed)
+    with TestClient(app, client=("127.0.0.1", 50000)) as client:
+        api = Api(app, client, new_key(database_url), database_url)
+        post(api.client, api.key, chat_trace(7, "Where do narwhals live?", "In the Arctic ocean."))
+        index(api)
+        found = get(api, "/api/v1/traces", q="narwhals arctic")
+        assert [t["trace_id"] for t in found["items"]] == [f"{7:032x}"]

@@ -9,10 +9,14 @@ so search is eventually consistent: a span is found a second or two after its co
 longer while ingest runs flat out (each pass is bounded, the backlog is worked off later).
 
 SQLite: an FTS5 table ``search_fts`` (rowid = span row id, ``project_id`` kept beside the
-text). PostgreSQL: ``search_documents`` with a ``tsvector`` under a GIN index. Both use
-no stemming (FTS5 ``unicode61``, PostgreSQL ``simple``) so the two databases agree. User
-input is never parsed as query syntax: it is cut into words, each quoted (SQLite) or
-passed through ``plainto_tsquery`` (PostgreSQL), and every word must match.
+text). PostgreSQL: ``search_documents`` with a ``tsvector`` of the text's distinct words
+under a GIN index. Both cut text at what is not a letter or digit, with no stemming, so
+the two databases agree. On PostgreSQL the words are cut and lowercased here
+(``lexemes``), for documents and queries alike, and stored without positions (no query
+uses them): ``to_tsvector`` in the insert cost about 90 of its 120 µs of database CPU a
+span (docs/operations.md "Search indexing"). User input is never parsed as query syntax:
+it is cut into words, each quoted (SQLite: an FTS5 string, PostgreSQL: a ``tsquery``
+lexeme), and every word must match.
 
 PostgreSQL hands out span ids in ``nextval`` order, not commit order, so a lower id may
 commit after a higher one: the mark only moves over contiguous ids, and jumps a gap only
@@ -55,9 +59,17 @@ MAX_LATE = 100_000  # spans awaiting their messages, per process
 MAX_FIELD_CHARS = 100_000  # of each payload side; PostgreSQL refuses tsvectors over 1 MB
 MAX_MESSAGE_CHARS = 2000  # of each message (WATCHKEEP_SEARCH_INDEX_MAX_CHARS)
 MAX_QUERY_WORDS = 16
+MAX_LEXEME_BYTES = 2047  # PostgreSQL's limit on one lexeme (MAXSTRLEN)
 SEARCH_INDEX_TABLES = ("search_fts", "search_documents")
 _SKIPPED_KEYS = frozenset({"role", "type", "id", "tool_call_id", "finish_reason", "index"})
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
+# ASCII letters and digits as themselves (upper case lowered), every other byte a space: ``_WORD`` on ASCII.
+_ASCII_WORD_BYTES = bytes(c if chr(c).isalnum() and c < 128 else 32 for c in range(256)).lower()
+
+
+def default_budget(sqlite: bool) -> float:
+    """The share of each second the indexer works while behind, by default."""
+    return 0.1 if sqlite else 0.25
 
 
 def not_search_index(name: str | None, type_: str, _parents: Any) -> bool:
@@ -70,9 +82,24 @@ def query_words(q: str) -> list[str]:
     return _WORD.findall(q)[:MAX_QUERY_WORDS]
 
 
+def lexemes(body: str) -> str:
+    """The distinct lowercased words of ``body`` (letters and digits only, so never a quote,
+    backslash or space), space-separated: PostgreSQL's lexemes of it. Words over its 2 KB
+    lexeme limit are left out, as ``to_tsvector`` leaves them."""
+    if body.isascii():  # a byte table and a split: a tenth of the regular expression's cost
+        words = set(body.encode().translate(_ASCII_WORD_BYTES).split())
+        if any(len(w) >= MAX_LEXEME_BYTES for w in words):
+            words = {w for w in words if len(w) < MAX_LEXEME_BYTES}
+        return b" ".join(words).decode()
+    found = set(_WORD.findall(body.lower()))
+    return " ".join(w for w in found if len(w) < 512 or len(w.encode()) < MAX_LEXEME_BYTES)
+
+
 def payload_text(raw: str | None, max_chars: int = MAX_FIELD_CHARS) -> str:
     """The human text of a stored payload: string leaves of its JSON (not roles or ids),
-    each cut to ``max_chars`` (a payload that is not JSON is one message)."""
+    each cut to ``max_chars`` (a payload that is not JSON is one message). A leaf that is
+    itself JSON is walked too: OpenTelemetry GenAI attributes hold messages as JSON
+    strings, whose roles and types would otherwise match every span."""
     if not raw:
         return ""
     try:
@@ -85,6 +112,9 @@ def payload_text(raw: str | None, max_chars: int = MAX_FIELD_CHARS) -> str:
     while stack and size < MAX_FIELD_CHARS:
         item = stack.pop()
         if isinstance(item, str):
+            if item[:1] in ("[", "{") and (nested := _json(item)) is not None:
+                stack.append(nested)
+                continue
             out.append(item[:max_chars])
             size += len(out[-1]) + 1
         elif isinstance(item, dict):
@@ -92,6 +122,15 @@ def payload_text(raw: str | None, max_chars: int = MAX_FIELD_CHARS) -> str:
         elif isinstance(item, list):
             stack.extend(reversed(item))
     return "\n".join(out)[:MAX_FIELD_CHARS]
+
+
+def _json(raw: str) -> list[Any] | dict[str, Any] | None:
+    """``raw`` parsed when it is a JSON array or object, else None."""
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    return value if isinstance(value, list | dict) else None
 
 
 class SpanTextMatch(ColumnElement[bool]):
@@ -120,17 +159,26 @@ def _match_sqlite(element: SpanTextMatch, compiler: SQLCompiler, **kw: Any) -> s
 @compiles(SpanTextMatch, "postgresql")
 def _match_postgres(element: SpanTextMatch, compiler: SQLCompiler, **kw: Any) -> str:
     column = compiler.process(element.span_row_id, **kw)
-    words = compiler.process(bindparam("fts_q", " ".join(element.words), unique=True), **kw)
+    # Quoted lexemes, taken as they are: the documents' words were cut by ``lexemes`` too.
+    query = " & ".join(f"'{w}'" for w in sorted(lexemes(" ".join(element.words)).split()))
+    if not query:  # no word under the lexeme limit (q is capped at 256 characters: defence only)
+        return "1 = 0"
+    words = compiler.process(bindparam("fts_q", query, unique=True), **kw)
     return (
         f"{column} IN (SELECT span_row_id FROM search_documents WHERE project_id = "
-        f"{element.project_id} AND document @@ plainto_tsquery('simple', {words}))"
+        f"{element.project_id} AND document @@ CAST({words} AS tsquery))"
     )
 
 
+# Spans past the mark, then their payloads by a range bounded on both sides: as one join
+# with ORDER BY ... LIMIT, PostgreSQL planned a scan of every span past the mark and of
+# every payload (a merge join from the table's start, or a hash join over all of it),
+# a cost that grew with the backlog and the store (docs/operations.md "Search indexing").
 _PENDING = text(
-    "SELECT s.id, s.project_id, s.ingested_at_unix_nano, s.operation, p.input, p.output FROM spans s "
-    "LEFT JOIN span_payloads p ON p.span_row_id = s.id "
-    "WHERE s.id > :mark ORDER BY s.id LIMIT :n"
+    "SELECT id, project_id, ingested_at_unix_nano, operation FROM spans WHERE id > :mark ORDER BY id LIMIT :n"
+)
+_PAYLOADS = text(
+    "SELECT span_row_id, input, output FROM span_payloads WHERE span_row_id > :mark AND span_row_id <= :upto"
 )
 
 
@@ -166,7 +214,7 @@ class SearchIndexer:
         # Work per pass while behind (WATCHKEEP_SEARCH_INDEX_BUDGET): on SQLite it holds
         # ingest's write lock, so by default a tenth of each second (about 2,000 spans/s);
         # PostgreSQL only shares CPU. docs/operations.md "Search indexing" has the trade-off.
-        self._budget = budget if budget is not None else (0.1 if self._sqlite else 0.25)
+        self._budget = budget if budget is not None else default_budget(self._sqlite)
         self._max_chars = max_chars
         self._lag: tuple[float, IndexLag] | None = None  # (measured at, monotonic), for scrapes
         self._stop = threading.Event()
@@ -243,11 +291,21 @@ class SearchIndexer:
             mark = conn.execute(
                 text("SELECT position FROM search_index_state WHERE name = :n"), {"n": STATE_NAME}
             ).scalar_one()
-            rows = conn.execute(_PENDING, {"mark": mark, "n": self._batch}).all()
-        accepted = _contiguous(rows, mark, now_ns() - GAP_WAIT_NS)
-        if not accepted:
-            return 0
-        docs = [(int(r.id), int(r.project_id), body) for r in accepted if (body := self._document(r))]
+            accepted = _contiguous(
+                conn.execute(_PENDING, {"mark": mark, "n": self._batch}), mark, now_ns() - GAP_WAIT_NS
+            )
+            if not accepted:
+                return 0
+            payloads = {
+                int(r.span_row_id): (r.input, r.output)
+                for r in conn.execute(_PAYLOADS, {"mark": mark, "upto": int(accepted[-1].id)})
+            }
+        sides = [payloads.get(int(r.id), (None, None)) for r in accepted]
+        docs = [
+            (int(r.id), int(r.project_id), body)
+            for r, (raw_in, raw_out) in zip(accepted, sides, strict=True)
+            if (body := self._document(int(r.project_id), raw_in, raw_out))
+        ]
         with self._engine.begin() as conn:
             if self._lock_mark(conn) != mark:
                 return 0  # another process indexed these meanwhile
@@ -260,19 +318,18 @@ class SearchIndexer:
         until = now_ns() + LATE_PAYLOAD_NS
         self._late.extend(
             (int(r.id), until)
-            for r in accepted
-            if r.operation is not None and (r.input is None or r.output is None)
+            for r, (raw_in, raw_out) in zip(accepted, sides, strict=True)
+            if r.operation is not None and (raw_in is None or raw_out is None)
         )
         return len(accepted)
 
-    def _document(self, row: Any) -> str:
-        """The indexed text of a span row (its payloads opened when they are encrypted)."""
+    def _document(self, project_id: int, raw_input: str | None, raw_output: str | None) -> str:
+        """The indexed text of a span's payloads (opened when they are encrypted)."""
         if self._sealer is None:
-            return _document(row.input, row.output, self._max_chars)
-        pid = int(row.project_id)
+            return _document(raw_input, raw_output, self._max_chars)
         return _document(
-            open_text(self._sealer, row.input, row_aad("span_payloads", "input", pid)),
-            open_text(self._sealer, row.output, row_aad("span_payloads", "output", pid)),
+            open_text(self._sealer, raw_input, row_aad("span_payloads", "input", project_id)),
+            open_text(self._sealer, raw_output, row_aad("span_payloads", "output", project_id)),
             self._max_chars,
         )
 
@@ -293,7 +350,11 @@ class SearchIndexer:
                     )
                 ).all()
             ready = [r for r in rows if (r.input is not None and r.output is not None) or waiting[r.id] < now]
-            docs = [(int(r.id), int(r.project_id), body) for r in ready if (body := self._document(r))]
+            docs = [
+                (int(r.id), int(r.project_id), body)
+                for r in ready
+                if (body := self._document(int(r.project_id), r.input, r.output))
+            ]
             if docs:
                 with self._engine.begin() as conn:
                     if self._sqlite:
@@ -337,14 +398,16 @@ class SearchIndexer:
             )
         else:
             # One statement over arrays: a round trip per row cost more than the indexing.
+            # Each document's lexemes travel space-separated (no lexeme holds a space).
             conn.exec_driver_sql(
                 "INSERT INTO search_documents (span_row_id, project_id, document) "
-                "SELECT i, p, to_tsvector('simple', b) FROM unnest(%s::bigint[], %s::bigint[], %s::text[]) "
-                "AS d(i, p, b) ON CONFLICT (span_row_id) DO UPDATE SET document = EXCLUDED.document",
+                "SELECT i, p, array_to_tsvector(string_to_array(b, ' ')) "
+                "FROM unnest(%s::bigint[], %s::bigint[], %s::text[]) AS d(i, p, b) "
+                "ON CONFLICT (span_row_id) DO UPDATE SET document = EXCLUDED.document",
                 (
                     [i for i, _, _ in docs],
                     [p for _, p, _ in docs],
-                    [b.replace("\x00", "") for _, _, b in docs],
+                    [lexemes(b) for _, _, b in docs],
                 ),
             )
 
