@@ -74,6 +74,12 @@ class Result:
     latencies_ms: list[float] = field(default_factory=list)
     errors: int = 0
     seconds: float = 0.0
+    cpu_s: float = 0.0  # the server's CPU (all its processes and threads) during the calls
+
+    @property
+    def cpu_us_per_call(self) -> float:
+        """The server's CPU µs a call: what it costs the machine, whatever the load around it."""
+        return self.cpu_s / len(self.latencies_ms) * 1e6 if self.latencies_ms else float("nan")
 
     def pct(self, q: float) -> float:
         data = sorted(self.latencies_ms)
@@ -179,6 +185,7 @@ async def open_loop(
         else:
             result.errors += 1
 
+    cpu_before = cpu_seconds(target.pid) if target.pid is not None else 0.0
     tasks = []
     for i in range(count):
         at = start + i / rate
@@ -188,6 +195,8 @@ async def open_loop(
         tasks.append(asyncio.create_task(one(at)))
     await asyncio.gather(*tasks)
     result.seconds += max(time.perf_counter() - start, seconds)
+    if target.pid is not None:
+        result.cpu_s += cpu_seconds(target.pid) - cpu_before
     if own_pool:
         pool.close()
     return result
@@ -238,18 +247,40 @@ async def closed_loop(
     return result
 
 
-def rss_mib(pid: int) -> float:
-    """Resident memory of ``pid`` and all its descendants (workers fork or spawn)."""
-    total, todo = 0, [pid]
+def _process_tree(pid: int) -> list[int]:
+    """``pid`` and all its descendants (workers fork or spawn)."""
+    found, todo = [], [pid]
     while todo:
         p = todo.pop()
+        found.append(p)
         with contextlib.suppress(OSError):
             for task in Path(f"/proc/{p}/task").iterdir():
                 todo += [int(c) for c in (task / "children").read_text().split()]
+    return found
+
+
+def rss_mib(pid: int) -> float:
+    """Resident memory of ``pid`` and all its descendants."""
+    total = 0
+    for p in _process_tree(pid):
+        with contextlib.suppress(OSError):
             for line in Path(f"/proc/{p}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
                     total += int(line.split()[1])
     return total / 1024
+
+
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU of ``pid`` and its descendants so far (every thread)."""
+    ticks = 0
+    for p in _process_tree(pid):
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / _TICKS
 
 
 @contextlib.contextmanager
@@ -313,6 +344,7 @@ Percentiles = tuple[float, float, float]  # added p50, p95, p99 in ms
 @dataclass
 class Figures:
     added: dict[str, Percentiles] = field(default_factory=dict)  # label -> added ms
+    cpu_us: dict[str, tuple[float, float]] = field(default_factory=dict)  # label -> (ours, bare) a call
     errors: dict[str, int] = field(default_factory=dict)
     rps: float = 0.0
     rss_warm: float = 0.0
@@ -382,6 +414,7 @@ async def _added(
             figures.errors[label] = run.errors
             if bare:
                 figures.floor[label] = _over(base, bare[0])
+            figures.cpu_us[label] = (run.cpu_us_per_call, bare[0].cpu_us_per_call if bare else float("nan"))
         if floor is not None and args.ttft_seconds > 0:
             rate = max(rates)
             base, run, bare_run = await interleaved(
@@ -389,6 +422,7 @@ async def _added(
             )
             label = f"{model[1:]} ms @ {rate:g}/s"
             figures.ttft[label], figures.floor_ttft[label] = _over(base, run), _over(base, bare_run)
+            figures.cpu_us[f"stream {label}"] = (run.cpu_us_per_call, bare_run.cpu_us_per_call)
             figures.errors[f"stream {label}"] = run.errors + bare_run.errors
 
 
@@ -524,6 +558,8 @@ def table(ours: Figures, peer: Figures | None, peer_note: str) -> str:
         floor = ours.floor_ttft.get(label)
         for i, q in enumerate(("p50", "p95")):
             row(f"stream 1st chunk added {q}, {label}", ms[i], None, "", floor[i] if floor else None)
+    for label, (cpu, bare_cpu) in ours.cpu_us.items():
+        row(f"server CPU µs a call, {label}", cpu, None, "", bare_cpu)
     if args_latency_only(ours):
         rows.append(f"errors: watchkeep {ours.errors}")
         return "\n".join(rows)

@@ -16,19 +16,43 @@ from watchkeep.gateway.web import EventStream
 
 def test_lines_become_one_batch_and_done_ends_it() -> None:
     lines = [b'data: {"choices": [], "n": 1}\r', b"", b": comment", b'data: {"choices": [], "n": 2}']
-    batch, done, failure = _events(lines)
+    batch, done, failure, rest = _events(lines)
     assert [c["n"] for c in batch] == [1, 2]
     assert not done
     assert failure is None
-    batch, done, failure = _events([b'data: {"choices": [], "n": 3}', b"data: [DONE]", b'data: {"n": 4}'])
+    assert rest == []
+    batch, done, failure, rest = _events(
+        [b'data: {"choices": [], "n": 3}', b"data: [DONE]", b'data: {"n": 4}']
+    )
     assert [c["n"] for c in batch] == [3]
     assert done
     assert failure is None
+    assert rest == []
+
+
+def _delta(n: int, delta: str) -> bytes:
+    return b'data: {"n": %d, "choices": [{"index": 0, "delta": %s}]}' % (n, delta.encode())
+
+
+def test_until_text_ends_the_batch_at_the_first_text_and_leaves_the_rest_unread() -> None:
+    role, text, tool = _delta(1, '{"role": "assistant"}'), _delta(2, '{"content": "Hi"}'), _delta(3, "{}")
+    lines = [role, b"", text, b"", tool, b"data: [DONE]"]
+    batch, done, failure, rest = _events(lines, until_text=True)
+    assert [c["n"] for c in batch] == [1, 2]
+    assert (done, failure) == (False, None)
+    assert rest == [b"", tool, b"data: [DONE]"]
+    assert [c["n"] for c in _events(rest, until_text=False)[0]] == [3]
+    calls = _delta(4, '{"tool_calls": [{"index": 0, "id": "c1"}]}')
+    assert [c["n"] for c in _events([role, calls, text], until_text=True)[0]] == [1, 4]
+    # No text in the read: all of it is one batch, as without until_text.
+    assert _events([role, tool], until_text=True)[3] == []
 
 
 @pytest.mark.parametrize("line", [b'data: {"error": {"type": "overloaded"}}', b"data: {not json"])
 def test_an_error_or_malformed_event_fails_the_stream_after_the_chunks_before_it(line: bytes) -> None:
-    batch, done, failure = _events([b'data: {"choices": [], "n": 1}', line, b'data: {"choices": [], "n": 2}'])
+    batch, done, failure, _ = _events(
+        [b'data: {"choices": [], "n": 1}', line, b'data: {"choices": [], "n": 2}']
+    )
     assert [c["n"] for c in batch] == [1]  # what came before the failure still reaches the client
     assert not done
     assert isinstance(failure, UpstreamError)

@@ -65,27 +65,46 @@ def _json(content: bytes) -> Json:
     return value
 
 
-def _events(lines: list[bytes]) -> tuple[list[Json], bool, UpstreamError | None]:
-    """The chunks in these server-sent event lines, whether ``[DONE]`` ended them, and the
+def _carries_text(chunk: Json) -> bool:
+    """Whether a chunk carries answer text or a tool call: what the time to first token waits for."""
+    choices = chunk.get("choices")
+    for choice in choices if isinstance(choices, list) else ():
+        delta = choice.get("delta") if isinstance(choice, dict) else None
+        if isinstance(delta, dict) and (delta.get("content") or delta.get("tool_calls")):
+            return True
+    return False
+
+
+def _events(
+    lines: list[bytes], until_text: bool = False
+) -> tuple[list[Json], bool, UpstreamError | None, list[bytes]]:
+    """The chunks in these server-sent event lines, whether ``[DONE]`` ended them, the
     failure a malformed or error event stopped them at (the chunks before it still count:
-    the client gets them, then the stream's error event)."""
+    the client gets them, then the stream's error event), and the lines left unread.
+
+    ``until_text`` stops after the first chunk that carries text, so the first token is
+    relayed before the rest of its read is parsed (an upstream's first read often holds
+    the whole answer); lines are left unread only then.
+    """
     batch: list[Json] = []
-    for raw in lines:
+    for at, raw in enumerate(lines):
         line = raw.strip()
         if not line.startswith(b"data:"):
             continue
         data = line[5:].strip()
         if data == b"[DONE]":
-            return batch, True, None
+            return batch, True, None, []
         try:
             chunk = _json(data)
         except UpstreamError as exc:
-            return batch, False, exc
+            return batch, False, exc, []
         if "error" in chunk and "choices" not in chunk:
             log.warning("upstream stream failed: %s", error_summary(chunk))
-            return batch, False, UpstreamError("the upstream stream failed")
+            return batch, False, UpstreamError("the upstream stream failed"), []
         batch.append(chunk)
-    return batch, False, None
+        if until_text and _carries_text(chunk):
+            return batch, False, None, lines[at + 1 :]
+    return batch, False, None, []
 
 
 async def _status_error(response: aiohttp.ClientResponse) -> UpstreamError:
@@ -175,19 +194,24 @@ class OpenAICompatibleBackend:
                 if response.status != 200:
                     raise await _status_error(response)
                 pending = b""
-                # Whatever has arrived, at once: the chunks that came together make one batch.
+                texted = False
+                # Whatever has arrived, at once: the chunks that came together make one batch,
+                # except that the batch ends at the first text until there has been some.
                 async for data in response.content.iter_any():
                     lines = (pending + data).split(b"\n")
                     pending = lines.pop()
-                    batch, done, failure = _events(lines)
-                    if batch:
-                        yield batch
-                    if failure is not None:
-                        raise failure
-                    if done:
-                        finished = True
-                        return
-                batch, _, failure = _events([pending])
+                    while lines:
+                        batch, done, failure, rest = _events(lines, until_text=not texted)
+                        texted = texted or (bool(batch) and _carries_text(batch[-1]))
+                        if batch:
+                            yield batch
+                        if failure is not None:
+                            raise failure
+                        if done:
+                            finished = True
+                            return
+                        lines = rest
+                batch, _, failure, _ = _events([pending])
                 if batch:
                     yield batch
                 if failure is not None:
