@@ -62,7 +62,7 @@ format: install
 	$(BIN)/ruff check --fix src tests benchmarks
 
 test: install system-deps lint audit-deps
-	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile --durations=25
 
 bench: install system-deps
 	$(BIN)/python benchmarks/ingest.py

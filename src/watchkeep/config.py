@@ -45,6 +45,12 @@ class Settings(BaseSettings):
         le=64,
         description="Processes decoding large exports; default: one a core, at most four, none on one core.",
     )
+    gc_young_threshold: int = Field(
+        default=50_000,
+        ge=0,
+        description="Allocations between young garbage collections in server, gateway and decode "
+        "processes, which also freeze their start-up objects (0: CPython's defaults).",
+    )
     sqlite_synchronous: Literal["OFF", "NORMAL", "FULL", "EXTRA"] = "FULL"
     sqlite_writer_cache_mib: int = Field(
         default=64,

@@ -148,7 +148,9 @@ def build_services(settings: Settings, registry: CollectorRegistry) -> Services:
         writer=writer,
         ingest=IngestService(
             writer,
-            DecodePool(workers, settings.prices_file, sealer=sealer),
+            DecodePool(
+                workers, settings.prices_file, sealer=sealer, young_threshold=settings.gc_young_threshold
+            ),
             ingest_metrics,
             observer=monitoring.telemetry.observe_spans,
             pii=pii,

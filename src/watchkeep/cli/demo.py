@@ -17,6 +17,7 @@ import httpx
 import typer
 
 from watchkeep.config import Settings
+from watchkeep.gc_tuning import tune_for_throughput
 
 QUESTIONS = [
     ("What is the capital of France?", "Paris."),
@@ -211,9 +212,11 @@ def up(
     key = demo_key(settings)
     email, password = console_login(settings)
     endpoint = f"http://{settings.host}:{settings.port}"
+    demo_app = create_app(settings)
+    tune_for_throughput(settings.gc_young_threshold)
     server = uvicorn.Server(
         uvicorn.Config(
-            create_app(settings),
+            demo_app,
             host=settings.host,
             port=settings.port,
             log_config=None,

@@ -17,6 +17,7 @@ from watchkeep.cli.privacy_commands import privacy_app
 from watchkeep.cli.promotion_commands import install as install_promotion
 from watchkeep.cli.registry_commands import registry_app
 from watchkeep.config import Settings
+from watchkeep.gc_tuning import tune_for_throughput
 from watchkeep.security.authz import Role
 
 if TYPE_CHECKING:
@@ -68,8 +69,10 @@ def server(
         overrides["port"] = port
     settings = Settings(**overrides)  # type: ignore[arg-type]
     configure_logging(settings.log_level, settings.log_format)
+    server_app = create_app(settings, otlp_grpc=True)
+    tune_for_throughput(settings.gc_young_threshold)
     uvicorn.run(
-        create_app(settings, otlp_grpc=True),
+        server_app,
         host=settings.host,
         port=settings.port,
         log_config=None,
@@ -127,7 +130,9 @@ def gateway_app() -> FastAPI:
 
     settings = Settings()
     configure_logging(settings.log_level, settings.log_format)
-    return create_app(settings, gateway_only=True)
+    gateway = create_app(settings, gateway_only=True)
+    tune_for_throughput(settings.gc_young_threshold)
+    return gateway
 
 
 def _upgraded_engine() -> Engine:

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from watchkeep.gc_tuning import DEFAULT_YOUNG_THRESHOLD, tune_for_throughput
 from watchkeep.ingest.normalise import SpanNormaliser
 from watchkeep.ingest.otlp_json import decode_json
 from watchkeep.ingest.otlp_logs import decode_logs_json, decode_logs_protobuf, payload_rows
@@ -124,9 +125,10 @@ def exit_with_parent(parent_pid: int) -> None:
     threading.Thread(target=watch, name="watchkeep-parent-watch", daemon=True).start()
 
 
-def _init_worker(prices_file: str | None, parent_pid: int) -> None:
+def _init_worker(prices_file: str | None, parent_pid: int, young_threshold: int) -> None:
     exit_with_parent(parent_pid)
     _warm(prices_file)
+    tune_for_throughput(young_threshold)
 
 
 def default_workers(cores: int | None = None) -> int:
@@ -143,8 +145,15 @@ def default_workers(cores: int | None = None) -> int:
 class DecodePool:
     """Runs ``prepare`` inline or in a process pool, by body size."""
 
-    def __init__(self, workers: int, prices_file: Path | None, sealer: Sealer | None = None) -> None:
+    def __init__(
+        self,
+        workers: int,
+        prices_file: Path | None,
+        sealer: Sealer | None = None,
+        young_threshold: int = DEFAULT_YOUNG_THRESHOLD,
+    ) -> None:
         self._workers = workers
+        self._young_threshold = young_threshold
         # Pickled to the worker with each export (a Keyring pickles as its keys).
         self._sealer = sealer
         self._prices_file = str(prices_file) if prices_file else None
@@ -158,7 +167,7 @@ class DecodePool:
             max_workers=self._workers,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_init_worker,
-            initargs=(self._prices_file, os.getpid()),
+            initargs=(self._prices_file, os.getpid(), self._young_threshold),
         )
         for _ in range(self._workers):
             pool.submit(_warm, self._prices_file)  # start the processes now, not on a request
