@@ -23,7 +23,8 @@ $(UI_VENDOR_STAMP): src/watchkeep/ui/npm/package-lock.json
 	./scripts/vendor-ui.sh
 	touch $@
 
-$(VENV)/.installed: pyproject.toml
+# hatch_build.py compiles the OTLP wire decoder during the editable install (ADR 0031).
+$(VENV)/.installed: pyproject.toml hatch_build.py src/watchkeep/ingest/_otlp_wire.pyx
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q -U pip
 	$(BIN)/pip install -q -e '.[server,test,local,demo,redis,embeddings,ray]'
@@ -46,8 +47,8 @@ up: install
 	$(BIN)/watchkeep up
 
 lint: install
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks hatch_build.py
+	$(BIN)/ruff format --check src tests benchmarks hatch_build.py
 	$(BIN)/mypy
 	$(BIN)/deptry src
 	$(BIN)/vulture
@@ -88,3 +89,4 @@ bench: install system-deps
 
 clean:
 	rm -rf $(VENV) .venv-mlflow .mypy_cache .ruff_cache .pytest_cache .hypothesis .watchkeep .import_linter_cache
+	rm -f src/watchkeep/ingest/_otlp_wire.c src/watchkeep/ingest/_otlp_wire.*.so

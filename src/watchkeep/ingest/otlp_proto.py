@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 from google.protobuf.message import DecodeError, Message
@@ -21,6 +22,22 @@ from watchkeep.ingest.decoded import (
 _SCALARS = frozenset({"string_value", "bool_value", "int_value", "double_value"})
 _MAX_DEPTH = 32
 M = TypeVar("M", bound=Message)
+
+
+def _compiled_decoder() -> Callable[[bytes], DecodedExport | None] | None:
+    """The compiled wire decoder, built by hatch_build.py when Cython and a C compiler were
+    there (ADR 0031); None in a pure-Python install."""
+    try:
+        from watchkeep.ingest._otlp_wire import decode_traces
+    except ImportError:  # pragma: no cover - a pure-Python install
+        return None
+    return decode_traces
+
+
+decode_traces = _compiled_decoder()
+# Whether decode_protobuf tries the compiled wire decoder first; tests turn it off to
+# compare with the upb path.
+USE_COMPILED = decode_traces is not None
 
 
 def any_value(value: AnyValue, depth: int = 0) -> Any:
@@ -66,7 +83,20 @@ def parse(request: M, body: bytes) -> M:
 
 
 def decode_protobuf(body: bytes) -> DecodedExport:
-    """Decode an ExportTraceServiceRequest; invalid spans are counted, not fatal."""
+    """Decode an ExportTraceServiceRequest; invalid spans are counted, not fatal.
+
+    The compiled wire decoder answers what it is sure of (about a fifth of upb's CPU a
+    span); for anything else (malformed input included) it returns None and upb decides.
+    """
+    if USE_COMPILED and decode_traces is not None:
+        decoded = decode_traces(body)
+        if decoded is not None:
+            return decoded
+    return decode_protobuf_upb(body)
+
+
+def decode_protobuf_upb(body: bytes) -> DecodedExport:
+    """``decode_protobuf`` through upb's message classes: the reference the fast path mirrors."""
     request = parse(ExportTraceServiceRequest(), body)
     export = DecodedExport()
     spans = export.spans
