@@ -45,7 +45,7 @@ from watchkeep.api.routes import (
 )
 from watchkeep.api.routes import annotations as annotation_routes
 from watchkeep.api.routes import audit as audit_routes
-from watchkeep.api.security_headers import secure_front
+from watchkeep.api.security_headers import secure_front, with_security_headers
 from watchkeep.api.wiring import build_services
 from watchkeep.config import Settings
 from watchkeep.gateway import web as gateway_web
@@ -142,12 +142,25 @@ def create_app(
     framework: ASGIApp = RestBodyLimit(
         partial(FastAPI.__call__, app), settings.rest_max_body_bytes, larger=(uploads,)
     )
-    if settings.gateway_enabled or gateway_only:
-        framework = gateway_web.GatewayFastPath(framework, root=app)
-    app.front = ObservabilityMiddleware(secure_front(framework, settings), metrics=HttpMetrics(registry))
+    app.front = ObservabilityMiddleware(
+        _with_gateway(framework, app, settings, gateway_only), metrics=HttpMetrics(registry)
+    )
     include_routers(app, settings, gateway_only=gateway_only)
     document_common_errors(app)
     return app
+
+
+def _with_gateway(framework: ASGIApp, app: FastAPI, settings: Settings, gateway_only: bool) -> ASGIApp:
+    """The security-headers layer around ``framework`` and, when the gateway is served, its
+    fast path. With CORS off the fast path goes in front and adds the same headers, fixed
+    once, to its answers (a send wrapper and a header scan less a call); CORS needs its
+    preflight answered first, so then it stays inside."""
+    if not (settings.gateway_enabled or gateway_only):
+        return secure_front(framework, settings)
+    if settings.cors_allow_origins:
+        return secure_front(gateway_web.GatewayFastPath(framework, root=app), settings)
+    headers = (with_security_headers((), https=False), with_security_headers((), https=True))
+    return gateway_web.GatewayFastPath(secure_front(framework, settings), root=app, secured=headers)
 
 
 def include_routers(app: FastAPI, settings: Settings, *, gateway_only: bool) -> None:

@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+from watchkeep.gateway.deadlines import Deadlines
 from watchkeep.gateway.errors import GatewayError, UpstreamError
 from watchkeep.gateway.resilience import backoff_delay
 from watchkeep.gateway.routing import Deployment, Route
@@ -59,10 +60,16 @@ class Dispatcher:
         self._metrics = metrics
         self._rng = rng or random.Random()
         self._sleep = sleep
+        self._deadlines = Deadlines()  # one loop timer for every try's timeout
 
     @property
     def rng(self) -> random.Random:
         return self._rng
+
+    @property
+    def deadlines(self) -> Deadlines:
+        """The shared-timer timeouts of this dispatcher's loop (also for a stream's reads)."""
+        return self._deadlines
 
     async def run(
         self,
@@ -89,7 +96,7 @@ class Dispatcher:
                     log.retries += 1
                 started = time.perf_counter()
                 try:
-                    async with asyncio.timeout(deployment.spec.timeout_s):
+                    async with self._deadlines.within(deployment.spec.timeout_s):
                         result = await op(deployment)
                 except TimeoutError:
                     error = UpstreamError(

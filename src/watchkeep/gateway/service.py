@@ -302,7 +302,7 @@ class Gateway:
                     yield b"".join(out)
                     out.clear()
                 try:
-                    async with asyncio.timeout(idle):
+                    async with self.dispatcher.deadlines.within(idle):
                         batch = await anext(batches)
                 except StopAsyncIteration:
                     break

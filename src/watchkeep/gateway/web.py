@@ -37,6 +37,7 @@ _SSE_HEADERS = [
     (b"x-accel-buffering", b"no"),
 ]
 HeaderMap = dict[bytes, bytes]
+RawHeaders = list[tuple[bytes, bytes]]
 
 
 def header_map(request: Request) -> HeaderMap:
@@ -143,7 +144,8 @@ class GatewayAuth:
                 type="permission_error",
                 code="forbidden",
             )
-        request.state.principal = principal
+        # What ``request.state.principal = ...`` does, without building a ``State`` a call.
+        request.scope.setdefault("state", {})["principal"] = principal
         return principal
 
 
@@ -290,9 +292,15 @@ class GatewayFastPath:
     behave as they do behind FastAPI.
     """
 
-    def __init__(self, app: ASGIApp, root: FastAPI) -> None:
+    def __init__(
+        self, app: ASGIApp, root: FastAPI, secured: tuple[RawHeaders, RawHeaders] | None = None
+    ) -> None:
         self.app = app
         self._root = root
+        # When set, this layer stands in front of the security-headers layer (CORS off) and
+        # adds its headers itself: (over http, over https). Its answers are JSON or event
+        # streams that set none of them, so the list is the same for every answer.
+        self._secured = secured
         self._routes: dict[tuple[str, str], tuple[Handler, APIRoute]] = {}
         for route in router.routes:
             if isinstance(route, APIRoute) and route.endpoint in (chat_completions, embeddings):
@@ -310,6 +318,8 @@ class GatewayFastPath:
                 except Exception:
                     log.exception("gateway request failed")
                     response = _error(GatewayError(500, "internal error", type="server_error"))
+                if self._secured is not None:
+                    response.raw_headers.extend(self._secured[scope.get("scheme") == "https"])
                 await response(scope, receive, send)
                 return
         await self.app(scope, receive, send)
