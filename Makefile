@@ -66,6 +66,7 @@ test: install system-deps lint audit-deps
 	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile --durations=25
 
 bench: install system-deps
+	$(BIN)/python benchmarks/decode.py
 	$(BIN)/python benchmarks/ingest.py
 	./benchmarks/peers/litellm.sh
 	$(BIN)/python benchmarks/gateway.py
