@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Awaitable
 from typing import Any
 
 import orjson
@@ -56,11 +57,13 @@ class ObservabilityMiddleware:
         started = time.perf_counter()
         status = 500
 
-        async def send_wrapper(message: Message) -> None:
+        def send_wrapper(message: Message) -> Awaitable[None]:
+            # Not a coroutine: the server's own ``send`` awaitable is handed back, so a
+            # message costs no extra coroutine frame (a stream sends one per chunk).
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-            await send(message)
+            return send(message)
 
         try:
             await self.app(scope, receive, send_wrapper)

@@ -5,7 +5,8 @@ its own timeout and up to ``retry.attempts`` retries for retryable failures, wai
 with exponential backoff and full jitter, never less than the upstream's Retry-After
 (a Retry-After longer than ``max_retry_after_s`` moves on to the next deployment
 instead). An open breaker skips its deployment. Client errors from an upstream (400,
-413, 422) are the caller's and are answered at once. Every try is logged for the trace.
+413, 422) are the caller's and are answered at once. Every try is logged for the trace, and counted
+in the metrics once the call's answer is out (``count_attempts``, from ``Gateway.finish``).
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ class Attempt:
 class CallLog:
     """What happened while dispatching: for the trace and the metrics."""
 
+    route: str = ""  # the route's name: the attempts' metric label
+    cache: str = ""  # the response cache's answer, "hit", "miss" or "bypass" (none: not asked)
     decision: str = ""
     attempts: list[Attempt] = field(default_factory=list)
     retries: int = 0
@@ -53,11 +56,9 @@ class Dispatcher:
 
     def __init__(
         self,
-        metrics: GatewayMetrics,
         rng: random.Random | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
-        self._metrics = metrics
         self._rng = rng or random.Random()
         self._sleep = sleep
         self._deadlines = Deadlines()  # one loop timer for every try's timeout
@@ -81,12 +82,12 @@ class Dispatcher:
         """``op``'s result from the first deployment that succeeds; else 502 or 504."""
         retry = route.spec.retry
         log.picked = first
+        log.route = route.name
         last: UpstreamError | None = None
         tried = 0
         for deployment in route.order(first):
             if not deployment.breaker.allow():
                 log.attempts.append(Attempt(deployment.name, "breaker_open", 0.0))
-                self._metrics.child(self._metrics.attempts, route.name, deployment.name, "breaker_open").inc()
                 continue
             if tried:
                 log.fallbacks += 1
@@ -110,11 +111,11 @@ class Dispatcher:
                     raise
                 else:
                     deployment.breaker.success()
-                    self._record(log, route, deployment, "ok", started)
+                    _record(log, deployment, "ok", started)
                     log.served_by = deployment
                     return result
                 last = error
-                self._record(log, route, deployment, error.outcome, started)
+                _record(log, deployment, error.outcome, started)
                 if error.status in _CLIENT_STATUSES:
                     deployment.breaker.release()
                     raise GatewayError(error.status, error.message, code="upstream_rejected")
@@ -128,11 +129,16 @@ class Dispatcher:
                 )
         raise _exhausted(route, last)
 
-    def _record(
-        self, log: CallLog, route: Route, deployment: Deployment, outcome: str, started: float
-    ) -> None:
-        log.attempts.append(Attempt(deployment.name, outcome, (time.perf_counter() - started) * 1000))
-        self._metrics.child(self._metrics.attempts, route.name, deployment.name, outcome).inc()
+
+def _record(log: CallLog, deployment: Deployment, outcome: str, started: float) -> None:
+    log.attempts.append(Attempt(deployment.name, outcome, (time.perf_counter() - started) * 1000))
+
+
+def count_attempts(metrics: GatewayMetrics, log: CallLog) -> None:
+    """Count the call's tries by route, deployment and outcome: after its answer is sent,
+    not on its way to the caller (a streamed call's first chunk waited for this)."""
+    for attempt in log.attempts:
+        metrics.child(metrics.attempts, log.route, attempt.deployment, attempt.outcome).inc()
 
 
 def _exhausted(route: Route, last: UpstreamError | None) -> GatewayError:

@@ -22,7 +22,7 @@ from watchkeep.gateway.admission import ApiRoutePolicy
 from watchkeep.gateway.backends.base import Json, usage_of
 from watchkeep.gateway.cache import ResponseCache, cache_key
 from watchkeep.gateway.config import GatewayConfig, LimitSpec, load_config
-from watchkeep.gateway.dispatch import Dispatcher
+from watchkeep.gateway.dispatch import Dispatcher, count_attempts
 from watchkeep.gateway.errors import GatewayError, UpstreamError, invalid
 from watchkeep.gateway.protocol import ChatRequest, EmbeddingsRequest, parse_chat
 from watchkeep.gateway.ratelimit import LocalRateLimiter, RateLimiter, RedisRateLimiter
@@ -75,7 +75,7 @@ class Gateway:
         self.routes = RouteSync(
             self.table, self.route_policy, routes_store, quota=settings.quota_routes, resolver=resolver
         )
-        self.dispatcher = dispatcher or Dispatcher(self.metrics)
+        self.dispatcher = dispatcher or Dispatcher()
         self.cache = ResponseCache(
             settings.gateway_cache_max_entries,
             settings.gateway_cache_max_bytes,
@@ -169,8 +169,18 @@ class Gateway:
             )
 
     def finish(self, record: CallRecord, key: str) -> None:
-        """Count the call, charge its tokens and queue its trace (the call ends here)."""
+        """Count the call, charge its tokens and queue its trace (the call ends here).
+
+        Every counter of the call is updated here, once its answer (or a stream's end) is
+        out: its tries, the cache's answer and the time to first token, too.
+        """
         record.ended = time.perf_counter()
+        log = record.log
+        count_attempts(self.metrics, log)
+        if log.cache:
+            self.metrics.child(self.metrics.cache, log.cache).inc()
+        if record.ttft_ms is not None and not record.cache_hit:
+            self.metrics.child(self.metrics.ttft, record.model).observe(record.ttft_ms / 1000)
         route = record.model if record.status != 404 else "unknown"
         self.metrics.child(self.metrics.requests, record.operation, route, str(record.status)).inc()
         self.metrics.child(self.metrics.latency, route).observe(record.elapsed_s())
@@ -196,7 +206,7 @@ class Gateway:
         cache = route.spec.cache
         wanted = asked if asked is not None else deterministic or cache.nondeterministic
         if not cache.enabled or not wanted:
-            self.metrics.child(self.metrics.cache, "bypass").inc()
+            record.log.cache = "bypass"
             return None
         identity = first.identity
         if route.prompt is not None:  # an answer to prompt v1 never serves v2
@@ -207,7 +217,7 @@ class Gateway:
         if key is None:
             return None
         hit = self.cache.get(key)
-        self.metrics.child(self.metrics.cache, "hit" if hit is not None else "miss").inc()
+        record.log.cache = "hit" if hit is not None else "miss"
         if hit is not None:
             record.cache_hit = True
             record.log.served_by = first
@@ -292,9 +302,8 @@ class Gateway:
                     shown = _for_client(chunk, req)
                     if shown is not None:
                         out.append(sse(shown))
-                    if first:
+                    if first:  # counted by ``finish``, after the stream
                         record.ttft_ms = record.elapsed_s() * 1000
-                        self.metrics.child(self.metrics.ttft, record.model).observe(record.ttft_ms / 1000)
                         if out:
                             yield b"".join(out)
                             out.clear()

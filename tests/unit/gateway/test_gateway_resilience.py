@@ -6,14 +6,12 @@ import asyncio
 import random
 
 import pytest
-from prometheus_client import CollectorRegistry
 
 from watchkeep.gateway.config import GatewayConfig, RouteSpec
 from watchkeep.gateway.dispatch import CallLog, Dispatcher
 from watchkeep.gateway.errors import GatewayError, UpstreamError
 from watchkeep.gateway.resilience import BreakerState, CircuitBreaker, backoff_delay
 from watchkeep.gateway.routing import Deployment, RouteTable
-from watchkeep.gateway.telemetry import GatewayMetrics
 
 
 class Clock:
@@ -72,7 +70,7 @@ def _run(table: RouteTable, op: object, sleeps: list[float]) -> tuple[object, Ca
     async def record_sleep(seconds: float) -> None:
         sleeps.append(seconds)
 
-    dispatcher = Dispatcher(GatewayMetrics(CollectorRegistry()), random.Random(0), record_sleep)
+    dispatcher = Dispatcher(random.Random(0), record_sleep)
     route = table.resolve(1, "m")
     assert route is not None
     log = CallLog()

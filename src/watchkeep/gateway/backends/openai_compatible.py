@@ -132,12 +132,10 @@ class OpenAICompatibleBackend:
         if secret:
             self._headers["Authorization"] = f"Bearer {secret}"
         self._limit = spec.max_connections
-        self._timeout = aiohttp.ClientTimeout(
-            total=None, sock_connect=min(spec.timeout_s, 10.0), sock_read=spec.timeout_s
-        )
-        # Whole calls are bounded by the dispatcher's deadline; a per-read timer (re-armed on
-        # every chunk) is only needed to notice a stalled stream.
-        self._call_timeout = aiohttp.ClientTimeout(total=None, sock_connect=min(spec.timeout_s, 10.0))
+        # Whole calls are bounded by the dispatcher's deadline and every read of a stream by the
+        # relay's idle deadline (the same ``timeout_s``): no per-read timer of aiohttp's, which
+        # re-armed a loop timer on every piece of a stream, first chunk included.
+        self._timeout = aiohttp.ClientTimeout(total=None, sock_connect=min(spec.timeout_s, 10.0))
         self._egress = egress
         self._session: aiohttp.ClientSession | None = None
         self.in_flight = InFlight()
@@ -167,7 +165,6 @@ class OpenAICompatibleBackend:
                     self._urls[path],
                     data=orjson.dumps(body),
                     allow_redirects=False,
-                    timeout=self._call_timeout,
                 ) as response:
                     if response.status != 200:
                         raise await _status_error(response)
