@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PYTEST_WORKERS ?= 2
 
-.PHONY: install vendor system-deps up test lint format bench clean audit-deps
+.PHONY: install vendor system-deps up test fuzz lint format bench clean audit-deps
 
 # The MLflow server the interop tests start (tests/integration/registry/test_mlflow_interop.py),
 # in its own virtualenv so its pins never touch ours; the stamp names the version, so a new pin reinstalls.
@@ -64,6 +64,13 @@ format: install
 
 test: install system-deps lint audit-deps
 	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile --durations=25
+
+# The property and schema tests (those that import tests/support/fuzz.py) with FUZZ_SCALE
+# times their budgets: for a change to a decoder, the normaliser or the API's schema.
+FUZZ_SCALE ?= 10
+fuzz: install system-deps
+	WATCHKEEP_FUZZ_SCALE=$(FUZZ_SCALE) $(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile \
+		$$(grep -rl --include='test_*.py' 'tests.support.fuzz' tests)
 
 bench: install system-deps
 	$(BIN)/python benchmarks/decode.py

@@ -22,6 +22,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from pydantic import SecretStr
 
 from tests.support.apps import Api
+from tests.support.fuzz import examples
 from tests.support.keys import new_key
 from tests.support.otlp_json import attr, chat_trace, two_span_trace
 from tests.support.otlp_post import post_spans as post
@@ -174,7 +175,9 @@ def test_lexemes_of_ascii_text_as_of_any_text(body: str) -> None:
     assert set(words) == set(lexemes(body + " é").split()) - {"é"}
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=examples(60), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
     q=st.one_of(
         st.text(min_size=1, max_size=256),

@@ -19,12 +19,13 @@ from typing import Any
 import orjson
 import pytest
 from google.protobuf import json_format
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import example, given
 from hypothesis import strategies as st
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue, KeyValue, KeyValueList
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
+from tests.support.fuzz import property_settings
 from watchkeep import semconv
 from watchkeep.devtools.synthetic_otlp import build_request
 from watchkeep.ingest.decode_pool import PreparedExport, prepare
@@ -35,7 +36,7 @@ from watchkeep.ingest.service_types import Encoding
 from watchkeep.store.rows import JSON_SPAN_COLUMNS, PAYLOAD_COLUMNS, SPAN_COLUMNS, TRACE_COLUMNS
 from watchkeep.store.tables import span_payloads, spans, traces
 
-FUZZ = settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FUZZ = property_settings(150)
 INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1
 NOW_NS = 1_750_000_000_000_000_000
 TRACE_ID = "5b8efff798038103d269b633813fc60c"
@@ -373,7 +374,7 @@ def single_span(attributes: list[dict[str, Any]], trace_id: str = TRACE_ID) -> d
     return {"resourceSpans": [{"scopeSpans": [{"spans": [{**span, "attributes": attributes}]}]}]}
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@property_settings(100)
 @given(otlp_documents())
 @example(single_span([{"key": "x", "value": {"intValue": str(1 << 70)}}]))
 @example(single_span([{"key": "gen_ai.prompt.\u00b2.content", "value": {"stringValue": "hi"}}]))
@@ -478,7 +479,7 @@ def otlp_json_of(request: ExportTraceServiceRequest) -> bytes:
     return dump(doc)
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@property_settings(60)
 @given(proto_requests())
 def test_protobuf_and_json_encodings_decode_alike(request: ExportTraceServiceRequest) -> None:
     body = request.SerializeToString()

@@ -8,6 +8,7 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.support.fuzz import examples
 from watchkeep import semconv as sc
 from watchkeep.ingest.decoded import DecodedEvent, DecodedExport, DecodedSpan
 from watchkeep.ingest.normalise import SpanNormaliser, clean_text, split_attributes, to_json
@@ -177,7 +178,7 @@ _RANKED_KEYS = [*sc.USER_ID_KEYS, *sc.INPUT_TOKEN_KEYS, *sc.PROVIDER_KEYS, "app.
         unique_by=lambda kv: kv[0],
     )
 )
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 def test_the_best_present_name_feeds_a_field_whatever_the_order(items: list[tuple[str, Any]]) -> None:
     found, rest = split_attributes(dict(items))
     for name, keys in (
@@ -202,7 +203,7 @@ _TRACE_VALUES = st.sampled_from([None, "a", "b"])
         max_size=8,
     )
 )
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 def test_each_trace_column_takes_its_first_value_in_the_export(
     spans: list[tuple[str, dict[str, Any]]],
 ) -> None:

@@ -11,12 +11,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 
+from tests.support.fuzz import examples
 from watchkeep.ingest.decoded import DecodedEvent, DecodedExport, DecodedSpan, OtlpDecodeError
 from watchkeep.ingest.normalise import SpanNormaliser
 from watchkeep.ingest.otlp_logs import decode_logs_json, decode_logs_protobuf, payload_rows
 from watchkeep.ingest.pricing import PriceTable
 
-FUZZ = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(max_examples=examples(200), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 TRACE, SPAN = bytes.fromhex("5b8efff798038103d269b633813fc60c"), bytes.fromhex("eee19b7ec3c1b174")
 JSON_VALUES = st.recursive(
     st.none() | st.booleans() | st.integers() | st.text(max_size=8),

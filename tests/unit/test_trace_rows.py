@@ -20,6 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
+from tests.support.fuzz import examples
 from watchkeep.ingest.decoded import DecodedEvent, DecodedExport, DecodedSpan
 from watchkeep.ingest.normalise import SpanNormaliser
 from watchkeep.ingest.pricing import PriceTable
@@ -160,7 +161,7 @@ def keyed(rows: list[Row]) -> TraceRows:
 
 
 @given(case=cases(), data=st.data())
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 def test_merging_in_python_follows_the_rule_in_any_order_and_split(case: Case, data: st.DataObject) -> None:
     parts = [summarise_traces(export_rows(case, e)) for e in case.exports]
     expected = specification(case)
@@ -199,7 +200,7 @@ def test_the_database_upsert_follows_the_rule_across_commits(database_url: str) 
     writer = SpanWriter(engine)
 
     @given(case=st.booleans().flatmap(lambda v: cases(project.id, varying=v)), data=st.data())
-    @settings(max_examples=40, deadline=None)
+    @settings(max_examples=examples(40), deadline=None)
     def check(case: Case, data: st.DataObject) -> None:
         batches = data.draw(st.permutations([_batch(case, e) for e in case.exports]))
         in_order = {r["trace_id"]: r for r in merge_traces(b.traces for b in batches)}

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.support.fuzz import examples
 from watchkeep.evals.datasets import (
     FORMATS,
     DatasetParseError,
@@ -51,7 +52,7 @@ def _outcome(data: bytes, fmt: str, skip: bool) -> ParsedItems | DatasetParseErr
 
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_parse_items_only_raises_dataset_parse_error(fmt: str) -> None:
-    @settings(max_examples=300, deadline=None)
+    @settings(max_examples=examples(300), deadline=None)
     @given(data=_mutations(fmt), skip=st.booleans())
     def check(data: bytes, skip: bool) -> None:
         outcome = _outcome(data, fmt, skip)

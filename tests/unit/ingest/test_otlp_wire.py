@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 import pytest
 from google.protobuf.message import Message
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import (
@@ -24,13 +24,14 @@ from opentelemetry.proto.common.v1.common_pb2 import (
 )
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span, Status
+from tests.support.fuzz import property_settings
 
 from watchkeep.devtools.synthetic_otlp import build_llm_request, build_request
 from watchkeep.ingest import otlp_proto
 from watchkeep.ingest._otlp_wire import decode_traces  # absent module: fail, never skip
 from watchkeep.ingest.decoded import DecodedExport, OtlpDecodeError
 
-PROPERTY = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+PROPERTY = property_settings(100)
 MessageT = TypeVar("MessageT", bound=Message)
 INT32 = st.integers(-(1 << 31), (1 << 31) - 1)
 UINT64 = st.integers(0, (1 << 64) - 1)

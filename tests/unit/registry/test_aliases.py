@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.support.fuzz import examples
 from watchkeep.registry.aliases import (
     AliasError,
     AliasEvent,
@@ -297,7 +298,7 @@ def build(operations: Sequence[Op]) -> tuple[list[AliasEvent], dict[str, int]]:
     return log, state
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(ops, st.randoms(use_true_random=False))
 def test_projection_equals_replay_in_any_order(operations: list[Op], rnd: random.Random) -> None:
     log, state = build(operations)
@@ -311,7 +312,7 @@ def test_projection_equals_replay_in_any_order(operations: list[Op], rnd: random
         assert [e.seq for e in history(log, alias)] == list(range(1, len(history(log, alias)) + 1))
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(ops)
 def test_rollback_only_targets_versions_the_alias_held(operations: list[Op]) -> None:
     log, state = build(operations)
@@ -325,7 +326,7 @@ def test_rollback_only_targets_versions_the_alias_held(operations: list[Op]) -> 
         assert target != state.get(alias)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(ops, st.sampled_from(ALIASES), st.integers(1, 6))
 def test_forward_move_is_undone_by_one_rollback(operations: list[Op], alias: str, to: int) -> None:
     log, state = build(operations)
