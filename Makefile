@@ -94,6 +94,7 @@ bench: install system-deps
 	$(BIN)/python benchmarks/payload_bytes.py
 	$(BIN)/python benchmarks/queries.py
 	$(BIN)/python benchmarks/writer.py --size 0 --size 1000000
+	$(BIN)/python benchmarks/wal_frames.py --size 0 --size 2000000
 
 clean:
 	rm -rf $(VENV) .venv-mlflow .mypy_cache .ruff_cache .pytest_cache .hypothesis .watchkeep .import_linter_cache
