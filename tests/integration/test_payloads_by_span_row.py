@@ -67,6 +67,28 @@ def test_a_replayed_export_adds_no_payload(project: tuple[Engine, int]) -> None:
         engine.dispose()
 
 
+def test_new_spans_beside_replays_each_take_their_own_payload(project: tuple[Engine, int]) -> None:
+    """Replayed spans ahead of new ones in one insert leave row ids unused: every payload
+    must still land on its own span's row, not a neighbour's."""
+    engine, pid = project
+    writer = SpanWriter(engine)
+    try:
+        first, second = _batch(pid, 11), _batch(pid, 12)
+        writer.write([first])
+        mixed = WriteBatch(
+            spans=first.spans[:3] + second.spans + first.spans[3:],
+            payloads=first.payloads + second.payloads,
+            traces={**first.traces, **second.traces},
+            resources={**first.resources, **second.resources},
+        )
+        assert writer.write([mixed]) == len(second.spans)
+        sent = sorted((r[1], r[2], r[3], r[4]) for r in first.payloads + second.payloads)
+        assert _payload_rows(engine, pid) == sent
+    finally:
+        writer.close()
+        engine.dispose()
+
+
 def test_payloads_sent_before_their_span_wait_then_join_it(project: tuple[Engine, int]) -> None:
     engine, pid = project
     writer = SpanWriter(engine)
