@@ -207,6 +207,8 @@ async def chat_completions(request: Request) -> Response:
         result = await gateway.chat(req, record, cache)
     except GatewayError as exc:
         return _failed(gateway, exc, record, key)
+    except Exception:
+        return _failed_unexpectedly(gateway, record, key)
     return _answer(gateway, result, record, key)
 
 
@@ -221,6 +223,13 @@ def _failed(gateway: Gateway, exc: GatewayError, record: CallRecord | None, key:
         return _error(exc)
     record.status, record.error = exc.status, exc.code or exc.type
     return _error(exc, record, lambda: gateway.finish(record, key))
+
+
+def _failed_unexpectedly(gateway: Gateway, record: CallRecord | None, key: str) -> Response:
+    """A bug, not the caller's or the upstream's fault: logged, answered 500, and the call
+    still ends (its tries, request and trace are counted)."""
+    log.exception("gateway request failed")
+    return _failed(gateway, GatewayError(500, "internal error", type="server_error"), record, key)
 
 
 async def _finishing(
@@ -256,6 +265,8 @@ async def embeddings(request: Request) -> Response:
         result = await gateway.embeddings(req, record)
     except GatewayError as exc:
         return _failed(gateway, exc, record, key)
+    except Exception:
+        return _failed_unexpectedly(gateway, record, key)
     return _answer(gateway, result, record, key)
 
 

@@ -14,6 +14,9 @@ from aiohttp import web
 from tests.support.gateway import chat, live_gateway
 from tests.support.servers import free_port
 
+from watchkeep.gateway.dispatch import Attempt
+from watchkeep.gateway.tracing import CallRecord
+
 
 def _route(base_url: str) -> dict[str, Any]:
     deployment = {"name": "up", "backend": "openai_compatible", "base_url": base_url}
@@ -42,13 +45,22 @@ def test_an_unexpected_failure_is_an_openai_style_500(
 ) -> None:
     with live_gateway(tmp_path, sqlite_url, _route(f"{upstream}/v1")) as gw, gw.http() as client:
 
-        async def broken(*_: Any, **__: Any) -> Any:
+        async def broken(_req: Any, record: CallRecord, *_: Any) -> Any:
+            record.log.route = "m"
+            record.log.attempts.append(Attempt("up", "ok", 1.0))  # a try made before the bug
             raise RuntimeError("a bug")
 
         monkeypatch.setattr(gw.app.state.services.gateway, "chat", broken)
         response = client.post("/v1/chat/completions", json=chat())
         assert response.status_code == 500
         assert response.json()["error"]["type"] == "server_error"
+        # The call still ends: its try, its request and its 500 are counted.
+        exposition = httpx.get(f"{gw.url}/metrics").text
+        assert 'watchkeep_gateway_requests_total{operation="chat",route="m",status="500"} 1.0' in exposition
+        assert (
+            'watchkeep_gateway_upstream_attempts_total{deployment="up",outcome="ok",route="m"} 1.0'
+            in exposition
+        )
         monkeypatch.undo()
         assert client.post("/v1/chat/completions", json=chat()).status_code == 200
 
