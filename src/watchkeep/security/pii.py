@@ -65,6 +65,8 @@ _Item = TypeVar("_Item", bound=_DatasetItem)
 CACHE_SECONDS = 5.0
 STALE_RETRY_SECONDS = 1.0
 """While the store cannot be read, a project's last policy is used again for this long."""
+STALE_WARN_SECONDS = 60.0
+"""An outage is logged when it starts, then at most this often per project, and at its end."""
 DEFAULT_REGIONS = ("US",)
 MAX_REGIONS = 8
 """Each region costs a phone pass over triggered text: a bounded list keeps ingest cheap."""
@@ -297,6 +299,7 @@ class PiiService:
         self._presidio = _presidio_analyzer() if settings.pii_presidio else None
         self._clock = clock
         self._cache: dict[int, tuple[float, PiiPolicy | None]] = {}
+        self._next_warning: dict[int, float] = {}  # projects whose policy cannot be read now
         self._lock = threading.Lock()
 
     @property
@@ -335,13 +338,24 @@ class PiiService:
                 raise PolicyUnavailable(f"project {project_id}'s PII policy cannot be read: {exc}") from exc
             with self._lock:
                 self._cache[project_id] = (now + STALE_RETRY_SECONDS, hit[1])
-            _log.warning("project %d's PII policy cannot be read; its last one stays in force", project_id)
+                warn = self._next_warning.get(project_id, now) <= now
+                if warn:
+                    self._next_warning[project_id] = now + STALE_WARN_SECONDS
+            if warn:
+                _log.warning(
+                    "project %d's PII policy cannot be read (%s); its last one stays in force",
+                    project_id,
+                    exc,
+                )
             return hit[1]
         policy: PiiPolicy | None = PiiPolicy(actions, self._hash(), self._presidio, regions)
         if policy is not None and not policy.active:
             policy = None
         with self._lock:
             self._cache[project_id] = (now + CACHE_SECONDS, policy)
+            recovered = self._next_warning.pop(project_id, None) is not None
+        if recovered:
+            _log.info("project %d's PII policy can be read again", project_id)
         return policy
 
     def update(

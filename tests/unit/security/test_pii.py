@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import orjson
@@ -177,6 +178,32 @@ def test_while_the_store_is_away_the_last_policy_stays_in_force_and_none_is_neve
     clock[0] = 62.0
     repo.stored[1] = {"email": "keep"}
     assert pii.text(1, "bob@example.com") == "bob@example.com"
+
+
+def test_an_outage_is_logged_when_it_starts_once_a_minute_and_when_it_ends(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    clock = [0.0]
+    pii, repo = service(tmp_path, clock)
+    assert pii.text(1, "x bob@example.com") == "x [EMAIL]"
+    repo.down = True
+    caplog.set_level(logging.INFO, logger="watchkeep.security.pii")
+    for second in range(10, 130):  # two minutes of retries, one a second
+        clock[0] = float(second)
+        assert pii.text(1, "x bob@example.com") == "x [EMAIL]"
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 2  # at the start and a minute later, not 120 times
+    assert "project 1" in warnings[0].getMessage()
+    repo.down = False
+    clock[0] = 131.0
+    assert pii.text(1, "x bob@example.com") == "x [EMAIL]"
+    assert [r.getMessage() for r in caplog.records if r.levelno == logging.INFO] == [
+        "project 1's PII policy can be read again"
+    ]
+    repo.down = True  # a new outage warns again at once
+    clock[0] = 140.0
+    pii.text(1, "x bob@example.com")
+    assert len([r for r in caplog.records if r.levelno == logging.WARNING]) == 3
 
 
 def test_payload_rows_use_each_rows_project(tmp_path: Path) -> None:
