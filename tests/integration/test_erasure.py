@@ -171,9 +171,12 @@ def test_erasure_leaves_no_row_naming_the_user_and_spares_other_projects(api: Ap
         "annotation": 1,
         "comment": 1,
         "dataset_item": 1,
+        "eval_result": 1,
         "_end": 1,
     }
-    assert lines[-1] == {"_end": True, "count": 11}
+    assert lines[-1] == {"_end": True, "count": 12}
+    (result,) = [line["row"] for line in lines if line.get("type") == "eval_result"]
+    assert user_id in str(result["input"])  # opened, as the spans' payloads are
     assert all(
         user_id in line["row"]["input"] for line in lines if line.get("type") == "span"
     )  # payloads included
@@ -203,7 +206,7 @@ def test_erasure_leaves_no_row_naming_the_user_and_spares_other_projects(api: Ap
     assert user_id not in body["subject"]
     # Erased: the export is empty now; the other project's admin still sees its own copy.
     assert api.client.get(f"{url}/export", headers=admin).text.strip() == '{"_end":true,"count":0}'
-    assert '"count":11' in api.client.get(f"{url}/export", headers=other_admin).text
+    assert '"count":12' in api.client.get(f"{url}/export", headers=other_admin).text
     assert api.client.post(f"/api/v1/privacy/subjects/{'x' * 300}/erase", headers=admin).status_code == 422
     assert api.client.get("/api/v1/privacy/subjects/a%01b/export", headers=admin).status_code == 422
 
@@ -222,7 +225,7 @@ def test_the_cli_erases_and_exports_a_subject(
     out = tmp_path / "subject.jsonl"
     exported = runner.invoke(cli, ["privacy", "export", user_id, "--project", name, "-o", str(out)])
     assert exported.exit_code == 0, exported.output
-    assert len(out.read_text().splitlines()) == 11  # the API export, without its trailer
+    assert len(out.read_text().splitlines()) == 12  # the API export, without its trailer
     assert runner.invoke(cli, ["privacy", "erase", user_id, "--project", name], input="n\n").exit_code == 1
     assert count(engine, spans, mine) == 4  # not confirmed: nothing erased
     erased = runner.invoke(cli, ["privacy", "erase", user_id, "--project", name, "--yes"])

@@ -22,7 +22,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, and_, bindparam, delete, select, text, tuple_
+from sqlalchemy import Connection, Engine, Table, and_, bindparam, delete, exists, or_, select, text, tuple_
 
 from watchkeep.store.engine import is_sqlite
 from watchkeep.store.eval_tables import dataset_items, eval_results, eval_runs
@@ -360,6 +360,7 @@ class RetentionQueries:
                     dataset_items.c.project_id == project_id, dataset_items.c.trace_id.in_(ids)
                 ),
             ),
+            ("eval_result", _subject_eval_results(project_id, ids)),
         )
         for kind, query in queries:
             for row in conn.execute(query).mappings():
@@ -373,6 +374,11 @@ class RetentionQueries:
         elif kind == "dataset_item":
             for side in ("input", "expected"):
                 row[side] = open_json(self._sealer, row[side], row_aad("dataset_items", side, project_id))
+        elif kind == "eval_result":
+            row["input"] = open_json(self._sealer, row["input"], row_aad("eval_results", "input", project_id))
+            row["output"] = open_text(
+                self._sealer, row["output"], row_aad("eval_results", "output", project_id)
+            )
         return row
 
     # --- shared ------------------------------------------------------------------------
@@ -407,3 +413,25 @@ class RetentionQueries:
 
 def _count(conn: Connection, statement: Any) -> int:
     return max(0, conn.execute(statement).rowcount)
+
+
+def _subject_eval_results(project_id: int, ids: list[str]) -> Any:
+    """The eval results erasure removes for these traces: those of dataset items taken from
+    them (their inputs are the subject's) and those whose own call trace is one of them."""
+    r, d, runs = eval_results.c, dataset_items.c, eval_runs.c
+    from_items = (
+        exists()
+        .where(
+            runs.id == r.run_id,
+            d.version_id == runs.dataset_version_id,
+            d.item_key == r.item_key,
+            d.project_id == project_id,
+            d.trace_id.in_(ids),
+        )
+        .correlate(eval_results)
+    )
+    return (
+        select(eval_results)
+        .where(r.project_id == project_id, or_(r.trace_id.in_(ids), from_items))
+        .order_by(r.id)
+    )
