@@ -1,9 +1,10 @@
-"""Query benchmark: trace list, trace detail, metrics and quality at store sizes of issue 17.
+"""Query benchmark: trace list, span list, trace detail, metrics and quality at store sizes of issue 17.
 
 For each database it fills a fresh store with ``devtools.bulk_fill`` (the rows ingest
 writes, spread over 30 days ending now, or ``--days``), starts a real ``watchkeep server`` on it, posts
 feedback scores over HTTP, then times every trace-list filter (and a second page by
-cursor), the detail of random existing traces, and metrics and quality over the last
+cursor), the span list under most of the same filters, the detail of random existing
+traces, and metrics and quality over the last
 24 hours, each after a warm-up request. Prints p50/p95 per query against the targets.
 
     python benchmarks/queries.py                          # 2M spans on SQLite, 10M on PostgreSQL
@@ -33,7 +34,22 @@ from watchkeep.devtools.postgres import TempPostgres
 from watchkeep.devtools.synthetic_otlp import MODELS
 from watchkeep.store.engine import make_engine
 
-TARGETS_MS = {"list": 50.0, "detail": 20.0, "monitor": 200.0}
+# Issue 17 names targets for the trace list, trace detail and monitoring; the span list
+# (`/api/v1/spans`, the same filters over spans) is held to the trace list's.
+TARGETS_MS = {"list": 50.0, "spans": 50.0, "detail": 20.0, "monitor": 200.0}
+SPAN_LIST_FILTERS = (
+    "newest",
+    "last hour",
+    "a day 2 weeks ago",
+    "model",
+    "user_id",
+    "session_id",
+    "status error",
+    "name substring",
+    "trace_id",
+    "tag (none has it)",
+    "metadata (1 in 500 traces)",
+)
 DEFAULT_SPANS = {"sqlite": 2_000_000, "postgres": 10_000_000}
 SENTIMENTS = ("positive", "neutral", "negative")
 
@@ -146,6 +162,11 @@ def query_plan(facts: dict[str, Any]) -> list[tuple[str, str, str, Callable[[], 
     plan.append(
         ("list", "traces: model, page 2", "/api/v1/traces", lambda: {"limit": 50, "model": MODELS[1]})
     )
+    plan += [
+        ("spans", f"spans: {label}", "/api/v1/spans", lambda p=lists[label]: {"limit": 50, **p})
+        for label in SPAN_LIST_FILTERS
+    ]
+    plan.append(("spans", "spans: newest, page 2", "/api/v1/spans", lambda: {"limit": 50}))
     detail_ids = iter(facts["trace_ids"] * 1000)
     plan.append(("detail", "trace detail (random)", "/api/v1/traces/{id}", lambda: {"id": next(detail_ids)}))
     plan += [

@@ -16,7 +16,7 @@ from watchkeep.store.engine import make_engine
 from watchkeep.store.migrate import upgrade
 from watchkeep.store.projects import ProjectRepository
 from watchkeep.store.tables import traces
-from watchkeep.store.trace_queries import TraceFilter, TraceQueries
+from watchkeep.store.trace_queries import TraceFilter, TraceQueries, encode_cursor, span_list_query
 
 
 @pytest.fixture
@@ -116,3 +116,16 @@ def test_sqlite_takes_the_filter_index_not_the_time_index(sqlite_store: tuple[En
             plan = " ".join(str(r[-1]) for r in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql))
         assert f"USING INDEX {index} " in plan, plan
         assert "TEMP B-TREE" not in plan, plan  # the index gives the whole order: no sort
+
+
+def test_sqlite_lists_one_traces_spans_by_the_span_key(sqlite_store: tuple[Engine, int]) -> None:
+    """The span list of one trace reads that trace's entries of the spans' unique key; ordered
+    by the bare start time, SQLite walked the project's whole start-time index instead (749 ms
+    at 2M spans, benchmarks/queries.py)."""
+    engine, project = sqlite_store
+    f = TraceFilter(trace_id="0123456789abcdef0123456789abcdef")
+    query = span_list_query(project, f, 51, encode_cursor(5_000, 7))
+    sql = str(query.compile(engine, compile_kwargs={"literal_binds": True}))
+    with engine.connect() as conn:
+        plan = " ".join(str(r[-1]) for r in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql))
+    assert "SEARCH spans USING INDEX sqlite_autoindex_spans_1 (project_id=? AND trace_id=?)" in plan, plan
