@@ -14,7 +14,6 @@ by b-tree, and how many of them were distinct pages.
 from __future__ import annotations
 
 import argparse
-import shutil
 import sqlite3
 import struct
 import tempfile
@@ -25,7 +24,7 @@ from pathlib import Path
 from watchkeep.devtools import bulk_fill
 from watchkeep.store.engine import make_engine
 from watchkeep.store.span_writer import SpanWriter
-from writer import decoded_groups, filled_store
+from writer import decoded_groups, store_copy
 
 WAL_HEADER, FRAME_HEADER = 32, 24
 WARM_GROUPS = 2  # written and checkpointed first, so the measured commits find a warm cache
@@ -43,12 +42,7 @@ def wal_pages(wal: Path) -> list[int]:
 
 
 def measure(size: int, group: int, commits: int, stores: Path) -> None:
-    source = filled_store(stores, size)
-    with tempfile.TemporaryDirectory(dir=stores) as work:
-        db = Path(work) / "store.db"
-        shutil.copyfile(source, db)
-        url = f"sqlite:///{db}"
-        project = bulk_fill.project_id_of(url, "bench")
+    with store_copy(stores, size) as (db, url, project):
         need = (WARM_GROUPS * bulk_fill.GROUP_CHUNKS + group * commits) * bulk_fill.CHUNK_SPANS
         exports = [b for g in decoded_groups(project, need, time.time_ns()) for b in g]
         engine = make_engine(url)

@@ -71,6 +71,17 @@ def filled_store(stores: Path, size: int) -> Path:
     return path
 
 
+@contextmanager
+def store_copy(stores: Path, size: int) -> Iterator[tuple[Path, str, int]]:
+    """A scratch copy of the ``size`` store: (file, URL, the bench project's id); removed after."""
+    source = filled_store(stores, size)
+    with tempfile.TemporaryDirectory(dir=stores) as work:
+        db = Path(work) / "store.db"
+        shutil.copyfile(source, db)
+        url = f"sqlite:///{db}"
+        yield db, url, bulk_fill.project_id_of(url, "bench")
+
+
 def thread_cpu_s(name: str) -> float:
     """CPU seconds of this process's threads named ``name`` in the OS (10 ms resolution)."""
     total = 0
@@ -122,12 +133,8 @@ def profiled(totals: dict[str, float]) -> Iterator[None]:
 
 def run(size: int, spans: int, stores: Path, profile: bool) -> dict[str, Any]:
     """Write ``spans`` new spans into a copy of the ``size`` store; the figures per 100k."""
-    source = filled_store(stores, size)
-    with tempfile.TemporaryDirectory(dir=stores) as work:
-        db = Path(work) / "store.db"
-        shutil.copyfile(source, db)
-        url = f"sqlite:///{db}"
-        project = bulk_fill.project_id_of(url, "bench")
+    with store_copy(stores, size) as (db, url, project):
+        source_bytes = db.stat().st_size
         groups = decoded_groups(project, spans, time.time_ns())
         engine = make_engine(url)  # synchronous FULL, as the server
         upkeep = StoreMaintenance(engine)
@@ -171,9 +178,7 @@ def run(size: int, spans: int, stores: Path, profile: bool) -> dict[str, Any]:
             upkeep.stop()
             engine.dispose()
         out: dict[str, Any] = {"size": size, "spans": written, "rounds": rounds}
-        out["bytes_a_span_after_checkpoint"] = round(
-            (store_bytes(db) - source.stat().st_size) / max(written, 1)
-        )
+        out["bytes_a_span_after_checkpoint"] = round((store_bytes(db) - source_bytes) / max(written, 1))
         if profile:
             out["profile_us_a_span"] = {
                 k: round(v / max(written, 1) * 1e6, 2) for k, v in sorted(totals.items())
