@@ -294,25 +294,12 @@ class RetentionQueries:
         return out
 
     def _erase_dataset_items(self, conn: Connection, project_id: int, ids: list[str]) -> tuple[int, int]:
-        """Dataset items taken from the traces, and the eval results of those items (their
-        inputs are the subject's); eval results whose own trace is one of them too."""
-        d = dataset_items.c
-        items = conn.execute(
-            select(d.id, d.version_id, d.item_key).where(d.project_id == project_id, d.trace_id.in_(ids))
-        ).all()
-        results = 0
-        r = eval_results.c
-        for item in items:
-            runs = select(eval_runs.c.id).where(
-                eval_runs.c.project_id == project_id, eval_runs.c.dataset_version_id == item.version_id
-            )
-            results += _count(
-                conn, delete(eval_results).where(r.run_id.in_(runs), r.item_key == item.item_key)
-            )
-        results += _count(conn, delete(eval_results).where(r.project_id == project_id, r.trace_id.in_(ids)))
-        removed = (
-            _count(conn, delete(dataset_items).where(d.id.in_([int(i.id) for i in items]))) if items else 0
-        )
+        """Dataset items taken from the traces, and the eval results the export lists for them
+        (``_subject_eval_results``): the same rows, chosen by one query."""
+        d, r = dataset_items.c, eval_results.c
+        chosen = _subject_eval_results(project_id, ids).with_only_columns(r.id).order_by(None)
+        results = _count(conn, delete(eval_results).where(r.id.in_(chosen)))
+        removed = _count(conn, delete(dataset_items).where(d.project_id == project_id, d.trace_id.in_(ids)))
         return results, removed
 
     def subject_rows(self, project_id: int, user_id: str) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -416,8 +403,9 @@ def _count(conn: Connection, statement: Any) -> int:
 
 
 def _subject_eval_results(project_id: int, ids: list[str]) -> Any:
-    """The eval results erasure removes for these traces: those of dataset items taken from
-    them (their inputs are the subject's) and those whose own call trace is one of them."""
+    """The eval results of these traces, for export and erasure alike: those of dataset items
+    taken from them (their inputs are the subject's) and those whose own call trace is one of
+    them."""
     r, d, runs = eval_results.c, dataset_items.c, eval_runs.c
     from_items = (
         exists()
