@@ -7,6 +7,8 @@ import re
 import time
 from typing import Any
 
+from sqlalchemy import select
+
 from tests.support.apps import Api
 from tests.support.console import console_user, project_of
 from tests.support.keys import new_key
@@ -14,7 +16,7 @@ from tests.support.otlp_json import SEC, attr
 from tests.support.otlp_post import post_spans
 from tests.support.query_data import llm_trace
 from watchkeep.store.engine import make_engine
-from watchkeep.store.tables import comments
+from watchkeep.store.tables import comments, projects
 from watchkeep.ui.templating import money
 
 DEEP = "d" * 32
@@ -196,7 +198,9 @@ def stored_comments(api: Api) -> list[str]:
     engine = make_engine(api.database_url)
     try:
         with engine.connect() as conn:
-            return [r.body for r in conn.execute(comments.select().order_by(comments.c.id))]
+            project = select(projects.c.id).where(projects.c.name == project_of(api.database_url, api.key))
+            mine = comments.select().where(comments.c.project_id == project.scalar_subquery())
+            return [r.body for r in conn.execute(mine.order_by(comments.c.id))]
     finally:
         engine.dispose()
 

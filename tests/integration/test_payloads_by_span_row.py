@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
+from tests.support.databases import fresh_database_url
 from watchkeep.devtools.synthetic_otlp import build_request
 from watchkeep.ingest.decode_pool import prepare
 from watchkeep.ingest.service_types import Encoding
@@ -128,19 +129,10 @@ def test_a_span_without_messages_takes_those_sent_before_it(project: tuple[Engin
         engine.dispose()
 
 
-def _fresh_url(database_url: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
-    if database_url.startswith("sqlite"):
-        return f"sqlite:///{tmp_path / 'old.db'}"
-    pg = request.getfixturevalue("postgres")
-    if isinstance(pg, str):
-        pytest.skip("needs a throwaway PostgreSQL cluster to create a database in")
-    return str(pg.create_database(f"m_{uuid.uuid4().hex[:12]}"))
-
-
 def test_migration_0022_keeps_every_payload_readable(
     database_url: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
-    engine = make_engine(_fresh_url(database_url, tmp_path, request))
+    engine = make_engine(fresh_database_url(request, database_url, tmp_path))
     try:
         upgrade(engine, "0021")
         with engine.begin() as conn:

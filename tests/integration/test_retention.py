@@ -17,6 +17,7 @@ from sqlalchemy import Connection, Engine, func, select, text
 
 from tests.support.apps import Api
 from tests.support.servers import run_until
+from tests.support.span_rows import insert_spans
 from watchkeep.config import Settings
 from watchkeep.security.retention import DAY_NS, RetentionWorker
 from watchkeep.store.clock import now_ns
@@ -69,24 +70,25 @@ def seed_trace(
     )
     for i in range(spans_n):
         span_id = uuid.uuid4().hex[:16]
-        row = conn.execute(
-            spans.insert()
-            .values(
-                project_id=project_id,
-                trace_id=trace_id,
-                span_id=span_id,
-                name="chat",
-                kind=1,
-                status_code=0,
-                start_time_unix_nano=at_ns + i,
-                end_time_unix_nano=at_ns + 1000,
-                duration_ms=1.0,
-                user_id=user_id,
-                ingested_at_unix_nano=at_ns,
-            )
-            .returning(spans.c.id)
-        ).scalar_one()
-        ids.append(int(row))
+        row = insert_spans(
+            conn,
+            [
+                dict(
+                    project_id=project_id,
+                    trace_id=trace_id,
+                    span_id=span_id,
+                    name="chat",
+                    kind=1,
+                    status_code=0,
+                    start_time_unix_nano=at_ns + i,
+                    end_time_unix_nano=at_ns + 1000,
+                    duration_ms=1.0,
+                    user_id=user_id,
+                    ingested_at_unix_nano=at_ns,
+                )
+            ],
+        )[0]
+        ids.append(row)
         conn.execute(
             span_payloads.insert().values(
                 span_row_id=int(row),

@@ -4,7 +4,6 @@ the traces it found before, replays add no rows, and every deletion path removes
 from __future__ import annotations
 
 import json
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +12,7 @@ from alembic import command
 from sqlalchemy import Engine, func, select, text
 
 from tests.support.apps import Api
+from tests.support.databases import fresh_database_url
 from tests.support.otlp_json import T0, attr, two_span_trace
 from tests.support.otlp_post import post_spans as post
 from watchkeep.security.keys import key_prefix
@@ -142,10 +142,7 @@ def test_replays_add_no_rows_and_retention_and_erasure_remove_them(api: Api, dat
 @pytest.fixture
 def fresh_url(request: pytest.FixtureRequest, database_url: str, tmp_path: Path) -> str:
     """An empty database of the kind of ``database_url``, to migrate from an older revision."""
-    if database_url.startswith("sqlite"):
-        return f"sqlite:///{tmp_path / 'wk.db'}"
-    pg = request.getfixturevalue("postgres")
-    return pg if isinstance(pg, str) else str(pg.create_database(f"m_{uuid.uuid4().hex[:12]}"))
+    return fresh_database_url(request, database_url, tmp_path)
 
 
 def test_the_migration_backfills_existing_spans(fresh_url: str) -> None:

@@ -119,7 +119,8 @@ def test_sqlite_takes_the_filter_index_not_the_time_index(sqlite_store: tuple[En
 
 
 def test_sqlite_lists_one_traces_spans_by_the_span_key(sqlite_store: tuple[Engine, int]) -> None:
-    """The span list of one trace reads that trace's entries of the spans' unique key; ordered
+    """The span list of one trace reads that trace's entries of the spans' unique key (by its
+    trace's row id, ADR 0032); ordered
     by the bare start time, SQLite walked the project's whole start-time index instead (749 ms
     at 2M spans, benchmarks/queries.py)."""
     engine, project = sqlite_store
@@ -128,4 +129,4 @@ def test_sqlite_lists_one_traces_spans_by_the_span_key(sqlite_store: tuple[Engin
     sql = str(query.compile(engine, compile_kwargs={"literal_binds": True}))
     with engine.connect() as conn:
         plan = " ".join(str(r[-1]) for r in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql))
-    assert "SEARCH spans USING INDEX sqlite_autoindex_spans_1 (project_id=? AND trace_id=?)" in plan, plan
+    assert "SEARCH spans USING INDEX sqlite_autoindex_spans_1 (trace_row_id=?)" in plan, plan

@@ -10,10 +10,11 @@ from typing import Any
 from sqlalchemy import Engine, insert
 
 from tests.support.eval_api import Stage
+from tests.support.span_rows import insert_spans
 from tests.support.tenant import unique
 from watchkeep.registry.canary_figures import NS
 from watchkeep.semconv import WK_GATEWAY_SHADOW_OF
-from watchkeep.store.tables import scores, spans
+from watchkeep.store.tables import scores
 
 _ids = itertools.count(int.from_bytes(os.urandom(6), "big"))  # unique across test sessions
 
@@ -68,7 +69,7 @@ def add_spans(
                 }
             )
     with engine.begin() as conn:
-        conn.execute(insert(spans), rows)
+        insert_spans(conn, rows)
         if score_rows:
             conn.execute(insert(scores), score_rows)
 

@@ -18,6 +18,7 @@ from watchkeep.evals.datasets import MAX_ITEM_BYTES, canonical_json
 from watchkeep.evals.model import DatasetItem
 from watchkeep.store.sealing import Sealer, open_text, row_aad
 from watchkeep.store.tables import scores, span_payloads, spans
+from watchkeep.store.trace_attributes import spans_of_traces
 from watchkeep.store.trace_queries import TraceFilter, TraceQueries, payload_value
 
 MAX_SOURCE_ITEMS = 100_000
@@ -97,8 +98,7 @@ def _payloads(engine: Engine, project_id: int, keys: list[tuple[str, str]]) -> d
                 select(s.trace_id, s.span_id, p.input, p.output)
                 .select_from(spans.join(span_payloads, p.span_row_id == s.id))
                 .where(
-                    s.project_id == project_id,
-                    s.trace_id.in_({t for t, _ in batch}),
+                    spans_of_traces(project_id, sorted({t for t, _ in batch})),
                     s.span_id.in_({sid for _, sid in batch}),
                 )
             )
@@ -177,8 +177,7 @@ def _input_spans(engine: Engine, project_id: int, trace_ids: Iterable[str]) -> d
                 select(s.trace_id, s.span_id, p.input, p.output, s.start_time_unix_nano)
                 .select_from(spans.join(span_payloads, p.span_row_id == s.id))
                 .where(
-                    s.project_id == project_id,
-                    s.trace_id.in_(ids[start : start + PAYLOAD_BATCH]),
+                    spans_of_traces(project_id, ids[start : start + PAYLOAD_BATCH]),
                     p.input.is_not(None),
                 )
             )

@@ -21,7 +21,7 @@ from watchkeep.monitor.stats import (
     wilson,
 )
 from watchkeep.semconv import ScoreDataType
-from watchkeep.store.tables import scores, spans
+from watchkeep.store.tables import scores, spans, traces
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,11 +140,12 @@ def _conditions(
     if name is not None:
         cond.append(c.name == name)
     if model is not None:
-        s = spans.c
+        s, t = spans.c, traces.c
         cond.append(
-            exists().where(
-                s.project_id == c.project_id,
-                s.trace_id == c.trace_id,
+            exists().where(  # the score's trace row by its key, then its spans (ADR 0032)
+                t.project_id == c.project_id,
+                t.trace_id == c.trace_id,
+                s.trace_row_id == t.id,
                 or_(s.request_model == model, s.response_model == model),
             )
         )

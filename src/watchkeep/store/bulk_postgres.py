@@ -28,13 +28,14 @@ from watchkeep.store.rows import (
     PAYLOAD_COLUMNS,
     PAYLOAD_FILL,
     RESOURCE_COLUMNS,
-    SPAN_COLUMNS,
     STORED_PAYLOAD_COLUMNS,
+    STORED_SPAN_COLUMNS,
     TRACE_COLUMNS,
     NewSpans,
     SpanKey,
     place_payloads,
     trace_upsert_assignments,
+    with_trace_row_ids,
 )
 
 
@@ -94,8 +95,8 @@ class PostgresBulk:
     """The COPY-based statements of a span write."""
 
     def __init__(self) -> None:
-        ignore = "ON CONFLICT (project_id, trace_id, span_id) DO NOTHING"
-        self._spans = StagedTable("spans", ("id", *SPAN_COLUMNS), ignore)
+        ignore = "ON CONFLICT (trace_row_id, span_id) DO NOTHING"
+        self._spans = StagedTable("spans", ("id", *STORED_SPAN_COLUMNS), ignore, "trace_row_id, span_id")
         self._payloads = StagedTable("span_payloads", STORED_PAYLOAD_COLUMNS, PAYLOAD_FILL, "span_row_id")
         self._early = StagedTable("early_payloads", PAYLOAD_COLUMNS, EARLY_PAYLOAD_FILL)
         self._metadata = StagedTable("span_metadata", METADATA_COLUMNS, "ON CONFLICT DO NOTHING")
@@ -140,9 +141,16 @@ class PostgresBulk:
         ``BulkStatements``)."""
         if resources:
             cursor.executemany(self._resources, sorted(resources))
+        # Traces first: each span row carries its trace's row id (ADR 0032).
+        _staged(cursor, self._traces, traces, " RETURNING id, project_id, trace_id")
+        trace_row_ids = {(int(p), str(t)): int(i) for i, p, t in cursor.fetchall()}
         rows = [
             (row_id, *span)
-            for row_id, span in zip(self._reserve_span_ids(cursor, len(spans)), spans, strict=True)
+            for row_id, span in zip(
+                self._reserve_span_ids(cursor, len(spans)),
+                with_trace_row_ids(spans, trace_row_ids),
+                strict=True,
+            )
         ]
         _, inserted = _insert_new(cursor, self._spans, rows, " RETURNING id, project_id, trace_id, span_id")
         if inserted is None:  # every span was new
@@ -153,7 +161,6 @@ class PostgresBulk:
             fresh = set(new_ids)
         if payloads or spans:  # a new span may take payloads that came before it
             self._write_payloads(cursor, payloads, new_ids)
-        _staged(cursor, self._traces, traces)
         _insert_new(cursor, self._metadata, metadata)
         return fresh
 
@@ -184,11 +191,13 @@ def _keys_table(keys: Sequence[tuple[Any, ...]]) -> tuple[str, tuple[list[Any], 
 
 
 def _span_ids(cursor: Any, keys: Sequence[tuple[Any, ...]]) -> dict[SpanKey, int]:
-    """The row ids of the stored spans among ``keys`` (one probe of the unique key each)."""
+    """The row ids of the stored spans among ``keys`` (a probe of the traces' key and one of
+    the spans' key each)."""
     table, params = _keys_table(keys)
     cursor.execute(
-        f"SELECT s.id, s.project_id, s.trace_id, s.span_id FROM {table} JOIN spans s "
-        "ON s.project_id = k.p AND s.trace_id = k.t AND s.span_id = k.s",
+        f"SELECT s.id, t.project_id, t.trace_id, s.span_id FROM {table} "
+        "JOIN traces t ON t.project_id = k.p AND t.trace_id = k.t "
+        "JOIN spans s ON s.trace_row_id = t.id AND s.span_id = k.s",
         params,
     )
     return {(int(p), str(t), str(s)): int(i) for i, p, t, s in cursor.fetchall()}

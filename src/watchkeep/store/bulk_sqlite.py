@@ -21,13 +21,14 @@ from watchkeep.store.rows import (
     PAYLOAD_COLUMNS,
     PAYLOAD_FILL,
     RESOURCE_COLUMNS,
-    SPAN_COLUMNS,
     STORED_PAYLOAD_COLUMNS,
+    STORED_SPAN_COLUMNS,
     TRACE_COLUMNS,
     NewSpans,
     SpanKey,
     place_payloads,
     trace_upsert_assignments,
+    with_trace_row_ids,
 )
 
 MAX_VARIABLES = 30_000  # SQLite's limit is 32,766 since 3.32
@@ -62,6 +63,16 @@ class MultiRowStatement:
             changed += max(0, cursor.rowcount)
         return changed
 
+    def fetch(self, cursor: Any, rows: Sequence[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+        """Insert ``rows``; what the statement's RETURNING tail gives for them."""
+        out: list[tuple[Any, ...]] = []
+        start = 0
+        for size in piece_sizes(len(rows), self.chunk):
+            cursor.execute(self.sql(size), tuple(chain.from_iterable(rows[start : start + size])))
+            start += size
+            out.extend(cursor.fetchall())
+        return out
+
 
 def piece_sizes(total: int, chunk: int) -> list[int]:
     """Sizes summing to ``total``: full chunks, then descending powers of two."""
@@ -81,7 +92,7 @@ class SqliteBulk:
 
     def __init__(self) -> None:
         self._spans = MultiRowStatement(
-            f"INSERT OR IGNORE INTO spans ({', '.join(SPAN_COLUMNS)})", "", len(SPAN_COLUMNS)
+            f"INSERT OR IGNORE INTO spans ({', '.join(STORED_SPAN_COLUMNS)})", "", len(STORED_SPAN_COLUMNS)
         )
         self._payloads = MultiRowStatement(
             f"INSERT INTO span_payloads ({', '.join(STORED_PAYLOAD_COLUMNS)})",
@@ -101,7 +112,7 @@ class SqliteBulk:
         )
         self._traces = MultiRowStatement(
             f"INSERT INTO traces ({', '.join(TRACE_COLUMNS)})",
-            trace_upsert_assignments("min", "max"),
+            trace_upsert_assignments("min", "max") + " RETURNING id, project_id, trace_id",
             len(TRACE_COLUMNS),
         )
 
@@ -129,12 +140,13 @@ class SqliteBulk:
         """Insert new spans, payloads, resources and metadata, upsert traces; the new spans (see
         ``BulkStatements``)."""
         self._resources.execute(cursor, resources)
-        inserted = self._spans.execute(cursor, spans)
+        # Traces first: each span row carries its trace's row id (ADR 0032).
+        trace_row_ids = {(p, t): i for i, p, t in self._traces.fetch(cursor, traces)}
+        inserted = self._spans.execute(cursor, with_trace_row_ids(spans, trace_row_ids))
         new_ids = _last_inserted(cursor, inserted)
         fresh = None if inserted == len(spans) else set(new_ids)
         if payloads or new_ids:  # a new span may take payloads that came before it
             self._write_payloads(cursor, payloads, new_ids)
-        self._traces.execute(cursor, traces)
         if metadata:
             self._metadata.execute(cursor, metadata)
         return fresh
@@ -175,11 +187,13 @@ def _last_inserted(cursor: Any, count: int) -> dict[SpanKey, int]:
 
 
 def _span_ids(cursor: Any, keys: Sequence[SpanKey]) -> dict[SpanKey, int]:
-    """The row ids of the stored spans among ``keys`` (one probe of the unique key each)."""
+    """The row ids of the stored spans among ``keys`` (a probe of the traces' key and one of
+    the spans' key each)."""
     cursor.execute(
-        "SELECT s.id, s.project_id, s.trace_id, s.span_id FROM json_each(?) k JOIN spans s "
-        "ON s.project_id = json_extract(k.value, '$[0]') AND s.trace_id = json_extract(k.value, '$[1]') "
-        "AND s.span_id = json_extract(k.value, '$[2]')",
+        "SELECT s.id, t.project_id, t.trace_id, s.span_id FROM json_each(?) k "
+        "JOIN traces t ON t.project_id = json_extract(k.value, '$[0]') "
+        "AND t.trace_id = json_extract(k.value, '$[1]') "
+        "JOIN spans s ON s.trace_row_id = t.id AND s.span_id = json_extract(k.value, '$[2]')",
         (json.dumps(keys),),
     )
     return {(int(p), str(t), str(s)): int(i) for i, p, t, s in cursor.fetchall()}

@@ -40,6 +40,7 @@ from watchkeep.store.tables import (
     spans,
     traces,
 )
+from watchkeep.store.trace_attributes import spans_of_traces
 
 KINDS = ("spans", "payloads", "scores", "eval_items", "alerts")
 _BOUND = re.compile(r"FOR VALUES FROM \('?(-?\d+)'?\) TO \('?(-?\d+)'?\)")
@@ -119,15 +120,19 @@ class RetentionQueries:
         return len(rows)
 
     def _expire_traces(self, project_id: int, before_ns: int) -> int:
+        """Expired traces with no span left: a trace row outlives its spans, never the other
+        way round, since spans are read through their trace's row (ADR 0032) and the span
+        pass may stop at ``max_batches`` before reaching all of a trace's spans."""
         c = traces.c
         return self._batched(
             traces,
-            tuple_(c.project_id, c.trace_id).in_(
-                select(c.project_id, c.trace_id)
+            c.id.in_(
+                select(c.id)
                 .where(
                     c.project_id == project_id,
                     c.start_time_unix_nano < before_ns,
                     c.end_time_unix_nano < before_ns,
+                    ~exists().where(spans.c.trace_row_id == c.id),
                 )
                 .limit(self.batch)
             ),
@@ -263,7 +268,7 @@ class RetentionQueries:
     def _erase_traces(self, conn: Connection, project_id: int, ids: list[str]) -> dict[str, int]:
         s = spans.c
         span_rows = conn.execute(
-            select(s.id, s.trace_id, s.span_id).where(s.project_id == project_id, s.trace_id.in_(ids))
+            select(s.id, s.trace_id, s.span_id).where(spans_of_traces(project_id, ids))
         ).all()
         out = {"spans": self._drop_span_rows(conn, project_id, span_rows)}
         e = early_payloads.c  # payloads of the traces' spans that never came
@@ -319,7 +324,7 @@ class RetentionQueries:
         span_query = (
             select(spans, p.input, p.output)
             .select_from(joined)
-            .where(s.project_id == project_id, s.trace_id.in_(ids))
+            .where(spans_of_traces(project_id, ids))
             .order_by(s.trace_id, s.start_time_unix_nano)
         )
         items = annotation_items.c

@@ -55,6 +55,8 @@ SPAN_COLUMNS: tuple[str, ...] = (
     "events",
     "ingested_at_unix_nano",
 )
+# A span row as stored: the writer appends the row id of the span's trace (ADR 0032).
+STORED_SPAN_COLUMNS: tuple[str, ...] = (*SPAN_COLUMNS, "trace_row_id")
 JSON_SPAN_COLUMNS = frozenset({"tags", "attributes", "events"})
 RESOURCE_COLUMNS: tuple[str, ...] = ("project_id", "resource_id", "attributes", "created_at_unix_nano")
 # A payload row as ingest builds it; stored, it also carries its span's row id (ADR 0029).
@@ -334,6 +336,17 @@ class BulkStatements(Protocol):
         Returns None when every span was new, else the keys of those that were (finding
         them costs a query, so only when some were duplicates).
         """
+
+
+def with_trace_row_ids(
+    spans: Sequence[tuple[Any, ...]], trace_row_ids: dict[tuple[int, str], int]
+) -> list[tuple[Any, ...]]:
+    """Span rows (``SPAN_COLUMNS``) as stored (``STORED_SPAN_COLUMNS``): each with the row id
+    of its trace, which the write upserted first (``trace_row_ids``: (project, trace) -> id)."""
+    try:
+        return [(*span, trace_row_ids[(span[0], span[1])]) for span in spans]
+    except KeyError as exc:  # a writer bug, not bad input: every span's trace is upserted
+        raise ValueError(f"no trace row was written for span trace {exc.args[0]!r}") from exc
 
 
 def trace_upsert_assignments(least: str, greatest: str) -> str:

@@ -21,10 +21,12 @@ from watchkeep.store.engine import is_sqlite
 from watchkeep.store.rows import (
     BulkStatements,
     NewSpans,
+    TraceRows,
     WriteBatch,
     final_metadata,
     merge_payloads,
     merge_traces,
+    summarise_traces,
 )
 from watchkeep.store.sealing import Sealer, seal_payload_rows
 
@@ -138,7 +140,7 @@ class SpanWriter:
         rows = (
             span_rows,
             merge_payloads(r for b in batches for r in self._sealed(b)),
-            [tuple(r.values()) for r in merge_traces(b.traces for b in batches)],
+            [tuple(r.values()) for r in merge_traces(_trace_rows(batches))],
             list({k: v for b in batches for k, v in b.resources.items()}.values()),
             [r for b in batches if b.metadata for r in final_metadata(b.spans, b.metadata)],
         )
@@ -186,3 +188,14 @@ class SpanWriter:
             [r for r in metadata if r[0] not in gone],
         )
         return {(r[0], r[1], r[2]) for r in kept} if fresh is None else fresh
+
+
+def _trace_rows(batches: Sequence[WriteBatch]) -> Iterator[TraceRows]:
+    """Each batch's trace rows, with rows summarised from its spans for any trace it lacks:
+    every span is stored with its trace's row id, so each needs a trace row (ingest builds
+    them all; this keeps a batch built by hand from failing its whole group)."""
+    for b in batches:
+        yield b.traces
+        missing = [s for s in b.spans if (s[0], s[1]) not in b.traces]
+        if missing:
+            yield summarise_traces(missing)

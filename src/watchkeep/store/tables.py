@@ -129,7 +129,13 @@ spans = Table(
     Column("resource_id", String(16), nullable=True),
     Column("events", Json, nullable=True),
     Column("ingested_at_unix_nano", BigInteger, nullable=False),
-    UniqueConstraint("project_id", "trace_id", "span_id"),
+    # The row id of the span's trace (``traces.id``): ingest upserts the trace first, and a
+    # new trace's id is the largest yet, so a new span's key lands at the right edge of this
+    # index instead of on a random leaf of (project, trace, span) (ADR 0032). ``trace_id``
+    # stays for display and filtering, unindexed: readers reach a trace's spans through
+    # ``trace_row_id`` (``trace_attributes.spans_of_traces``).
+    Column("trace_row_id", RowId, nullable=False),
+    UniqueConstraint("trace_row_id", "span_id"),
     # PostgreSQL: metrics read a window by an index-only scan (migration 0023, ADR 0026)
     Index(None, "project_id", "start_time_unix_nano", postgresql_include=METRIC_COLUMNS),
     Index(None, "project_id", "request_model", "start_time_unix_nano"),
@@ -197,8 +203,12 @@ span_metadata = Table(
 traces = Table(
     "traces",
     metadata,
-    Column("project_id", RowId, primary_key=True),
-    Column("trace_id", String(32), primary_key=True),
+    # Spans point at their trace by this id (ADR 0032). AUTOINCREMENT on SQLite: a deleted
+    # trace's id goes to no other trace, so spans retention has not reached yet never join
+    # a newer trace.
+    Column("id", RowId, primary_key=True, autoincrement=True),
+    Column("project_id", RowId, nullable=False),
+    Column("trace_id", String(32), nullable=False),
     Column("name", String(1024), nullable=True),
     Column("root_span_id", String(16), nullable=True),
     Column("start_time_unix_nano", BigInteger, nullable=False),
@@ -209,6 +219,7 @@ traces = Table(
     Column("environment", String(128), nullable=True),
     Column("release", String(128), nullable=True),
     Column("tags", Json, nullable=True),
+    UniqueConstraint("project_id", "trace_id"),
     Index(None, "project_id", "start_time_unix_nano", "trace_id"),
     # Each filter index ends with the list's whole order (start, trace_id), so a filtered
     # page is the first rows of one index range on both databases (ADR 0026).
@@ -218,6 +229,7 @@ traces = Table(
     Index(None, "project_id", "environment", "start_time_unix_nano", "trace_id"),
     # A rowid table on SQLite (revision 0004): rows are appended and only the narrow key
     # index takes the random inserts of random trace ids, not pages of whole rows.
+    sqlite_autoincrement=True,
 )
 # Only tagged traces: a tag filter walks these, not every trace (untagged ones cost nothing).
 Index(

@@ -14,6 +14,9 @@ features — applies this one rule, in one of two equivalent forms:
 - ``span_attribute``: the value without a join, the same probe as a scalar subquery (for
   totals grouped by user or session over a time range: joining every trace of the project
   to group a day of spans costs a hash of all of them on PostgreSQL).
+
+A span reaches its trace row by ``trace_row_id`` (the row's primary key), and the spans of
+given traces are reached the other way (``spans_of_traces``).
 """
 
 from __future__ import annotations
@@ -28,8 +31,8 @@ from watchkeep.store.json_filters import ArrayHas
 from watchkeep.store.rows import TRACE_ATTRIBUTE_COLUMNS
 from watchkeep.store.tables import spans, traces
 
-TRACE_OF_SPAN = and_(traces.c.project_id == spans.c.project_id, traces.c.trace_id == spans.c.trace_id)
-"""The join condition of a span's trace row (the traces primary key)."""
+TRACE_OF_SPAN = and_(traces.c.id == spans.c.trace_row_id, traces.c.project_id == spans.c.project_id)
+"""The join condition of a span's trace row (by the trace's row id, ADR 0032)."""
 
 SPAN_ATTRIBUTES: dict[str, ColumnElement[Any]] = {
     c: func.coalesce(spans.c[c], traces.c[c]) for c in TRACE_ATTRIBUTE_COLUMNS
@@ -38,7 +41,21 @@ SPAN_ATTRIBUTES: dict[str, ColumnElement[Any]] = {
 
 # An alias, so the probe stays correlated to the span also in queries that join traces.
 _OWN_TRACE = traces.alias("own_trace")
-_PROBE = and_(_OWN_TRACE.c.project_id == spans.c.project_id, _OWN_TRACE.c.trace_id == spans.c.trace_id)
+_PROBE = and_(_OWN_TRACE.c.id == spans.c.trace_row_id, _OWN_TRACE.c.project_id == spans.c.project_id)
+
+
+def spans_of_traces(project_id: int, trace_ids: Sequence[str]) -> ColumnElement[bool]:
+    """The spans of the project's traces ``trace_ids``: the trace rows found by their key,
+    then the spans by ``trace_row_id`` (the spans keep ``trace_id`` unindexed, ADR 0032)."""
+    t = traces.c
+    rows = select(t.id).where(t.project_id == project_id)
+    if len(trace_ids) == 1:
+        of_traces = spans.c.trace_row_id == rows.where(t.trace_id == trace_ids[0]).scalar_subquery()
+    else:
+        of_traces = spans.c.trace_row_id.in_(rows.where(t.trace_id.in_(trace_ids)))
+    # The spans' own project too (a check on rows found; ``+ 0``: not an index to search by,
+    # or a planner may walk the project's spans instead of the few of these traces).
+    return and_(of_traces, spans.c.project_id + 0 == project_id)
 
 
 def span_attribute(name: str) -> ColumnElement[Any]:

@@ -23,7 +23,7 @@ from watchkeep.store.rows import METADATA_KEY_CHARS, METADATA_VALUE_CHARS, TRACE
 from watchkeep.store.sealing import Sealer, open_text, row_aad
 from watchkeep.store.tables import resources, scores, span_metadata, span_payloads, spans, traces
 from watchkeep.store.text_search import SpanTextMatch, query_words
-from watchkeep.store.trace_attributes import SPAN_ATTRIBUTES, TRACE_OF_SPAN
+from watchkeep.store.trace_attributes import SPAN_ATTRIBUTES, TRACE_OF_SPAN, spans_of_traces
 
 T = TypeVar("T")
 
@@ -115,7 +115,9 @@ class Page(Generic[T]):
 
 
 SPAN_FIELDS = [
-    c for c in spans.c if c.name not in ("id", "project_id", "ingested_at_unix_nano", "resource_id")
+    c
+    for c in spans.c
+    if c.name not in ("id", "project_id", "ingested_at_unix_nano", "resource_id", "trace_row_id")
 ]
 SPANS_WITH_RESOURCE = spans.outerjoin(
     resources,
@@ -189,7 +191,7 @@ class TraceQueries:
             span_cond.append(spans.c.operation == f.operation)
         if span_cond and len(span_cond) > len(f.metadata):  # the trace subquery settled metadata alone
             cond.append(
-                exists().where(spans.c.project_id == t.project_id, spans.c.trace_id == t.trace_id, *span_cond)
+                exists().where(spans.c.trace_row_id == t.id, *span_cond)  # the row's spans: its project's
             )
         return cond
 
@@ -285,7 +287,7 @@ class TraceQueries:
                 func.coalesce(func.sum(s.total_tokens), 0).label("total_tokens"),
                 func.coalesce(func.sum(s.cost_usd), 0.0).label("cost"),
             )
-            .where(s.project_id == project_id, s.trace_id.in_([i.trace_id for i in items]))
+            .where(spans_of_traces(project_id, [i.trace_id for i in items]))
             .group_by(s.trace_id, model)
         )
         by_id = {i.trace_id: i for i in items}
@@ -346,14 +348,14 @@ class TraceQueries:
         with self._engine.connect() as conn:
             # Sorted here, not by the query: an ORDER BY on the start time leads SQLite's
             # planner to walk the project's (project, start) index past every span it
-            # holds instead of taking the trace's few rows from the unique key.
+            # holds instead of taking the trace's few rows by their trace's row id.
             span_rows = sorted(
                 (
                     dict(r._mapping)
                     for r in conn.execute(
                         select(*SPAN_FIELDS, RESOURCE_ATTRIBUTES)
                         .select_from(SPANS_WITH_RESOURCE)
-                        .where(s.project_id == project_id, s.trace_id == trace_id)
+                        .where(spans_of_traces(project_id, [trace_id]))
                     )
                 ),
                 key=lambda row: (row["start_time_unix_nano"], row["span_id"]),
@@ -371,7 +373,7 @@ class TraceQueries:
                 for r in conn.execute(
                     select(s.span_id, p.input, p.output)
                     .select_from(spans.join(span_payloads, p.span_row_id == s.id))
-                    .where(s.project_id == project_id, s.trace_id == trace_id)
+                    .where(spans_of_traces(project_id, [trace_id]))
                 )
             }
             score_rows = [
@@ -405,13 +407,16 @@ def span_list_query(project_id: int, f: TraceFilter, limit: int, cursor: str | N
     s = spans.c
     start: ColumnElement[int] = s.start_time_unix_nano
     row_id: ColumnElement[int] = s.id
+    cond: list[ColumnElement[bool]] = []
     if f.trace_id is not None:
-        # One trace's few spans, found by the unique key and sorted. Given the bare start
+        # One trace's few spans, found by their trace's row id and sorted. Given the bare start
         # time to order by or to range over (a cursor), SQLite's planner walks the project's
         # whole (project, start) index for them instead (749 ms at 2M spans): an expression
         # cannot be read from an index.
         start, row_id = s.start_time_unix_nano + 0, s.id + 0
-    cond: list[ColumnElement[bool]] = [s.project_id == project_id]
+        cond.append(spans_of_traces(project_id, [f.trace_id]))  # checks the project too
+    else:
+        cond.append(s.project_id == project_id)
     if f.start_from_ns is not None:
         cond.append(start >= f.start_from_ns)
     if f.start_to_ns is not None:
@@ -425,7 +430,6 @@ def span_list_query(project_id: int, f: TraceFilter, limit: int, cursor: str | N
         (SPAN_ATTRIBUTES["session_id"], f.session_id),
         (SPAN_ATTRIBUTES["environment"], f.environment),
         (SPAN_ATTRIBUTES["release"], f.release),
-        (s.trace_id, f.trace_id),
     ):
         if value is not None:
             cond.append(column == value)
