@@ -119,7 +119,12 @@ def profiled(totals: dict[str, float]) -> Iterator[None]:
         patched.append((owner, attr, original))
         setattr(owner, attr, timed)
 
-    wrap(bulk_sqlite.MultiRowStatement, "execute", lambda stmt, *_: stmt._head.split("INTO ")[1].split()[0])
+    def table(stmt: Any, *_: Any) -> str:
+        return str(stmt._head.split("INTO ")[1].split()[0])
+
+    wrap(bulk_sqlite.MultiRowStatement, "execute", table)
+    wrap(bulk_sqlite.MultiRowStatement, "fetch", lambda *a: f"{table(*a)} (RETURNING)")
+    wrap(bulk_sqlite, "with_trace_row_ids", lambda *_: "python with_trace_row_ids")
     wrap(bulk_sqlite.SqliteBulk, "live_projects", lambda *_: "live_projects (json_each)")
     wrap(bulk_sqlite, "_last_inserted", lambda *_: "last_inserted")
     for name in ("merge_payloads", "merge_traces", "final_metadata"):
@@ -131,14 +136,14 @@ def profiled(totals: dict[str, float]) -> Iterator[None]:
             setattr(owner, attr, original)
 
 
-def run(size: int, spans: int, stores: Path, profile: bool) -> dict[str, Any]:
+def run(size: int, spans: int, stores: Path, profile: bool, cache_mib: int = 64) -> dict[str, Any]:
     """Write ``spans`` new spans into a copy of the ``size`` store; the figures per 100k."""
     with store_copy(stores, size) as (db, url, project):
         source_bytes = db.stat().st_size
         groups = decoded_groups(project, spans, time.time_ns())
         engine = make_engine(url)  # synchronous FULL, as the server
         upkeep = StoreMaintenance(engine)
-        writer = SpanWriter(engine, sqlite_cache_mib=64)  # the server's default
+        writer = SpanWriter(engine, sqlite_cache_mib=cache_mib)  # 64: the server's default
         totals: dict[str, float] = defaultdict(float)
         rounds: list[dict[str, float]] = []
         upkeep.start()
@@ -194,10 +199,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--spans", type=int, default=200_000, help="spans written and measured at each size")
     parser.add_argument("--stores", type=Path, default=Path(tempfile.gettempdir()) / "watchkeep-writer-bench")
     parser.add_argument("--profile", action="store_true", help="split the writer's CPU by statement")
+    parser.add_argument(
+        "--cache-mib", type=int, default=64, help="the writer's SQLite page cache (server: 64)"
+    )
     args = parser.parse_args(argv)
     args.stores.mkdir(parents=True, exist_ok=True)
     for size in args.size or [0]:
-        print(json.dumps(run(size, args.spans, args.stores, args.profile)), flush=True)
+        print(json.dumps(run(size, args.spans, args.stores, args.profile, args.cache_mib)), flush=True)
 
 
 if __name__ == "__main__":

@@ -6,11 +6,12 @@ costly to plan). COPY cannot skip duplicates, so spans and payloads are first co
 straight into their tables inside a savepoint (replays are rare); only when that hits
 a duplicate do they go the slower way, through per-session temporary tables (emptied
 at commit) and ``INSERT ... SELECT ... ON CONFLICT DO NOTHING``. Trace rows always go
-through staging, since they are upserts.
+through staging, since they are upserts, and go first: each span is stored with its
+trace's row id, which the upsert returns (ADR 0032).
 
 Span row ids are drawn from the spans' sequence before the COPY (one statement for the
 whole group), so the payloads of the spans a write inserts know their span's row id
-without reading it back through the (project, trace, span) index: that join cost about
+without reading them back through the spans' unique key: that join cost about
 7 µs a span of the database's time (pg_stat_statements, issue 17). Only payloads whose
 span was stored by an earlier write are still looked up.
 """

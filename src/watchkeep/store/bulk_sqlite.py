@@ -5,7 +5,9 @@ the driver, and one release of the GIL for a whole chunk rather than one per row
 which keeps the writer thread from convoying behind the HTTP loop. Rows are cut into
 full chunks and then powers of two, so only a handful of statement shapes exist: with
 one shape per row count, a gateway's varying batch sizes filled the driver's statement
-cache with large prepared statements and resident memory grew by tens of MiB.
+cache with large prepared statements and resident memory grew by tens of MiB. Trace rows
+are upserted first, their row ids read back (``RETURNING``) and stored on their spans
+(ADR 0032).
 """
 
 from __future__ import annotations
