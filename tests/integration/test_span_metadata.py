@@ -110,6 +110,33 @@ def test_the_filter_pages_through_traces_with_a_span_holding_every_pair(
     assert sorted(with_model) == [f"{n:032x}" for n in (1, 2)]
 
 
+def test_the_span_list_pages_through_the_spans_holding_the_pairs(api: Api) -> None:
+    """The span list read from span_metadata's range pages newest first, one span a page,
+    through exactly the spans the whole list shows, other conditions applied to each span."""
+    _seed(api)
+    every, _ = _ids(api, "/api/v1/spans", metadata="customer:acme", limit=100)
+    assert sorted(every) == sorted([f"{n:015x}2" for n in range(1, 5)] + [f"{5:015x}1"])
+    paged: list[str] = []
+    cursor = None
+    for _ in range(10):
+        params: dict[str, Any] = {"metadata": "customer:acme", "limit": 1}
+        page, cursor = _ids(api, "/api/v1/spans", **params, **({"cursor": cursor} if cursor else {}))
+        paged += page
+        if cursor is None:
+            break
+    assert paged == every
+    starts = [
+        s["start_time"]
+        for s in api.client.get(
+            "/api/v1/spans", params={"metadata": "customer:acme"}, headers=api.auth
+        ).json()["items"]
+    ]
+    assert starts == sorted(starts, reverse=True)
+    with_model, _ = _ids(api, "/api/v1/spans", metadata="customer:acme", model="gpt-x")
+    assert sorted(with_model) == sorted([f"{n:015x}2" for n in (1, 2)] + [f"{5:015x}1"])
+    assert _ids(api, "/api/v1/spans", metadata="customer:nobody")[0] == []
+
+
 def test_replays_add_no_rows_and_retention_and_erasure_remove_them(api: Api, database_url: str) -> None:
     engine = make_engine(database_url)
     try:

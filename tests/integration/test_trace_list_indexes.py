@@ -130,3 +130,21 @@ def test_sqlite_lists_one_traces_spans_by_the_span_key(sqlite_store: tuple[Engin
     with engine.connect() as conn:
         plan = " ".join(str(r[-1]) for r in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql))
     assert "SEARCH spans USING INDEX sqlite_autoindex_spans_1 (trace_row_id=?)" in plan, plan
+
+
+def test_sqlite_lists_spans_by_metadata_from_the_side_table(sqlite_store: tuple[Engine, int]) -> None:
+    """The span list filtered by metadata reads span_metadata's (project, key, value, start)
+    range newest first and finds each span by its key; it walked the project's spans before,
+    probing each (1.6 s at 10M on PostgreSQL for a pair on 1 trace in 500)."""
+    engine, project = sqlite_store
+    f = TraceFilter(metadata=(("customer", "acme"), ("tier", "gold")), model="m")
+    for cursor in (None, encode_cursor(5_000, 7)):
+        query = span_list_query(project, f, 51, cursor)
+        sql = str(query.compile(engine, compile_kwargs={"literal_binds": True}))
+        with engine.connect() as conn:
+            plan = " ".join(str(r[-1]) for r in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql))
+        assert plan.startswith("SEARCH span_metadata_1 USING COVERING INDEX ix_span_metadata_lookup"), plan
+        assert "SEARCH spans USING INDEX sqlite_autoindex_spans_1 (trace_row_id=? AND span_id=?)" in plan, (
+            plan
+        )
+        assert "ix_spans_project_id_start_time_unix_nano" not in plan, plan

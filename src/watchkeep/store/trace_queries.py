@@ -119,10 +119,10 @@ SPAN_FIELDS = [
     for c in spans.c
     if c.name not in ("id", "project_id", "ingested_at_unix_nano", "resource_id", "trace_row_id")
 ]
-SPANS_WITH_RESOURCE = spans.outerjoin(
-    resources,
-    and_(resources.c.project_id == spans.c.project_id, resources.c.resource_id == spans.c.resource_id),
+RESOURCE_OF_SPAN = and_(
+    resources.c.project_id == spans.c.project_id, resources.c.resource_id == spans.c.resource_id
 )
+SPANS_WITH_RESOURCE = spans.outerjoin(resources, RESOURCE_OF_SPAN)
 RESOURCE_ATTRIBUTES = resources.c.attributes.label("resource_attributes")
 # The span list reads trace-level attributes through the trace row (merged over every
 # export of the trace, ADR 0002), so a span exported apart from the one that set them
@@ -408,7 +408,27 @@ def span_list_query(project_id: int, f: TraceFilter, limit: int, cursor: str | N
     start: ColumnElement[int] = s.start_time_unix_nano
     row_id: ColumnElement[int] = s.id
     cond: list[ColumnElement[bool]] = []
-    if f.trace_id is not None:
+    source: Any = SPANS_WITH_TRACE
+    by_metadata = bool(f.metadata) and f.trace_id is None
+    if by_metadata:
+        # The spans carrying the first metadata pair, newest first, read from span_metadata's
+        # (project, key, value, start) range: its rows hold their span's start, so the range is
+        # in the list's order; each row's span is found through its trace row and the spans'
+        # key. Walking the project's spans and probing each (as before) read all of them when
+        # few matched: 1.6 s at 10M on PostgreSQL for a pair on 1 trace in 500.
+        m, on_metadata = _metadata_span_rows(project_id, f)
+        start = m.c.start_time_unix_nano
+        cond.extend(on_metadata)
+        owner = traces.alias("metadata_trace")
+        row_of_trace = select(owner.c.id).where(
+            owner.c.project_id == m.c.project_id, owner.c.trace_id == m.c.trace_id
+        )
+        source = (  # the key as an equality on both its columns: no planner reads spans another way
+            m.join(spans, and_(s.trace_row_id == row_of_trace.scalar_subquery(), s.span_id == m.c.span_id))
+            .outerjoin(resources, RESOURCE_OF_SPAN)
+            .outerjoin(traces, TRACE_OF_SPAN)
+        )
+    elif f.trace_id is not None:
         # One trace's few spans, found by their trace's row id and sorted. Given the bare start
         # time to order by or to range over (a cursor), SQLite's planner walks the project's
         # whole (project, start) index for them instead (749 ms at 2M spans): an expression
@@ -440,25 +460,31 @@ def span_list_query(project_id: int, f: TraceFilter, limit: int, cursor: str | N
     if f.name:
         cond.append(s.name.ilike(_like(f.name), escape="\\"))
     cond.extend(ArrayHas(SPAN_ATTRIBUTES["tags"], tag) for tag in f.tags)
-    cond.extend(_span_content_conditions(project_id, f))
+    cond.extend(_span_content_conditions(project_id, f, metadata=not by_metadata))
     if cursor is not None:
         after_start, after_id = decode_cursor(cursor, (int, int))
         cond.append(or_(start < after_start, and_(start == after_start, row_id < after_id)))
+        if by_metadata:
+            cond.append(start <= after_start)  # bounds the index range; the OR alone would not
     return (
         select(s.id, *SPAN_LIST_FIELDS, RESOURCE_ATTRIBUTES)
-        .select_from(SPANS_WITH_TRACE)
+        .select_from(source)
         .where(*cond)
         .order_by(start.desc(), row_id.desc())
         .limit(limit)
     )
 
 
-def _span_content_conditions(project_id: int, f: TraceFilter) -> list[ColumnElement[bool]]:
-    """Conditions on a span's own content: metadata attributes and payload text.
+def _span_content_conditions(
+    project_id: int, f: TraceFilter, *, metadata: bool = True
+) -> list[ColumnElement[bool]]:
+    """Conditions on a span's own content: metadata attributes (unless ``metadata`` is
+    false: the query reads them from ``span_metadata`` itself) and payload text.
 
     A query with no searchable word (only punctuation) matches nothing rather than all.
     """
-    cond: list[ColumnElement[bool]] = [_span_has_metadata(spans.c, k, v) for k, v in f.metadata]
+    pairs = f.metadata if metadata else ()
+    cond: list[ColumnElement[bool]] = [_span_has_metadata(spans.c, k, v) for k, v in pairs]
     if f.q is not None:
         words = query_words(f.q)
         cond.append(SpanTextMatch(spans.c.id, project_id, words) if words else false())
