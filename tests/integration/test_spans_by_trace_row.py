@@ -6,6 +6,8 @@ find spans by trace id go through the trace row and the spans' key, not a walk o
 from __future__ import annotations
 
 import random
+import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -16,11 +18,14 @@ from sqlalchemy import Engine, event, func, select, text
 from sqlalchemy.exc import IntegrityError
 
 from tests.support.databases import fresh_database_url
+from tests.support.gateway import wait_until
+from tests.support.span_rows import insert_spans
 from watchkeep.devtools.synthetic_otlp import build_request
 from watchkeep.evals.dataset_sources import items_from_traces
 from watchkeep.ingest.decode_pool import prepare
 from watchkeep.ingest.service_types import Encoding
 from watchkeep.monitor.quality import QualityQueries
+from watchkeep.security.retention import DAY_NS
 from watchkeep.store.engine import is_sqlite, make_engine
 from watchkeep.store.migrate import downgrade, upgrade
 from watchkeep.store.projects import ProjectRepository
@@ -237,3 +242,74 @@ def test_sqlite_reads_a_traces_spans_through_its_row(tmp_path: Path) -> None:
                     raise AssertionError(f"walks the project's spans: {plan}")
     finally:
         engine.dispose()
+
+
+def test_postgres_retention_keeps_a_trace_a_concurrent_write_brings_back(store: tuple[Engine, int]) -> None:
+    """A trace past the cutoff with no spans left is picked for deletion while a write adds a
+    span to it (and moves its end): retention waits for the write's row lock, then must see
+    the row as the write left it and keep it, or the new span has no trace to be read by."""
+    engine, project = store
+    if is_sqlite(engine.url.drivername):
+        pytest.skip("SQLite serialises writers: retention cannot start between the two statements")
+    now = time.time_ns()
+    old = now - 10 * DAY_NS
+    with engine.begin() as conn:
+        row = conn.execute(
+            traces.insert()
+            .values(
+                project_id=project,
+                trace_id="ab" * 16,
+                name="t",
+                start_time_unix_nano=old,
+                end_time_unix_nano=old,
+                has_error=False,
+            )
+            .returning(traces.c.id)
+        ).scalar_one()
+    writer = engine.connect()
+    write = writer.begin()
+    writer.execute(traces.update().where(traces.c.id == row).values(end_time_unix_nano=now))  # as the upsert
+    done: list[int] = []
+    worker = threading.Thread(
+        target=lambda: done.append(RetentionQueries(engine).expire(project, "spans", now - DAY_NS))
+    )
+    worker.start()
+    try:
+        assert wait_until(lambda: _waiting_on_a_lock(engine), timeout=10)
+        insert_spans(
+            writer,
+            [
+                {
+                    "project_id": project,
+                    "trace_id": "ab" * 16,
+                    "span_id": "cd" * 8,
+                    "name": "late",
+                    "kind": 1,
+                    "status_code": 0,
+                    "start_time_unix_nano": now,
+                    "end_time_unix_nano": now,
+                    "duration_ms": 0.0,
+                    "ingested_at_unix_nano": now,
+                }
+            ],
+        )
+        write.commit()
+    finally:
+        writer.close()
+        worker.join(30)
+    assert done == [0]
+    detail = TraceQueries(engine).get_trace(project, "ab" * 16)
+    assert detail is not None
+    assert [s["span_id"] for s in detail["spans"]] == ["cd" * 8]
+
+
+def _waiting_on_a_lock(engine: Engine) -> bool:
+    with engine.connect() as conn:
+        return bool(
+            conn.execute(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                    "AND query LIKE 'DELETE FROM traces%' AND datname = current_database()"
+                )
+            ).scalar()
+        )

@@ -124,17 +124,18 @@ class RetentionQueries:
         way round, since spans are read through their trace's row (ADR 0032) and the span
         pass may stop at ``max_batches`` before reaching all of a trace's spans."""
         c = traces.c
+        expired = and_(c.start_time_unix_nano < before_ns, c.end_time_unix_nano < before_ns)
         return self._batched(
             traces,
-            c.id.in_(
-                select(c.id)
-                .where(
-                    c.project_id == project_id,
-                    c.start_time_unix_nano < before_ns,
-                    c.end_time_unix_nano < before_ns,
-                    ~exists().where(spans.c.trace_row_id == c.id),
-                )
-                .limit(self.batch)
+            and_(
+                c.id.in_(
+                    select(c.id)
+                    .where(c.project_id == project_id, expired, ~exists().where(spans.c.trace_row_id == c.id))
+                    .limit(self.batch)
+                ),
+                # again on the row itself: PostgreSQL re-reads a row a concurrent write changed
+                # before deleting it, and a span written to the trace meanwhile moved its end
+                expired,
             ),
         )
 
