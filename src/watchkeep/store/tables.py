@@ -129,11 +129,9 @@ spans = Table(
     Column("resource_id", String(16), nullable=True),
     Column("events", Json, nullable=True),
     Column("ingested_at_unix_nano", BigInteger, nullable=False),
-    # The row id of the span's trace (``traces.id``): ingest upserts the trace first, and a
-    # new trace's id is the largest yet, so a new span's key lands at the right edge of this
-    # index instead of on a random leaf of (project, trace, span) (ADR 0032). ``trace_id``
-    # stays for display and filtering, unindexed: readers reach a trace's spans through
-    # ``trace_row_id`` (``trace_attributes.spans_of_traces``).
+    # ``traces.id`` of the span's trace, upserted first: a new trace's id is the largest yet,
+    # so its spans' keys append to this index (ADR 0032). ``trace_id`` is kept unindexed;
+    # readers reach a trace's spans by ``trace_row_id`` (``trace_attributes.spans_of_traces``).
     Column("trace_row_id", RowId, nullable=False),
     UniqueConstraint("trace_row_id", "span_id"),
     # PostgreSQL: metrics read a window by an index-only scan (migration 0023, ADR 0026)
@@ -203,9 +201,7 @@ span_metadata = Table(
 traces = Table(
     "traces",
     metadata,
-    # Spans point at their trace by this id (ADR 0032). AUTOINCREMENT on SQLite: a deleted
-    # trace's id goes to no other trace, so spans retention has not reached yet never join
-    # a newer trace.
+    # Spans point at their trace by this id (ADR 0032); AUTOINCREMENT: never handed on.
     Column("id", RowId, primary_key=True, autoincrement=True),
     Column("project_id", RowId, nullable=False),
     Column("trace_id", String(32), nullable=False),
