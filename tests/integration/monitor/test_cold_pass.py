@@ -138,7 +138,9 @@ def test_a_family_load_gives_each_feature_its_own_load(mon: MonitorApi) -> None:
             for feature in family:
                 alone = loader.load(mon.project_id, FeatureRequest(feature, f), now - HOUR, now)
                 assert len(alone) > 0
-                assert list(together[feature]) == list(alone), (feature, f)
+                # the same values; their order is the plan's (neither query sorts), and a
+                # planner may read one column through an index and several from the table
+                assert sorted(together[feature]) == sorted(alone), (feature, f)
 
 
 def test_cold_warm_and_restarted_passes_observe_the_same(mon: MonitorApi) -> None:
