@@ -45,6 +45,7 @@ from watchkeep.devtools.bulk_fill import DAY_NS, fill_store, project_id_of
 from watchkeep.devtools.postgres import TUNED_POSTGRES, TempPostgres, free_port
 from watchkeep.devtools.synthetic_otlp import MODELS, build_llm_request, build_request
 from watchkeep.store.engine import is_sqlite, make_engine
+from watchkeep.store.text_search import SearchIndexer
 
 CLIENTS = 4
 SPANS_PER_REQUEST = 512
@@ -238,6 +239,16 @@ class CpuMeter:
         return out
 
 
+def search_lag(database_url: str) -> int:
+    """Spans stored but not yet indexed for search: the indexer yields to a saturated writer,
+    so a round at full speed leaves a backlog (printed, not hidden)."""
+    engine = make_engine(database_url)
+    try:
+        return SearchIndexer(engine).lag(max_age=0).spans
+    finally:
+        engine.dispose()
+
+
 def store_size(database_url: str, detail: bool) -> tuple[int, list[tuple[str, int, int]]]:
     """Bytes on disk of the store and, with ``detail``, (table, table bytes, index bytes) of
     the largest tables: SQLite's file and WAL (``dbstat`` for the parts), PostgreSQL's
@@ -362,13 +373,21 @@ def run_one(
             grpc_rate = spans / asyncio.run(grpc_all(target, key, bodies))
             store.stored += 2 * spans
             disk, _ = store_size(database_url, detail=False)
-            r = {"store": before, "http": http_rate, "grpc": grpc_rate, "bytes": disk / store.stored}
+            lag = search_lag(database_url)
+            r = {
+                "store": before,
+                "http": http_rate,
+                "grpc": grpc_rate,
+                "bytes": disk / store.stored,
+                "lag": lag,
+            }
             r.update({f"cpu_{k}": (cpu1[k] - cpu0[k]) / spans * 1e6 for k in cpu0})
             rounds.append(r)
             parts = ", ".join(f"{k[4:]} {v:.1f}" for k, v in r.items() if k.startswith("cpu_"))
             print(
                 f"[{label}] round {round_no + 1} at {before:,} stored: {http_rate:,.0f} durable spans/s over "
-                f"HTTP, {grpc_rate:,.0f} over gRPC; CPU us/span (HTTP) {parts}; {r['bytes']:,.0f} bytes/span",
+                f"HTTP, {grpc_rate:,.0f} over gRPC; CPU us/span (HTTP) {parts}; {r['bytes']:,.0f} bytes/span; "
+                f"search index behind by {lag:,} spans",
                 flush=True,
             )
         store.fill_to(args.fill, label)
@@ -404,11 +423,14 @@ def report(results: list[dict[str, object]]) -> None:
         rounds = r["rounds"]
         assert isinstance(rounds, list)
         print(f"\n{r['label']}: spans/s is the median of these rounds")
-        print(f"  {'stored':>10} {'HTTP/s':>8} {'gRPC/s':>8} {'B/span':>7}  CPU us/span during HTTP")
+        print(
+            f"  {'stored':>10} {'HTTP/s':>8} {'gRPC/s':>8} {'B/span':>7} {'unindexed':>9}  CPU us/span during HTTP"
+        )
         for x in rounds:
             parts = "  ".join(f"{k[4:]} {v:.1f}" for k, v in x.items() if k.startswith("cpu_"))
             print(
-                f"  {x['store']:>10,.0f} {x['http']:>8,.0f} {x['grpc']:>8,.0f} {x['bytes']:>7,.0f}  {parts}"
+                f"  {x['store']:>10,.0f} {x['http']:>8,.0f} {x['grpc']:>8,.0f} {x['bytes']:>7,.0f} "
+                f"{x['lag']:>9,.0f}  {parts}"
             )
         stored, disk, tables = int(r["stored"]), int(r["bytes"]), r["tables"]  # type: ignore[call-overload]
         assert isinstance(tables, list)

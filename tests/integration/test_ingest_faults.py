@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -154,3 +155,20 @@ def test_the_sqlite_writer_keeps_its_own_larger_cache(tmp_path: Path) -> None:
         assert (writer_cache, reader_cache) == (-48 * 1024, -16 * 1024)
     finally:
         server.stop()
+
+
+def test_the_search_indexer_reads_the_writers_busy_time(small_queue: Server) -> None:
+    """The indexer yields to a saturated writer (``periodic.IngestYield``): it must be given
+    this server's writer, whose busy seconds grow with each commit and stay put while idle."""
+    services = small_queue.app.state.services
+    writer, indexer = services.writer, services.search
+    before = writer.busy_seconds
+    body, _ = build_request(3, rng=random.Random(8))
+    assert small_queue.post(body).status_code == 200
+    deadline = time.monotonic() + 30  # counted once the commit's futures are answered
+    while writer.busy_seconds == before:
+        assert time.monotonic() < deadline, "the commit added no busy time"
+        time.sleep(0.01)
+    after = writer.busy_seconds
+    assert after > before
+    assert indexer._ingest_busy() == after == writer.busy_seconds  # idle: no growth

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Gauge
@@ -81,12 +82,21 @@ class Services:
 
 
 def search_indexer(
-    settings: Settings, engine: Engine, registry: CollectorRegistry, sealer: Sealer | None = None
+    settings: Settings,
+    engine: Engine,
+    registry: CollectorRegistry,
+    sealer: Sealer | None = None,
+    ingest_busy: Callable[[], float] | None = None,
 ) -> SearchIndexer:
-    """The search indexer of the settings; while it is on, its lag is exported as gauges
-    (measured at scrape time, at most once a second)."""
+    """The search indexer of the settings (yielding to ``ingest_busy``, the ingest writer's
+    busy seconds); while it is on, its lag is exported as gauges (measured at scrape time,
+    at most once a second)."""
     indexer = SearchIndexer(
-        engine, budget=settings.search_index_budget, max_chars=settings.search_index_max_chars, sealer=sealer
+        engine,
+        budget=settings.search_index_budget,
+        max_chars=settings.search_index_max_chars,
+        sealer=sealer,
+        ingest_busy=ingest_busy,
     )
     if settings.search_index:
         spans = Gauge(
@@ -158,7 +168,7 @@ def build_services(settings: Settings, registry: CollectorRegistry) -> Services:
         traces=TraceQueries(engine, sealer=sealer),
         scores=ScoreRepository(engine),
         monitoring=monitoring,
-        search=search_indexer(settings, engine, registry, sealer),
+        search=search_indexer(settings, engine, registry, sealer, lambda: writer.busy_seconds),
         usage=UsageQueries(engine),
         people=PeopleService.from_settings(PeopleRepository(engine), settings),
         annotations=AnnotationRepository(engine),

@@ -97,6 +97,7 @@ class GroupCommitWriter:
         self._probe_seconds = probe_seconds
         self._errors = errors or RepeatedErrorLog(log)
         self._failing: _Failing | None = None  # replaced whole, read by other threads
+        self._busy_seconds = 0.0  # written by the writer thread alone
 
     def start(self) -> None:
         """Start the writer thread."""
@@ -121,6 +122,12 @@ class GroupCommitWriter:
             return "stopped"
         failing = self._failing
         return "ok" if failing is None else failing.describe()
+
+    @property
+    def busy_seconds(self) -> float:
+        """Seconds the writer has spent writing since it started (monotonic): background
+        work (the search indexer) yields while it grows as fast as the clock."""
+        return self._busy_seconds
 
     @property
     def queued_spans(self) -> int:
@@ -174,10 +181,12 @@ class GroupCommitWriter:
             if not group:
                 self._writer.close()
                 return  # stopping and drained
+            started = time.perf_counter()
             try:
                 self._commit(group)
             finally:
                 self._done(group)
+                self._busy_seconds += time.perf_counter() - started
 
     def _commit(self, group: list[_Pending]) -> None:
         started = time.perf_counter()

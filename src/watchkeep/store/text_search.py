@@ -35,7 +35,7 @@ import re
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,6 +46,7 @@ from sqlalchemy.sql import ColumnElement
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.types import Boolean
 
+from watchkeep.periodic import IngestYield
 from watchkeep.store.clock import now_ns
 from watchkeep.store.engine import is_sqlite
 from watchkeep.store.sealing import Sealer, open_text, row_aad
@@ -203,8 +204,12 @@ class SearchIndexer:
         budget: float | None = None,
         max_chars: int = MAX_MESSAGE_CHARS,
         sealer: Sealer | None = None,
+        ingest_busy: Callable[[], float] | None = None,
     ) -> None:
         self._engine = engine
+        # The ingest writer's busy seconds so far (``GroupCommitWriter.busy_seconds``): while
+        # it writes without pause, indexing would only slow it (CPU, and SQLite's write lock).
+        self._ingest_busy = ingest_busy
         # Opens encrypted payloads: the index then holds their words (the operator's choice, ADR 0019).
         self._sealer = sealer
         self._sqlite = is_sqlite(engine.url.drivername)
@@ -412,7 +417,10 @@ class SearchIndexer:
             )
 
     def _run(self) -> None:
+        pressure = IngestYield(self._ingest_busy)
         while not self._stop.wait(self._interval):
+            if not pressure.run_pass():
+                continue
             deadline = time.monotonic() + self._budget
             try:
                 while self.index_batch() == self._batch and time.monotonic() < deadline:
