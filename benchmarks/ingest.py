@@ -228,15 +228,33 @@ class CpuMeter:
         return out
 
     def read(self) -> dict[str, float]:
-        """Cumulative CPU seconds by part (ended children no longer count)."""
+        """Cumulative CPU seconds by part (ended decode workers no longer count)."""
         out = {
             "server": self._cpu(self._server),
             **self._threads(),
             "workers": sum(map(self._cpu, self._server.children())),
         }
         if self._postgres is not None:
-            out["postgres"] = sum(map(self._cpu, self._postgres.children()))
+            out.update(self.postgres_cpu(self._postgres))
         return out
+
+    @classmethod
+    def postgres_cpu(cls, postmaster: psutil.Process) -> dict[str, float]:
+        """All of PostgreSQL's CPU seconds, the processes that ended included (the postmaster
+        reaps them: autovacuum workers come and go within a round), and apart from it the
+        autovacuum workers running now (one that ends mid-round moves into the total)."""
+        vacuum = 0.0
+        with contextlib.suppress(psutil.NoSuchProcess):
+            t = postmaster.cpu_times()
+            total = t.user + t.system + t.children_user + t.children_system
+            for child in postmaster.children():
+                cpu = cls._cpu(child)
+                total += cpu
+                with contextlib.suppress(psutil.Error):
+                    if "autovacuum worker" in " ".join(child.cmdline()):
+                        vacuum += cpu
+            return {"postgres": total, "autovacuum": vacuum}
+        return {}
 
 
 def search_lag(database_url: str) -> int:

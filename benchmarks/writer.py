@@ -12,6 +12,13 @@ A store "at size" is a copy of one filled once by ``devtools.bulk_fill`` (kept u
 
     python benchmarks/writer.py --size 0 --size 1000000 --spans 200000
     python benchmarks/writer.py --size 0 --profile        # where one group's time goes
+    python benchmarks/writer.py --postgres --group 2      # into a fresh PostgreSQL
+
+With ``--postgres`` the spans go into a fresh tuned PostgreSQL (``TempPostgres``), half of
+them first as a warm-up, in groups of ``--group`` exports (about two under the ingest
+benchmark's load); reported per span: wall time, the writer thread's CPU and all of
+PostgreSQL's CPU. Under the ingest benchmark the writer is the bottleneck on PostgreSQL,
+and the gap between its wall time there and here is time spent waiting for a core.
 """
 
 from __future__ import annotations
@@ -29,10 +36,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 from watchkeep.devtools import bulk_fill
+from watchkeep.devtools.postgres import TUNED_POSTGRES, TempPostgres
 from watchkeep.store import bulk_sqlite, span_writer
 from watchkeep.store.engine import make_engine
 from watchkeep.store.maintenance import StoreMaintenance
+from watchkeep.store.migrate import upgrade
 from watchkeep.store.rows import WriteBatch
 from watchkeep.store.span_writer import SpanWriter
 
@@ -191,6 +202,41 @@ def run(size: int, spans: int, stores: Path, profile: bool, cache_mib: int = 64)
         return out
 
 
+def run_postgres(spans: int, group_exports: int) -> dict[str, Any]:
+    """Write ``spans`` new spans (after as many as a warm-up) into a fresh PostgreSQL."""
+    from ingest import CpuMeter
+
+    with TempPostgres(settings=TUNED_POSTGRES) as pg:
+        engine = make_engine(pg.url)
+        upgrade(engine)
+        project = bulk_fill.project_id_of(pg.url, "bench")
+        batches = [b for group in decoded_groups(project, 2 * spans, time.time_ns()) for b in group]
+        groups = [batches[i : i + group_exports] for i in range(0, len(batches), group_exports)]
+        postmaster = psutil.Process(pg.pid())
+        writer = SpanWriter(engine)
+        out: dict[str, Any] = {"database": "postgres", "group_exports": group_exports}
+        try:
+            for label, part in (
+                ("warm_up", groups[: len(groups) // 2]),
+                ("measured", groups[len(groups) // 2 :]),
+            ):
+                n = sum(len(b.spans) for g in part for b in g)
+                cpu0, pg0, wall0 = time.thread_time(), CpuMeter.postgres_cpu(postmaster), time.perf_counter()
+                for group in part:
+                    writer.write(group)
+                cpu1, pg1, wall1 = time.thread_time(), CpuMeter.postgres_cpu(postmaster), time.perf_counter()
+                out[label] = {
+                    "spans": n,
+                    "wall_us": round((wall1 - wall0) / n * 1e6, 1),
+                    "writer_cpu_us": round((cpu1 - cpu0) / n * 1e6, 1),
+                    "postgres_cpu_us": round((pg1["postgres"] - pg0["postgres"]) / n * 1e6, 1),
+                }
+        finally:
+            writer.close()
+            engine.dispose()
+        return out
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -202,7 +248,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--cache-mib", type=int, default=64, help="the writer's SQLite page cache (server: 64)"
     )
+    parser.add_argument("--postgres", action="store_true", help="write into a fresh PostgreSQL instead")
+    parser.add_argument("--group", type=int, default=GROUP_EXPORTS, help="exports a commit (--postgres)")
     args = parser.parse_args(argv)
+    if args.postgres:
+        print(json.dumps(run_postgres(args.spans, args.group)), flush=True)
+        return
     args.stores.mkdir(parents=True, exist_ok=True)
     for size in args.size or [0]:
         print(json.dumps(run(size, args.spans, args.stores, args.profile, args.cache_mib)), flush=True)

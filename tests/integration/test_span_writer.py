@@ -1,17 +1,22 @@
-"""The span writer tells each batch which of its spans were new, on both databases."""
+"""The span writer tells each batch which of its spans were new, and stores any text as
+sent, on both databases."""
 
 from __future__ import annotations
 
 import random
 import uuid
 
+from sqlalchemy import select
+
 from watchkeep.devtools.synthetic_otlp import build_request
 from watchkeep.ingest.decode_pool import prepare
+from watchkeep.ingest.normalise import to_json
 from watchkeep.ingest.service_types import Encoding
 from watchkeep.store.engine import make_engine
 from watchkeep.store.projects import ProjectRepository
-from watchkeep.store.rows import WriteBatch
+from watchkeep.store.rows import SPAN_COLUMNS, WriteBatch
 from watchkeep.store.span_writer import SpanWriter
+from watchkeep.store.tables import span_payloads, spans
 
 
 def _batch(project_id: int, seed: int, spans: int = 6) -> WriteBatch:
@@ -42,6 +47,41 @@ def test_new_spans_are_reported_per_batch_and_replays_are_not(database_url: str)
         assert _keys(again) == _keys(third.spans)
         assert alone == []
         assert writer.write([first, second, third]) == 0
+    finally:
+        writer.close()
+        engine.dispose()
+
+
+TRICKY = 'tab\tnewline\nreturn\rbackslash\\ \\N null-marker, quote" é 😀'
+
+
+def test_text_and_json_round_trip_whatever_their_characters(database_url: str) -> None:
+    """PostgreSQL's writer sends rows in COPY's binary format and JSON as jsonb's binary
+    form; text COPY would need every tab, newline and backslash escaped."""
+    engine = make_engine(database_url)
+    writer = SpanWriter(engine)
+    project = ProjectRepository(engine).get_or_create(f"writer-{uuid.uuid4().hex[:10]}").id
+    try:
+        batch = _batch(project, 7, spans=2)
+        span = dict(zip(SPAN_COLUMNS, batch.spans[0], strict=True))
+        span["status_message"] = TRICKY
+        span["attributes"] = to_json({"k": TRICKY, "n": [1, 2.5, None, True]})
+        span["events"] = to_json([{"name": TRICKY}])
+        payload = (project, span["trace_id"], span["span_id"], TRICKY, None, 1)
+        writer.write(
+            [
+                WriteBatch(
+                    spans=[tuple(span.values()), *batch.spans[1:]], payloads=[payload], traces=batch.traces
+                )
+            ]
+        )
+        with engine.connect() as conn:
+            row = conn.execute(
+                select(spans.c.status_message, spans.c.attributes, spans.c.events, span_payloads.c.input)
+                .join(span_payloads, span_payloads.c.span_row_id == spans.c.id)
+                .where(spans.c.project_id == project, spans.c.span_id == span["span_id"])
+            ).one()
+        assert tuple(row) == (TRICKY, {"k": TRICKY, "n": [1, 2.5, None, True]}, [{"name": TRICKY}], TRICKY)
     finally:
         writer.close()
         engine.dispose()
