@@ -69,6 +69,10 @@ def test_feedback_from_end_users_on_a_span_with_metadata(api: Api) -> None:
         {"name": "q", "value": "", "trace_id": TRACE},
         {"name": "q\u0000", "value": 1, "trace_id": TRACE},
         {"name": "q", "value": 1, "trace_id": TRACE, "unknown": 1},
+        # integers past 64 bits: no store or JSON encoder of ours carries them (was a 500)
+        {"name": "q", "value": 1, "trace_id": TRACE, "metadata": {"n": [-82583000386955420571684625711104]}},
+        {"name": "q", "value": 1, "trace_id": TRACE, "metadata": {"n": {"m": 2**64}}},
+        {"name": "q", "value": 1, "trace_id": TRACE, "metadata": {"n": -(2**63) - 1}},
     ],
 )
 def test_invalid_scores_are_422_and_not_stored(api: Api, body: dict[str, object]) -> None:
@@ -76,6 +80,13 @@ def test_invalid_scores_are_422_and_not_stored(api: Api, body: dict[str, object]
     assert status == 422
     assert answer["error"]["code"] == "invalid_request"  # type: ignore[index]
     assert api.client.get("/api/v1/scores", headers=api.auth).json()["items"] == []
+
+
+def test_64_bit_integers_at_the_edges_are_stored(api: Api) -> None:
+    metadata = {"low": -(2**63), "high": 2**64 - 1}
+    status, body = post(api, {"name": "q", "value": 1, "trace_id": TRACE, "metadata": metadata})
+    assert status == 201, body
+    assert body["metadata"] == metadata
 
 
 def test_non_finite_numbers_are_refused(api: Api) -> None:

@@ -48,8 +48,12 @@ def ns_to_datetime(ns: int) -> datetime:
     )
 
 
+MIN_JSON_INT, MAX_JSON_INT = -(2**63), 2**64 - 1  # what the JSON encoder (orjson) carries
+
+
 def check_storable_json(value: Any, path: str) -> None:
-    """Refuse JSON that a database cannot store faithfully: NUL characters, NaN, infinities."""
+    """Refuse JSON that a database cannot store faithfully: NUL characters, NaN, infinities,
+    integers past 64 bits."""
     stack: list[tuple[Any, str]] = [(value, path)]
     while stack:
         item, where = stack.pop()
@@ -59,6 +63,9 @@ def check_storable_json(value: Any, path: str) -> None:
         elif isinstance(item, float):
             if not math.isfinite(item):
                 raise ValueError(f"{where} must be a finite number")
+        elif isinstance(item, int):
+            if not MIN_JSON_INT <= item <= MAX_JSON_INT:
+                raise ValueError(f"{where} must be an integer that fits in 64 bits")
         elif isinstance(item, dict):
             for key, child in item.items():
                 if "\x00" in key:
