@@ -106,6 +106,25 @@ def test_a_span_keeps_its_own_value_over_the_trace(api: Api) -> None:
     assert [(s["span_id"], s["release"]) for s in prod] == [(SPAN_IDS[1], "9.9.9")]
 
 
+def test_user_session_and_tags_are_looked_up_through_the_traces(api: Api) -> None:
+    """A trace row keeps the first user, session and tags exported for it; a span exported
+    later with values of its own matches only where its own and its trace's agree."""
+    post(api, span(0, TRACE_ATTRIBUTES))
+    post(api, span(2, {}))  # inherits its trace's
+    own = {"watchkeep.user.id": "bob", "watchkeep.session.id": "s-7", "watchkeep.tags": "solo"}
+    post(api, span(1, own))
+    inherited = [SPAN_IDS[2], SPAN_IDS[0]]  # newest first
+    for params in ({"user_id": "alice"}, {"session_id": "s-42"}, {"tag": "beta"}):
+        assert [s["span_id"] for s in list_spans(api, **params)] == inherited, params
+        traces = api.client.get("/api/v1/traces", params=params, headers=api.auth).json()["items"]
+        assert [t["trace_id"] for t in traces] == [TRACE_ID], params
+    for params in ({"user_id": "bob"}, {"session_id": "s-7"}, {"tag": "solo"}):
+        assert list_spans(api, **params) == [], params
+    everything = list_spans(api, user_id="alice", tag="beta", session_id="s-42", limit=1)
+    assert [s["span_id"] for s in everything] == inherited
+    assert list_spans(api, user_id="alice", tag="nobody-has-it") == []
+
+
 def test_filters_agree_with_the_trace_list_and_detail(api: Api) -> None:
     """The trace found by a filter shows the same spans in its detail as the span list does."""
     post(api, span(1, {}))
@@ -163,19 +182,30 @@ def test_the_trace_join_stays_on_indexes(database_url: str) -> None:
             if not sqlite:  # small tables: ask whether the indexes can serve it, not the cheapest
                 for setting in ("enable_seqscan", "enable_hashjoin", "enable_mergejoin"):
                     conn.execute(text(f"SET LOCAL {setting} = off"))
-            plans = [
+            walks = [explain(conn, sqlite, TraceFilter(environment="e", release="r"))]
+            picks = [
                 explain(conn, sqlite, f)
-                for f in (
-                    TraceFilter(user_id="u7"),
-                    TraceFilter(session_id="s", environment="e", release="r"),
-                )
+                for f in (TraceFilter(user_id="u7"), TraceFilter(session_id="s", environment="e"))
             ]
     finally:
         with engine.begin() as conn:
             for statement in clean:
                 conn.execute(text(statement), {"p": PLAN_PROJECT})
         engine.dispose()
-    for plan in plans:
+    for plan in picks:  # user or session: the traces by their own index, then their spans
+        if sqlite:
+            assert re.search(
+                r"SEARCH traces USING (COVERING )?INDEX ix_traces_project_id_(user|session)_", plan
+            )
+            assert "SEARCH spans USING INDEX sqlite_autoindex_spans_1 (trace_row_id=?)" in plan, plan
+            assert "SCAN" not in plan, plan
+        else:
+            assert re.search(
+                r"(Index Scan using|Bitmap Index Scan on) ix_traces_project_id_(user|session)_id", plan
+            )
+            assert "Index Scan using uq_spans_trace_row_id_span_id on spans" in plan, plan
+            assert "Seq Scan" not in plan, plan
+    for plan in walks:  # environment and release: a span's own value counts, so the walk
         if sqlite:
             assert "SEARCH spans USING INDEX ix_spans_project_id_start_time_unix_nano" in plan, plan
             assert "SEARCH traces USING INTEGER PRIMARY KEY (rowid=?)" in plan, plan

@@ -147,6 +147,11 @@ def test_traces_spans_and_scores_of_another_project_are_not_found(tenants: Tenan
     assert _items(t.as_b("GET", "/api/v1/spans", **by_trace)) == []
     assert _items(t.as_b("GET", "/api/v1/traces", **by_trace)) == []
     assert all(s["span_id"] != a.span_id for s in _items(t.as_b("GET", "/api/v1/spans")))
+    # the user filter picks traces first (by the traces' user index): never another project's
+    user = _items(t.as_a("GET", "/api/v1/spans", **by_trace))[0]["user_id"]
+    by_user = {"params": {"user_id": user}}
+    assert a.span_id in {s["span_id"] for s in _items(t.as_a("GET", "/api/v1/spans", **by_user))}
+    assert _items(t.as_b("GET", "/api/v1/spans", **by_user)) == []
     assert all(r["trace_id"] != a.trace_id for r in _items(t.as_b("GET", "/api/v1/traces")))
     assert [s["id"] for s in _items(t.as_a("GET", "/api/v1/scores", **by_trace))] == [a.score_id]
     assert _items(t.as_b("GET", "/api/v1/scores", **by_trace)) == []

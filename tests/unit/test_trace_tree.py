@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from watchkeep.store.trace_queries import MAX_TREE_DEPTH, build_tree, decode_cursor, encode_cursor
+from watchkeep.store.trace_queries import decode_cursor, encode_cursor
+from watchkeep.store.trace_tree import MAX_TREE_DEPTH, build_tree
 
 
 def row(span_id: str, parent: str | None) -> dict[str, Any]:

@@ -9,7 +9,6 @@ double count a replayed span.
 from __future__ import annotations
 
 import base64
-from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
@@ -23,7 +22,13 @@ from watchkeep.store.rows import METADATA_KEY_CHARS, METADATA_VALUE_CHARS, TRACE
 from watchkeep.store.sealing import Sealer, open_text, row_aad
 from watchkeep.store.tables import resources, scores, span_metadata, span_payloads, spans, traces
 from watchkeep.store.text_search import SpanTextMatch, query_words
-from watchkeep.store.trace_attributes import SPAN_ATTRIBUTES, TRACE_OF_SPAN, spans_of_traces
+from watchkeep.store.trace_attributes import (
+    SPAN_ATTRIBUTES,
+    TRACE_OF_SPAN,
+    span_attribute_is,
+    span_has_tags,
+    spans_of_traces,
+)
 
 T = TypeVar("T")
 
@@ -162,9 +167,8 @@ class TraceQueries:
             cond.append(t.start_time_unix_nano >= f.start_from_ns)
         if f.start_to_ns is not None:
             cond.append(t.start_time_unix_nano < f.start_to_ns)
+        cond.extend(_trace_picks(t, f))
         for column, value in (
-            (t.user_id, f.user_id),
-            (t.session_id, f.session_id),
             (t.environment, f.environment),
             (t.release, f.release),
             (t.trace_id, f.trace_id),
@@ -177,9 +181,6 @@ class TraceQueries:
             cond.append(t.has_error.is_(False))
         if f.name:
             cond.append(t.name.ilike(_like(f.name), escape="\\"))
-        if f.tags:  # implies the partial index of tagged traces: untagged ones are never read
-            cond.append(t.tags.is_not(None))
-        cond.extend(ArrayHas(t.tags, tag) for tag in f.tags)
         if f.metadata:  # one index range of span_metadata picks the candidate traces
             cond.append(t.trace_id.in_(_metadata_traces(project_id, f) if walked is None else walked))
         span_cond = _span_content_conditions(project_id, f)
@@ -401,8 +402,9 @@ class TraceQueries:
 def span_list_query(project_id: int, f: TraceFilter, limit: int, cursor: str | None) -> Select[Any]:
     """One keyset page (``limit`` rows, newest first, with the row id) of the span list.
 
-    Trace-level filters (user, session, environment, release) match a span's own value,
-    else its trace's, whichever export carried it.
+    Trace-level filters (user, session, environment, release, tags) match a span's own
+    value, else its trace's, whichever export carried it. User, session and tags are looked
+    up through the traces they pick (``_traces_picked``).
     """
     s = spans.c
     start: ColumnElement[int] = s.start_time_unix_nano
@@ -410,6 +412,7 @@ def span_list_query(project_id: int, f: TraceFilter, limit: int, cursor: str | N
     cond: list[ColumnElement[bool]] = []
     source: Any = SPANS_WITH_TRACE
     by_metadata = bool(f.metadata) and f.trace_id is None
+    picked = None if by_metadata or f.trace_id is not None else _traces_picked(project_id, f)
     if by_metadata:
         # The spans carrying the first metadata pair, newest first, read from span_metadata's
         # (project, key, value, start) range: its rows hold their span's start, so the range is
@@ -428,6 +431,11 @@ def span_list_query(project_id: int, f: TraceFilter, limit: int, cursor: str | N
             .outerjoin(resources, RESOURCE_OF_SPAN)
             .outerjoin(traces, TRACE_OF_SPAN)
         )
+    elif picked is not None:
+        # The spans of the traces the user, session or tags pick, found by their trace's row id
+        # and sorted; the bare start time would lead SQLite to walk the project's spans instead.
+        start, row_id = s.start_time_unix_nano + 0, s.id + 0
+        cond.extend((s.trace_row_id.in_(picked), s.project_id + 0 == project_id))
     elif f.trace_id is not None:
         # One trace's few spans, found by their trace's row id and sorted. Given the bare start
         # time to order by or to range over (a cursor), SQLite's planner walks the project's
@@ -443,29 +451,28 @@ def span_list_query(project_id: int, f: TraceFilter, limit: int, cursor: str | N
         cond.append(start < f.start_to_ns)
     if f.model is not None:
         cond.append(or_(s.request_model == f.model, s.response_model == f.model))
-    for column, value in (
-        (s.provider, f.provider),
-        (s.operation, f.operation),
-        (SPAN_ATTRIBUTES["user_id"], f.user_id),
-        (SPAN_ATTRIBUTES["session_id"], f.session_id),
-        (SPAN_ATTRIBUTES["environment"], f.environment),
-        (SPAN_ATTRIBUTES["release"], f.release),
-    ):
+    for column, value in ((s.provider, f.provider), (s.operation, f.operation)):
         if value is not None:
             cond.append(column == value)
+    cond.extend(_span_attribute_conditions(f, joined=picked is None))
     if f.status == "error":
         cond.append(s.status_code == 2)
     elif f.status == "ok":
         cond.append(s.status_code != 2)
     if f.name:
         cond.append(s.name.ilike(_like(f.name), escape="\\"))
-    cond.extend(ArrayHas(SPAN_ATTRIBUTES["tags"], tag) for tag in f.tags)
     cond.extend(_span_content_conditions(project_id, f, metadata=not by_metadata))
     if cursor is not None:
         after_start, after_id = decode_cursor(cursor, (int, int))
         cond.append(or_(start < after_start, and_(start == after_start, row_id < after_id)))
         if by_metadata:
             cond.append(start <= after_start)  # bounds the index range; the OR alone would not
+    if picked is not None:
+        # The page's ids first, from the spans alone; only its rows are joined for display.
+        # Joining each candidate before sorting (as one query) cost 76 ms at 10M spans on
+        # PostgreSQL for a user with 1 trace in 500 (20k candidate spans).
+        page = select(s.id).where(*cond).order_by(start.desc(), row_id.desc()).limit(limit)
+        cond = [s.id.in_(page.correlate(None)), s.project_id + 0 == project_id]
     return (
         select(s.id, *SPAN_LIST_FIELDS, RESOURCE_ATTRIBUTES)
         .select_from(source)
@@ -473,6 +480,58 @@ def span_list_query(project_id: int, f: TraceFilter, limit: int, cursor: str | N
         .order_by(start.desc(), row_id.desc())
         .limit(limit)
     )
+
+
+def _span_attribute_conditions(f: TraceFilter, *, joined: bool) -> list[ColumnElement[bool]]:
+    """``f``'s trace-level filters on a span's own value, else its trace's: on ``traces``
+    joined to the span (``joined``), or probing its trace row by primary key."""
+    named = {
+        "user_id": f.user_id,
+        "session_id": f.session_id,
+        "environment": f.environment,
+        "release": f.release,
+    }
+    pairs = [(name, value) for name, value in named.items() if value is not None]
+    if joined:
+        cond = [SPAN_ATTRIBUTES[name] == value for name, value in pairs]
+        return cond + [ArrayHas(SPAN_ATTRIBUTES["tags"], tag) for tag in f.tags]
+    cond = [span_attribute_is(name, value) for name, value in pairs]
+    return cond + ([span_has_tags(f.tags)] if f.tags else [])
+
+
+def _trace_picks(t: Any, f: TraceFilter) -> list[ColumnElement[bool]]:
+    """The user, session and tag conditions of ``f`` on the trace rows ``t``."""
+    cond: list[ColumnElement[bool]] = [t[name] == value for name, value in _picking(f)]
+    if f.tags:  # implies the partial index of tagged traces: untagged ones are never read
+        cond.append(t.tags.is_not(None))
+    cond.extend(ArrayHas(t.tags, tag) for tag in f.tags)
+    return cond
+
+
+def _picking(f: TraceFilter) -> list[tuple[str, str]]:
+    return [
+        (name, value)
+        for name, value in (("user_id", f.user_id), ("session_id", f.session_id))
+        if value is not None
+    ]
+
+
+def _traces_picked(project_id: int, f: TraceFilter) -> Select[Any] | None:
+    """Row ids of the project's traces matching ``f``'s user, session and tags (None when it
+    names none), read from the traces' own indexes: walking the spans newest first and testing
+    each read all 10M of them at 10M spans on PostgreSQL for a tag no span has (13 s).
+
+    A trace row keeps the first value exported for its trace, so a span exported later with
+    a user of its own unlike its trace's is listed under neither: not under its trace's user
+    (it has its own), not under its own (its trace is not that user's, in the trace list too).
+    """
+    if not _picking(f) and not f.tags:
+        return None
+    t = traces.c
+    cond = [t.project_id == project_id, *_trace_picks(t, f)]
+    if f.start_to_ns is not None:  # a trace starts no later than its spans
+        cond.append(t.start_time_unix_nano < f.start_to_ns)
+    return select(t.id).where(*cond)
 
 
 def _span_content_conditions(
@@ -552,47 +611,3 @@ def payload_value(text: str | None) -> Any:
         return orjson.loads(text)
     except orjson.JSONDecodeError:
         return text
-
-
-MAX_TREE_DEPTH = 128
-
-
-def build_tree(span_rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Nest spans under their parents (in start order), without recursion.
-
-    Spans whose parent is missing become roots; so do spans caught in a parent cycle and
-    spans deeper than ``MAX_TREE_DEPTH`` (then re-rooted with ``"detached": True``), so a
-    hostile trace can neither hide spans nor build a response too deep to serialise.
-    """
-    by_id = {row["span_id"]: row for row in span_rows}
-    kids: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    starts: list[dict[str, Any]] = []
-    for row in span_rows:
-        row["children"] = []
-        parent = row["parent_span_id"]
-        if parent is not None and parent in by_id and parent != row["span_id"]:
-            kids[parent].append(row)
-        else:
-            starts.append(row)
-    roots: list[dict[str, Any]] = []
-    placed: set[str] = set()
-    pending = list(starts) + list(span_rows)  # unplaced rows after the roots are cycles
-    for candidate in pending:
-        if candidate["span_id"] in placed:
-            continue
-        placed.add(candidate["span_id"])
-        roots.append(candidate)
-        stack = [(candidate, 0)]
-        while stack:
-            node, depth = stack.pop()
-            for child in kids[node["span_id"]]:
-                if child["span_id"] in placed:
-                    continue
-                if depth + 1 >= MAX_TREE_DEPTH:
-                    child["detached"] = True
-                    pending.append(child)
-                    continue
-                placed.add(child["span_id"])
-                node["children"].append(child)
-                stack.append((child, depth + 1))
-    return roots

@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 
 from watchkeep.store.comment_repository import handles_in
-from watchkeep.store.trace_queries import build_tree
+from watchkeep.store.trace_tree import build_tree
 
 MAX_ROWS = 2000  # waterfall rows rendered; a bigger trace says how many were left out
 MAX_DEPTH_CLASS = 12  # wk-depth-N classes exist up to this depth

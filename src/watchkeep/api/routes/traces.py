@@ -13,7 +13,8 @@ from watchkeep.api.openapi import errors
 from watchkeep.api.schemas import HEX32, SpanPage, TraceDetail, TracePage, to_unix_ns
 from watchkeep.security.authz import Permission
 from watchkeep.security.keys import Principal
-from watchkeep.store.trace_queries import InvalidCursor, TraceFilter, build_tree
+from watchkeep.store.trace_queries import InvalidCursor, TraceFilter
+from watchkeep.store.trace_tree import build_tree
 
 router = APIRouter(prefix="/api/v1", tags=["traces"])
 READ_ERRORS = errors((400, "Bad cursor or filter"), 401, (403, "Key lacks traces:read"))
