@@ -16,7 +16,7 @@ from tests.support.databases import fresh_database_url
 from tests.support.otlp_json import T0, attr, two_span_trace
 from tests.support.otlp_post import post_spans as post
 from watchkeep.security.keys import key_prefix
-from watchkeep.store import trace_queries
+from watchkeep.store import span_list, trace_queries
 from watchkeep.store.engine import make_engine
 from watchkeep.store.migrate import alembic_config
 from watchkeep.store.project_deletion import delete_project
@@ -35,6 +35,18 @@ def _project(engine: Engine, key: str) -> int:
     with engine.connect() as conn:
         query = select(api_keys.c.project_id).where(api_keys.c.prefix == key_prefix(key))
         return int(conn.execute(query).scalar_one())
+
+
+def _paged(api: Api, **params: Any) -> list[str]:
+    """Every span id of the span list for ``params``, one span a page."""
+    paged: list[str] = []
+    cursor = None
+    for _ in range(20):
+        page, cursor = _ids(api, "/api/v1/spans", limit=1, **params, **({"cursor": cursor} if cursor else {}))
+        paged += page
+        if cursor is None:
+            return paged
+    raise AssertionError(f"more pages than spans: {paged}")
 
 
 def _rows(engine: Engine, project_id: int) -> list[tuple[Any, ...]]:
@@ -110,21 +122,22 @@ def test_the_filter_pages_through_traces_with_a_span_holding_every_pair(
     assert sorted(with_model) == [f"{n:032x}" for n in (1, 2)]
 
 
-def test_the_span_list_pages_through_the_spans_holding_the_pairs(api: Api) -> None:
+@pytest.mark.parametrize(
+    "steps",
+    [(256, 4096), (1, 2, 3), ()],
+    ids=["bounded by the range's 256th row", "bounded in short steps, then one query", "one query"],
+)
+def test_the_span_list_pages_through_the_spans_holding_the_pairs(
+    api: Api, steps: tuple[int, ...], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The span list read from span_metadata's range pages newest first, one span a page,
-    through exactly the spans the whole list shows, other conditions applied to each span."""
+    through exactly the spans the whole list shows, other conditions applied to each span,
+    however far down the range ``span_list.span_page`` bounds it."""
+    monkeypatch.setattr(span_list, "METADATA_WALK_STEPS", steps)
     _seed(api)
     every, _ = _ids(api, "/api/v1/spans", metadata="customer:acme", limit=100)
     assert sorted(every) == sorted([f"{n:015x}2" for n in range(1, 5)] + [f"{5:015x}1"])
-    paged: list[str] = []
-    cursor = None
-    for _ in range(10):
-        params: dict[str, Any] = {"metadata": "customer:acme", "limit": 1}
-        page, cursor = _ids(api, "/api/v1/spans", **params, **({"cursor": cursor} if cursor else {}))
-        paged += page
-        if cursor is None:
-            break
-    assert paged == every
+    assert _paged(api, metadata="customer:acme") == every
     starts = [
         s["start_time"]
         for s in api.client.get(
@@ -132,8 +145,9 @@ def test_the_span_list_pages_through_the_spans_holding_the_pairs(api: Api) -> No
         ).json()["items"]
     ]
     assert starts == sorted(starts, reverse=True)
-    with_model, _ = _ids(api, "/api/v1/spans", metadata="customer:acme", model="gpt-x")
+    with_model, _ = _ids(api, "/api/v1/spans", metadata="customer:acme", model="gpt-x", limit=100)
     assert sorted(with_model) == sorted([f"{n:015x}2" for n in (1, 2)] + [f"{5:015x}1"])
+    assert _paged(api, metadata="customer:acme", model="gpt-x") == with_model  # most rejected
     assert _ids(api, "/api/v1/spans", metadata="customer:nobody")[0] == []
 
 
