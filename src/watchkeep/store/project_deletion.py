@@ -32,9 +32,8 @@ from watchkeep.store.tables import (
 from watchkeep.store.text_search import purge_project, rewind_mark
 
 # Each telemetry table with the columns that pick one of its rows within a project.
+# Spans go with their payloads (``_delete_spans``).
 _TELEMETRY: tuple[tuple[Table, tuple[str, ...]], ...] = (
-    (spans, ("id",)),
-    (span_payloads, ("span_row_id",)),
     (early_payloads, ("trace_id", "span_id")),
     (span_metadata, ("trace_id", "span_id", "key")),
     (traces, ("trace_id",)),
@@ -64,10 +63,34 @@ def delete_project(
         conn.execute(delete(projects).where(projects.c.id == project_id))  # cascades to the rest
     result = DeletedProject(project_id)
     result.index_rows = purge_project(engine, project_id, batch)  # finds rows by span id
+    result.rows["spans"], result.rows["span_payloads"] = _delete_spans(engine, project_id, batch, progress)
     for table, key in _TELEMETRY:
         result.rows[table.name] = _delete_in_batches(engine, table, key, project_id, batch, progress)
     rewind_mark(engine)
     return result
+
+
+def _delete_spans(
+    engine: Engine, project_id: int, batch: int, progress: Callable[[str, int], None] | None
+) -> tuple[int, int]:
+    """The project's spans and their payloads, ``batch`` spans a transaction; the numbers of
+    spans and payloads removed. Payloads are found by their span's row id, their key: they
+    have no index by project (revision 0025), and none outlives its span."""
+    s = spans.c
+    chosen = select(s.id).where(s.project_id == project_id).limit(batch)
+    removed, payloads = 0, 0
+    while True:
+        with engine.begin() as conn:
+            ids = [int(row.id) for row in conn.execute(chosen)]
+            if ids:
+                gone = conn.execute(delete(span_payloads).where(span_payloads.c.span_row_id.in_(ids)))
+                payloads += max(0, gone.rowcount)
+                conn.execute(delete(spans).where(s.id.in_(ids)))
+        removed += len(ids)
+        if progress is not None and ids:
+            progress("spans", removed)
+        if len(ids) < batch:
+            return removed, payloads
 
 
 def _delete_in_batches(

@@ -165,7 +165,7 @@ span_payloads = Table(
     Column("input", Text, nullable=True),
     Column("output", Text, nullable=True),
     Column("created_at_unix_nano", BigInteger, nullable=False),
-    Index("ix_span_payloads_project_id_span_row_id", "project_id", "span_row_id"),
+    # No index by project (revision 0025): deleting a project finds its payloads by its spans.
 )
 
 # Payloads whose span is not stored yet (GenAI log records sent before their span), keyed
