@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import text
 
 from tests.support.apps import Api
+from watchkeep.store import span_list
 from watchkeep.store.engine import is_sqlite, make_engine
 from watchkeep.store.trace_queries import TraceFilter, encode_cursor, span_list_query
 
@@ -106,9 +107,15 @@ def test_a_span_keeps_its_own_value_over_the_trace(api: Api) -> None:
     assert [(s["span_id"], s["release"]) for s in prod] == [(SPAN_IDS[1], "9.9.9")]
 
 
-def test_user_session_and_tags_are_looked_up_through_the_traces(api: Api) -> None:
+@pytest.mark.parametrize("dense", [False, True], ids=["through the traces", "walking the spans"])
+def test_user_session_and_tags_are_looked_up_through_the_traces(
+    api: Api, dense: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A trace row keeps the first user, session and tags exported for it; a span exported
-    later with values of its own matches only where its own and its trace's agree."""
+    later with values of its own matches only where its own and its trace's agree. The
+    same when the filter picks so many traces that the list walks the spans instead."""
+    if dense:
+        monkeypatch.setattr(span_list, "DENSE_TRACES", 1)
     post(api, span(0, TRACE_ATTRIBUTES))
     post(api, span(2, {}))  # inherits its trace's
     own = {"watchkeep.user.id": "bob", "watchkeep.session.id": "s-7", "watchkeep.tags": "solo"}
@@ -142,8 +149,8 @@ def test_filters_agree_with_the_trace_list_and_detail(api: Api) -> None:
 PLAN_PROJECT = 7_000_000_001  # rows of no real project, removed after the plan test
 
 
-def explain(conn: Any, sqlite: bool, f: TraceFilter) -> str:
-    query = span_list_query(PLAN_PROJECT, f, 101, encode_cursor(T0, 10))
+def explain(conn: Any, sqlite: bool, f: TraceFilter, *, walk: bool = False) -> str:
+    query = span_list_query(PLAN_PROJECT, f, 101, encode_cursor(T0, 10), walk=walk)
     sql = str(query.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
     rows = conn.execute(text(("EXPLAIN QUERY PLAN " if sqlite else "EXPLAIN ") + sql)).all()
     return "\n".join(str(r[-1] if sqlite else r[0]) for r in rows)
@@ -183,6 +190,8 @@ def test_the_trace_join_stays_on_indexes(database_url: str) -> None:
                 for setting in ("enable_seqscan", "enable_hashjoin", "enable_mergejoin"):
                     conn.execute(text(f"SET LOCAL {setting} = off"))
             walks = [explain(conn, sqlite, TraceFilter(environment="e", release="r"))]
+            # a user with many traces: the planner chooses, from an index either way
+            planned = explain(conn, sqlite, TraceFilter(user_id="u7"), walk=True)
             picks = [
                 explain(conn, sqlite, f)
                 for f in (TraceFilter(user_id="u7"), TraceFilter(session_id="s", environment="e"))
@@ -205,6 +214,8 @@ def test_the_trace_join_stays_on_indexes(database_url: str) -> None:
             )
             assert "Index Scan using uq_spans_trace_row_id_span_id on spans" in plan, plan
             assert "Seq Scan" not in plan, plan
+    assert ("SCAN spans" if sqlite else "Seq Scan on spans") not in planned, planned
+    assert ("SCAN traces" if sqlite else "Seq Scan on traces") not in planned, planned
     for plan in walks:  # environment and release: a span's own value counts, so the walk
         if sqlite:
             assert "SEARCH spans USING INDEX ix_spans_project_id_start_time_unix_nano" in plan, plan

@@ -274,7 +274,8 @@ class TraceQueries:
         cursor: str | None = None
         while True:
             with self._engine.connect() as conn:
-                result = conn.execute(span_list_query(project_id, f, batch_size, cursor))
+                # the walk, not the picked traces: each batch would read and sort all of theirs
+                result = conn.execute(span_list_query(project_id, f, batch_size, cursor, walk=True))
                 names, rows = [*map(str, result.keys())][1:], result.all()
             if not rows:
                 return
