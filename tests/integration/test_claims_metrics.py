@@ -152,3 +152,14 @@ def test_filters_combine_and_miss(calls: Api) -> None:
     empty = _summary(calls, release="r9")
     assert empty["requests"] == 0
     assert empty["cost_usd"] == 0
+
+
+def test_a_series_ending_at_the_last_representable_time(calls: Api) -> None:
+    """A window ending past 2262 is clamped to 2^63 - 1 ns; its last bucket's own end lies
+    beyond that, which PostgreSQL's bigint arithmetic refused with a 500 (schemathesis)."""
+    params = {"to": "5268-08-15T22:16:12Z", "bucket_seconds": "398"}
+    response = calls.client.get("/api/v1/metrics", params=params, headers=calls.auth)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert len(body["series"]) == 10  # an hour in buckets of 398 s
+    assert body["summary"]["requests"] == 0

@@ -213,7 +213,9 @@ class MetricQueries:
             with self._engine.connect() as conn:
                 counted, quantiles = self._scan_sqlite(conn, cond, bucket, kinds, total=total)
         else:
-            counted, quantiles = self._scan_postgres(cond, start_ns, bucket_ns, n_buckets, kinds, total=total)
+            counted, quantiles = self._scan_postgres(
+                cond, (start_ns, end_ns), bucket_ns, n_buckets, kinds, total=total
+            )
         out = [
             _row(
                 start_ns + b * bucket_ns,
@@ -233,7 +235,7 @@ class MetricQueries:
     def _scan_postgres(
         self,
         cond: list[ColumnElement[bool]],
-        start_ns: int,
+        span: tuple[int, int],
         bucket_ns: int,
         n_buckets: int,
         kinds: list[str],
@@ -259,12 +261,13 @@ class MetricQueries:
             .render_derived(name="b")
         )
         start = spans.c.start_time_unix_nano
+        start_ns, end_ns = span
+        low = _int(start_ns) + n.c.n * _int(bucket_ns)  # below end_ns: n < n_buckets
+        # min(low + bucket, end): the last bucket's own end may pass 2^63 ns (a window ending
+        # in 2262), which PostgreSQL's bigint refuses
+        high = func.least(low, _int(end_ns - bucket_ns)) + _int(bucket_ns)
         per_bucket = _aggregate(
-            [
-                *cond,
-                start >= _int(start_ns) + n.c.n * _int(bucket_ns),
-                start < _int(start_ns) + (n.c.n + 1) * _int(bucket_ns),
-            ],
+            [*cond, start >= low, start < high],
             kinds,
             counters=True,
         ).lateral("a")
