@@ -11,8 +11,10 @@ the same rows, without the HTTP hop) to each size, and ``--warmup`` requests (pr
 the fill leaves the server's page cache cold) precede the measured round; without it,
 ``--rounds`` rounds run back to back from an empty store. Each round prints spans/s, the
 CPU a span of the server process, its decode workers and (PostgreSQL) the database
-backends, and the store's bytes a span. Then the store is filled to ``--fill`` spans and
-the trace-list query (newest page, filtered pages, second pages) is timed at that size.
+backends, the store's bytes a span, and how busy the writer was (``ingest_probes``: the
+load is a closed loop, so an idle writer means latency upstream of it bounds the round);
+``--statements`` adds PostgreSQL's costliest statements of each round. Then the store is
+filled to ``--fill`` spans and the trace-list query (newest page, filtered pages, second pages) is timed at that size.
 
     python benchmarks/ingest.py                                   # both databases, 1M spans
     python benchmarks/ingest.py --db sqlite --sizes 0,500k,1M,2M --fill 0
@@ -40,7 +42,15 @@ from typing import Any
 import grpc
 import httpx
 import psutil
+from sqlalchemy import make_url
 
+from ingest_probes import (
+    PG_STATEMENTS_SETTINGS,
+    StatementMeter,
+    WriterShare,
+    read_commit_counters,
+    writer_share,
+)
 from watchkeep.devtools.bulk_fill import DAY_NS, fill_store, project_id_of
 from watchkeep.devtools.postgres import TUNED_POSTGRES, TempPostgres, free_port
 from watchkeep.devtools.synthetic_otlp import MODELS, build_llm_request, build_request
@@ -108,8 +118,9 @@ def make_bodies(n: int, seed: int, shape: str = "phoenix") -> list[bytes]:
     ]
 
 
-async def post_all(url: str, key: str, bodies: list[bytes]) -> float:
-    """Send ``bodies`` from CLIENTS concurrent connections; wall seconds until all 2xx."""
+async def post_all(url: str, key: str, bodies: list[bytes], latencies: list[float] | None = None) -> float:
+    """Send ``bodies`` from CLIENTS concurrent connections; wall seconds until all 2xx
+    (each request's seconds, retries included, appended to ``latencies``)."""
     headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/x-protobuf"}
     queue: asyncio.Queue[bytes] = asyncio.Queue()
     for body in bodies:
@@ -119,9 +130,12 @@ async def post_all(url: str, key: str, bodies: list[bytes]) -> float:
         async with httpx.AsyncClient(timeout=120) as http:
             while not queue.empty():
                 body = queue.get_nowait()
+                sent = time.perf_counter()
                 while True:
                     response = await http.post(f"{url}/v1/traces", content=body, headers=headers)
                     if response.status_code == 200:
+                        if latencies is not None:
+                            latencies.append(time.perf_counter() - sent)
                         break
                     if response.status_code != 503:
                         raise RuntimeError(f"ingest answered {response.status_code}: {response.text}")
@@ -342,6 +356,23 @@ class Store:
         print(f"[{label}] bulk-filled {added:,} spans ({rate:,.0f}/s), store {self.stored:,}", flush=True)
 
 
+def http_round(
+    url: str, key: str, bodies: list[bytes], cpu: CpuMeter, statements: StatementMeter | None
+) -> tuple[float, dict[str, float], WriterShare, list[str]]:
+    """Post ``bodies`` over HTTP: spans/s, CPU µs a span by part, the writer's share of the
+    round and (PostgreSQL, ``--statements``) its costliest statements."""
+    spans = len(bodies) * SPANS_PER_REQUEST
+    latencies: list[float] = []
+    if statements is not None:
+        statements.reset()
+    counters0, cpu0 = read_commit_counters(url), cpu.read()
+    wall = asyncio.run(post_all(url, key, bodies, latencies))
+    cpu1, counters1 = cpu.read(), read_commit_counters(url)
+    costliest = statements.top(spans) if statements is not None else []
+    per_span = {k: (cpu1[k] - cpu0[k]) / spans * 1e6 for k in cpu0}
+    return spans / wall, per_span, writer_share(counters0, counters1, wall, latencies), costliest
+
+
 def run_one(
     label: str,
     database_url: str,
@@ -356,6 +387,10 @@ def run_one(
             database_url, "bench", max([*sizes, args.fill]), search_index=not args.fill_without_search
         )
         cpu = CpuMeter(pid, postgres_pid)
+        statements = None
+        if args.statements and not is_sqlite(make_url(database_url).drivername):
+            dsn = make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
+            statements = StatementMeter(dsn)
         print(f"[{label}] {SPANS_PER_REQUEST}-span {args.shape} exports, {args.requests} a round", flush=True)
         warm = make_bodies(4, seed=1000, shape=args.shape)
         asyncio.run(post_all(url, key, warm))  # warm-up (also counts toward the fill)
@@ -383,9 +418,7 @@ def run_one(
             store.fill_to(size, label)
             before, spans = store.stored, args.requests * SPANS_PER_REQUEST
             bodies = make_bodies(args.requests, seed=1 + round_no * 7919, shape=args.shape)
-            cpu0 = cpu.read()
-            http_rate = spans / asyncio.run(post_all(url, key, bodies))
-            cpu1 = cpu.read()
+            http_rate, cpu_per_span, share, costliest = http_round(url, key, bodies, cpu, statements)
             # the same load again, new span ids, over gRPC
             bodies = make_bodies(args.requests, seed=2 + round_no * 7919, shape=args.shape)
             grpc_rate = spans / asyncio.run(grpc_all(target, key, bodies))
@@ -398,16 +431,19 @@ def run_one(
                 "grpc": grpc_rate,
                 "bytes": disk / store.stored,
                 "lag": lag,
+                "busy": share.busy,
             }
-            r.update({f"cpu_{k}": (cpu1[k] - cpu0[k]) / spans * 1e6 for k in cpu0})
+            r.update({f"cpu_{k}": v for k, v in cpu_per_span.items()})
             rounds.append(r)
             parts = ", ".join(f"{k[4:]} {v:.1f}" for k, v in r.items() if k.startswith("cpu_"))
             print(
                 f"[{label}] round {round_no + 1} at {before:,} stored: {http_rate:,.0f} durable spans/s over "
                 f"HTTP, {grpc_rate:,.0f} over gRPC; CPU us/span (HTTP) {parts}; {r['bytes']:,.0f} bytes/span; "
-                f"search index behind by {lag:,} spans",
+                f"search index behind by {lag:,} spans; {share.describe()}",
                 flush=True,
             )
+            for line in costliest:
+                print(f"[{label}]   {line}", flush=True)
         store.fill_to(args.fill, label)
         disk, tables = store_size(database_url, detail=True)
         queries = time_queries(url, key, rounds=100) if store.stored >= SPANS_PER_REQUEST else {}
@@ -442,13 +478,14 @@ def report(results: list[dict[str, object]]) -> None:
         assert isinstance(rounds, list)
         print(f"\n{r['label']}: spans/s is the median of these rounds")
         print(
-            f"  {'stored':>10} {'HTTP/s':>8} {'gRPC/s':>8} {'B/span':>7} {'unindexed':>9}  CPU us/span during HTTP"
+            f"  {'stored':>10} {'HTTP/s':>8} {'gRPC/s':>8} {'B/span':>7} {'unindexed':>9} {'writer':>6}  "
+            "CPU us/span during HTTP"
         )
         for x in rounds:
             parts = "  ".join(f"{k[4:]} {v:.1f}" for k, v in x.items() if k.startswith("cpu_"))
             print(
                 f"  {x['store']:>10,.0f} {x['http']:>8,.0f} {x['grpc']:>8,.0f} {x['bytes']:>7,.0f} "
-                f"{x['lag']:>9,.0f}  {parts}"
+                f"{x['lag']:>9,.0f} {x['busy']:>6.0%}  {parts}"
             )
         stored, disk, tables = int(r["stored"]), int(r["bytes"]), r["tables"]  # type: ignore[call-overload]
         assert isinstance(tables, list)
@@ -492,13 +529,19 @@ def main() -> None:
         help="bulk fills skip the full-text index (PostgreSQL builds it at ~2k spans/s; the "
         "server's indexer then works through the backlog within its CPU budget during the rounds)",
     )
+    parser.add_argument(
+        "--statements",
+        action="store_true",
+        help="PostgreSQL: print each round's costliest statements (pg_stat_statements), in µs a span",
+    )
     args = parser.parse_args()
     results = []
     if args.db in ("sqlite", "both"):
         with tempfile.TemporaryDirectory() as tmp:
             results.append(run_one("sqlite", f"sqlite:///{Path(tmp) / 'watchkeep.db'}", args))
     if args.db in ("postgres", "both"):
-        with TempPostgres(settings=TUNED_POSTGRES) as pg:
+        settings = {**TUNED_POSTGRES, **(PG_STATEMENTS_SETTINGS if args.statements else {})}
+        with TempPostgres(settings=settings) as pg:
             results.append(run_one("postgres", pg.url, args, pg.pid()))
     report(results)
 
