@@ -184,7 +184,9 @@ def _trace_row(s: Row) -> Row:
         "name": s["name"],
         "root_span_id": s["span_id"] if is_root else None,
         "start_time_unix_nano": s["start_time_unix_nano"],
-        "end_time_unix_nano": s["end_time_unix_nano"],
+        # No span of a trace starts after the trace's end, even one that ends before it starts
+        # (malformed, but stored): the span list bounds its reads by it (``span_list``).
+        "end_time_unix_nano": max(s["end_time_unix_nano"], s["start_time_unix_nano"]),
         "has_error": s["status_code"] == STATUS_ERROR,
     }
     for c in TRACE_ATTRIBUTE_COLUMNS:
@@ -242,6 +244,8 @@ def summarise_traces(spans: Iterable[Row] | Iterable[Sequence[Any]]) -> TraceRow
             t["name"] = name
         if start < t["start_time_unix_nano"]:
             t["start_time_unix_nano"] = start
+        if end < start:
+            end = start  # as ``_trace_row``
         if end > t["end_time_unix_nano"]:
             t["end_time_unix_nano"] = end
         if status == STATUS_ERROR:
