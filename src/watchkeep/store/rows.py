@@ -185,7 +185,8 @@ def _trace_row(s: Row) -> Row:
         "root_span_id": s["span_id"] if is_root else None,
         "start_time_unix_nano": s["start_time_unix_nano"],
         # No span of a trace starts after the trace's end, even one that ends before it starts
-        # (malformed, but stored): the span list bounds its reads by it (``span_list``).
+        # (the OTLP decoders refuse one; other writers might not): the span list bounds its
+        # reads by it (``span_list``).
         "end_time_unix_nano": max(s["end_time_unix_nano"], s["start_time_unix_nano"]),
         "has_error": s["status_code"] == STATUS_ERROR,
     }

@@ -1,10 +1,10 @@
 """a trace ends no earlier than any of its spans starts
 
 A trace's end was the latest end of its spans, so a malformed span that ends before it
-starts (OTLP does not forbid it; ingest stores it as sent) could start after its trace's
-end. Ingest now counts such a span's start as its end in its trace row
-(``rows.summarise_traces``); this revision extends the trace rows already stored the same
-way. The span list reads only the traces that end at or after a bound it picks
+starts could start after its trace's end. The OTLP decoders refuse such a span, but a
+writer that does not pass through them could store one; trace rows now count its start as
+its end (``rows.summarise_traces``), and this revision extends the trace rows already
+stored the same way. The span list reads only the traces that end at or after a bound it picks
 (``span_list.span_page``), which needs every span of a trace to start no later than its end.
 
 One pass over the spans (the malformed ones are few), then an update of their traces.
