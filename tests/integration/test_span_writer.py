@@ -6,7 +6,7 @@ from __future__ import annotations
 import random
 import uuid
 
-from sqlalchemy import select
+from sqlalchemy import Engine, func, select
 
 from watchkeep.devtools.synthetic_otlp import build_request
 from watchkeep.ingest.decode_pool import prepare
@@ -82,6 +82,44 @@ def test_text_and_json_round_trip_whatever_their_characters(database_url: str) -
                 .where(spans.c.project_id == project, spans.c.span_id == span["span_id"])
             ).one()
         assert tuple(row) == (TRICKY, {"k": TRICKY, "n": [1, 2.5, None, True]}, [{"name": TRICKY}], TRICKY)
+    finally:
+        writer.close()
+        engine.dispose()
+
+
+def _stored(engine: Engine, project: int) -> tuple[int, int]:
+    """(spans, payload rows) stored for ``project``."""
+    with engine.connect() as conn:
+        n_spans = conn.execute(select(func.count()).where(spans.c.project_id == project)).scalar_one()
+        n_payloads = conn.execute(
+            select(func.count()).where(span_payloads.c.project_id == project)
+        ).scalar_one()
+    return int(n_spans), int(n_payloads)
+
+
+def test_new_traces_duplicates_and_late_spans_of_a_stored_trace_in_one_group(database_url: str) -> None:
+    """PostgreSQL copies a group's spans and payloads without a savepoint only when every
+    trace in it is new and no span is there twice: each other mix must still store every
+    span once, with its payload."""
+    engine = make_engine(database_url)
+    writer = SpanWriter(engine)
+    project = ProjectRepository(engine).get_or_create(f"writer-{uuid.uuid4().hex[:10]}").id
+    try:
+        first = _batch(project, 11)  # two traces of three spans, one LLM call with messages each
+        early = WriteBatch(spans=first.spans[:2], traces=first.traces)
+        late = WriteBatch(spans=first.spans[2:], payloads=first.payloads, traces=first.traces)
+        assert [len(r) for r in writer.write_new([early])] == [2]
+        # A new trace twice beside the late spans of a stored trace.
+        fresh = _batch(project, 12, spans=3)
+        assert [len(r) for r in writer.write_new([fresh, fresh, late])] == [3, 0, 4]
+        assert _stored(engine, project) == (9, 3)
+        # Only new traces, each twice.
+        newer = _batch(project, 13, spans=3)
+        assert [len(r) for r in writer.write_new([newer, newer])] == [3, 0]
+        assert _stored(engine, project) == (12, 4)
+        # Everything again: nothing new, nothing lost.
+        assert writer.write([early, late, fresh, newer]) == 0
+        assert _stored(engine, project) == (12, 4)
     finally:
         writer.close()
         engine.dispose()

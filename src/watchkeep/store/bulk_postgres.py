@@ -15,15 +15,25 @@ bytes are its messages) and values already typed. Measured with ``benchmarks/wri
 the writer thread's CPU fell from 9.6-10.0 to 6.9-7.6 µs a span, PostgreSQL's stayed at
 about 24; the writer is the serial part of ingest on PostgreSQL.
 
-Span row ids are drawn from the spans' sequence before the COPY (one statement for the
-whole group), so the payloads of the spans a write inserts know their span's row id
-without reading them back through the spans' unique key: that join cost about
-7 µs a span of the database's time (pg_stat_statements, issue 17). Only payloads whose
-span was stored by an earlier write are still looked up.
+Span and trace row ids are drawn from their sequences before the COPY (one statement for
+the whole group, which also asks whether any early payload waits), so the payloads of the
+spans a write inserts know their span's row id without reading them back through the
+spans' unique key: that join cost about 7 µs a span of the database's time
+(pg_stat_statements, issue 17). Only payloads whose span was stored by an earlier write
+are still looked up.
+
+A trace row that the upsert inserted keeps the id drawn for it; one that was stored
+already keeps its own. When every trace of a group is new, no stored span or payload can
+share a key with the group's (spans are keyed by their trace's row id, payloads by their
+span's), so those COPYs need no savepoint: a savepoint and its release are two more
+round trips, each a wake-up of a backend that then waits for a core. Staging tables are
+created once a connection, not once a commit. Metadata rows, few and keyed by text,
+go in through ``unnest`` with ``ON CONFLICT DO NOTHING``: one statement, never a savepoint.
 """
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
 from typing import Any
 
@@ -102,32 +112,48 @@ def _copy(cursor: Any, statement: str, types: list[str], rows: Sequence[tuple[An
             copy.write_row(row)
 
 
-def _staged(cursor: Any, table: StagedTable, rows: Sequence[tuple[Any, ...]], returning: str = "") -> int:
-    cursor.execute(table.create_stage)
-    _copy(cursor, table.to_stage, table.types, rows)
-    cursor.execute(table.from_stage + returning)
-    return max(0, int(cursor.rowcount))
+class _Stages:
+    """The staging tables each connection has created (temporary tables live as long as
+    their session; a writer drops its connection after any failed write, so a table created
+    in a transaction that rolled back is never taken for present)."""
 
+    def __init__(self) -> None:
+        self._made: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictionary()
 
-def _insert_new(
-    cursor: Any, table: StagedTable, rows: Sequence[tuple[Any, ...]], returning: str = ""
-) -> tuple[int, list[tuple[Any, ...]] | None]:
-    """COPY straight in; on a duplicate, undo and take the staged path.
+    def ensure(self, cursor: Any, table: StagedTable) -> None:
+        made = self._made.setdefault(cursor.connection, set())
+        if table.create_stage not in made:
+            cursor.execute(table.create_stage)
+            made.add(table.create_stage)
 
-    Returns the number of new rows and, from the staged path, the ``returning`` columns
-    of the rows it inserted (None when the COPY took every row).
-    """
-    if not rows:
-        return 0, None
-    cursor.execute("SAVEPOINT watchkeep_copy")
-    try:
-        _copy(cursor, table.direct, table.types, rows)
-    except UniqueViolation:
-        cursor.execute("ROLLBACK TO SAVEPOINT watchkeep_copy")
-        inserted = _staged(cursor, table, rows, returning)
-        return inserted, cursor.fetchall() if returning else []
-    cursor.execute("RELEASE SAVEPOINT watchkeep_copy")
-    return len(rows), None
+    def staged(
+        self, cursor: Any, table: StagedTable, rows: Sequence[tuple[Any, ...]], returning: str = ""
+    ) -> int:
+        """COPY ``rows`` into ``table``'s stage, then insert them from there."""
+        self.ensure(cursor, table)
+        _copy(cursor, table.to_stage, table.types, rows)
+        cursor.execute(table.from_stage + returning)
+        return max(0, int(cursor.rowcount))
+
+    def insert_new(
+        self, cursor: Any, table: StagedTable, rows: Sequence[tuple[Any, ...]], returning: str = ""
+    ) -> tuple[int, list[tuple[Any, ...]] | None]:
+        """COPY straight in; on a duplicate, undo and take the staged path.
+
+        Returns the number of new rows and, from the staged path, the ``returning`` columns
+        of the rows it inserted (None when the COPY took every row).
+        """
+        if not rows:
+            return 0, None
+        cursor.execute("SAVEPOINT watchkeep_copy")
+        try:
+            _copy(cursor, table.direct, table.types, rows)
+        except UniqueViolation:
+            cursor.execute("ROLLBACK TO SAVEPOINT watchkeep_copy")
+            inserted = self.staged(cursor, table, rows, returning)
+            return inserted, cursor.fetchall() if returning else []
+        cursor.execute("RELEASE SAVEPOINT watchkeep_copy")
+        return len(rows), None
 
 
 class PostgresBulk:
@@ -138,26 +164,39 @@ class PostgresBulk:
         self._spans = StagedTable("spans", ("id", *STORED_SPAN_COLUMNS), ignore, "trace_row_id, span_id")
         self._payloads = StagedTable("span_payloads", STORED_PAYLOAD_COLUMNS, PAYLOAD_FILL, "span_row_id")
         self._early = StagedTable("early_payloads", PAYLOAD_COLUMNS, EARLY_PAYLOAD_FILL)
-        self._metadata = StagedTable("span_metadata", METADATA_COLUMNS, "ON CONFLICT DO NOTHING")
-        self._traces = StagedTable("traces", TRACE_COLUMNS, trace_upsert_assignments("LEAST", "GREATEST"))
+        self._traces = StagedTable(
+            "traces", ("id", *TRACE_COLUMNS), trace_upsert_assignments("LEAST", "GREATEST")
+        )
+        self._stages = _Stages()
         # Few rows (one per distinct resource in the group): a plain statement is cheapest.
         self._resources = (
             f"INSERT INTO resources ({', '.join(RESOURCE_COLUMNS)}) VALUES (%s, %s, %s::jsonb, %s) "
             "ON CONFLICT (project_id, resource_id) DO NOTHING"
         )
-        self._span_sequence: str | None = None  # the spans' id sequence, read on first use
-
-    def _reserve_span_ids(self, cursor: Any, count: int) -> list[int]:
-        """``count`` new span row ids from the spans' own sequence (as their default would)."""
-        if not count:
-            return []
-        if self._span_sequence is None:
-            cursor.execute("SELECT pg_get_serial_sequence('spans', 'id')")
-            self._span_sequence = str(cursor.fetchone()[0])
-        cursor.execute(
-            "SELECT nextval(%s::regclass) FROM generate_series(1, %s)", (self._span_sequence, count)
+        metadata_types = copy_types("span_metadata", METADATA_COLUMNS)
+        self._metadata = (
+            f"INSERT INTO span_metadata ({', '.join(METADATA_COLUMNS)}) SELECT * FROM unnest("
+            + ", ".join(f"%s::{t}[]" for t in metadata_types)
+            + ") ON CONFLICT DO NOTHING"
         )
-        return [int(row[0]) for row in cursor.fetchall()]
+        self._reserve_ids: str | None = None  # the statement drawing row ids, built on first use
+
+    def _reserve(self, cursor: Any, traces: int, spans: int) -> tuple[list[int], list[int], bool]:
+        """``traces`` new trace row ids and ``spans`` new span row ids from their tables' own
+        sequences (as their defaults would draw them), and whether any early payload waits."""
+        if self._reserve_ids is None:
+            cursor.execute(
+                "SELECT pg_get_serial_sequence('traces', 'id'), pg_get_serial_sequence('spans', 'id')"
+            )
+            trace_sequence, span_sequence = cursor.fetchone()
+            self._reserve_ids = (
+                f"SELECT ARRAY(SELECT nextval('{trace_sequence}'::regclass) FROM generate_series(1, %s)), "
+                f"ARRAY(SELECT nextval('{span_sequence}'::regclass) FROM generate_series(1, %s)), "
+                "EXISTS (SELECT 1 FROM early_payloads)"
+            )
+        cursor.execute(self._reserve_ids, (traces, spans))
+        trace_ids, span_ids, early = cursor.fetchone()
+        return trace_ids, span_ids, bool(early)
 
     def live_projects(self, cursor: Any, project_ids: Sequence[int]) -> set[int]:
         """Those of ``project_ids`` that exist, share-locked so that a deletion waits for
@@ -181,47 +220,55 @@ class PostgresBulk:
         cursor.adapters.register_dumper(None, _JsonTextDumper)  # by oid alone: COPY's jsonb columns
         if resources:
             cursor.executemany(self._resources, sorted(resources))
+        trace_ids, span_ids, early_waits = self._reserve(cursor, len(traces), len(spans))
         # Traces first: each span row carries its trace's row id (ADR 0032).
-        _staged(cursor, self._traces, traces, " RETURNING id, project_id, trace_id")
+        staged = [(row_id, *trace) for row_id, trace in zip(trace_ids, traces, strict=True)]
+        self._stages.staged(cursor, self._traces, staged, " RETURNING id, project_id, trace_id")
         trace_row_ids = {(int(p), str(t)): int(i) for i, p, t in cursor.fetchall()}
+        drawn = set(trace_ids)
+        new_traces = all(i in drawn for i in trace_row_ids.values())  # else some trace was stored
         rows = [
             (row_id, *span)
-            for row_id, span in zip(
-                self._reserve_span_ids(cursor, len(spans)),
-                with_trace_row_ids(spans, trace_row_ids),
-                strict=True,
-            )
+            for row_id, span in zip(span_ids, with_trace_row_ids(spans, trace_row_ids), strict=True)
         ]
-        _, inserted = _insert_new(cursor, self._spans, rows, " RETURNING id, project_id, trace_id, span_id")
+        if new_traces and len({row[1:4] for row in rows}) == len(rows):
+            _copy(cursor, self._spans.direct, self._spans.types, rows)  # no stored span shares a key
+            inserted = None
+        else:
+            _, inserted = self._stages.insert_new(
+                cursor, self._spans, rows, " RETURNING id, project_id, trace_id, span_id"
+            )
         if inserted is None:  # every span was new
             new_ids = {(row[1], row[2], row[3]): row[0] for row in rows}
             fresh = None
         else:
             new_ids = {(int(p), str(t), str(s)): int(i) for i, p, t, s in inserted}
             fresh = set(new_ids)
-        if payloads or spans:  # a new span may take payloads that came before it
-            self._write_payloads(cursor, payloads, new_ids)
-        _insert_new(cursor, self._metadata, metadata)
+        if payloads or (spans and early_waits):  # a new span may take payloads that came before it
+            self._write_payloads(cursor, payloads, new_ids, early_waits)
+        if metadata:
+            cursor.execute(self._metadata, [list(column) for column in zip(*metadata, strict=True)])
         return fresh
 
     def _write_payloads(
-        self, cursor: Any, payloads: Sequence[tuple[Any, ...]], new_ids: dict[SpanKey, int]
+        self, cursor: Any, payloads: Sequence[tuple[Any, ...]], new_ids: dict[SpanKey, int], early_waits: bool
     ) -> None:
         """Payloads keyed by their span's row id (``new_ids``: the spans this write stored;
         others are looked up); those of spans not stored yet wait in ``early_payloads``,
-        and the spans this write stored take theirs from there."""
+        and the spans this write stored take theirs from there (if ``early_waits``)."""
         ids = dict(new_ids)
         older = [key for key in (r[:3] for r in payloads) if key not in ids]
         if older:
             ids.update(_span_ids(cursor, older))
-        early: list[tuple[Any, ...]] = []
-        if new_ids:
-            cursor.execute("SELECT EXISTS (SELECT 1 FROM early_payloads)")
-            if cursor.fetchone()[0]:
-                early = _take_early(cursor, list(new_ids))
+        early = _take_early(cursor, list(new_ids)) if new_ids and early_waits else []
         stored, waiting = place_payloads(payloads, ids, early)
-        _insert_new(cursor, self._payloads, stored)
-        _insert_new(cursor, self._early, waiting)
+        mine = set(new_ids.values())
+        if all(row[0] in mine for row in stored) and len({row[0] for row in stored}) == len(stored):
+            if stored:  # only spans this write inserted: no payload row of theirs exists
+                _copy(cursor, self._payloads.direct, self._payloads.types, stored)
+        else:
+            self._stages.insert_new(cursor, self._payloads, stored)
+        self._stages.insert_new(cursor, self._early, waiting)
 
 
 def _keys_table(keys: Sequence[tuple[Any, ...]]) -> tuple[str, tuple[list[Any], ...]]:
