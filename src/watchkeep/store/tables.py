@@ -76,7 +76,9 @@ api_keys = Table(
     sqlite_autoincrement=True,
 )
 
-# The span columns metrics read or filter on, carried by the start-time index on PostgreSQL.
+# The span columns metrics read or filter on, carried by the start-time index on PostgreSQL
+# (environment, release and the trace's row id: the environment and release filters read a
+# span's own value, else its trace's; migration 0027).
 METRIC_COLUMNS = [
     "request_model",
     "response_model",
@@ -89,6 +91,9 @@ METRIC_COLUMNS = [
     "cost_usd",
     "duration_ms",
     "time_to_first_token_ms",
+    "environment",
+    "release",
+    "trace_row_id",
 ]
 
 spans = Table(
