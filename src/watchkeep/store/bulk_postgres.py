@@ -222,18 +222,21 @@ class PostgresBulk:
             cursor.executemany(self._resources, sorted(resources))
         trace_ids, span_ids, early_waits = self._reserve(cursor, len(traces), len(spans))
         # Traces first: each span row carries its trace's row id (ADR 0032).
-        staged = [(row_id, *trace) for row_id, trace in zip(trace_ids, traces, strict=True)]
-        self._stages.staged(cursor, self._traces, staged, " RETURNING id, project_id, trace_id")
-        trace_row_ids = {(int(p), str(t)): int(i) for i, p, t in cursor.fetchall()}
+        trace_row_ids: dict[tuple[int, str], int] = {}
+        if traces:  # none in an export of log records alone
+            staged = [(row_id, *trace) for row_id, trace in zip(trace_ids, traces, strict=True)]
+            self._stages.staged(cursor, self._traces, staged, " RETURNING id, project_id, trace_id")
+            trace_row_ids = {(int(p), str(t)): int(i) for i, p, t in cursor.fetchall()}
         drawn = set(trace_ids)
         new_traces = all(i in drawn for i in trace_row_ids.values())  # else some trace was stored
         rows = [
             (row_id, *span)
             for row_id, span in zip(span_ids, with_trace_row_ids(spans, trace_row_ids), strict=True)
         ]
+        inserted: list[tuple[Any, ...]] | None = None  # None: every span (if any) was new
         if new_traces and len({row[1:4] for row in rows}) == len(rows):
-            _copy(cursor, self._spans.direct, self._spans.types, rows)  # no stored span shares a key
-            inserted = None
+            if rows:  # no stored span shares a key with these
+                _copy(cursor, self._spans.direct, self._spans.types, rows)
         else:
             _, inserted = self._stages.insert_new(
                 cursor, self._spans, rows, " RETURNING id, project_id, trace_id, span_id"
