@@ -16,6 +16,9 @@ Create Date: 2026-11-30
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+import sqlalchemy as sa
 from alembic import op
 
 revision = "0027"
@@ -25,34 +28,29 @@ depends_on = None
 
 INDEX = "ix_spans_project_id_start_time_unix_nano"
 KEY = ["project_id", "start_time_unix_nano"]
-# as revision 0023
-BEFORE = [
-    "request_model",
-    "response_model",
-    "provider",
-    "model_version",
-    "prompt_version",
-    "status_code",
-    "input_tokens",
-    "output_tokens",
-    "cost_usd",
-    "duration_ms",
-    "time_to_first_token_ms",
-]
-# as tables.METRIC_COLUMNS
-AFTER = [*BEFORE, "environment", "release", "trace_row_id"]
+ADDED = ["environment", "release", "trace_row_id"]  # after revision 0023's columns
+# The index's INCLUDE columns in order, as the catalog has them (those past its key columns).
+_INCLUDED = sa.text(
+    "SELECT a.attname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+    "CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, n) "
+    "JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum "
+    "WHERE c.relname = :name AND k.n > i.indnkeyatts ORDER BY k.n"
+)
 
 
-def _rebuild(included: list[str]) -> None:
-    if op.get_bind().dialect.name != "postgresql":
+def _rebuild(change: Callable[[list[str]], list[str]]) -> None:
+    """Recreate the index with ``change`` applied to its INCLUDE columns."""
+    bind = op.get_bind()
+    if bind.dialect.name != "postgresql":
         return
+    included = [str(name) for name in bind.execute(_INCLUDED, {"name": INDEX}).scalars()]
     op.drop_index(INDEX, table_name="spans")
-    op.create_index(INDEX, "spans", KEY, postgresql_include=included)
+    op.create_index(INDEX, "spans", KEY, postgresql_include=change(included))
 
 
 def upgrade() -> None:
-    _rebuild(AFTER)
+    _rebuild(lambda included: [*included, *(c for c in ADDED if c not in included)])
 
 
 def downgrade() -> None:
-    _rebuild(BEFORE)
+    _rebuild(lambda included: [c for c in included if c not in ADDED])
