@@ -5,6 +5,7 @@ that uses them under the console's strict policy, with nothing fetched from anot
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 
 import pytest
@@ -145,10 +146,10 @@ def test_console_script_under_a_strict_policy(tokyo: BrowserSession) -> None:
     assert page.url.endswith("/__page")
     page.get_by_label("Search").blur()
     page.keyboard.press("j")
-    assert page.url.endswith("#next")
+    expect(page).to_have_url(re.compile(r"#next$"))  # waits: a link's navigation is not synchronous
     page.keyboard.press("g")
     page.keyboard.press("t")
-    assert page.url.endswith("#traces")
+    expect(page).to_have_url(re.compile(r"#traces$"))
     page.keyboard.press("Control+j")  # modifiers are the browser's
     assert page.url.endswith("#traces")
     page.keyboard.press("?")
