@@ -19,6 +19,14 @@ them first as a warm-up, in groups of ``--group`` exports (about two under the i
 benchmark's load); reported per span: wall time, the writer thread's CPU and all of
 PostgreSQL's CPU. Under the ingest benchmark the writer is the bottleneck on PostgreSQL,
 and the gap between its wall time there and here is time spent waiting for a core.
+``--size`` bulk-fills the database first (without the search index; then ``VACUUM
+ANALYZE`` and a checkpoint), ``--statements`` adds PostgreSQL's costliest statements of the
+measured half (``pg_stat_statements``), and ``--without-index NAME`` (repeatable) drops a
+schema index after the fill: what that index costs ingest at that size, alone.
+
+    python benchmarks/writer.py --postgres --size 2000000 --spans 60000 --statements
+    python benchmarks/writer.py --postgres --size 2000000 --spans 60000 \
+        --without-index ix_traces_project_id_user_id_start_time_unix_nano_trace_id
 """
 
 from __future__ import annotations
@@ -40,7 +48,7 @@ import psutil
 
 from watchkeep.devtools import bulk_fill
 from watchkeep.devtools.postgres import TUNED_POSTGRES, TempPostgres
-from watchkeep.store import bulk_sqlite, span_writer
+from watchkeep.store import bulk_sqlite, span_writer, tables
 from watchkeep.store.engine import make_engine
 from watchkeep.store.maintenance import StoreMaintenance
 from watchkeep.store.migrate import upgrade
@@ -202,25 +210,60 @@ def run(size: int, spans: int, stores: Path, profile: bool, cache_mib: int = 64)
         return out
 
 
-def run_postgres(spans: int, group_exports: int) -> dict[str, Any]:
-    """Write ``spans`` new spans (after as many as a warm-up) into a fresh PostgreSQL."""
-    from ingest import CpuMeter
+def schema_index(name: str) -> str:
+    """``name`` if it is an index of the schema (the only names ``--without-index`` takes)."""
+    known = {str(index.name) for table in tables.metadata.tables.values() for index in table.indexes}
+    if name not in known:
+        raise SystemExit(f"--without-index: {name!r} is not an index of the schema ({len(known)} are)")
+    return name
 
-    with TempPostgres(settings=TUNED_POSTGRES) as pg:
+
+def prepare_postgres(url: str, project: int, size: int, without: list[str]) -> None:
+    """Bulk-fill ``size`` spans (seed 0; the measured spans use seed 1), drop ``without``,
+    then bring statistics and the visibility map up to date and checkpoint, as a store that
+    has been running would be."""
+    import psycopg
+
+    if size:
+        end = time.time_ns() - 3600 * 10**9  # the hour before the measured spans
+        bulk_fill.fill_store(url, project, size, end_ns=end, search_index=False)
+    with psycopg.connect(url.replace("postgresql+psycopg", "postgresql"), autocommit=True) as conn:
+        for name in without:
+            conn.execute(f"DROP INDEX {schema_index(name)}")
+        conn.execute("VACUUM ANALYZE")
+        conn.execute("CHECKPOINT")
+
+
+def run_postgres(
+    spans: int, group_exports: int, size: int = 0, without: list[str] | None = None, statements: bool = False
+) -> dict[str, Any]:
+    """Write ``spans`` new spans (after as many as a warm-up) into a fresh PostgreSQL that
+    holds ``size`` bulk-filled spans."""
+    from ingest import CpuMeter
+    from ingest_probes import PG_STATEMENTS_SETTINGS, StatementMeter
+
+    settings = {**TUNED_POSTGRES, **(PG_STATEMENTS_SETTINGS if statements else {})}
+    with TempPostgres(settings=settings) as pg:
         engine = make_engine(pg.url)
         upgrade(engine)
         project = bulk_fill.project_id_of(pg.url, "bench")
+        prepare_postgres(pg.url, project, size, without or [])
+        meter = StatementMeter(pg.url.replace("postgresql+psycopg", "postgresql")) if statements else None
         batches = [b for group in decoded_groups(project, 2 * spans, time.time_ns()) for b in group]
         groups = [batches[i : i + group_exports] for i in range(0, len(batches), group_exports)]
         postmaster = psutil.Process(pg.pid())
         writer = SpanWriter(engine)
-        out: dict[str, Any] = {"database": "postgres", "group_exports": group_exports}
+        out: dict[str, Any] = {"database": "postgres", "size": size, "group_exports": group_exports}
+        if without:
+            out["without_indexes"] = without
         try:
             for label, part in (
                 ("warm_up", groups[: len(groups) // 2]),
                 ("measured", groups[len(groups) // 2 :]),
             ):
                 n = sum(len(b.spans) for g in part for b in g)
+                if meter is not None:
+                    meter.reset()
                 cpu0, pg0, wall0 = time.thread_time(), CpuMeter.postgres_cpu(postmaster), time.perf_counter()
                 for group in part:
                     writer.write(group)
@@ -231,6 +274,8 @@ def run_postgres(spans: int, group_exports: int) -> dict[str, Any]:
                     "writer_cpu_us": round((cpu1 - cpu0) / n * 1e6, 1),
                     "postgres_cpu_us": round((pg1["postgres"] - pg0["postgres"]) / n * 1e6, 1),
                 }
+                if meter is not None:
+                    out[label]["statements"] = meter.top(n, limit=6)
         finally:
             writer.close()
             engine.dispose()
@@ -250,9 +295,20 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--postgres", action="store_true", help="write into a fresh PostgreSQL instead")
     parser.add_argument("--group", type=int, default=GROUP_EXPORTS, help="exports a commit (--postgres)")
+    parser.add_argument(
+        "--statements", action="store_true", help="--postgres: the costliest statements (pg_stat_statements)"
+    )
+    parser.add_argument(
+        "--without-index",
+        action="append",
+        default=[],
+        help="--postgres: drop this schema index after the fill",
+    )
     args = parser.parse_args(argv)
     if args.postgres:
-        print(json.dumps(run_postgres(args.spans, args.group)), flush=True)
+        for size in args.size or [0]:
+            result = run_postgres(args.spans, args.group, size, args.without_index, args.statements)
+            print(json.dumps(result), flush=True)
         return
     args.stores.mkdir(parents=True, exist_ok=True)
     for size in args.size or [0]:

@@ -175,6 +175,17 @@ def test_lexemes_of_ascii_text_as_of_any_text(body: str) -> None:
     assert set(words) == set(lexemes(body + " é").split()) - {"é"}
 
 
+def test_lexemes_leave_out_words_postgresql_would_refuse() -> None:
+    """A lexeme must stay under 2,047 bytes of UTF-8 (PostgreSQL's MAXSTRLEN), counted in
+    bytes, whatever the script: the words at the limit on either side of it."""
+    ascii_fits, ascii_long = "a" * 2046, "b" * 2047
+    cjk_fits, cjk_long = "中" * 682, "文" * 683  # 2,046 and 2,049 bytes
+    assert set(lexemes(f"{ascii_fits} {ascii_long} short").split()) == {ascii_fits, "short"}
+    assert set(lexemes(f"{cjk_fits} {cjk_long} short").split()) == {cjk_fits, "short"}
+    assert set(lexemes(f"{'é' * 511} {cjk_long} {ascii_long}").split()) == {"é" * 511}
+    assert lexemes("") == ""
+
+
 @settings(
     max_examples=examples(60), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
