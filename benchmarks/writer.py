@@ -20,9 +20,10 @@ benchmark's load); reported per span: wall time, the writer thread's CPU and all
 PostgreSQL's CPU. Under the ingest benchmark the writer is the bottleneck on PostgreSQL,
 and the gap between its wall time there and here is time spent waiting for a core.
 ``--size`` bulk-fills the database first (without the search index; then ``VACUUM
-ANALYZE`` and a checkpoint), ``--statements`` adds PostgreSQL's costliest statements of the
-measured half (``pg_stat_statements``), and ``--without-index NAME`` (repeatable) drops a
-schema index after the fill: what that index costs ingest at that size, alone.
+ANALYZE`` and a checkpoint) and ``--statements`` adds PostgreSQL's costliest statements of
+the measured half (``pg_stat_statements``). On either database ``--without-index NAME``
+(repeatable) drops a schema index from the filled store: what that index costs the
+writer at that size.
 
     python benchmarks/writer.py --postgres --size 2000000 --spans 60000 --statements
     python benchmarks/writer.py --postgres --size 2000000 --spans 60000 \
@@ -32,9 +33,11 @@ schema index after the fill: what that index costs ingest at that size, alone.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
+import sqlite3
 import tempfile
 import time
 from collections import defaultdict
@@ -155,9 +158,15 @@ def profiled(totals: dict[str, float]) -> Iterator[None]:
             setattr(owner, attr, original)
 
 
-def run(size: int, spans: int, stores: Path, profile: bool, cache_mib: int = 64) -> dict[str, Any]:
-    """Write ``spans`` new spans into a copy of the ``size`` store; the figures per 100k."""
+def run(
+    size: int, spans: int, stores: Path, profile: bool, cache_mib: int = 64, without: list[str] | None = None
+) -> dict[str, Any]:
+    """Write ``spans`` new spans into a copy of the ``size`` store (less the indexes
+    ``without``); the figures per 100k."""
     with store_copy(stores, size) as (db, url, project):
+        with contextlib.closing(sqlite3.connect(db)) as conn, conn:
+            for name in without or []:
+                conn.execute(f"DROP INDEX {schema_index(name)}")
         source_bytes = db.stat().st_size
         groups = decoded_groups(project, spans, time.time_ns())
         engine = make_engine(url)  # synchronous FULL, as the server
@@ -202,6 +211,8 @@ def run(size: int, spans: int, stores: Path, profile: bool, cache_mib: int = 64)
             upkeep.stop()
             engine.dispose()
         out: dict[str, Any] = {"size": size, "spans": written, "rounds": rounds}
+        if without:
+            out["without_indexes"] = without
         out["bytes_a_span_after_checkpoint"] = round((store_bytes(db) - source_bytes) / max(written, 1))
         if profile:
             out["profile_us_a_span"] = {
@@ -302,7 +313,7 @@ def main(argv: list[str] | None = None) -> None:
         "--without-index",
         action="append",
         default=[],
-        help="--postgres: drop this schema index after the fill",
+        help="drop this schema index from the store before writing (repeatable)",
     )
     args = parser.parse_args(argv)
     if args.postgres:
@@ -312,7 +323,8 @@ def main(argv: list[str] | None = None) -> None:
         return
     args.stores.mkdir(parents=True, exist_ok=True)
     for size in args.size or [0]:
-        print(json.dumps(run(size, args.spans, args.stores, args.profile, args.cache_mib)), flush=True)
+        result = run(size, args.spans, args.stores, args.profile, args.cache_mib, args.without_index)
+        print(json.dumps(result), flush=True)
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ per-message character cap, and its lag exported as Prometheus gauges."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -83,3 +84,31 @@ def test_lag_is_exported_while_search_is_on(api: Api) -> None:
     metrics = api.client.get("/metrics").text
     assert "# TYPE watchkeep_search_index_lag_spans gauge" in metrics
     assert "# TYPE watchkeep_search_index_lag_seconds gauge" in metrics
+
+
+class _SlowThenOvertaken(SearchIndexer):
+    """Its first two batches outlast the catch-up's timeout; its third is taken by another
+    process's pass (``index_batch`` answers 0 while spans are still waiting)."""
+
+    calls = 0
+
+    def index_batch(self) -> int:
+        self.calls += 1
+        if self.calls == 3:
+            return 0
+        if self.calls < 3:
+            time.sleep(0.3)
+        return super().index_batch()
+
+
+def test_catch_up_outlasts_its_timeout_while_it_makes_progress(search_off: Api) -> None:
+    """``timeout`` bounds waiting without progress, not a backlog: a bulk fill's catch-up
+    that met a server's pass after a second gave up on the rest (issue 17, session 33)."""
+    engine = search_off.app.state.services.engine
+    SearchIndexer(engine).catch_up()
+    for n in range(1, 7):
+        post(search_off.client, search_off.key, chat_trace(n, f"backlog {n}", "ok"))
+    indexer = _SlowThenOvertaken(engine, batch=2)
+    indexed = indexer.catch_up(timeout=0.5)
+    assert indexed == 12
+    assert indexer.lag(max_age=0).spans == 0

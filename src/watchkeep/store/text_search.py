@@ -244,16 +244,20 @@ class SearchIndexer:
     def catch_up(self, timeout: float = 10.0) -> int:
         """Index until no span is left past the mark (tests, tools); the spans passed here.
 
-        Waits out another process's pass and an id gap that may still fill, up to ``timeout``.
+        Waits out another process's pass and an id gap that may still fill, up to
+        ``timeout`` without progress: a long backlog takes as long as it takes (a bulk fill
+        catching up while a server's indexer runs meets that server's passes throughout).
         """
         total = 0
         deadline = time.monotonic() + timeout
         while True:
             done = self.index_batch()
             total += done
-            if done == 0:
-                if not self._behind() or time.monotonic() > deadline:
-                    break
+            if done:
+                deadline = time.monotonic() + timeout
+            elif not self._behind() or time.monotonic() > deadline:
+                break
+            else:
                 time.sleep(0.05)
         self.index_late()
         return total
