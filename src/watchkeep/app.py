@@ -46,7 +46,7 @@ from watchkeep.api.routes import (
 from watchkeep.api.routes import annotations as annotation_routes
 from watchkeep.api.routes import audit as audit_routes
 from watchkeep.api.security_headers import secure_front, with_security_headers
-from watchkeep.api.wiring import build_services
+from watchkeep.api.wiring import build_services, start_indexing, stop_indexing
 from watchkeep.config import Settings
 from watchkeep.gateway import web as gateway_web
 from watchkeep.monitor.quota import PerMinute
@@ -95,8 +95,8 @@ def create_app(
         app.state.services = svc
         upkeep = StoreMaintenance(svc.engine)
         upkeep.start()
-        if settings.search_index and not gateway_only:  # gateway replicas only serve and trace
-            svc.search.start()
+        if not gateway_only:  # gateway replicas only serve and trace
+            start_indexing(svc, search=settings.search_index)
         svc.writer.start()
         if svc.gateway is not None:
             await svc.gateway.open()
@@ -122,7 +122,7 @@ def create_app(
                 svc.retention_worker.stop()
             svc.ingest.close()
             svc.writer.stop()
-            svc.search.stop()
+            stop_indexing(svc)
             upkeep.stop()
             svc.engine.dispose()
 

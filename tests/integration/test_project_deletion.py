@@ -15,14 +15,16 @@ from watchkeep.ingest.decode_pool import prepare
 from watchkeep.ingest.service_types import Encoding
 from watchkeep.security.keys import key_prefix
 from watchkeep.store.engine import make_engine
+from watchkeep.store.index_tables import trace_lookups
 from watchkeep.store.project_deletion import delete_project
 from watchkeep.store.projects import ProjectRepository
 from watchkeep.store.route_repository import RouteRepository
 from watchkeep.store.score_repository import NewScore, ScoreRepository
 from watchkeep.store.span_writer import SpanWriter
 from watchkeep.store.tables import api_keys, resources, scores, span_payloads, spans, traces
+from watchkeep.store.trace_lookups import TraceLookupIndexer
 
-TELEMETRY = (spans, span_payloads, traces, resources)
+TELEMETRY = (spans, span_payloads, traces, resources, trace_lookups)
 
 
 def _rows(engine: Engine, project_id: int) -> dict[str, int]:
@@ -40,6 +42,7 @@ def _fill(engine: Engine, project_id: int, seed: int) -> None:
         body, _ = build_request(12, rng=random.Random(seed + i), service=f"svc-{seed}-{i}")
         writer.write([prepare(project_id, body, Encoding.PROTOBUF, 1, None).batch])
     writer.close()
+    TraceLookupIndexer(engine).catch_up()
     score = NewScore("0" * 32, None, "quality", "numeric", 1.0, None, None, "api", None, None)
     ScoreRepository(engine).add(project_id, score)
     RouteRepository(engine).put(project_id, "mine", {"deployments": [{"name": "d", "backend": "mock"}]})
@@ -64,6 +67,7 @@ def test_deleting_a_project_removes_all_it_owns_and_spares_the_others(database_u
             "span_payloads": before["span_payloads"],
             "early_payloads": 0,  # no payload came before its span
             "span_metadata": 0,  # synthetic spans carry no SDK metadata (test_span_metadata covers it)
+            "trace_lookups": 24,  # a user and a session a trace
             "traces": 12,
             "resources": 3,
             "eval_output_cache": 0,

@@ -16,6 +16,7 @@ from watchkeep.store.engine import make_engine
 from watchkeep.store.migrate import upgrade
 from watchkeep.store.projects import ProjectRepository
 from watchkeep.store.tables import traces
+from watchkeep.store.trace_lookups import lookup_page, relook
 from watchkeep.store.trace_queries import TraceFilter, TraceQueries, encode_cursor, span_list_query
 
 
@@ -58,6 +59,8 @@ def _fill(engine: Engine) -> int:
     ]
     with engine.begin() as conn:
         conn.execute(insert(traces), rows)
+        ids = [int(r[0]) for r in conn.execute(select(traces.c.id).where(traces.c.project_id == project))]
+    relook(engine, ids)  # rows written without spans: no lookup pass would see them
     return project
 
 
@@ -95,13 +98,18 @@ def test_filtered_pages_are_complete_and_ordered_across_ties(
     assert all_pages(TraceQueries(engine), project, f) == newest_first([i for i in range(40) if wanted(i)])
 
 
+def _plan(engine: Engine, query: Any) -> list[tuple[int, int, str]]:
+    """SQLite's plan of ``query``: (node id, parent id, detail) rows."""
+    sql = str(query.compile(engine, compile_kwargs={"literal_binds": True}))
+    with engine.connect() as conn:
+        return [(int(r[0]), int(r[1]), str(r[-1])) for r in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql)]
+
+
 def test_sqlite_takes_the_filter_index_not_the_time_index(sqlite_store: tuple[Engine, int]) -> None:
     engine, project = sqlite_store
     queries = TraceQueries(engine)
     t = traces.c
     for f, index in (
-        (TraceFilter(user_id="user-1"), "ix_traces_project_id_user_id_start_time_unix_nano_trace_id"),
-        (TraceFilter(session_id="s"), "ix_traces_project_id_session_id_start_time_unix_nano_trace_id"),
         (TraceFilter(release="1.0"), "ix_traces_project_id_release_start_time_unix_nano_trace_id"),
         (TraceFilter(tags=("vip",)), "ix_traces_tagged"),
     ):
@@ -111,11 +119,27 @@ def test_sqlite_takes_the_filter_index_not_the_time_index(sqlite_store: tuple[En
             .order_by(t.start_time_unix_nano.desc(), t.trace_id.desc())
             .limit(51)
         )
-        sql = str(query.compile(engine, compile_kwargs={"literal_binds": True}))
-        with engine.connect() as conn:
-            plan = " ".join(str(r[-1]) for r in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql))
+        plan = " ".join(detail for _, _, detail in _plan(engine, query))
         assert f"USING INDEX {index} " in plan, plan
         assert "TEMP B-TREE" not in plan, plan  # the index gives the whole order: no sort
+
+
+@pytest.mark.parametrize("f", [TraceFilter(user_id="user-1"), TraceFilter(session_id="s", status="ok")])
+def test_sqlite_reads_a_users_traces_in_order_from_their_lookup_rows(
+    sqlite_store: tuple[Engine, int], f: TraceFilter
+) -> None:
+    """A user's or session's page walks their lookup rows in list order, probing each trace
+    row by its id, and sorts only what the two reads merged (ADR 0034)."""
+    engine, project = sqlite_store
+    conditions = TraceQueries(engine).trace_conditions(project, f, looked_up=True)
+    plan = _plan(engine, lookup_page(project, f, conditions, (5_000, "0" * 32), 51))
+    walk = [
+        n for n in plan if n[2].startswith("SEARCH trace_lookups USING PRIMARY KEY (project_id=? AND kind=?")
+    ]
+    assert len(walk) == 1, plan
+    siblings = [detail for _, parent, detail in plan if parent == walk[0][1]]
+    assert "SEARCH traces USING INTEGER PRIMARY KEY (rowid=?)" in siblings, plan
+    assert not any("TEMP B-TREE" in detail for detail in siblings), plan  # the walk is in order
 
 
 def test_sqlite_lists_one_traces_spans_by_the_span_key(sqlite_store: tuple[Engine, int]) -> None:

@@ -43,6 +43,7 @@ from watchkeep.store.score_repository import ScoreRepository
 from watchkeep.store.sealing import Sealer
 from watchkeep.store.span_writer import SpanWriter
 from watchkeep.store.text_search import SearchIndexer
+from watchkeep.store.trace_lookups import TraceLookupIndexer
 from watchkeep.store.trace_queries import TraceQueries
 from watchkeep.store.usage_queries import UsageQueries
 
@@ -62,6 +63,7 @@ class Services:
     scores: ScoreRepository
     monitoring: Monitoring
     search: SearchIndexer
+    lookups: TraceLookupIndexer  # the traces of each user and session, behind the commit
     usage: UsageQueries
     people: PeopleService
     annotations: AnnotationRepository
@@ -112,6 +114,20 @@ def search_indexer(
         )
         seconds.set_function(lambda: indexer.lag().seconds)
     return indexer
+
+
+def start_indexing(svc: Services, *, search: bool) -> None:
+    """Start the passes that index behind the ingest commit: the traces' user and session
+    lookups (the lists read them), and full-text search when it is on."""
+    svc.lookups.start()
+    if search:
+        svc.search.start()
+
+
+def stop_indexing(svc: Services) -> None:
+    """Stop both passes (a pass never started stops at once)."""
+    svc.search.stop()
+    svc.lookups.stop()
 
 
 def build_services(settings: Settings, registry: CollectorRegistry) -> Services:
@@ -169,6 +185,7 @@ def build_services(settings: Settings, registry: CollectorRegistry) -> Services:
         scores=ScoreRepository(engine),
         monitoring=monitoring,
         search=search_indexer(settings, engine, registry, sealer, lambda: writer.busy_seconds),
+        lookups=TraceLookupIndexer(engine),
         usage=UsageQueries(engine),
         people=PeopleService.from_settings(PeopleRepository(engine), settings),
         annotations=AnnotationRepository(engine),

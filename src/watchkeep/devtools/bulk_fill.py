@@ -31,6 +31,7 @@ from watchkeep.store.projects import ProjectRepository
 from watchkeep.store.rows import WriteBatch
 from watchkeep.store.span_writer import SpanWriter
 from watchkeep.store.text_search import SearchIndexer
+from watchkeep.store.trace_lookups import TraceLookupIndexer
 
 CHUNK_SPANS = 512  # one export, as the benchmark's clients send
 GROUP_CHUNKS = 8  # exports a commit: about what the server's group commit folds under load
@@ -119,6 +120,7 @@ def fill_store(
             group.extend(f.result() for f in pending)
             if group:
                 written += _commit(writer, group, written, progress)
+        TraceLookupIndexer(engine).catch_up(timeout=1.0)
         if search_index:
             SearchIndexer(engine).catch_up(timeout=1.0)
     finally:

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from sqlalchemy import ColumnElement, Engine, Table, delete, select, tuple_
 
 from watchkeep.store.eval_tables import eval_output_cache
+from watchkeep.store.index_marks import rewind_marks
+from watchkeep.store.index_tables import trace_lookups
 from watchkeep.store.tables import (
     early_payloads,
     projects,
@@ -29,13 +31,14 @@ from watchkeep.store.tables import (
     spans,
     traces,
 )
-from watchkeep.store.text_search import purge_project, rewind_mark
+from watchkeep.store.text_search import purge_project
 
 # Each telemetry table with the columns that pick one of its rows within a project.
 # Spans go with their payloads (``_delete_spans``).
 _TELEMETRY: tuple[tuple[Table, tuple[str, ...]], ...] = (
     (early_payloads, ("trace_id", "span_id")),
     (span_metadata, ("trace_id", "span_id", "key")),
+    (trace_lookups, ("trace_row_id",)),  # before the traces: live projects' passes skip it (ADR 0034)
     (traces, ("trace_id",)),
     (resources, ("resource_id",)),
     (eval_output_cache, ("cache_key",)),  # keyed by project, no foreign key
@@ -66,7 +69,7 @@ def delete_project(
     result.rows["spans"], result.rows["span_payloads"] = _delete_spans(engine, project_id, batch, progress)
     for table, key in _TELEMETRY:
         result.rows[table.name] = _delete_in_batches(engine, table, key, project_id, batch, progress)
-    rewind_mark(engine)
+    rewind_marks(engine)
     return result
 
 

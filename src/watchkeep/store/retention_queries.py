@@ -41,6 +41,7 @@ from watchkeep.store.tables import (
     traces,
 )
 from watchkeep.store.trace_attributes import spans_of_traces
+from watchkeep.store.trace_lookups import USER, drop_lookups, looked_up_traces
 
 KINDS = ("spans", "payloads", "scores", "eval_items", "alerts")
 _BOUND = re.compile(r"FOR VALUES FROM \('?(-?\d+)'?\) TO \('?(-?\d+)'?\)")
@@ -125,19 +126,24 @@ class RetentionQueries:
         pass may stop at ``max_batches`` before reaching all of a trace's spans."""
         c = traces.c
         expired = and_(c.start_time_unix_nano < before_ns, c.end_time_unix_nano < before_ns)
-        return self._batched(
-            traces,
-            and_(
-                c.id.in_(
-                    select(c.id)
-                    .where(c.project_id == project_id, expired, ~exists().where(spans.c.trace_row_id == c.id))
-                    .limit(self.batch)
-                ),
+        chosen = (
+            select(c.id)
+            .where(c.project_id == project_id, expired, ~exists().where(spans.c.trace_row_id == c.id))
+            .limit(self.batch)
+        )
+        total = 0
+        for _ in range(self.max_batches):
+            with self._engine.begin() as conn:
+                ids = [int(r[0]) for r in conn.execute(chosen)]
+                # A trace a span reaches meanwhile keeps its row (below) and gets its lookup
+                # rows again: that span is past the lookups' mark.
+                drop_lookups(conn, ids)
                 # again on the row itself: PostgreSQL re-reads a row a concurrent write changed
                 # before deleting it, and a span written to the trace meanwhile moved its end
-                expired,
-            ),
-        )
+                total += _count(conn, delete(traces).where(c.id.in_(ids), expired)) if ids else 0
+            if len(ids) < self.batch:
+                break
+        return total
 
     def _expire_scores(self, project_id: int, before_ns: int) -> int:
         c = scores.c
@@ -165,16 +171,6 @@ class RetentionQueries:
             if ids:
                 conn.execute(delete(table).where(id_column.in_(ids)))
         return len(ids)
-
-    def _batched(self, table: Table, picked: Any) -> int:
-        total = 0
-        for _ in range(self.max_batches):
-            with self._engine.begin() as conn:
-                removed = max(0, conn.execute(delete(table).where(picked)).rowcount)
-            total += removed
-            if removed < self.batch:
-                break
-        return total
 
     # --- partitions (PostgreSQL) -------------------------------------------------------
     def partitions(self, table: str) -> list[Partition]:
@@ -231,11 +227,14 @@ class RetentionQueries:
     def subject_traces(self, project_id: int, user_id: str) -> list[str]:
         """The ids of the project's traces tied to ``user_id`` (on the trace or any span)."""
         t, s = traces.c, spans.c
+        picked = looked_up_traces(project_id, USER, user_id)
         with self._engine.connect() as conn:
             found = {
                 r[0]
                 for r in conn.execute(
-                    select(t.trace_id).where(t.project_id == project_id, t.user_id == user_id)
+                    select(t.trace_id).where(
+                        t.project_id == project_id, t.user_id == user_id, t.id.in_(picked)
+                    )
                 )
             }
             found |= {
@@ -274,9 +273,9 @@ class RetentionQueries:
         out = {"spans": self._drop_span_rows(conn, project_id, span_rows)}
         e = early_payloads.c  # payloads of the traces' spans that never came
         conn.execute(delete(early_payloads).where(e.project_id == project_id, e.trace_id.in_(ids)))
-        out["traces"] = _count(
-            conn, delete(traces).where(traces.c.project_id == project_id, traces.c.trace_id.in_(ids))
-        )
+        of_traces = and_(traces.c.project_id == project_id, traces.c.trace_id.in_(ids))
+        drop_lookups(conn, [int(r[0]) for r in conn.execute(select(traces.c.id).where(of_traces))])
+        out["traces"] = _count(conn, delete(traces).where(of_traces))
         out["scores"] = _count(
             conn, delete(scores).where(scores.c.project_id == project_id, scores.c.trace_id.in_(ids))
         )

@@ -223,9 +223,8 @@ traces = Table(
     UniqueConstraint("project_id", "trace_id"),
     Index(None, "project_id", "start_time_unix_nano", "trace_id"),
     # Each filter index ends with the list's whole order (start, trace_id), so a filtered
-    # page is the first rows of one index range on both databases (ADR 0026).
-    Index(None, "project_id", "user_id", "start_time_unix_nano", "trace_id"),
-    Index(None, "project_id", "session_id", "start_time_unix_nano", "trace_id"),
+    # page is the first rows of one index range on both databases (ADR 0026). Users and
+    # sessions are looked up in ``trace_lookups``, kept behind the commit (ADR 0034).
     Index(None, "project_id", "release", "start_time_unix_nano", "trace_id"),
     Index(None, "project_id", "environment", "start_time_unix_nano", "trace_id"),
     # A rowid table on SQLite (revision 0004): rows are appended and only the narrow key
@@ -397,15 +396,6 @@ gateway_routes = Table(
     Column("spec", Json, nullable=False),
     Column("updated_at_unix_nano", BigInteger, nullable=False),
     UniqueConstraint("project_id", "name"),
-)
-
-# The full-text indexer's high-water mark (revision 0010; the index tables themselves are
-# raw DDL there, an FTS5 table on SQLite: see watchkeep.store.text_search).
-search_index_state = Table(
-    "search_index_state",
-    metadata,
-    Column("name", String(64), primary_key=True),
-    Column("position", BigInteger, nullable=False),
 )
 
 config_revisions = Table(

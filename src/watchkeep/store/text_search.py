@@ -18,9 +18,8 @@ span (docs/operations.md "Search indexing"). User input is never parsed as query
 it is cut into words, each quoted (SQLite: an FTS5 string, PostgreSQL: a ``tsquery``
 lexeme), and every word must match.
 
-PostgreSQL hands out span ids in ``nextval`` order, not commit order, so a lower id may
-commit after a higher one: the mark only moves over contiguous ids, and jumps a gap only
-once the row after it is ``GAP_WAIT_NS`` old (a rolled-back insert never fills its gap).
+The mark moves as ``store.index_marks`` says (over contiguous ids on PostgreSQL, whose
+ids do not commit in order), shared with the traces' user and session lookups.
 
 GenAI instrumentations may send the messages of an LLM span as log records
 (``/v1/logs``), which fill its payload row after the span. An LLM span indexed with a
@@ -35,7 +34,7 @@ import re
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,12 +48,19 @@ from sqlalchemy.types import Boolean
 from watchkeep.periodic import IngestYield
 from watchkeep.store.clock import now_ns
 from watchkeep.store.engine import is_sqlite
+from watchkeep.store.index_marks import (
+    GAP_WAIT_NS,
+    contiguous,
+    live_projects,
+    lock_mark,
+    move_mark,
+    read_mark,
+)
 from watchkeep.store.sealing import Sealer, open_text, row_aad
 
 log = logging.getLogger(__name__)
 
 STATE_NAME = "payload_text"
-GAP_WAIT_NS = 5_000_000_000
 LATE_PAYLOAD_NS = 120_000_000_000
 MAX_LATE = 100_000  # spans awaiting their messages, per process
 MAX_FIELD_CHARS = 100_000  # of each payload side; PostgreSQL refuses tsvectors over 1 MB
@@ -268,9 +274,7 @@ class SearchIndexer:
         if cached is not None and time.monotonic() - cached[0] < max_age:
             return cached[1]
         with self._engine.connect() as conn:
-            mark = conn.execute(
-                text("SELECT position FROM search_index_state WHERE name = :n"), {"n": STATE_NAME}
-            ).scalar_one()
+            mark = read_mark(conn, STATE_NAME)
             newest = conn.execute(text("SELECT max(id) FROM spans")).scalar()
             oldest = conn.execute(
                 text("SELECT ingested_at_unix_nano FROM spans WHERE id > :m ORDER BY id LIMIT 1"), {"m": mark}
@@ -302,10 +306,8 @@ class SearchIndexer:
         the database's write lock, which ingest needs too, is held for the inserts alone.
         """
         with self._engine.connect() as conn:
-            mark = conn.execute(
-                text("SELECT position FROM search_index_state WHERE name = :n"), {"n": STATE_NAME}
-            ).scalar_one()
-            accepted = _contiguous(
+            mark = read_mark(conn, STATE_NAME)
+            accepted = contiguous(
                 conn.execute(_PENDING, {"mark": mark, "n": self._batch}), mark, now_ns() - GAP_WAIT_NS
             )
             if not accepted:
@@ -321,14 +323,11 @@ class SearchIndexer:
             if (body := self._document(int(r.project_id), raw_in, raw_out))
         ]
         with self._engine.begin() as conn:
-            if self._lock_mark(conn) != mark:
+            if lock_mark(conn, STATE_NAME, self._sqlite) != mark:
                 return 0  # another process indexed these meanwhile
-            live = self._live_projects(conn, {p for _, p, _ in docs})
+            live = live_projects(conn, {p for _, p, _ in docs}, self._sqlite)
             self._insert(conn, [d for d in docs if d[1] in live])
-            conn.execute(
-                text("UPDATE search_index_state SET position = :p WHERE name = :n"),
-                {"p": int(accepted[-1].id), "n": STATE_NAME},
-            )
+            move_mark(conn, STATE_NAME, int(accepted[-1].id))
         until = now_ns() + LATE_PAYLOAD_NS
         self._late.extend(
             (int(r.id), until)
@@ -372,36 +371,13 @@ class SearchIndexer:
             if docs:
                 with self._engine.begin() as conn:
                     if self._sqlite:
-                        self._lock_mark(conn)  # the write lock first, as in index_batch
-                    live = self._live_projects(conn, {p for _, p, _ in docs})
+                        lock_mark(conn, STATE_NAME, True)  # the write lock first, as in index_batch
+                    live = live_projects(conn, {p for _, p, _ in docs}, self._sqlite)
                     self._insert(conn, [d for d in docs if d[1] in live])
             done = {int(r.id) for r in ready} | {i for i, until in waiting.items() if until < now}
         finally:
             self._late.extend((i, until) for i, until in waiting.items() if i not in done)
         return len(done)
-
-    def _lock_mark(self, conn: Connection) -> int | None:
-        if self._sqlite:  # write first: the transaction takes the write lock before reading
-            conn.execute(
-                text("UPDATE search_index_state SET position = position WHERE name = :n"), {"n": STATE_NAME}
-            )
-            lock = ""
-        else:
-            lock = " FOR UPDATE SKIP LOCKED"
-        row = conn.execute(
-            text(f"SELECT position FROM search_index_state WHERE name = :n{lock}"), {"n": STATE_NAME}
-        ).first()
-        return None if row is None else int(row[0])
-
-    def _live_projects(self, conn: Connection, ids: set[int]) -> set[int]:
-        """Projects not deleted; PostgreSQL share-locks them so a deletion waits for this commit."""
-        if not ids:
-            return set()
-        lock = "" if self._sqlite else " FOR KEY SHARE"
-        found = conn.execute(
-            text(f"SELECT id FROM projects WHERE id IN ({', '.join(str(i) for i in sorted(ids))}){lock}")
-        )
-        return {int(r[0]) for r in found}
 
     def _insert(self, conn: Connection, docs: list[tuple[int, int, str]]) -> None:
         if not docs:
@@ -437,18 +413,6 @@ class SearchIndexer:
                 self.index_late()
             except Exception:
                 log.exception("search indexing failed; retrying next pass")
-
-
-def _contiguous(rows: Iterable[Any], mark: int, gap_before_ns: int) -> list[Any]:
-    """The rows up to the first gap in ids that may still fill (see the module docstring)."""
-    accepted: list[Any] = []
-    expected = mark + 1
-    for row in rows:
-        if int(row.id) != expected and int(row.ingested_at_unix_nano) > gap_before_ns:
-            break
-        accepted.append(row)
-        expected = int(row.id) + 1
-    return accepted
 
 
 def _document(raw_input: str | None, raw_output: str | None, max_chars: int) -> str:
@@ -487,18 +451,3 @@ def purge_project(engine: Engine, project_id: int, batch: int = 20_000) -> int:
             after = int(upto)
         elif removed < batch:
             return total
-
-
-def rewind_mark(engine: Engine) -> None:
-    """SQLite hands the largest id plus one to a new row, so after the newest spans are
-    deleted their ids come back: keep the mark below them, or their spans go unindexed."""
-    if not is_sqlite(engine.url.drivername):
-        return
-    with engine.begin() as conn:
-        conn.execute(
-            text(
-                "UPDATE search_index_state SET position = min(position, "
-                "coalesce((SELECT max(id) FROM spans), 0)) WHERE name = :n"
-            ),
-            {"n": STATE_NAME},
-        )

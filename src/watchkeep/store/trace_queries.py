@@ -43,6 +43,7 @@ from watchkeep.store.trace_filter import (
     trace_picks,
     walk_metadata,
 )
+from watchkeep.store.trace_lookups import lookup_of, lookup_page, picked_traces
 
 # Importers of the trace and span lists' cursor and filter types find them here too.
 __all__ = [
@@ -103,12 +104,16 @@ class TraceQueries:
         self._sealer = sealer  # opens encrypted payloads (None: they are plaintext)
 
     def trace_conditions(
-        self, project_id: int, f: TraceFilter, *, walked: Sequence[str] | None = None
+        self, project_id: int, f: TraceFilter, *, walked: Sequence[str] | None = None, looked_up: bool = False
     ) -> list[ColumnElement[bool]]:
         """``f`` as conditions on ``traces``; ``walked``: ids the metadata walk found, which
-        stand for the metadata subquery."""
+        stand for the metadata subquery; ``looked_up``: the rows are those of ``f``'s user or
+        session already (``lookup_page``), else those pick the candidate rows."""
         t = traces.c
         cond: list[ColumnElement[bool]] = [t.project_id == project_id]
+        picked = None if looked_up else picked_traces(project_id, f)
+        if picked is not None:
+            cond.append(t.id.in_(picked))
         if f.start_from_ns is not None:
             cond.append(t.start_time_unix_nano >= f.start_from_ns)
         if f.start_to_ns is not None:
@@ -148,11 +153,16 @@ class TraceQueries:
         """Newest traces first, matching ``f``."""
         t = traces.c
         after: list[ColumnElement[bool]] = []
+        at: tuple[int, str] | None = None
         if cursor is not None:
             start, trace_id = decode_cursor(cursor, (int, str))
+            at = (start, trace_id)
             after.append(past_in_list_order(t, start, trace_id))
         with self._engine.connect() as conn:
             rows = self._metadata_walk(conn, project_id, f, after, limit + 1) if walk_metadata(f) else None
+            if rows is None and lookup_of(f) is not None:
+                conditions = self.trace_conditions(project_id, f, looked_up=True)
+                rows = list(conn.execute(lookup_page(project_id, f, conditions, at, limit + 1)).all())
             if rows is None:
                 query = select(traces).where(*self.trace_conditions(project_id, f), *after)
                 query = query.order_by(t.start_time_unix_nano.desc(), t.trace_id.desc()).limit(limit + 1)

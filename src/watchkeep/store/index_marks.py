@@ -1,0 +1,94 @@
+"""High-water marks over ``spans.id`` for the indexes kept behind the commit.
+
+The search index (``text_search``) and the traces' user and session lookups
+(``trace_lookups``) are not written by ingest: a pass on a thread of every server process
+reads the spans past its mark in ``search_index_state`` (one row a mark, by name), writes
+what they add, and moves the mark in the same transaction, only if no other process moved
+it meanwhile. These are the parts the passes share.
+
+PostgreSQL hands out span ids in ``nextval`` order, not commit order, so a lower id may
+commit after a higher one: a mark only moves over contiguous ids, and jumps a gap only once
+the row after it is ``GAP_WAIT_NS`` old (a rolled-back insert never fills its gap).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import Connection, Engine, text
+
+from watchkeep.store.engine import is_sqlite
+
+GAP_WAIT_NS = 5_000_000_000
+
+
+def read_mark(conn: Connection, name: str) -> int:
+    """The span id up to which the pass ``name`` has worked."""
+    return int(
+        conn.execute(
+            text("SELECT position FROM search_index_state WHERE name = :n"), {"n": name}
+        ).scalar_one()
+    )
+
+
+def lock_mark(conn: Connection, name: str, sqlite: bool) -> int | None:
+    """The mark ``name``, locked for this transaction (None: another process holds it).
+
+    SQLite: written first, so the transaction takes the database's write lock before it
+    reads. PostgreSQL: ``FOR UPDATE SKIP LOCKED``, so a second replica skips the pass."""
+    if sqlite:
+        conn.execute(text("UPDATE search_index_state SET position = position WHERE name = :n"), {"n": name})
+        lock = ""
+    else:
+        lock = " FOR UPDATE SKIP LOCKED"
+    row = conn.execute(
+        text(f"SELECT position FROM search_index_state WHERE name = :n{lock}"), {"n": name}
+    ).first()
+    return None if row is None else int(row[0])
+
+
+def move_mark(conn: Connection, name: str, position: int) -> None:
+    """Set the mark ``name`` (inside the transaction that locked it)."""
+    conn.execute(
+        text("UPDATE search_index_state SET position = :p WHERE name = :n"), {"p": position, "n": name}
+    )
+
+
+def live_projects(conn: Connection, ids: set[int], sqlite: bool) -> set[int]:
+    """Those of ``ids`` not deleted; PostgreSQL share-locks them so a deletion waits for
+    this commit (and then purges what it wrote)."""
+    if not ids:
+        return set()
+    lock = "" if sqlite else " FOR KEY SHARE"
+    found = conn.execute(
+        text(f"SELECT id FROM projects WHERE id IN ({', '.join(str(i) for i in sorted(ids))}){lock}")
+    )
+    return {int(r[0]) for r in found}
+
+
+def contiguous(rows: Iterable[Any], mark: int, gap_before_ns: int) -> list[Any]:
+    """The rows (with ``id`` and ``ingested_at_unix_nano``) up to the first gap in ids that
+    may still fill (see the module docstring)."""
+    accepted: list[Any] = []
+    expected = mark + 1
+    for row in rows:
+        if int(row.id) != expected and int(row.ingested_at_unix_nano) > gap_before_ns:
+            break
+        accepted.append(row)
+        expected = int(row.id) + 1
+    return accepted
+
+
+def rewind_marks(engine: Engine) -> None:
+    """SQLite hands the largest id plus one to a new row, so after the newest spans are
+    deleted their ids come back: keep every mark below them, or their spans are skipped."""
+    if not is_sqlite(engine.url.drivername):
+        return
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "UPDATE search_index_state SET position = min(position, "
+                "coalesce((SELECT max(id) FROM spans), 0))"
+            )
+        )
