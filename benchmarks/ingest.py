@@ -235,7 +235,7 @@ class CpuMeter:
             for t in self._server.threads():
                 with contextlib.suppress(OSError):
                     name = Path(f"/proc/{self._server.pid}/task/{t.id}/comm").read_text().strip()
-                    if name in ("wk-writer", "wk-upkeep"):
+                    if name in ("wk-writer", "wk-upkeep", "wk-lookups"):
                         out[name[3:]] = out.get(name[3:], 0.0) + t.user_time + t.system_time
                     if name == "wk-writer":  # its kernel share: WAL writes, file growth, fsync
                         out["writer_sys"] = out.get("writer_sys", 0.0) + t.system_time

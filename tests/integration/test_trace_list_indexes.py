@@ -140,6 +140,23 @@ def test_sqlite_reads_a_users_traces_in_order_from_their_lookup_rows(
     siblings = [detail for _, parent, detail in plan if parent == walk[0][1]]
     assert "SEARCH traces USING INTEGER PRIMARY KEY (rowid=?)" in siblings, plan
     assert not any("TEMP B-TREE" in detail for detail in siblings), plan  # the walk is in order
+    details = [detail for _, _, detail in plan]
+    # The traces past the mark, by their ids: not a walk of the project's traces or spans.
+    assert not [d for d in details if d.startswith(("SEARCH traces USING INDEX", "SCAN traces"))], plan
+    assert "SEARCH spans USING INTEGER PRIMARY KEY (rowid>?)" in details, plan
+    assert not [d for d in details if d.startswith(("SEARCH spans USING INDEX", "SCAN spans"))], plan
+
+
+def test_sqlite_lists_a_users_spans_through_their_traces_row_ids(sqlite_store: tuple[Engine, int]) -> None:
+    """The span list's traces of a user come from their lookup rows and the traces past the
+    mark, each by its row id: through the project's time index SQLite read every trace of
+    the project (164 ms at 2M spans, session 34)."""
+    engine, project = sqlite_store
+    details = [
+        d for _, _, d in _plan(engine, span_list_query(project, TraceFilter(user_id="user-1"), 51, None))
+    ]
+    assert not [d for d in details if d.startswith(("SEARCH traces USING INDEX", "SCAN traces"))], details
+    assert "SEARCH traces USING INTEGER PRIMARY KEY (rowid=?)" in details, details
 
 
 def test_sqlite_lists_one_traces_spans_by_the_span_key(sqlite_store: tuple[Engine, int]) -> None:

@@ -5,6 +5,7 @@ a trace's start or names its user is looked up again, and no project sees anothe
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ import pytest
 from alembic import command
 from sqlalchemy import Engine, delete, func, select
 
+from tests.support.databases import fresh_database_url
 from tests.support.otlp_json import SEC, T0, attr, two_span_trace
 from tests.support.tenant import unique
 from watchkeep.ingest.decode_pool import prepare
@@ -44,7 +46,7 @@ def _write(engine: Engine, project_id: int, spans: list[dict[str, object]]) -> N
     body = json.dumps({"resourceSpans": [{"resource": {}, "scopeSpans": [{"spans": spans}]}]}).encode()
     writer = SpanWriter(engine)
     try:
-        writer.write([prepare(project_id, body, Encoding.JSON, 1, None).batch])
+        writer.write([prepare(project_id, body, Encoding.JSON, time.time_ns(), None).batch])
     finally:
         writer.close()
 
@@ -194,3 +196,26 @@ def test_revision_0028_moves_the_users_and_sessions_to_their_lookup_rows(tmp_pat
         assert "ix_traces_project_id_session_id_start_time_unix_nano_trace_id" in names
     finally:
         engine.dispose()
+
+
+@pytest.fixture
+def own_engine(request: pytest.FixtureRequest, database_url: str, tmp_path: Path) -> Iterator[Engine]:
+    """A migrated database of its own: no other test's spans pass its mark meanwhile."""
+    engine = make_engine(fresh_database_url(request, database_url, tmp_path))
+    upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+def test_a_pass_waits_for_a_batch_or_for_its_oldest_span_to_age(own_engine: Engine) -> None:
+    engine = own_engine
+    (mine,) = _projects(engine, 1)
+    indexer = TraceLookupIndexer(engine)
+    indexer.catch_up()
+    assert not indexer.due(1, 0)  # nothing past the mark
+    _write(engine, mine, two_span_trace(1, _who("ann")))
+    assert indexer.due(2, 10**15)  # two spans past the mark
+    assert not indexer.due(10**9, 10**15)  # too few, too young
+    assert indexer.due(10**9, 0)  # old enough
+    indexer.catch_up()
+    assert not indexer.due(1, 0)

@@ -277,10 +277,11 @@ def _traces_picked(project_id: int, f: TraceFilter) -> Select[Any] | None:
     if not picking(f) and not f.tags:
         return None
     t = traces.c
-    cond = [t.project_id == project_id, *trace_picks(t, f)]
     looked_up = picked_traces(project_id, f)  # a user or session: their lookup rows
-    if looked_up is not None:
-        cond.append(t.id.in_(looked_up))
+    if looked_up is None:
+        cond = [t.project_id == project_id, *trace_picks(t, f)]
+    else:  # by their row ids: no index of the project's traces is to be walked
+        cond = [t.project_id + 0 == project_id, *trace_picks(t, f), t.id.in_(looked_up)]
     if f.start_to_ns is not None:  # a trace starts no later than its spans
         cond.append(t.start_time_unix_nano < f.start_to_ns)
     return select(t.id).where(*cond)

@@ -21,7 +21,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Engine, delete, insert, select, text, union_all
+from sqlalchemy import Engine, delete, func, select, text, union_all
 from sqlalchemy.sql import ColumnElement, Select
 
 from watchkeep.store.clock import now_ns
@@ -35,6 +35,7 @@ from watchkeep.store.index_marks import (
     read_mark,
 )
 from watchkeep.store.index_tables import search_index_state, trace_lookups
+from watchkeep.store.maintenance import name_os_thread
 from watchkeep.store.tables import spans, traces
 from watchkeep.store.trace_filter import TraceFilter, past_in_list_order
 
@@ -44,6 +45,7 @@ STATE_NAME = "trace_lookups"
 USER, SESSION = 0, 1
 KINDS = (("user_id", USER), ("session_id", SESSION))
 _CHUNK = 1000  # ids a statement
+_COLUMNS = ", ".join(c.name for c in trace_lookups.c)
 _PENDING = text(
     "SELECT id, trace_row_id, ingested_at_unix_nano FROM spans WHERE id > :mark ORDER BY id LIMIT :n"
 )
@@ -59,14 +61,16 @@ def lookup_of(f: TraceFilter) -> tuple[int, str] | None:
     return None
 
 
-def unlooked_traces(project_id: int) -> Select[Any]:
-    """Row ids of the project's traces with a span past the mark: their lookup rows may be
-    missing or stale, so readers take them as they are."""
+def unlooked_traces() -> Select[Any]:
+    """Row ids of the traces with a span past the mark: their lookup rows may be missing or
+    stale, so readers take them as they are. Of every project: a range of the spans' row
+    ids, few past the mark; by project it would be read through the project's index of
+    every span it has (SQLite chose that one)."""
     s = spans.c
     mark = (
         select(search_index_state.c.position).where(search_index_state.c.name == STATE_NAME).scalar_subquery()
     )
-    return select(s.trace_row_id).where(s.id > mark, s.project_id == project_id)
+    return select(s.trace_row_id).where(s.id > mark)
 
 
 def looked_up_traces(project_id: int, kind: int, value: str, start_to_ns: int | None = None) -> Select[Any]:
@@ -77,7 +81,7 @@ def looked_up_traces(project_id: int, kind: int, value: str, start_to_ns: int | 
     cond = [c.project_id == project_id, c.kind == kind, c.value == value]
     if start_to_ns is not None:  # a stale row's start is later than its trace's: that trace is past the mark
         cond.append(c.start_time_unix_nano < start_to_ns)
-    return union_all(select(c.trace_row_id).where(*cond), unlooked_traces(project_id)).subquery().select()
+    return union_all(select(c.trace_row_id).where(*cond), unlooked_traces()).subquery().select()
 
 
 def picked_traces(project_id: int, f: TraceFilter) -> Select[Any] | None:
@@ -103,7 +107,7 @@ def lookup_page(
     assert found is not None, "lookup_page needs a user or a session"
     kind, value = found
     c, t = trace_lookups.c, traces.c
-    unlooked = unlooked_traces(project_id)
+    unlooked = unlooked_traces()
     looked: list[ColumnElement[bool]] = [
         c.project_id == project_id,
         c.kind == kind,
@@ -125,10 +129,12 @@ def lookup_page(
         .order_by(c.start_time_unix_nano.desc(), c.trace_id.desc())
         .limit(limit)
     )
+    # Sorted, never walked in order: the traces' time index would read the project's every
+    # trace to find the few past the mark.
     past_mark = (
         select(traces)
         .where(*tail, *conditions)
-        .order_by(t.start_time_unix_nano.desc(), t.trace_id.desc())
+        .order_by((t.start_time_unix_nano + 0).desc(), t.trace_id.desc())
         .limit(limit)
     )
     both = union_all(select(from_lookups.subquery()), select(past_mark.subquery())).subquery()
@@ -166,26 +172,50 @@ def _lookup_rows(conn: Any, ids: Sequence[int]) -> list[tuple[Any, ...]]:
 
 
 def _replace(conn: Any, ids: Sequence[int], rows: list[tuple[Any, ...]], sqlite: bool) -> None:
-    """Replace the lookup rows of the traces ``ids`` by ``rows`` (those of live projects)."""
+    """Replace the lookup rows of the traces ``ids`` by ``rows`` (those of live projects).
+
+    Only traces stored before the newest looked-up one can have rows to replace (row ids
+    grow); the rest, most of a batch, are new. The rows go in through the driver: through
+    SQLAlchemy's executemany of dictionaries a batch held SQLite's write lock for tens of ms."""
     live = live_projects(conn, {r[0] for r in rows}, sqlite)
-    drop_lookups(conn, ids)
-    names = [c.name for c in trace_lookups.c]
-    kept = [dict(zip(names, r, strict=True)) for r in rows if r[0] in live]
-    if kept:
-        conn.execute(insert(trace_lookups), kept)
+    newest = conn.execute(select(func.max(trace_lookups.c.trace_row_id))).scalar()
+    drop_lookups(conn, [i for i in ids if newest is not None and i <= newest])
+    kept = [r for r in rows if r[0] in live]
+    if not kept:
+        return
+    if sqlite:
+        conn.exec_driver_sql(f"INSERT INTO trace_lookups ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)", kept)
+    else:
+        conn.exec_driver_sql(
+            f"INSERT INTO trace_lookups ({_COLUMNS}) SELECT * FROM unnest(%s::bigint[], %s::smallint[], "
+            "%s::text[], %s::bigint[], %s::text[], %s::bigint[])",
+            tuple(list(column) for column in zip(*kept, strict=True)),
+        )
 
 
 class TraceLookupIndexer:
-    """Writes the lookup rows of the traces new spans touched, in batches, on a thread."""
+    """Writes the lookup rows of the traces new spans touched, in batches, on a thread.
+
+    A pass waits until ``min_spans`` are past the mark or the oldest of them is ``max_age``
+    seconds old: a batch dirties about one leaf per user and session it names, so under
+    load larger batches cost less a trace (the readers take the traces past the mark as
+    they are meanwhile, ``unlooked_traces``)."""
 
     def __init__(
-        self, engine: Engine, *, batch: int = 20_000, interval: float = 1.0, budget: float = 0.5
+        self,
+        engine: Engine,
+        *,
+        batch: int = 50_000,
+        min_spans: int = 25_000,
+        max_age: float = 3.0,
+        interval: float = 1.0,
     ) -> None:
         self._engine = engine
         self._sqlite = is_sqlite(engine.url.drivername)
-        self._batch = batch  # spans a pass reads; a batch holds SQLite's write lock ~10-40 ms
+        self._batch = batch  # spans a transaction
+        self._min_spans = min_spans
+        self._max_age_ns = int(max_age * 1e9)
         self._interval = interval
-        self._budget = budget  # seconds of batches a pass while behind
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="watchkeep-trace-lookups", daemon=True)
 
@@ -209,19 +239,25 @@ class TraceLookupIndexer:
             total += done
             if done:
                 deadline = time.monotonic() + timeout
-            elif not self.behind() or time.monotonic() > deadline:
+            elif not self.due(0, 0) or time.monotonic() > deadline:
                 return total
             else:
                 time.sleep(0.05)
 
-    def behind(self) -> bool:
-        """Whether a span is past the mark."""
+    def due(self, min_spans: int, max_age_ns: int) -> bool:
+        """Whether ``min_spans`` spans are past the mark, or the oldest of them is at least
+        ``max_age_ns`` old (two indexed look-ups and one probe)."""
         with self._engine.connect() as conn:
             mark = read_mark(conn, STATE_NAME)
-            return (
-                conn.execute(text("SELECT 1 FROM spans WHERE id > :m LIMIT 1"), {"m": mark}).first()
-                is not None
-            )
+            if (
+                min_spans
+                and int(conn.execute(text("SELECT max(id) FROM spans")).scalar() or 0) - mark >= min_spans
+            ):
+                return True
+            oldest = conn.execute(
+                text("SELECT ingested_at_unix_nano FROM spans WHERE id > :m ORDER BY id LIMIT 1"), {"m": mark}
+            ).scalar()
+        return oldest is not None and now_ns() - int(oldest) >= max_age_ns
 
     def index_batch(self) -> int:
         """Write the lookup rows of the traces of up to ``batch`` spans past the mark; the
@@ -244,10 +280,11 @@ class TraceLookupIndexer:
         return len(accepted)
 
     def _run(self) -> None:
+        name_os_thread("wk-lookups")  # its CPU apart in top -H and the ingest benchmark
         while not self._stop.wait(self._interval):
-            deadline = time.monotonic() + self._budget
             try:
-                while self.index_batch() == self._batch and time.monotonic() < deadline:
-                    pass
+                if self.due(self._min_spans, self._max_age_ns):
+                    while self.index_batch() == self._batch and not self._stop.is_set():
+                        pass
             except Exception:
                 log.exception("trace lookup indexing failed; retrying next pass")

@@ -110,7 +110,8 @@ class TraceQueries:
         stand for the metadata subquery; ``looked_up``: the rows are those of ``f``'s user or
         session already (``lookup_page``), else those pick the candidate rows."""
         t = traces.c
-        cond: list[ColumnElement[bool]] = [t.project_id == project_id]
+        # Given their ids (``lookup_page``), no index of the project's traces is to be walked.
+        cond: list[ColumnElement[bool]] = [(t.project_id + 0 if looked_up else t.project_id) == project_id]
         picked = None if looked_up else picked_traces(project_id, f)
         if picked is not None:
             cond.append(t.id.in_(picked))
