@@ -208,8 +208,8 @@ class TraceLookupIndexer:
         self,
         engine: Engine,
         *,
-        batch: int = 50_000,
-        min_spans: int = 25_000,
+        batch: int = 100_000,
+        min_spans: int = 60_000,
         max_age: float = 3.0,
         interval: float = 1.0,
     ) -> None:
