@@ -215,24 +215,20 @@ def test_the_trace_join_stays_on_indexes(database_url: str) -> None:
             for statement in clean:
                 conn.execute(text(statement), {"p": PLAN_PROJECT})
         engine.dispose()
-    for plan in picks:  # user or session: the traces by their own index, then their spans
+    for plan in picks:  # user or session: their lookup rows, their traces by id, then their spans
         if sqlite:
-            assert re.search(
-                r"SEARCH traces USING (COVERING )?INDEX ix_traces_project_id_(user|session)_", plan
-            )
+            assert "SEARCH trace_lookups USING PRIMARY KEY (project_id=? AND kind=? AND value=?" in plan, plan
             assert "SEARCH spans USING INDEX sqlite_autoindex_spans_1 (trace_row_id=?)" in plan, plan
             assert "SCAN" not in plan, plan
         else:
-            assert re.search(
-                r"(Index Scan using|Bitmap Index Scan on) ix_traces_project_id_(user|session)_id", plan
-            )
+            assert re.search(r"(Index (Only )?Scan using|Bitmap Index Scan on) pk_trace_lookups", plan), plan
             assert "Index Scan using uq_spans_trace_row_id_span_id on spans" in plan, plan
             assert "Seq Scan" not in plan, plan
-    # the bound: the user's traces newest first, from their index (SQLite: alone, in its order;
-    # PostgreSQL may sort a few unvacuumed rows rather than visit the heap in order)
+    # the bound: the user's traces newest first, from their lookup rows (SQLite: alone, in
+    # their order; PostgreSQL may sort a few unvacuumed rows rather than visit the heap in order)
     assert re.search(
-        r"(SEARCH traces USING COVERING INDEX|Index (Only )?Scan Backward using|Bitmap Index Scan on) "
-        r"ix_traces_project_id_user_id",
+        r"(SEARCH trace_lookups USING PRIMARY KEY|Index (Only )?Scan Backward using|Bitmap Index Scan on) "
+        r"(\(project_id=\? AND kind=\? AND value=\?|pk_trace_lookups)",
         floors,
     ), floors
     assert ("SCAN" if sqlite else "Seq Scan") not in floors, floors

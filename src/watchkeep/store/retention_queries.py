@@ -41,7 +41,7 @@ from watchkeep.store.tables import (
     traces,
 )
 from watchkeep.store.trace_attributes import spans_of_traces
-from watchkeep.store.trace_lookups import USER, drop_lookups, looked_up_traces
+from watchkeep.store.trace_lookups import USER, drop_lookups, looked_up_traces, read_lookup_mark
 
 KINDS = ("spans", "payloads", "scores", "eval_items", "alerts")
 _BOUND = re.compile(r"FOR VALUES FROM \('?(-?\d+)'?\) TO \('?(-?\d+)'?\)")
@@ -227,14 +227,12 @@ class RetentionQueries:
     def subject_traces(self, project_id: int, user_id: str) -> list[str]:
         """The ids of the project's traces tied to ``user_id`` (on the trace or any span)."""
         t, s = traces.c, spans.c
-        picked = looked_up_traces(project_id, USER, user_id)
         with self._engine.connect() as conn:
+            picked = looked_up_traces(project_id, USER, user_id, mark=read_lookup_mark(conn))
             found = {
                 r[0]
                 for r in conn.execute(
-                    select(t.trace_id).where(
-                        t.project_id == project_id, t.user_id == user_id, t.id.in_(picked)
-                    )
+                    select(t.trace_id).where(t.project_id + 0 == project_id, t.id.in_(picked))
                 )
             }
             found |= {

@@ -27,7 +27,7 @@ from watchkeep.store.trace_filter import (
     span_content_conditions,
     trace_picks,
 )
-from watchkeep.store.trace_lookups import lookup_of, picked_traces
+from watchkeep.store.trace_lookups import beside_lookup, lookup_of, picked_traces, read_lookup_mark
 
 SPAN_FIELDS = [
     c
@@ -86,17 +86,18 @@ def span_page(conn: Any, project_id: int, f: TraceFilter, want: int, cursor: str
             rows = conn.execute(span_list_query(project_id, f, want, cursor, floor=floor)).all()
             if len(rows) >= want:
                 return list(rows)
-    walk = _many_traces_picked(conn, project_id, f)
+    mark = read_lookup_mark(conn)  # a value, not a subquery: PostgreSQL plans by it
+    walk = _many_traces_picked(conn, project_id, f, mark)
     bounded = picking(f) and not (walk or f.metadata or f.trace_id is not None)
     newest = _newest_picked(project_id, f, cursor) if bounded else None
     for step in (want * k for k in TRACE_WALK_STEPS):
         floor = None if newest is None else conn.execute(newest.offset(step - 1).limit(1)).scalar()
         if floor is None:
             break  # no user or session; or fewer traces than the step: one query reads all
-        rows = conn.execute(span_list_query(project_id, f, want, cursor, floor=floor)).all()
+        rows = conn.execute(span_list_query(project_id, f, want, cursor, floor=floor, mark=mark)).all()
         if len(rows) >= want:
             return list(rows)
-    return list(conn.execute(span_list_query(project_id, f, want, cursor, walk=walk)).all())
+    return list(conn.execute(span_list_query(project_id, f, want, cursor, walk=walk, mark=mark)).all())
 
 
 def _newest_picked(project_id: int, f: TraceFilter, cursor: str | None) -> Select[Any] | None:
@@ -126,12 +127,12 @@ def _newest_picked(project_id: int, f: TraceFilter, cursor: str | None) -> Selec
     )
 
 
-def _many_traces_picked(conn: Any, project_id: int, f: TraceFilter) -> bool:
+def _many_traces_picked(conn: Any, project_id: int, f: TraceFilter, mark: int | None = None) -> bool:
     """Whether ``f``'s user, session or tags pick ``DENSE_TRACES`` traces or more: then their
     spans may be common enough that walking the project's spans newest first finds a page
     soon, while reading all of theirs and sorting them grows with them (a user every trace
     has, for one), so the planner chooses (``span_list_query``'s ``walk``)."""
-    picked = _traces_picked(project_id, f)
+    picked = _traces_picked(project_id, f, mark)
     if picked is None or f.metadata or f.trace_id is not None:
         return False
     bounded: Select[Any] = picked.with_only_columns(literal_column("1")).limit(DENSE_TRACES)
@@ -147,6 +148,7 @@ def span_list_query(
     *,
     floor: int | None = None,
     walk: bool = False,
+    mark: int | None = None,
 ) -> Select[Any]:
     """One keyset page (``limit`` rows, newest first, with the row id) of the span list.
 
@@ -163,7 +165,7 @@ def span_list_query(
     cond: list[ColumnElement[bool]] = []
     source: Any = SPANS_WITH_TRACE
     by_metadata = bool(f.metadata) and f.trace_id is None
-    picked = None if by_metadata or walk or f.trace_id is not None else _traces_picked(project_id, f)
+    picked = None if by_metadata or walk or f.trace_id is not None else _traces_picked(project_id, f, mark)
     if by_metadata:
         # The spans carrying the first metadata pair, newest first, read from span_metadata's
         # (project, key, value, start) range: its rows hold their span's start, so the range is
@@ -265,7 +267,7 @@ def _span_attribute_conditions(f: TraceFilter, *, joined: bool) -> list[ColumnEl
     return cond + ([span_has_tags(f.tags)] if f.tags else [])
 
 
-def _traces_picked(project_id: int, f: TraceFilter) -> Select[Any] | None:
+def _traces_picked(project_id: int, f: TraceFilter, mark: int | None = None) -> Select[Any] | None:
     """Row ids of the project's traces matching ``f``'s user, session and tags (None when it
     names none), read from their lookup rows (``trace_lookups``) or the traces' tag index: walking the spans newest first and testing
     each read all 10M of them at 10M spans on PostgreSQL for a tag no span has (13 s).
@@ -277,11 +279,11 @@ def _traces_picked(project_id: int, f: TraceFilter) -> Select[Any] | None:
     if not picking(f) and not f.tags:
         return None
     t = traces.c
-    looked_up = picked_traces(project_id, f)  # a user or session: their lookup rows
+    looked_up = picked_traces(project_id, f, mark)  # a user or session: their lookup rows
     if looked_up is None:
         cond = [t.project_id == project_id, *trace_picks(t, f)]
     else:  # by their row ids: no index of the project's traces is to be walked
-        cond = [t.project_id + 0 == project_id, *trace_picks(t, f), t.id.in_(looked_up)]
+        cond = [t.project_id + 0 == project_id, *trace_picks(t, beside_lookup(f)), t.id.in_(looked_up)]
     if f.start_to_ns is not None:  # a trace starts no later than its spans
         cond.append(t.start_time_unix_nano < f.start_to_ns)
     return select(t.id).where(*cond)

@@ -20,6 +20,7 @@ import logging
 import threading
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import Engine, delete, func, select, text, union_all
@@ -62,33 +63,58 @@ def lookup_of(f: TraceFilter) -> tuple[int, str] | None:
     return None
 
 
-def unlooked_traces() -> Select[Any]:
+def beside_lookup(f: TraceFilter) -> TraceFilter:
+    """``f`` without the user or session its lookup rows already settle (``lookup_of``):
+    tested again on the trace rows, it led PostgreSQL to scan them all for it (its
+    estimate of a user's traces is far below a real user's share)."""
+    found = lookup_of(f)
+    if found is None:
+        return f
+    return replace(f, user_id=None) if found[0] == USER else replace(f, session_id=None)
+
+
+def read_lookup_mark(conn: Any) -> int:
+    """The lookups' mark, to give the queries below as a value (``mark``)."""
+    return read_mark(conn, STATE_NAME)
+
+
+def unlooked_traces(mark: int | None = None) -> Select[Any]:
     """Row ids of the traces with a span past the mark: their lookup rows may be missing or
     stale, so readers take them as they are. Of every project: a range of the spans' row
     ids, few past the mark; by project it would be read through the project's index of
-    every span it has (SQLite chose that one)."""
+    every span it has (SQLite chose that one).
+
+    ``mark``, read beforehand (``read_lookup_mark``), lets PostgreSQL plan for the few spans
+    past it: against a subquery it assumes a third of all spans and scans traces instead."""
     s = spans.c
-    mark = (
-        select(search_index_state.c.position).where(search_index_state.c.name == STATE_NAME).scalar_subquery()
-    )
+    if mark is None:
+        position = search_index_state.c.position
+        return select(s.trace_row_id).where(
+            s.id > select(position).where(search_index_state.c.name == STATE_NAME).scalar_subquery()
+        )
     return select(s.trace_row_id).where(s.id > mark)
 
 
-def looked_up_traces(project_id: int, kind: int, value: str, start_to_ns: int | None = None) -> Select[Any]:
-    """Row ids of a superset of the project's traces of this user or session (``kind``)
-    that start before ``start_to_ns``: their lookup rows, and the traces past the mark.
-    Callers test each trace row's own values."""
-    c = trace_lookups.c
-    cond = [c.project_id == project_id, c.kind == kind, c.value == value]
-    if start_to_ns is not None:  # a stale row's start is later than its trace's: that trace is past the mark
+def looked_up_traces(
+    project_id: int, kind: int, value: str, start_to_ns: int | None = None, mark: int | None = None
+) -> Select[Any]:
+    """Row ids of the project's traces of this user or session (``kind``) that start
+    before ``start_to_ns``: the traces' lookup rows, but for the traces past the mark, which
+    are tested as they are."""
+    c, t = trace_lookups.c, traces.c
+    unlooked = unlooked_traces(mark)
+    cond = [c.project_id == project_id, c.kind == kind, c.value == value, c.trace_row_id.not_in(unlooked)]
+    fresh = [t.id.in_(unlooked), t.project_id + 0 == project_id, t[KINDS[kind][0]] == value]
+    if start_to_ns is not None:
         cond.append(c.start_time_unix_nano < start_to_ns)
-    return union_all(select(c.trace_row_id).where(*cond), unlooked_traces()).subquery().select()
+        fresh.append(t.start_time_unix_nano + 0 < start_to_ns)
+    return union_all(select(c.trace_row_id).where(*cond), select(t.id).where(*fresh)).subquery().select()
 
 
-def picked_traces(project_id: int, f: TraceFilter) -> Select[Any] | None:
+def picked_traces(project_id: int, f: TraceFilter, mark: int | None = None) -> Select[Any] | None:
     """``looked_up_traces`` of ``f``'s user, else its session (None when it names neither)."""
     found = lookup_of(f)
-    return None if found is None else looked_up_traces(project_id, *found, f.start_to_ns)
+    return None if found is None else looked_up_traces(project_id, *found, f.start_to_ns, mark)
 
 
 def lookup_page(
@@ -97,9 +123,11 @@ def lookup_page(
     conditions: Sequence[ColumnElement[bool]],
     after: tuple[int, str] | None,
     limit: int,
+    mark: int | None = None,
 ) -> Select[Any]:
     """The first ``limit`` trace rows in list order (newest first) of those ``f``'s user or
-    session picks that meet ``conditions`` (on ``traces``), past the cursor ``after``.
+    session picks that meet ``conditions`` (on ``traces``; ``beside_lookup(f)``'s), past
+    the cursor ``after``.
 
     Two ordered reads merged: the lookup rows' range in list order, each joined to its
     trace row (the lookup row holds its trace's start and id, so the range is the page's
@@ -108,7 +136,7 @@ def lookup_page(
     assert found is not None, "lookup_page needs a user or a session"
     kind, value = found
     c, t = trace_lookups.c, traces.c
-    unlooked = unlooked_traces()
+    unlooked = unlooked_traces(mark)
     looked: list[ColumnElement[bool]] = [
         c.project_id == project_id,
         c.kind == kind,
@@ -119,7 +147,7 @@ def lookup_page(
         looked.append(c.start_time_unix_nano >= f.start_from_ns)
     if f.start_to_ns is not None:
         looked.append(c.start_time_unix_nano < f.start_to_ns)
-    tail: list[ColumnElement[bool]] = [t.id.in_(unlooked)]
+    tail: list[ColumnElement[bool]] = [t.id.in_(unlooked), t[KINDS[kind][0]] == value]
     if after is not None:
         looked.append(past_in_list_order(c, *after))
         tail.append(past_in_list_order(t, *after))

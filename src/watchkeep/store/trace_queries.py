@@ -43,7 +43,13 @@ from watchkeep.store.trace_filter import (
     trace_picks,
     walk_metadata,
 )
-from watchkeep.store.trace_lookups import lookup_of, lookup_page, picked_traces
+from watchkeep.store.trace_lookups import (
+    beside_lookup,
+    lookup_of,
+    lookup_page,
+    picked_traces,
+    read_lookup_mark,
+)
 
 # Importers of the trace and span lists' cursor and filter types find them here too.
 __all__ = [
@@ -119,7 +125,7 @@ class TraceQueries:
             cond.append(t.start_time_unix_nano >= f.start_from_ns)
         if f.start_to_ns is not None:
             cond.append(t.start_time_unix_nano < f.start_to_ns)
-        cond.extend(trace_picks(t, f))
+        cond.extend(trace_picks(t, beside_lookup(f)))  # the lookup rows settle their user or session
         for column, value in (
             (t.environment, f.environment),
             (t.release, f.release),
@@ -163,7 +169,8 @@ class TraceQueries:
             rows = self._metadata_walk(conn, project_id, f, after, limit + 1) if walk_metadata(f) else None
             if rows is None and lookup_of(f) is not None:
                 conditions = self.trace_conditions(project_id, f, looked_up=True)
-                rows = list(conn.execute(lookup_page(project_id, f, conditions, at, limit + 1)).all())
+                page = lookup_page(project_id, f, conditions, at, limit + 1, read_lookup_mark(conn))
+                rows = list(conn.execute(page).all())
             if rows is None:
                 query = select(traces).where(*self.trace_conditions(project_id, f), *after)
                 query = query.order_by(t.start_time_unix_nano.desc(), t.trace_id.desc()).limit(limit + 1)
