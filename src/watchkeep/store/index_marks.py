@@ -13,6 +13,9 @@ the row after it is ``GAP_WAIT_NS`` old (a rolled-back insert never fills its ga
 
 from __future__ import annotations
 
+import threading
+import time
+from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from typing import Any
 
@@ -92,3 +95,52 @@ def rewind_marks(engine: Engine) -> None:
                 "coalesce((SELECT max(id) FROM spans), 0))"
             )
         )
+
+
+class MarkPass(ABC):
+    """A pass behind a mark, on a thread of its own: started and stopped with the server,
+    and caught up on demand (tools, tests, benchmarks)."""
+
+    def __init__(self, thread_name: str) -> None:
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=thread_name, daemon=True)
+
+    def start(self) -> None:
+        """Start the thread."""
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop the thread (what is left is done by the next process to run)."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(10)
+
+    def catch_up(self, timeout: float = 10.0) -> int:
+        """Work until no span is left past the mark; the spans passed here.
+
+        Waits out another process's pass and an id gap that may still fill, up to
+        ``timeout`` without progress: a long backlog takes as long as it takes (a bulk fill
+        catching up while a server's pass runs meets that server's passes throughout)."""
+        total = 0
+        deadline = time.monotonic() + timeout
+        while True:
+            done = self.index_batch()
+            total += done
+            if done:
+                deadline = time.monotonic() + timeout
+            elif not self.behind() or time.monotonic() > deadline:
+                return total
+            else:
+                time.sleep(0.05)
+
+    @abstractmethod
+    def index_batch(self) -> int:
+        """One batch past the mark, the mark moved over it; the spans passed (0: none)."""
+
+    @abstractmethod
+    def behind(self) -> bool:
+        """Whether a span is past the mark."""
+
+    @abstractmethod
+    def _run(self) -> None:
+        """The thread: passes until ``_stop`` is set."""

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import logging
 import re
-import threading
 import time
 from collections import deque
 from collections.abc import Callable
@@ -50,6 +49,7 @@ from watchkeep.store.clock import now_ns
 from watchkeep.store.engine import is_sqlite
 from watchkeep.store.index_marks import (
     GAP_WAIT_NS,
+    MarkPass,
     contiguous,
     live_projects,
     lock_mark,
@@ -203,7 +203,7 @@ class IndexLag:
     seconds: float
 
 
-class SearchIndexer:
+class SearchIndexer(MarkPass):
     """Indexes the payload text of new spans in bounded batches, on a thread."""
 
     def __init__(
@@ -217,6 +217,7 @@ class SearchIndexer:
         sealer: Sealer | None = None,
         ingest_busy: Callable[[], float] | None = None,
     ) -> None:
+        super().__init__("watchkeep-search-index")
         self._engine = engine
         # The ingest writer's busy seconds so far (``GroupCommitWriter.busy_seconds``): while
         # it writes without pause, indexing would only slow it (CPU, and SQLite's write lock).
@@ -233,38 +234,12 @@ class SearchIndexer:
         self._budget = budget if budget is not None else default_budget(self._sqlite)
         self._max_chars = max_chars
         self._lag: tuple[float, IndexLag] | None = None  # (measured at, monotonic), for scrapes
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="watchkeep-search-index", daemon=True)
         self._late: deque[tuple[int, int]] = deque(maxlen=MAX_LATE)  # (span row id, given up at)
 
-    def start(self) -> None:
-        """Start the indexing thread."""
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Stop the thread (what is left is indexed by the next process to run)."""
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(10)
-
     def catch_up(self, timeout: float = 10.0) -> int:
-        """Index until no span is left past the mark (tests, tools); the spans passed here.
-
-        Waits out another process's pass and an id gap that may still fill, up to
-        ``timeout`` without progress: a long backlog takes as long as it takes (a bulk fill
-        catching up while a server's indexer runs meets that server's passes throughout).
-        """
-        total = 0
-        deadline = time.monotonic() + timeout
-        while True:
-            done = self.index_batch()
-            total += done
-            if done:
-                deadline = time.monotonic() + timeout
-            elif not self._behind() or time.monotonic() > deadline:
-                break
-            else:
-                time.sleep(0.05)
+        """Index until no span is left past the mark, then the spans whose messages were
+        missing (``MarkPass.catch_up``); the spans passed."""
+        total = super().catch_up(timeout)
         self.index_late()
         return total
 
@@ -286,7 +261,8 @@ class SearchIndexer:
         self._lag = (time.monotonic(), lag)
         return lag
 
-    def _behind(self) -> bool:
+    def behind(self) -> bool:
+        """Whether a span is past the mark."""
         with self._engine.connect() as conn:
             return bool(
                 conn.execute(

@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
-import time
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
@@ -26,16 +24,10 @@ from typing import Any
 from sqlalchemy import Engine, delete, func, select, text, union_all
 from sqlalchemy.sql import ColumnElement, Select
 
+from watchkeep.store import index_marks
 from watchkeep.store.clock import now_ns
 from watchkeep.store.engine import is_sqlite
-from watchkeep.store.index_marks import (
-    GAP_WAIT_NS,
-    contiguous,
-    live_projects,
-    lock_mark,
-    move_mark,
-    read_mark,
-)
+from watchkeep.store.index_marks import GAP_WAIT_NS, MarkPass
 from watchkeep.store.index_tables import search_index_state, trace_lookups
 from watchkeep.store.maintenance import name_os_thread
 from watchkeep.store.tables import spans, traces
@@ -75,7 +67,7 @@ def beside_lookup(f: TraceFilter) -> TraceFilter:
 
 def read_lookup_mark(conn: Any) -> int:
     """The lookups' mark, to give the queries below as a value (``mark``)."""
-    return read_mark(conn, STATE_NAME)
+    return index_marks.read_mark(conn, STATE_NAME)
 
 
 def unlooked_traces(mark: int | None = None) -> Select[Any]:
@@ -204,7 +196,7 @@ def _rewrite(conn: Any, touched: str, params: dict[str, Any], sqlite: bool) -> N
     Only traces stored before the newest looked-up one can have rows to delete (row ids
     grow); the rest, most of a batch, are new."""
     owners = conn.execute(text(f"SELECT DISTINCT project_id FROM traces WHERE id IN ({touched})"), params)
-    live = live_projects(conn, {int(r[0]) for r in owners}, sqlite)
+    live = index_marks.live_projects(conn, {int(r[0]) for r in owners}, sqlite)
     newest = conn.execute(select(func.max(trace_lookups.c.trace_row_id))).scalar()
     if newest is not None:
         conn.execute(
@@ -224,7 +216,7 @@ def _rewrite(conn: Any, touched: str, params: dict[str, Any], sqlite: bool) -> N
         )
 
 
-class TraceLookupIndexer:
+class TraceLookupIndexer(MarkPass):
     """Writes the lookup rows of the traces new spans touched, in batches, on a thread.
 
     A pass waits until ``min_spans`` are past the mark or the oldest of them is ``max_age``
@@ -241,45 +233,23 @@ class TraceLookupIndexer:
         max_age: float = 3.0,
         interval: float = 1.0,
     ) -> None:
+        super().__init__("watchkeep-trace-lookups")
         self._engine = engine
         self._sqlite = is_sqlite(engine.url.drivername)
         self._batch = batch  # spans a transaction
         self._min_spans = min_spans
         self._max_age_ns = int(max_age * 1e9)
         self._interval = interval
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="watchkeep-trace-lookups", daemon=True)
 
-    def start(self) -> None:
-        """Start the thread."""
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Stop the thread (what is left is indexed by the next process to run)."""
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(10)
-
-    def catch_up(self, timeout: float = 10.0) -> int:
-        """Index until no span is left past the mark (tools, benchmarks); the spans passed.
-        ``timeout`` bounds waiting without progress (another process's pass, an id gap)."""
-        total = 0
-        deadline = time.monotonic() + timeout
-        while True:
-            done = self.index_batch()
-            total += done
-            if done:
-                deadline = time.monotonic() + timeout
-            elif not self.due(0, 0) or time.monotonic() > deadline:
-                return total
-            else:
-                time.sleep(0.05)
+    def behind(self) -> bool:
+        """Whether a span is past the mark."""
+        return self.due(0, 0)
 
     def due(self, min_spans: int, max_age_ns: int) -> bool:
         """Whether ``min_spans`` spans are past the mark, or the oldest of them is at least
         ``max_age_ns`` old (two indexed look-ups and one probe)."""
         with self._engine.connect() as conn:
-            mark = read_mark(conn, STATE_NAME)
+            mark = index_marks.read_mark(conn, STATE_NAME)
             if (
                 min_spans
                 and int(conn.execute(text("SELECT max(id) FROM spans")).scalar() or 0) - mark >= min_spans
@@ -294,12 +264,12 @@ class TraceLookupIndexer:
         """Write the lookup rows of the traces of up to ``batch`` spans past the mark; the
         spans passed. One write transaction, which reads the trace rows as they are."""
         with self._engine.connect() as conn:
-            mark = read_mark(conn, STATE_NAME)
+            mark = index_marks.read_mark(conn, STATE_NAME)
             upto = self._batch_end(conn, mark)
         if upto is None:
             return 0
         with self._engine.begin() as conn:
-            if lock_mark(conn, STATE_NAME, self._sqlite) != mark:
+            if index_marks.lock_mark(conn, STATE_NAME, self._sqlite) != mark:
                 return 0  # another process wrote these meanwhile
             # The traces' ids once, passed to each statement as one parameter: the spans'
             # range read again by each cost more than the rest of the statement.
@@ -308,7 +278,7 @@ class TraceLookupIndexer:
                 _rewrite(conn, "SELECT value FROM json_each(:ids)", {"ids": json.dumps(ids)}, True)
             else:
                 _rewrite(conn, "SELECT unnest(CAST(:ids AS bigint[]))", {"ids": ids}, False)
-            move_mark(conn, STATE_NAME, upto)
+            index_marks.move_mark(conn, STATE_NAME, upto)
         return upto - mark
 
     def _batch_end(self, conn: Any, mark: int) -> int | None:
@@ -318,7 +288,7 @@ class TraceLookupIndexer:
         if self._sqlite:
             found = conn.execute(_LAST_OF_BATCH, {"mark": mark, "n": self._batch}).scalar()
             return None if found is None else int(found)
-        accepted = contiguous(
+        accepted = index_marks.contiguous(
             conn.execute(_PENDING, {"mark": mark, "n": self._batch}), mark, now_ns() - GAP_WAIT_NS
         )
         return int(accepted[-1].id) if accepted else None
