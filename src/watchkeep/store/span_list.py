@@ -27,7 +27,13 @@ from watchkeep.store.trace_filter import (
     span_content_conditions,
     trace_picks,
 )
-from watchkeep.store.trace_lookups import beside_lookup, lookup_of, picked_traces, read_lookup_mark
+from watchkeep.store.trace_lookups import (
+    beside_lookup,
+    lookup_of,
+    lookup_range,
+    picked_traces,
+    read_lookup_mark,
+)
 
 SPAN_FIELDS = [
     c
@@ -117,7 +123,7 @@ def _newest_picked(project_id: int, f: TraceFilter, cursor: str | None) -> Selec
     if found is None:
         return None
     c = trace_lookups.c
-    cond = [c.project_id == project_id, c.kind == found[0], c.value == found[1]]
+    cond = lookup_range(project_id, *found)
     if f.start_to_ns is not None:
         cond.append(c.start_time_unix_nano < f.start_to_ns)
     if cursor is not None:  # a trace starts no later than its spans: none of a later one's is on

@@ -70,6 +70,12 @@ def read_lookup_mark(conn: Any) -> int:
     return index_marks.read_mark(conn, STATE_NAME)
 
 
+def lookup_range(project_id: int, kind: int, value: str) -> list[ColumnElement[bool]]:
+    """The lookup rows of one user or session (``kind``) of the project: one range of the key."""
+    c = trace_lookups.c
+    return [c.project_id == project_id, c.kind == kind, c.value == value]
+
+
 def unlooked_traces(mark: int | None = None) -> Select[Any]:
     """Row ids of the traces with a span past the mark: their lookup rows may be missing or
     stale, so readers take them as they are. Of every project: a range of the spans' row
@@ -95,7 +101,7 @@ def looked_up_traces(
     are tested as they are."""
     c, t = trace_lookups.c, traces.c
     unlooked = unlooked_traces(mark)
-    cond = [c.project_id == project_id, c.kind == kind, c.value == value, c.trace_row_id.not_in(unlooked)]
+    cond = [*lookup_range(project_id, kind, value), c.trace_row_id.not_in(unlooked)]
     fresh = [t.id.in_(unlooked), t.project_id + 0 == project_id, t[KINDS[kind][0]] == value]
     if start_to_ns is not None:
         cond.append(c.start_time_unix_nano < start_to_ns)
@@ -129,12 +135,7 @@ def lookup_page(
     kind, value = found
     c, t = trace_lookups.c, traces.c
     unlooked = unlooked_traces(mark)
-    looked: list[ColumnElement[bool]] = [
-        c.project_id == project_id,
-        c.kind == kind,
-        c.value == value,
-        c.trace_row_id.not_in(unlooked),
-    ]
+    looked = [*lookup_range(project_id, kind, value), c.trace_row_id.not_in(unlooked)]
     if f.start_from_ns is not None:
         looked.append(c.start_time_unix_nano >= f.start_from_ns)
     if f.start_to_ns is not None:
