@@ -12,13 +12,14 @@ from typing import Any
 
 import pytest
 from alembic import command
-from sqlalchemy import Engine, delete, func, select
+from sqlalchemy import Engine, delete, func, inspect, select
 
 from tests.support.databases import fresh_database_url
 from tests.support.otlp_json import SEC, T0, attr, two_span_trace
 from tests.support.tenant import unique
 from watchkeep.ingest.decode_pool import prepare
 from watchkeep.ingest.service_types import Encoding
+from watchkeep.store import span_list
 from watchkeep.store.engine import make_engine
 from watchkeep.store.index_tables import search_index_state, trace_lookups
 from watchkeep.store.migrate import alembic_config, upgrade
@@ -26,7 +27,7 @@ from watchkeep.store.projects import ProjectRepository
 from watchkeep.store.retention_queries import RetentionQueries
 from watchkeep.store.span_writer import SpanWriter
 from watchkeep.store.tables import projects, traces
-from watchkeep.store.trace_lookups import SESSION, USER, TraceLookupIndexer
+from watchkeep.store.trace_lookups import SESSION, USER, TraceLookupIndexer, read_lookup_mark
 from watchkeep.store.trace_queries import TraceFilter, TraceQueries
 
 
@@ -127,6 +128,49 @@ def test_a_later_span_that_moves_the_start_or_names_the_user_is_looked_up_again(
     ]
 
 
+def test_the_span_list_bounds_a_users_traces_by_their_end_in_the_lookup_rows(engine: Engine) -> None:
+    """``span_page`` reads only the traces that end at or after the start of the user's
+    (page x step)-th newest trace, taking their end from the lookup rows: a late span that
+    carries an old trace past that bound is listed first, before the pass and after it."""
+    (mine,) = _projects(engine, 1)
+    for n in range(1, 7):
+        _write(engine, mine, two_span_trace(n, _who("ann")))
+    TraceLookupIndexer(engine).catch_up()
+    _write(engine, mine, [_late(1, T0 + 10 * SEC, [])])  # trace 1 now ends at T0 + 11 s
+    newest = ["late", "chat"]  # then trace 6's child
+    for _ in ("before", "after"):
+        page = TraceQueries(engine).list_spans(mine, TraceFilter(user_id="ann"), limit=2).items
+        assert [s["name"] for s in page] == newest
+        assert page[0]["trace_id"] == f"{1:032x}"
+        TraceLookupIndexer(engine).catch_up()
+    c = trace_lookups.c
+    with engine.connect() as conn:
+        ends = conn.execute(
+            select(c.trace_id, c.end_time_unix_nano).where(c.project_id == mine, c.kind == USER)
+        ).all()
+    assert dict(ends) == {
+        f"{n:032x}": T0 + (11 if n == 1 else n) * SEC + (0 if n == 1 else SEC // 2) for n in range(1, 7)
+    }
+
+
+@pytest.mark.parametrize("dense", [3, 4])
+def test_a_user_with_dense_traces_is_counted_from_the_lookup_rows(
+    engine: Engine, dense: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The span list walks the project's spans once a user picks ``DENSE_TRACES`` traces."""
+    (mine,) = _projects(engine, 1)
+    for n in (1, 2, 3):
+        _write(engine, mine, two_span_trace(n, _who("ann")))
+    monkeypatch.setattr(span_list, "DENSE_TRACES", dense)
+    for _ in ("before", "after"):
+        with engine.connect() as conn:
+            many = span_list._many_traces_picked(
+                conn, mine, TraceFilter(user_id="ann"), read_lookup_mark(conn)
+            )
+        assert many is (dense == 3)
+        TraceLookupIndexer(engine).catch_up()
+
+
 def _late(n: int, start: int, attributes: list[dict[str, object]]) -> dict[str, object]:
     """A span of trace ``n`` exported after the others, starting at ``start``."""
     return {
@@ -161,37 +205,61 @@ def test_expired_erased_and_deleted_traces_leave_no_lookup_rows(engine: Engine) 
     assert _lookups(engine, doomed) == []
 
 
-def test_revision_0028_moves_the_users_and_sessions_to_their_lookup_rows(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'wk.db'}"
+def _index_names(engine: Engine, table: str) -> set[str]:
+    return {str(i["name"]) for i in inspect(engine).get_indexes(table)}
+
+
+def test_revisions_0028_and_0029_move_the_users_and_sessions_to_their_lookup_rows(
+    request: pytest.FixtureRequest, database_url: str, tmp_path: Path
+) -> None:
+    url = fresh_database_url(request, database_url, tmp_path)
     engine = make_engine(url)
     try:
         upgrade(engine, "0027")
         with engine.begin() as conn:
             conn.exec_driver_sql(
+                "INSERT INTO projects (id, name, created_at_unix_nano) VALUES (1, 'a', 0), (2, 'b', 0)"
+            )
+            conn.exec_driver_sql(
                 "INSERT INTO traces (project_id, trace_id, name, start_time_unix_nano, end_time_unix_nano, "
-                "has_error, user_id, session_id) VALUES (1, 'ab', 'root', 5, 6, 0, 'u-1', NULL), "
-                "(1, 'cd', 'root', 7, 8, 0, NULL, 's-1'), (2, 'ef', 'root', 9, 9, 0, NULL, NULL)"
+                "has_error, user_id, session_id) VALUES (1, 'ab', 'root', 5, 6, false, 'u-1', NULL), "
+                "(1, 'cd', 'root', 7, 8, false, NULL, 's-1'), (2, 'ef', 'root', 9, 9, false, NULL, NULL)"
             )
             conn.exec_driver_sql(
                 "INSERT INTO spans (project_id, trace_id, span_id, name, kind, start_time_unix_nano, "
                 "end_time_unix_nano, duration_ms, status_code, ingested_at_unix_nano, trace_row_id) "
-                "VALUES (1, 'ab', '01', 'root', 1, 5, 6, 0.0, 0, 1, 1)"
+                "SELECT 1, 'ab', '01', 'root', 1, 5, 6, 0.0, 0, 1, id FROM traces WHERE trace_id = 'ab'"
             )
         upgrade(engine)
         assert _lookups(engine, 1) == [(USER, "u-1", 5, "ab"), (SESSION, "s-1", 7, "cd")]
+        c = trace_lookups.c
         with engine.connect() as conn:
+            ends = conn.execute(select(c.trace_id, c.end_time_unix_nano).order_by(c.trace_id)).all()
+            assert [tuple(r) for r in ends] == [("ab", 6), ("cd", 8)]
             mark = select(search_index_state.c.position).where(search_index_state.c.name == "trace_lookups")
-            assert conn.execute(mark).scalar_one() == 1
-            names = {
-                r[0] for r in conn.exec_driver_sql("SELECT name FROM sqlite_master WHERE tbl_name = 'traces'")
-            }
-        assert "ix_traces_project_id_user_id_start_time_unix_nano_trace_id" not in names
+            newest_span = conn.exec_driver_sql("SELECT max(id) FROM spans").scalar_one()
+            assert conn.execute(mark).scalar_one() == newest_span
+            if not url.startswith("sqlite"):  # the end rides in the key's leaves, not the key
+                pk = "SELECT indexdef FROM pg_indexes WHERE indexname = 'pk_trace_lookups'"
+                assert (
+                    conn.exec_driver_sql(pk)
+                    .scalar_one()
+                    .endswith(
+                        "(project_id, kind, value, start_time_unix_nano, trace_id) INCLUDE (end_time_unix_nano)"
+                    )
+                )
+        assert "ix_traces_project_id_user_id_start_time_unix_nano_trace_id" not in _index_names(
+            engine, "traces"
+        )
+        command.downgrade(alembic_config(url), "0028")
+        assert "end_time_unix_nano" not in {
+            col["name"] for col in inspect(engine).get_columns("trace_lookups")
+        }
+        assert _lookups(engine, 1) == [(USER, "u-1", 5, "ab"), (SESSION, "s-1", 7, "cd")]
         command.downgrade(alembic_config(url), "0027")
         with engine.connect() as conn:
-            names = {
-                r[0] for r in conn.exec_driver_sql("SELECT name FROM sqlite_master WHERE tbl_name = 'traces'")
-            }
             assert conn.execute(select(func.count()).select_from(traces)).scalar_one() == 3
+        names = _index_names(engine, "traces")
         assert "ix_traces_project_id_user_id_start_time_unix_nano_trace_id" in names
         assert "ix_traces_project_id_session_id_start_time_unix_nano_trace_id" in names
     finally:

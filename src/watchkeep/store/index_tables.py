@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, Index, SmallInteger, String, Table
+from sqlalchemy import BigInteger, Column, Index, PrimaryKeyConstraint, SmallInteger, String, Table
 
 from watchkeep.store.tables import RowId, metadata
 
@@ -20,15 +20,26 @@ search_index_state = Table(
 # written in sorted batches by ``TraceLookupIndexer`` instead of two indexes on ``traces``
 # that every new trace dirtied a random leaf of at commit. ``trace_row_id`` finds a trace's
 # rows again when a later span moves its start or names its user, and when it is deleted.
+# The trace's end (revision 0029) lets the span list bound a user's traces by it from the
+# key's range alone: in the row on SQLite (no rowid), carried in the key on PostgreSQL.
 trace_lookups = Table(
     "trace_lookups",
     metadata,
-    Column("project_id", RowId, primary_key=True),
-    Column("kind", SmallInteger, primary_key=True),
-    Column("value", String(256), primary_key=True),
-    Column("start_time_unix_nano", BigInteger, primary_key=True),
-    Column("trace_id", String(32), primary_key=True),
+    Column("project_id", RowId, nullable=False),
+    Column("kind", SmallInteger, nullable=False),
+    Column("value", String(256), nullable=False),
+    Column("start_time_unix_nano", BigInteger, nullable=False),
+    Column("trace_id", String(32), nullable=False),
     Column("trace_row_id", BigInteger, nullable=False),
+    Column("end_time_unix_nano", BigInteger, nullable=False),
+    PrimaryKeyConstraint(
+        "project_id",
+        "kind",
+        "value",
+        "start_time_unix_nano",
+        "trace_id",
+        postgresql_include=["end_time_unix_nano"],
+    ),
     Index("ix_trace_lookups_trace_row_id", "trace_row_id"),
     sqlite_with_rowid=False,
 )

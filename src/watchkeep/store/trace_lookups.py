@@ -94,11 +94,17 @@ def unlooked_traces(mark: int | None = None) -> Select[Any]:
 
 
 def looked_up_traces(
-    project_id: int, kind: int, value: str, start_to_ns: int | None = None, mark: int | None = None
+    project_id: int,
+    kind: int,
+    value: str,
+    start_to_ns: int | None = None,
+    mark: int | None = None,
+    end_from_ns: int | None = None,
 ) -> Select[Any]:
     """Row ids of the project's traces of this user or session (``kind``) that start
-    before ``start_to_ns``: the traces' lookup rows, but for the traces past the mark, which
-    are tested as they are."""
+    before ``start_to_ns`` and end at or after ``end_from_ns``: the traces' lookup rows, but
+    for the traces past the mark, which are tested as they are. The lookup rows carry both
+    times, so the traces themselves are not read but for those past the mark."""
     c, t = trace_lookups.c, traces.c
     unlooked = unlooked_traces(mark)
     cond = [*lookup_range(project_id, kind, value), c.trace_row_id.not_in(unlooked)]
@@ -106,13 +112,20 @@ def looked_up_traces(
     if start_to_ns is not None:
         cond.append(c.start_time_unix_nano < start_to_ns)
         fresh.append(t.start_time_unix_nano + 0 < start_to_ns)
+    if end_from_ns is not None:
+        cond.append(c.end_time_unix_nano >= end_from_ns)
+        fresh.append(t.end_time_unix_nano + 0 >= end_from_ns)
     return union_all(select(c.trace_row_id).where(*cond), select(t.id).where(*fresh)).subquery().select()
 
 
-def picked_traces(project_id: int, f: TraceFilter, mark: int | None = None) -> Select[Any] | None:
+def picked_traces(
+    project_id: int, f: TraceFilter, mark: int | None = None, end_from_ns: int | None = None
+) -> Select[Any] | None:
     """``looked_up_traces`` of ``f``'s user, else its session (None when it names neither)."""
     found = lookup_of(f)
-    return None if found is None else looked_up_traces(project_id, *found, f.start_to_ns, mark)
+    if found is None:
+        return None
+    return looked_up_traces(project_id, *found, f.start_to_ns, mark, end_from_ns)
 
 
 def lookup_page(
@@ -182,7 +195,7 @@ def relook(engine: Engine, trace_row_ids: Sequence[int]) -> None:
 # read once (CROSS JOIN keeps SQLite from reading them again for the second kind).
 _ROWS = (
     "SELECT t.project_id, k.kind, CASE k.kind WHEN 0 THEN t.user_id ELSE t.session_id END AS value, "
-    "t.start_time_unix_nano, t.trace_id, t.id FROM traces AS t CROSS JOIN "
+    "t.start_time_unix_nano, t.trace_id, t.id, t.end_time_unix_nano FROM traces AS t CROSS JOIN "
     f"(SELECT {USER} AS kind UNION ALL SELECT {SESSION}) AS k "
     "WHERE t.id IN ({touched}) AND t.project_id + 0 IN ({live}) "
     "AND CASE k.kind WHEN 0 THEN t.user_id ELSE t.session_id END IS NOT NULL"
