@@ -186,7 +186,7 @@ def percentile(values: list[float], q: float) -> float:
 def time_queries(url: str, key: str, rounds: int) -> dict[str, tuple[float, float]]:
     """p50/p95 (ms) of trace-list queries of several shapes."""
     headers = {"Authorization": f"Bearer {key}"}
-    shapes = {
+    shapes: dict[str, dict[str, Any]] = {
         "newest 50": {"limit": 50},
         "model filter": {"model": MODELS[1], "limit": 50},
         "user filter": {"user_id": "user-42", "limit": 50},
@@ -301,7 +301,7 @@ def store_size(database_url: str, detail: bool) -> tuple[int, list[tuple[str, in
     try:
         with engine.connect() as conn:
             total = int(conn.exec_driver_sql("SELECT pg_database_size(current_database())").scalar_one())
-            parts: list[Any] = (
+            parts: list[Any] = list(
                 conn.exec_driver_sql(
                     "SELECT coalesce(pg_partition_root(c.oid), c.oid)::regclass::text, "
                     "sum(pg_table_size(c.oid)), sum(pg_indexes_size(c.oid)) FROM pg_class c "

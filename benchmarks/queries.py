@@ -132,6 +132,11 @@ def post_scores(url: str, key: str, trace_ids: list[str], n: int) -> None:
             list(pool.map(post, bodies))
 
 
+def _page_of(params: Params) -> Callable[[], Params]:
+    """The query parameters of a 50-row page filtered by ``params``."""
+    return lambda: {"limit": 50, **params}
+
+
 def query_plan(facts: dict[str, Any]) -> list[tuple[str, str, str, Callable[[], Params]]]:
     """(group, label, path, params) of every timed query."""
     now = datetime.now(UTC)
@@ -159,16 +164,14 @@ def query_plan(facts: dict[str, Any]) -> list[tuple[str, str, str, Callable[[], 
         "error + staging": {"status": "error", "environment": "staging"},
     }
     plan: list[tuple[str, str, str, Callable[[], Params]]] = [
-        ("list", f"traces: {label}", "/api/v1/traces", lambda p=params: {"limit": 50, **p})
-        for label, params in lists.items()
+        ("list", f"traces: {label}", "/api/v1/traces", _page_of(params)) for label, params in lists.items()
     ]
     plan.append(("list", "traces: newest, page 2", "/api/v1/traces", lambda: {"limit": 50}))
     plan.append(
         ("list", "traces: model, page 2", "/api/v1/traces", lambda: {"limit": 50, "model": MODELS[1]})
     )
     plan += [
-        ("spans", f"spans: {label}", "/api/v1/spans", lambda p=lists[label]: {"limit": 50, **p})
-        for label in SPAN_LIST_FILTERS
+        ("spans", f"spans: {label}", "/api/v1/spans", _page_of(lists[label])) for label in SPAN_LIST_FILTERS
     ]
     plan.append(("spans", "spans: newest, page 2", "/api/v1/spans", lambda: {"limit": 50}))
     detail_ids = iter(facts["trace_ids"] * 1000)

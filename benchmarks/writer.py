@@ -27,7 +27,7 @@ writer at that size.
 
     python benchmarks/writer.py --postgres --size 2000000 --spans 60000 --statements
     python benchmarks/writer.py --postgres --size 2000000 --spans 60000 \
-        --without-index ix_traces_project_id_user_id_start_time_unix_nano_trace_id
+        --without-index ix_traces_project_id_release_start_time_unix_nano_trace_id
 """
 
 from __future__ import annotations
