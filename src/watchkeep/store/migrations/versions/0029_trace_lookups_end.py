@@ -3,7 +3,7 @@
 The span list bounds a user's or session's spans by the start of their (page x step)-th
 newest trace and reads only the traces that end at or after it (revision 0026). With the
 end on the trace rows alone, each of a user's traces was probed for it: 49 / 66 ms p50 /
-p95 at 10M spans on PostgreSQL for a user with 5,000 traces (ADR 0034, addendum). The
+p95 at 10M spans on PostgreSQL for a user with 5,000 traces (ADR 0034, Consequences). The
 lookup rows now carry it: in the row on SQLite (no rowid), in the primary key's payload
 (``INCLUDE``) on PostgreSQL, so the bound is tested on the key's range alone.
 
