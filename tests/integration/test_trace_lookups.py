@@ -4,8 +4,6 @@ a trace's start or names its user is looked up again, and no project sees anothe
 
 from __future__ import annotations
 
-import json
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,17 +13,14 @@ from alembic import command
 from sqlalchemy import Engine, delete, func, inspect, select
 
 from tests.support.databases import fresh_database_url
-from tests.support.otlp_json import SEC, T0, attr, two_span_trace
+from tests.support.otlp_json import SEC, T0, attr, two_span_trace, write_spans
 from tests.support.tenant import unique
-from watchkeep.ingest.decode_pool import prepare
-from watchkeep.ingest.service_types import Encoding
 from watchkeep.store import span_list
 from watchkeep.store.engine import make_engine
 from watchkeep.store.index_tables import search_index_state, trace_lookups
 from watchkeep.store.migrate import alembic_config, upgrade
 from watchkeep.store.projects import ProjectRepository
 from watchkeep.store.retention_queries import RetentionQueries
-from watchkeep.store.span_writer import SpanWriter
 from watchkeep.store.tables import projects, traces
 from watchkeep.store.trace_lookups import SESSION, USER, TraceLookupIndexer, read_lookup_mark
 from watchkeep.store.trace_queries import TraceFilter, TraceQueries
@@ -41,15 +36,6 @@ def engine(database_url: str) -> Iterator[Engine]:
 def _who(user: str | None, session: str | None = None) -> list[dict[str, object]]:
     found = [] if user is None else [attr("watchkeep.user.id", user)]
     return found + ([] if session is None else [attr("watchkeep.session.id", session)])
-
-
-def _write(engine: Engine, project_id: int, spans: list[dict[str, object]]) -> None:
-    body = json.dumps({"resourceSpans": [{"resource": {}, "scopeSpans": [{"spans": spans}]}]}).encode()
-    writer = SpanWriter(engine)
-    try:
-        writer.write([prepare(project_id, body, Encoding.JSON, time.time_ns(), None).batch])
-    finally:
-        writer.close()
 
 
 def _pages(engine: Engine, project_id: int, f: TraceFilter) -> list[tuple[str, int]]:
@@ -85,9 +71,9 @@ def _projects(engine: Engine, n: int) -> list[int]:
 def test_the_lists_find_a_users_traces_before_and_after_the_pass(engine: Engine) -> None:
     mine, theirs = _projects(engine, 2)
     for n in range(1, 7):
-        _write(engine, mine, two_span_trace(n, _who("ann" if n % 2 else "bob", f"s-{n % 3}")))
+        write_spans(engine, mine, two_span_trace(n, _who("ann" if n % 2 else "bob", f"s-{n % 3}")))
     # Another tenant's traces of a user and session of the same names, newer than all of mine.
-    _write(engine, theirs, two_span_trace(7, _who("ann", "s-1")) + two_span_trace(8, _who("ann", "s-0")))
+    write_spans(engine, theirs, two_span_trace(7, _who("ann", "s-1")) + two_span_trace(8, _who("ann", "s-0")))
     ann = [(f"{n:032x}", T0 + n * SEC) for n in (5, 3, 1)]
     session = [(f"{n:032x}", T0 + n * SEC) for n in (4, 1)]
     for _ in ("before", "after"):
@@ -107,13 +93,13 @@ def test_the_lists_find_a_users_traces_before_and_after_the_pass(engine: Engine)
 
 def test_a_later_span_that_moves_the_start_or_names_the_user_is_looked_up_again(engine: Engine) -> None:
     (mine,) = _projects(engine, 1)
-    _write(engine, mine, two_span_trace(5, _who(None)))  # no user yet
-    _write(engine, mine, two_span_trace(3, _who("ann")))
+    write_spans(engine, mine, two_span_trace(5, _who(None)))  # no user yet
+    write_spans(engine, mine, two_span_trace(3, _who("ann")))
     TraceLookupIndexer(engine).catch_up()
     assert _pages(engine, mine, TraceFilter(user_id="ann")) == [(f"{3:032x}", T0 + 3 * SEC)]
     # Trace 5's late span names its user and starts before every other span of the store;
     # trace 3's moves its start (its lookup row's start is stale until the pass).
-    _write(engine, mine, [_late(5, T0, _who("ann", "s-9")), _late(3, T0 + SEC // 2, [])])
+    write_spans(engine, mine, [_late(5, T0, _who("ann", "s-9")), _late(3, T0 + SEC // 2, [])])
     moved = [(f"{3:032x}", T0 + SEC // 2), (f"{5:032x}", T0)]
     for _ in ("before", "after"):
         assert _pages(engine, mine, TraceFilter(user_id="ann")) == moved
@@ -134,9 +120,9 @@ def test_the_span_list_bounds_a_users_traces_by_their_end_in_the_lookup_rows(eng
     carries an old trace past that bound is listed first, before the pass and after it."""
     (mine,) = _projects(engine, 1)
     for n in range(1, 7):
-        _write(engine, mine, two_span_trace(n, _who("ann")))
+        write_spans(engine, mine, two_span_trace(n, _who("ann")))
     TraceLookupIndexer(engine).catch_up()
-    _write(engine, mine, [_late(1, T0 + 10 * SEC, [])])  # trace 1 now ends at T0 + 11 s
+    write_spans(engine, mine, [_late(1, T0 + 10 * SEC, [])])  # trace 1 now ends at T0 + 11 s
     newest = ["late", "chat"]  # then trace 6's child
     for _ in ("before", "after"):
         page = TraceQueries(engine).list_spans(mine, TraceFilter(user_id="ann"), limit=2).items
@@ -160,7 +146,7 @@ def test_a_user_with_dense_traces_is_counted_from_the_lookup_rows(
     """The span list walks the project's spans once a user picks ``DENSE_TRACES`` traces."""
     (mine,) = _projects(engine, 1)
     for n in (1, 2, 3):
-        _write(engine, mine, two_span_trace(n, _who("ann")))
+        write_spans(engine, mine, two_span_trace(n, _who("ann")))
     monkeypatch.setattr(span_list, "DENSE_TRACES", dense)
     for _ in ("before", "after"):
         with engine.connect() as conn:
@@ -186,7 +172,7 @@ def _late(n: int, start: int, attributes: list[dict[str, object]]) -> dict[str, 
 def test_expired_erased_and_deleted_traces_leave_no_lookup_rows(engine: Engine) -> None:
     mine, doomed = _projects(engine, 2)
     for n in (1, 2, 3):
-        _write(engine, mine, two_span_trace(n, _who("ann" if n < 3 else "bob", "s")))
+        write_spans(engine, mine, two_span_trace(n, _who("ann" if n < 3 else "bob", "s")))
     TraceLookupIndexer(engine).catch_up()
     retention = RetentionQueries(engine)
     retention.erase_subject(mine, "bob")
@@ -198,7 +184,7 @@ def test_expired_erased_and_deleted_traces_leave_no_lookup_rows(engine: Engine) 
     ]
     assert _pages(engine, mine, TraceFilter(user_id="ann")) == [(f"{2:032x}", T0 + 2 * SEC)]
     # A project deleted between ingest and the pass gets no lookup rows.
-    _write(engine, doomed, two_span_trace(4, _who("ann", "s")))
+    write_spans(engine, doomed, two_span_trace(4, _who("ann", "s")))
     with engine.begin() as conn:
         conn.execute(delete(projects).where(projects.c.id == doomed))
     TraceLookupIndexer(engine).catch_up()
@@ -281,7 +267,7 @@ def test_a_pass_waits_for_a_batch_or_for_its_oldest_span_to_age(own_engine: Engi
     indexer = TraceLookupIndexer(engine)
     indexer.catch_up()
     assert not indexer.due(1, 0)  # nothing past the mark
-    _write(engine, mine, two_span_trace(1, _who("ann")))
+    write_spans(engine, mine, two_span_trace(1, _who("ann")))
     assert indexer.due(2, 10**15)  # two spans past the mark
     assert not indexer.due(10**9, 10**15)  # too few, too young
     assert indexer.due(10**9, 0)  # old enough

@@ -4,6 +4,13 @@ at a fixed time per ``n``, so tests can state exactly what each filter should re
 from __future__ import annotations
 
 import json
+import time
+
+from sqlalchemy import Engine
+
+from watchkeep.ingest.decode_pool import prepare
+from watchkeep.ingest.service_types import Encoding
+from watchkeep.store.span_writer import SpanWriter
 
 T0 = 1_700_000_000_000_000_000
 SEC = 1_000_000_000
@@ -55,3 +62,13 @@ def chat_trace(n: int, prompt: str, answer: str) -> list[dict[str, object]]:
     """``two_span_trace(n)`` whose LLM span carries a user ``prompt`` (chat JSON) and ``answer``."""
     messages = json.dumps([{"role": "user", "content": prompt}])
     return two_span_trace(n, [], [attr("input.value", messages), attr("output.value", answer)])
+
+
+def write_spans(engine: Engine, project_id: int, spans: list[dict[str, object]]) -> None:
+    """Store ``spans`` (OTLP/JSON) as ingest would: decoded, normalised, one writer commit."""
+    body = json.dumps({"resourceSpans": [{"resource": {}, "scopeSpans": [{"spans": spans}]}]}).encode()
+    writer = SpanWriter(engine)
+    try:
+        writer.write([prepare(project_id, body, Encoding.JSON, time.time_ns(), None).batch])
+    finally:
+        writer.close()

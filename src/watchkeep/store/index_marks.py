@@ -8,7 +8,8 @@ it meanwhile. These are the parts the passes share.
 
 PostgreSQL hands out span ids in ``nextval`` order, not commit order, so a lower id may
 commit after a higher one: a mark only moves over contiguous ids, and jumps a gap only once
-the row after it is ``GAP_WAIT_NS`` old (a rolled-back insert never fills its gap).
+the row after it is ``GAP_WAIT_NS`` old (a rolled-back insert never fills its gap). A gap
+it jumped is kept, and the spans that commit into it later are passed then (``index_gaps``).
 """
 
 from __future__ import annotations
@@ -70,17 +71,21 @@ def live_projects(conn: Connection, ids: set[int], sqlite: bool) -> set[int]:
     return {int(r[0]) for r in found}
 
 
-def contiguous(rows: Iterable[Any], mark: int, gap_before_ns: int) -> list[Any]:
+def contiguous(rows: Iterable[Any], mark: int, gap_before_ns: int) -> tuple[list[Any], list[tuple[int, int]]]:
     """The rows (with ``id`` and ``ingested_at_unix_nano``) up to the first gap in ids that
-    may still fill (see the module docstring)."""
+    may still fill (see the module docstring), and the gaps they jump (first and last id)."""
     accepted: list[Any] = []
+    jumped: list[tuple[int, int]] = []
     expected = mark + 1
     for row in rows:
-        if int(row.id) != expected and int(row.ingested_at_unix_nano) > gap_before_ns:
-            break
+        row_id = int(row.id)
+        if row_id != expected:
+            if int(row.ingested_at_unix_nano) > gap_before_ns:
+                break
+            jumped.append((expected, row_id - 1))
         accepted.append(row)
-        expected = int(row.id) + 1
-    return accepted
+        expected = row_id + 1
+    return accepted, jumped
 
 
 def rewind_marks(engine: Engine) -> None:
@@ -102,6 +107,8 @@ class MarkPass(ABC):
     and caught up on demand (tools, tests, benchmarks)."""
 
     def __init__(self, thread_name: str) -> None:
+        # How old the span past a gap must be before the mark jumps the gap (PostgreSQL).
+        self.gap_wait_ns = GAP_WAIT_NS
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=thread_name, daemon=True)
 

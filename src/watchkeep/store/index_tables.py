@@ -15,6 +15,18 @@ search_index_state = Table(
     Column("position", BigInteger, nullable=False),
 )
 
+# The gaps in span ids each pass jumped (revision 0030, PostgreSQL only: its ids are drawn
+# before their transaction commits): later passes take the spans that commit into them
+# (``index_gaps``). ``last_id`` is inclusive.
+index_gaps = Table(
+    "index_gaps",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("first_id", BigInteger, primary_key=True),
+    Column("last_id", BigInteger, nullable=False),
+    Column("jumped_at_unix_nano", BigInteger, nullable=False),
+)
+
 # The traces of each user and session in the trace list's order (revision 0028, ADR 0034):
 # one row a trace and kind (``trace_lookups.USER``, ``SESSION``) whose trace row names one,
 # written in sorted batches by ``TraceLookupIndexer`` instead of two indexes on ``traces``

@@ -45,10 +45,10 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.types import Boolean
 
 from watchkeep.periodic import IngestYield
+from watchkeep.store import index_gaps
 from watchkeep.store.clock import now_ns
 from watchkeep.store.engine import is_sqlite
 from watchkeep.store.index_marks import (
-    GAP_WAIT_NS,
     MarkPass,
     contiguous,
     live_projects,
@@ -192,6 +192,11 @@ _PENDING = text(
 _PAYLOADS = text(
     "SELECT span_row_id, input, output FROM span_payloads WHERE span_row_id > :mark AND span_row_id <= :upto"
 )
+# Spans by id with their payloads (PostgreSQL: those committed into a jumped gap).
+_BY_ID = text(
+    "SELECT s.id, s.project_id, s.operation, p.input, p.output FROM spans s "
+    "LEFT JOIN span_payloads p ON p.span_row_id = s.id WHERE s.id = ANY(CAST(:ids AS bigint[]))"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -280,37 +285,52 @@ class SearchIndexer(MarkPass):
         Rows are read and their text extracted outside the write transaction, which then
         only inserts and moves the mark if no other process moved it meanwhile: on SQLite
         the database's write lock, which ingest needs too, is held for the inserts alone.
+        On PostgreSQL the spans committed into gaps it jumped before are read there too
+        (``index_gaps``).
         """
         with self._engine.connect() as conn:
             mark = read_mark(conn, STATE_NAME)
-            accepted = contiguous(
-                conn.execute(_PENDING, {"mark": mark, "n": self._batch}), mark, now_ns() - GAP_WAIT_NS
+            accepted, jumped = contiguous(
+                conn.execute(_PENDING, {"mark": mark, "n": self._batch}), mark, now_ns() - self.gap_wait_ns
             )
-            if not accepted:
+            if not accepted and (self._sqlite or not index_gaps.has_late(conn, STATE_NAME)):
                 return 0
             payloads = {
                 int(r.span_row_id): (r.input, r.output)
-                for r in conn.execute(_PAYLOADS, {"mark": mark, "upto": int(accepted[-1].id)})
+                for r in conn.execute(
+                    _PAYLOADS, {"mark": mark, "upto": int(accepted[-1].id) if accepted else mark}
+                )
             }
-        sides = [payloads.get(int(r.id), (None, None)) for r in accepted]
-        docs = [
-            (int(r.id), int(r.project_id), body)
-            for r, (raw_in, raw_out) in zip(accepted, sides, strict=True)
-            if (body := self._document(int(r.project_id), raw_in, raw_out))
-        ]
+        rows = [(r, *payloads.get(int(r.id), (None, None))) for r in accepted]
+        docs = self._documents(rows)  # before the write lock (SQLite's is ingest's too)
         with self._engine.begin() as conn:
             if lock_mark(conn, STATE_NAME, self._sqlite) != mark:
                 return 0  # another process indexed these meanwhile
+            if not self._sqlite:  # spans committed into the gaps jumped before (``index_gaps``)
+                index_gaps.record(conn, STATE_NAME, jumped, now_ns())
+                late = index_gaps.take_late(conn, STATE_NAME, now_ns())
+                found = [(r, r.input, r.output) for r in conn.execute(_BY_ID, {"ids": late})] if late else []
+                rows += found
+                docs += self._documents(found)
             live = live_projects(conn, {p for _, p, _ in docs}, self._sqlite)
             self._insert(conn, [d for d in docs if d[1] in live])
-            move_mark(conn, STATE_NAME, int(accepted[-1].id))
+            if accepted:
+                move_mark(conn, STATE_NAME, int(accepted[-1].id))
         until = now_ns() + LATE_PAYLOAD_NS
         self._late.extend(
             (int(r.id), until)
-            for r, (raw_in, raw_out) in zip(accepted, sides, strict=True)
+            for r, raw_in, raw_out in rows
             if r.operation is not None and (raw_in is None or raw_out is None)
         )
-        return len(accepted)
+        return len(rows)
+
+    def _documents(self, rows: list[tuple[Any, str | None, str | None]]) -> list[tuple[int, int, str]]:
+        """(span row id, project, indexed text) of the spans ``rows`` (span, input, output) that have text."""
+        return [
+            (int(r.id), int(r.project_id), body)
+            for r, raw_in, raw_out in rows
+            if (body := self._document(int(r.project_id), raw_in, raw_out))
+        ]
 
     def _document(self, project_id: int, raw_input: str | None, raw_output: str | None) -> str:
         """The indexed text of a span's payloads (opened when they are encrypted)."""

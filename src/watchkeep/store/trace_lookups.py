@@ -24,10 +24,10 @@ from typing import Any
 from sqlalchemy import Engine, delete, func, select, text, union_all
 from sqlalchemy.sql import ColumnElement, Select
 
-from watchkeep.store import index_marks
+from watchkeep.store import index_gaps, index_marks
 from watchkeep.store.clock import now_ns
 from watchkeep.store.engine import is_sqlite
-from watchkeep.store.index_marks import GAP_WAIT_NS, MarkPass
+from watchkeep.store.index_marks import MarkPass
 from watchkeep.store.index_tables import search_index_state, trace_lookups
 from watchkeep.store.maintenance import name_os_thread
 from watchkeep.store.tables import spans, traces
@@ -43,6 +43,7 @@ _COLUMNS = ", ".join(c.name for c in trace_lookups.c)
 _PENDING = text("SELECT id, ingested_at_unix_nano FROM spans WHERE id > :mark ORDER BY id LIMIT :n")
 _LAST_OF_BATCH = text("SELECT max(id) FROM spans WHERE id > :mark AND id <= :mark + :n")
 _TOUCHED = text("SELECT DISTINCT trace_row_id FROM spans WHERE id > :mark AND id <= :upto")
+_TRACES_OF = text("SELECT DISTINCT trace_row_id FROM spans WHERE id = ANY(CAST(:ids AS bigint[]))")
 
 
 def lookup_of(f: TraceFilter) -> tuple[int, str] | None:
@@ -272,40 +273,53 @@ class TraceLookupIndexer(MarkPass):
             oldest = conn.execute(
                 text("SELECT ingested_at_unix_nano FROM spans WHERE id > :m ORDER BY id LIMIT 1"), {"m": mark}
             ).scalar()
-        return oldest is not None and now_ns() - int(oldest) >= max_age_ns
+            if oldest is None:  # a span committed behind the mark, into a gap it jumped
+                return not self._sqlite and index_gaps.has_late(conn, STATE_NAME)
+        return now_ns() - int(oldest) >= max_age_ns
 
     def index_batch(self) -> int:
         """Write the lookup rows of the traces of up to ``batch`` spans past the mark; the
-        spans passed. One write transaction, which reads the trace rows as they are."""
+        spans passed. One write transaction, which reads the trace rows as they are; on
+        PostgreSQL also those of the spans committed into gaps it jumped before (``index_gaps``)."""
         with self._engine.connect() as conn:
             mark = index_marks.read_mark(conn, STATE_NAME)
-            upto = self._batch_end(conn, mark)
-        if upto is None:
-            return 0
+            upto, jumped = self._batch_end(conn, mark)
+            if upto is None and (self._sqlite or not index_gaps.has_late(conn, STATE_NAME)):
+                return 0
         with self._engine.begin() as conn:
             if index_marks.lock_mark(conn, STATE_NAME, self._sqlite) != mark:
                 return 0  # another process wrote these meanwhile
             # The traces' ids once, passed to each statement as one parameter: the spans'
             # range read again by each cost more than the rest of the statement.
-            ids = [int(r[0]) for r in conn.execute(_TOUCHED, {"mark": mark, "upto": upto})]
+            ids = (
+                []
+                if upto is None
+                else [int(r[0]) for r in conn.execute(_TOUCHED, {"mark": mark, "upto": upto})]
+            )
+            late: list[int] = []
             if self._sqlite:
                 _rewrite(conn, "SELECT value FROM json_each(:ids)", {"ids": json.dumps(ids)}, True)
             else:
+                index_gaps.record(conn, STATE_NAME, jumped, now_ns())
+                late = index_gaps.take_late(conn, STATE_NAME, now_ns())
+                if late:  # their traces too: a late span may have named a user or moved a start
+                    ids += [int(r[0]) for r in conn.execute(_TRACES_OF, {"ids": late})]
                 _rewrite(conn, "SELECT unnest(CAST(:ids AS bigint[]))", {"ids": ids}, False)
-            index_marks.move_mark(conn, STATE_NAME, upto)
-        return upto - mark
+            if upto is not None:
+                index_marks.move_mark(conn, STATE_NAME, upto)
+        return (0 if upto is None else upto - mark) + len(late)
 
-    def _batch_end(self, conn: Any, mark: int) -> int | None:
-        """The last span id of the next batch (None: none past the mark). SQLite commits one
-        writer at a time, so every id a reader sees is committed; PostgreSQL's may not be
-        (``index_marks.contiguous``)."""
+    def _batch_end(self, conn: Any, mark: int) -> tuple[int | None, list[tuple[int, int]]]:
+        """The last span id of the next batch (None: none past the mark) and the gaps in ids
+        it jumps. SQLite commits one writer at a time, so every id a reader sees is
+        committed; PostgreSQL's may not be (``index_marks.contiguous``)."""
         if self._sqlite:
             found = conn.execute(_LAST_OF_BATCH, {"mark": mark, "n": self._batch}).scalar()
-            return None if found is None else int(found)
-        accepted = index_marks.contiguous(
-            conn.execute(_PENDING, {"mark": mark, "n": self._batch}), mark, now_ns() - GAP_WAIT_NS
+            return (None if found is None else int(found)), []
+        accepted, jumped = index_marks.contiguous(
+            conn.execute(_PENDING, {"mark": mark, "n": self._batch}), mark, now_ns() - self.gap_wait_ns
         )
-        return int(accepted[-1].id) if accepted else None
+        return (int(accepted[-1].id) if accepted else None), jumped
 
     def _run(self) -> None:
         name_os_thread("wk-lookups")  # its CPU apart in top -H and the ingest benchmark
