@@ -11,7 +11,7 @@ transaction that holds its mark, and keeps what is still missing of each gap.
 Most gaps never fill (a rolled-back group, the id drawn for a duplicate span, a deleted
 project's newest spans), so a gap is dropped ``GAP_RETIRE_NS`` after it was jumped (no
 writer transaction lives that long), and a pass keeps at most ``MAX_GAPS`` (the oldest go
-first, logged). SQLite commits one writer at a time in id order: it never has gaps.
+first, logged at info). SQLite commits one writer at a time in id order: it never has gaps.
 """
 
 from __future__ import annotations
@@ -49,7 +49,9 @@ def record(conn: Connection, name: str, gaps: Sequence[tuple[int, int]], now_ns:
         conn.execute(text("SELECT count(*) FROM index_gaps WHERE name = :n"), {"n": name}).scalar_one()
     )
     if kept > MAX_GAPS:
-        log.warning("%s: %d span id gaps kept, dropping the oldest %d", name, kept, kept - MAX_GAPS)
+        # Info, not a warning: a flood of duplicate spans (each leaves the id drawn for it
+        # unused) reaches this every pass; the oldest gaps are the least likely to fill.
+        log.info("%s: %d span id gaps kept, dropping the oldest %d", name, kept, kept - MAX_GAPS)
         conn.execute(
             text(
                 "DELETE FROM index_gaps WHERE name = :n AND first_id IN (SELECT first_id FROM "
