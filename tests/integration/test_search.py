@@ -7,6 +7,7 @@ instead of waiting for its thread, then query through the API on both databases.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -96,6 +97,36 @@ def test_deleting_a_project_deletes_its_index_rows(api: Api, database_url: str) 
         engine.dispose()
 
 
+def test_the_index_holds_each_documents_distinct_words_not_its_text(api: Api) -> None:
+    """SQLite's FTS5 table keeps what it indexes as its content: the distinct words, not
+    the whole text (a third less, ADR 0030); PostgreSQL's tsvector holds them anyway."""
+    post(api.client, api.key, chat_trace(31, "Tea, tea and more TEA? Crème brûlée!", "tea"))
+    index(api)
+    engine = make_engine(api.database_url)
+    try:
+        with engine.connect() as conn:
+            (span_id,) = conn.exec_driver_sql(
+                "SELECT s.id FROM spans s JOIN span_payloads p ON p.span_row_id = s.id "
+                f"WHERE s.trace_id = '{31:032x}'"
+            ).one()
+            if engine.url.drivername.startswith("sqlite"):
+                stored = conn.exec_driver_sql(f"SELECT body FROM search_fts WHERE rowid = {span_id}")
+            else:
+                stored = conn.exec_driver_sql(
+                    f"SELECT array_to_string(tsvector_to_array(document), ' ') FROM search_documents "
+                    f"WHERE span_row_id = {span_id}"
+                )
+            words = str(stored.scalar_one()).split()
+    finally:
+        engine.dispose()
+    assert sorted(words) == ["and", "brûlée", "crème", "more", "tea"]
+    queries = ["TEA", "crème brûlée", "brûlée more"]
+    if api.database_url.startswith("sqlite"):
+        queries.append("creme brulee")  # unicode61 folds diacritics; PostgreSQL does not (ADR 0030)
+    for q in queries:
+        assert len(get(api, "/api/v1/spans", q=q)["items"]) == 1, q
+
+
 def test_indexing_passes_every_new_span_once(api: Api) -> None:
     """A second indexer over the same store finds nothing left to do."""
     post(api.client, api.key, chat_trace(7, "first batch", "a"))
@@ -173,6 +204,16 @@ def test_lexemes_of_ascii_text_as_of_any_text(body: str) -> None:
     assert len(words) == len(set(words))
     assert all(w.isalnum() and w == w.lower() for w in words)
     assert set(words) == set(lexemes(body + " é").split()) - {"é"}
+
+
+@given(st.text(alphabet=st.characters(codec=None, exclude_categories=()), max_size=300))
+def test_lexemes_are_the_distinct_lowercased_words_of_any_text(body: str) -> None:
+    """The byte-table path cuts words as the Unicode rule over the whole text does."""
+    reference = {w for w in re.findall(r"[^\W_]+", body.lower()) if len(w.encode()) < 2047}
+    assert sorted(lexemes(body).split()) == sorted(reference)
+    assert sorted(lexemes(f"{body} İstanbul→café, a_b").split()) == sorted(
+        reference | {"i", "stanbul", "café", "a", "b"}
+    )
 
 
 def test_lexemes_leave_out_words_postgresql_would_refuse() -> None:

@@ -11,12 +11,14 @@ longer while ingest runs flat out (each pass is bounded, the backlog is worked o
 SQLite: an FTS5 table ``search_fts`` (rowid = span row id, ``project_id`` kept beside the
 text). PostgreSQL: ``search_documents`` with a ``tsvector`` of the text's distinct words
 under a GIN index. Both cut text at what is not a letter or digit, with no stemming, so
-the two databases agree. On PostgreSQL the words are cut and lowercased here
-(``lexemes``), for documents and queries alike, and stored without positions (no query
-uses them): ``to_tsvector`` in the insert cost about 90 of its 120 µs of database CPU a
-span (docs/operations.md "Search indexing"). User input is never parsed as query syntax:
-it is cut into words, each quoted (SQLite: an FTS5 string, PostgreSQL: a ``tsquery``
-lexeme), and every word must match.
+the two databases agree. The words are cut and lowercased here (``lexemes``), for
+documents and queries alike, and each document is indexed as its distinct words: on
+PostgreSQL without positions (no query uses them; ``to_tsvector`` in the insert cost
+about 90 of its 120 µs of database CPU a span, docs/operations.md "Search indexing"); on
+SQLite FTS5 keeps the text it indexes as the table's content, so the distinct words
+instead of the whole text cut that copy and the index by about a third (ADR 0030,
+session 36). User input is never parsed as query syntax: it is cut into words, each quoted
+(SQLite: an FTS5 string, PostgreSQL: a ``tsquery`` lexeme), and every word must match.
 
 The mark moves as ``store.index_marks`` says (over contiguous ids on PostgreSQL, whose
 ids do not commit in order), shared with the traces' user and session lookups.
@@ -67,12 +69,13 @@ MAX_FIELD_CHARS = 100_000  # of each payload side; PostgreSQL refuses tsvectors 
 MAX_MESSAGE_CHARS = 2000  # of each message (WATCHKEEP_SEARCH_INDEX_MAX_CHARS)
 MAX_QUERY_WORDS = 16
 MAX_LEXEME_BYTES = 2047  # PostgreSQL's limit on one lexeme (MAXSTRLEN)
-_ALWAYS_FITS_CHARS = 512  # 511 characters are at most 2,044 bytes of UTF-8
 SEARCH_INDEX_TABLES = ("search_fts", "search_documents")
 _SKIPPED_KEYS = frozenset({"role", "type", "id", "tool_call_id", "finish_reason", "index"})
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 # ASCII letters and digits as themselves (upper case lowered), every other byte a space: ``_WORD`` on ASCII.
 _ASCII_WORD_BYTES = bytes(c if chr(c).isalnum() and c < 128 else 32 for c in range(256)).lower()
+# ASCII characters that are not letters or digits as spaces; other bytes (UTF-8) as they are.
+_ASCII_SEPARATORS = bytes(c if c >= 128 or chr(c).isalnum() else 32 for c in range(256))
 
 
 def default_budget(sqlite: bool) -> float:
@@ -94,17 +97,24 @@ def lexemes(body: str) -> str:
     """The distinct lowercased words of ``body`` (letters and digits only, so never a quote,
     backslash or space), space-separated: PostgreSQL's lexemes of it. Words over its 2 KB
     lexeme limit are left out, as ``to_tsvector`` leaves them."""
-    # Lengths are checked in C (``max(map(len, ...))``), not by a generator a word: long
-    # words are rare (0.2-0.4 of 11.7 µs a Phoenix-shaped document, session 33).
-    if body.isascii():  # a byte table and a split: a tenth of the regular expression's cost
+    # Byte tables and splits in C, not a regular expression over the whole text (a third to
+    # a tenth of its cost): ASCII text in one pass; other text is cut at ASCII punctuation
+    # first, the pieces of ASCII letters and digits kept as they are, and only the pieces
+    # with a non-ASCII character in them cut by the Unicode rule (``_WORD``). Lengths are
+    # checked in C too (``max(map(len, ...))``): long words are rare.
+    if body.isascii():
         words = set(body.encode().translate(_ASCII_WORD_BYTES).split())
-        if max(map(len, words), default=0) >= MAX_LEXEME_BYTES:
-            words = {w for w in words if len(w) < MAX_LEXEME_BYTES}
-        return b" ".join(words).decode()
-    found = set(_WORD.findall(body.lower()))
-    if max(map(len, found), default=0) < _ALWAYS_FITS_CHARS:
-        return " ".join(found)
-    return " ".join(w for w in found if len(w.encode()) < MAX_LEXEME_BYTES)
+    else:
+        # (A lone surrogate travels as bytes and separates words, as it does for ``_WORD``.)
+        pieces = set(body.lower().encode(errors="surrogatepass").translate(_ASCII_SEPARATORS).split())
+        words = set(filter(bytes.isalnum, pieces))
+        rest = pieces - words
+        if rest:
+            found = _WORD.findall(b" ".join(rest).decode(errors="surrogatepass"))
+            words.update(w.encode() for w in found)
+    if max(map(len, words), default=0) >= MAX_LEXEME_BYTES:
+        words = {w for w in words if len(w) < MAX_LEXEME_BYTES}
+    return b" ".join(words).decode()
 
 
 def payload_text(raw: str | None, max_chars: int = MAX_FIELD_CHARS) -> str:
@@ -159,7 +169,12 @@ class SpanTextMatch(ColumnElement[bool]):
 
 @compiles(SpanTextMatch, "sqlite")
 def _match_sqlite(element: SpanTextMatch, compiler: SQLCompiler, **kw: Any) -> str:
-    quoted = " ".join('"' + w.replace('"', '""') + '"' for w in element.words)
+    # The words as the documents' were cut (``lexemes``), each an FTS5 string: unicode61
+    # folds case and diacritics on both sides alike.
+    words = sorted(lexemes(" ".join(element.words)).split())
+    if not words:  # no word under the lexeme limit (q is capped at 256 characters: defence only)
+        return "1 = 0"
+    quoted = " ".join('"' + w.replace('"', '""') + '"' for w in words)
     column = compiler.process(element.span_row_id, **kw)
     match = compiler.process(bindparam("fts_q", quoted, unique=True), **kw)
     return (
@@ -325,15 +340,17 @@ class SearchIndexer(MarkPass):
         return len(rows)
 
     def _documents(self, rows: list[tuple[Any, str | None, str | None]]) -> list[tuple[int, int, str]]:
-        """(span row id, project, indexed text) of the spans ``rows`` (span, input, output) that have text."""
+        """(span row id, project, lexemes) of the spans ``rows`` (span, input, output) that
+        have text: built before a write transaction, so SQLite's lock is held for the
+        inserts alone."""
         return [
-            (int(r.id), int(r.project_id), body)
+            (int(r.id), int(r.project_id), lexemes(body))
             for r, raw_in, raw_out in rows
             if (body := self._document(int(r.project_id), raw_in, raw_out))
         ]
 
     def _document(self, project_id: int, raw_input: str | None, raw_output: str | None) -> str:
-        """The indexed text of a span's payloads (opened when they are encrypted)."""
+        """The text of a span's payloads (opened when they are encrypted)."""
         if self._sealer is None:
             return _document(raw_input, raw_output, self._max_chars)
         return _document(
@@ -359,11 +376,7 @@ class SearchIndexer(MarkPass):
                     )
                 ).all()
             ready = [r for r in rows if (r.input is not None and r.output is not None) or waiting[r.id] < now]
-            docs = [
-                (int(r.id), int(r.project_id), body)
-                for r in ready
-                if (body := self._document(int(r.project_id), r.input, r.output))
-            ]
+            docs = self._documents([(r, r.input, r.output) for r in ready])
             if docs:
                 with self._engine.begin() as conn:
                     if self._sqlite:
@@ -376,6 +389,7 @@ class SearchIndexer(MarkPass):
         return len(done)
 
     def _insert(self, conn: Connection, docs: list[tuple[int, int, str]]) -> None:
+        """Index ``docs`` (span row id, project, lexemes), replacing what a span had."""
         if not docs:
             return
         if self._sqlite:
@@ -390,11 +404,7 @@ class SearchIndexer(MarkPass):
                 "SELECT i, p, array_to_tsvector(string_to_array(b, ' ')) "
                 "FROM unnest(%s::bigint[], %s::bigint[], %s::text[]) AS d(i, p, b) "
                 "ON CONFLICT (span_row_id) DO UPDATE SET document = EXCLUDED.document",
-                (
-                    [i for i, _, _ in docs],
-                    [p for _, p, _ in docs],
-                    [lexemes(b) for _, _, b in docs],
-                ),
+                ([i for i, _, _ in docs], [p for _, p, _ in docs], [b for _, _, b in docs]),
             )
 
     def _run(self) -> None:
