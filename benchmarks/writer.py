@@ -148,7 +148,8 @@ def profiled(totals: dict[str, float]) -> Iterator[None]:
     wrap(bulk_sqlite.MultiRowStatement, "fetch", lambda *a: f"{table(*a)} (RETURNING)")
     wrap(bulk_sqlite, "with_trace_row_ids", lambda *_: "python with_trace_row_ids")
     wrap(bulk_sqlite.SqliteBulk, "live_projects", lambda *_: "live_projects (json_each)")
-    wrap(bulk_sqlite, "_last_inserted", lambda *_: "last_inserted")
+    wrap(bulk_sqlite, "_largest_span_id", lambda *_: "largest span id")
+    wrap(bulk_sqlite, "_inserted_ids", lambda *_: "span ids (computed, or read back)")
     for name in ("merge_payloads", "merge_traces", "final_metadata"):
         wrap(span_writer, name, lambda *_, n=name: f"python {n}")
     try:

@@ -144,8 +144,10 @@ class SqliteBulk:
         self._resources.execute(cursor, resources)
         # Traces first: each span row carries its trace's row id (ADR 0032).
         trace_row_ids = {(p, t): i for i, p, t in self._traces.fetch(cursor, traces)}
-        inserted = self._spans.execute(cursor, with_trace_row_ids(spans, trace_row_ids))
-        new_ids = _last_inserted(cursor, inserted)
+        rows = with_trace_row_ids(spans, trace_row_ids)
+        before = _largest_span_id(cursor)
+        inserted = self._spans.execute(cursor, rows)
+        new_ids = _inserted_ids(cursor, rows, inserted, before)
         fresh = None if inserted == len(spans) else set(new_ids)
         if payloads or new_ids:  # a new span may take payloads that came before it
             self._write_payloads(cursor, payloads, new_ids)
@@ -172,13 +174,31 @@ class SqliteBulk:
         self._early.execute(cursor, waiting)
 
 
-def _last_inserted(cursor: Any, count: int) -> dict[SpanKey, int]:
-    """The keys and row ids of the ``count`` spans this transaction inserted.
+def _largest_span_id(cursor: Any) -> int:
+    cursor.execute("SELECT coalesce(max(id), 0) FROM spans")
+    return int(cursor.fetchone()[0])
+
+
+def _inserted_ids(
+    cursor: Any, rows: Sequence[tuple[Any, ...]], inserted: int, before: int
+) -> dict[SpanKey, int]:
+    """The keys and row ids of the spans this transaction inserted (``inserted`` of ``rows``;
+    ``before``: the largest span id before the insert).
 
     Within the write transaction nobody else inserts, and a rowid table gives each new
-    row the current largest id plus one (ignored duplicates take none), so this
-    transaction's spans are exactly the ``count`` largest ids.
+    row the current largest id plus one, in the statement's order (ignored duplicates take
+    none). So when every row was new their ids are ``before + 1`` onwards, in order: known
+    without reading the rows back (about 1 µs a span at 2M stored spans); otherwise the
+    ``inserted`` largest ids are read back.
     """
+    if inserted and inserted == len(rows):
+        return {(r[0], r[1], r[2]): before + 1 + k for k, r in enumerate(rows)}
+    return _last_inserted(cursor, inserted)
+
+
+def _last_inserted(cursor: Any, count: int) -> dict[SpanKey, int]:
+    """The keys and row ids of the ``count`` spans this transaction inserted: the ``count``
+    largest ids (see ``_inserted_ids``), read back."""
     if count == 0:
         return {}
     cursor.execute(
