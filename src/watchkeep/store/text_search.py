@@ -16,7 +16,7 @@ documents and queries alike, and each document is indexed as its distinct words:
 PostgreSQL without positions (no query uses them; ``to_tsvector`` in the insert cost
 about 90 of its 120 µs of database CPU a span, docs/operations.md "Search indexing"); on
 SQLite FTS5 keeps the text it indexes as the table's content, so the distinct words
-instead of the whole text cut that copy and the index by about a third (ADR 0030,
+instead of the whole text cut that copy and the index by a fifth to two fifths (ADR 0030,
 session 36). User input is never parsed as query syntax: it is cut into words, each quoted
 (SQLite: an FTS5 string, PostgreSQL: a ``tsquery`` lexeme), and every word must match.
 
@@ -97,8 +97,9 @@ def lexemes(body: str) -> str:
     """The distinct lowercased words of ``body`` (letters and digits only, so never a quote,
     backslash or space), space-separated: PostgreSQL's lexemes of it. Words over its 2 KB
     lexeme limit are left out, as ``to_tsvector`` leaves them."""
-    # Byte tables and splits in C, not a regular expression over the whole text (a third to
-    # a tenth of its cost): ASCII text in one pass; other text is cut at ASCII punctuation
+    # Byte tables and splits in C rather than a regular expression over the whole text:
+    # ASCII text in one pass (a tenth of the expression's cost); other text (a fifth less
+    # than the expression on English prose, session 36) is cut at ASCII punctuation
     # first, the pieces of ASCII letters and digits kept as they are, and only the pieces
     # with a non-ASCII character in them cut by the Unicode rule (``_WORD``). Lengths are
     # checked in C too (``max(map(len, ...))``): long words are rare.
