@@ -20,7 +20,8 @@ the whole group, which also asks whether any early payload waits), so the payloa
 spans a write inserts know their span's row id without reading them back through the
 spans' unique key: that join cost about 7 µs a span of the database's time
 (pg_stat_statements, issue 17). Only payloads whose span was stored by an earlier write
-are still looked up.
+are still looked up. The ids drawn for spans that were stored already stay unused; the
+write records them (``void_ids``), so the passes behind a mark do not wait at them.
 
 A trace row that the upsert inserted keeps the id drawn for it; one that was stored
 already keeps its own. When every trace of a group is new, no stored span or payload can
@@ -43,7 +44,8 @@ from psycopg.errors import UniqueViolation
 from psycopg.pq import Format
 from sqlalchemy.dialects import postgresql
 
-from watchkeep.store import tables
+from watchkeep.store import tables, void_ids
+from watchkeep.store.clock import now_ns
 from watchkeep.store.rows import (
     EARLY_PAYLOAD_FILL,
     METADATA_COLUMNS,
@@ -247,6 +249,8 @@ class PostgresBulk:
         else:
             new_ids = {(int(p), str(t), str(s)): int(i) for i, p, t, s in inserted}
             fresh = set(new_ids)
+            # The ids drawn for spans stored already: passes behind a mark move over them.
+            void_ids.record(cursor, void_ids.unused_ranges(span_ids, set(new_ids.values())), now_ns())
         if payloads or (spans and early_waits):  # a new span may take payloads that came before it
             self._write_payloads(cursor, payloads, new_ids, early_waits)
         if metadata:

@@ -8,8 +8,8 @@ searchable, their traces not found by user or session. So each gap a pass jumps 
 in ``index_gaps``, and every pass takes the spans committed into its gaps since, in the
 transaction that holds its mark, and keeps what is still missing of each gap.
 
-Most gaps never fill (a rolled-back group, the id drawn for a duplicate span, a deleted
-project's newest spans), so a gap is dropped ``GAP_RETIRE_NS`` after it was jumped (no
+Most gaps never fill (a rolled-back group, a deleted project's newest spans; the ids
+drawn for duplicate spans are no gap, ``void_ids``), so a gap is dropped ``GAP_RETIRE_NS`` after it was jumped (no
 writer transaction lives that long), and a pass keeps at most ``MAX_GAPS`` (the oldest go
 first, logged at info). SQLite commits one writer at a time in id order: it never has gaps.
 """
@@ -49,8 +49,8 @@ def record(conn: Connection, name: str, gaps: Sequence[tuple[int, int]], now_ns:
         conn.execute(text("SELECT count(*) FROM index_gaps WHERE name = :n"), {"n": name}).scalar_one()
     )
     if kept > MAX_GAPS:
-        # Info, not a warning: a flood of duplicate spans (each leaves the id drawn for it
-        # unused) reaches this every pass; the oldest gaps are the least likely to fill.
+        # Info, not a warning: many writers rolling back can reach it; the oldest gaps are
+        # the least likely to fill.
         log.info("%s: %d span id gaps kept, dropping the oldest %d", name, kept, kept - MAX_GAPS)
         conn.execute(
             text(

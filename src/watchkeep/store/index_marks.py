@@ -10,6 +10,7 @@ PostgreSQL hands out span ids in ``nextval`` order, not commit order, so a lower
 commit after a higher one: a mark only moves over contiguous ids, and jumps a gap only once
 the row after it is ``GAP_WAIT_NS`` old (a rolled-back insert never fills its gap). A gap
 it jumped is kept, and the spans that commit into it later are passed then (``index_gaps``).
+Ids the writer drew for spans it found stored already are no gap (``void_ids``).
 """
 
 from __future__ import annotations
@@ -17,11 +18,12 @@ from __future__ import annotations
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, Engine, text
 
+from watchkeep.store import void_ids
 from watchkeep.store.engine import is_sqlite
 
 GAP_WAIT_NS = 5_000_000_000
@@ -71,21 +73,47 @@ def live_projects(conn: Connection, ids: set[int], sqlite: bool) -> set[int]:
     return {int(r[0]) for r in found}
 
 
-def contiguous(rows: Iterable[Any], mark: int, gap_before_ns: int) -> tuple[list[Any], list[tuple[int, int]]]:
+def contiguous(
+    rows: Iterable[Any], mark: int, gap_before_ns: int, void: Sequence[tuple[int, int]] = ()
+) -> tuple[list[Any], list[tuple[int, int]]]:
     """The rows (with ``id`` and ``ingested_at_unix_nano``) up to the first gap in ids that
-    may still fill (see the module docstring), and the gaps they jump (first and last id)."""
+    may still fill (see the module docstring), and the gaps they jump (first and last id).
+
+    ``void``: ranges of ids the writer drew and left unused (``void_ids``), in id order;
+    they are no gap."""
     accepted: list[Any] = []
     jumped: list[tuple[int, int]] = []
     expected = mark + 1
+    v = 0
     for row in rows:
         row_id = int(row.id)
-        if row_id != expected:
+        holes: list[tuple[int, int]] = []
+        while expected < row_id:
+            while v < len(void) and void[v][1] < expected:
+                v += 1
+            if v < len(void) and void[v][0] <= expected:
+                expected = void[v][1] + 1
+                continue
+            end = row_id - 1 if v == len(void) else min(row_id - 1, void[v][0] - 1)
+            holes.append((expected, end))
+            expected = end + 1
+        if holes:
             if int(row.ingested_at_unix_nano) > gap_before_ns:
                 break
-            jumped.append((expected, row_id - 1))
+            jumped += holes
         accepted.append(row)
         expected = row_id + 1
     return accepted, jumped
+
+
+def passable(
+    conn: Connection, rows: Iterable[Any], mark: int, gap_before_ns: int, sqlite: bool
+) -> tuple[list[Any], list[tuple[int, int]]]:
+    """``contiguous`` over ``rows`` read past ``mark``, the writer's unused ids among them
+    read from the store (PostgreSQL; SQLite has none)."""
+    rows = list(rows)
+    void = [] if sqlite or not rows else void_ids.within(conn, mark, int(rows[-1].id))
+    return contiguous(rows, mark, gap_before_ns, void)
 
 
 def rewind_marks(engine: Engine) -> None:

@@ -27,6 +27,17 @@ index_gaps = Table(
     Column("jumped_at_unix_nano", BigInteger, nullable=False),
 )
 
+# Span ids the writer drew and left unused, a duplicate's (revision 0031, PostgreSQL only):
+# the passes move over them at once instead of taking them for a gap (``void_ids``).
+# ``last_id`` is inclusive.
+void_span_ids = Table(
+    "void_span_ids",
+    metadata,
+    Column("first_id", BigInteger, primary_key=True),
+    Column("last_id", BigInteger, nullable=False),
+    Column("voided_at_unix_nano", BigInteger, nullable=False, index=True),
+)
+
 # The traces of each user and session in the trace list's order (revision 0028, ADR 0034):
 # one row a trace and kind (``trace_lookups.USER``, ``SESSION``) whose trace row names one,
 # written in sorted batches by ``TraceLookupIndexer`` instead of two indexes on ``traces``

@@ -52,10 +52,10 @@ from watchkeep.store.clock import now_ns
 from watchkeep.store.engine import is_sqlite
 from watchkeep.store.index_marks import (
     MarkPass,
-    contiguous,
     live_projects,
     lock_mark,
     move_mark,
+    passable,
     read_mark,
 )
 from watchkeep.store.sealing import Sealer, open_text, row_aad
@@ -306,8 +306,12 @@ class SearchIndexer(MarkPass):
         """
         with self._engine.connect() as conn:
             mark = read_mark(conn, STATE_NAME)
-            accepted, jumped = contiguous(
-                conn.execute(_PENDING, {"mark": mark, "n": self._batch}), mark, now_ns() - self.gap_wait_ns
+            accepted, jumped = passable(
+                conn,
+                conn.execute(_PENDING, {"mark": mark, "n": self._batch}),
+                mark,
+                now_ns() - self.gap_wait_ns,
+                self._sqlite,
             )
             if not accepted and (self._sqlite or not index_gaps.has_late(conn, STATE_NAME)):
                 return 0

@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy import Engine, delete, func, select, text, union_all
 from sqlalchemy.sql import ColumnElement, Select
 
-from watchkeep.store import index_gaps, index_marks
+from watchkeep.store import index_gaps, index_marks, void_ids
 from watchkeep.store.clock import now_ns
 from watchkeep.store.engine import is_sqlite
 from watchkeep.store.index_marks import MarkPass
@@ -307,6 +307,8 @@ class TraceLookupIndexer(MarkPass):
                 _rewrite(conn, "SELECT unnest(CAST(:ids AS bigint[]))", {"ids": ids}, False)
             if upto is not None:
                 index_marks.move_mark(conn, STATE_NAME, upto)
+            if not self._sqlite:  # this pass alone prunes: two would wait on each other's rows
+                void_ids.prune(conn, now_ns())
         return (0 if upto is None else upto - mark) + len(late)
 
     def _batch_end(self, conn: Any, mark: int) -> tuple[int | None, list[tuple[int, int]]]:
@@ -316,8 +318,12 @@ class TraceLookupIndexer(MarkPass):
         if self._sqlite:
             found = conn.execute(_LAST_OF_BATCH, {"mark": mark, "n": self._batch}).scalar()
             return (None if found is None else int(found)), []
-        accepted, jumped = index_marks.contiguous(
-            conn.execute(_PENDING, {"mark": mark, "n": self._batch}), mark, now_ns() - self.gap_wait_ns
+        accepted, jumped = index_marks.passable(
+            conn,
+            conn.execute(_PENDING, {"mark": mark, "n": self._batch}),
+            mark,
+            now_ns() - self.gap_wait_ns,
+            False,
         )
         return (int(accepted[-1].id) if accepted else None), jumped
 
