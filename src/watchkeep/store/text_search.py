@@ -315,12 +315,14 @@ class SearchIndexer(MarkPass):
             )
             if not accepted and (self._sqlite or not index_gaps.has_late(conn, STATE_NAME)):
                 return 0
-            payloads = {
-                int(r.span_row_id): (r.input, r.output)
-                for r in conn.execute(
-                    _PAYLOADS, {"mark": mark, "upto": int(accepted[-1].id) if accepted else mark}
-                )
-            }
+            payloads = (
+                {
+                    int(r.span_row_id): (r.input, r.output)
+                    for r in conn.execute(_PAYLOADS, {"mark": mark, "upto": int(accepted[-1].id)})
+                }
+                if accepted
+                else {}  # a pass for late spans alone (PostgreSQL): they are read with theirs
+            )
         rows = [(r, *payloads.get(int(r.id), (None, None))) for r in accepted]
         docs = self._documents(rows)  # before the write lock (SQLite's is ingest's too)
         with self._engine.begin() as conn:
