@@ -33,8 +33,9 @@ _WITHIN = text(
     "SELECT first_id, last_id FROM void_span_ids WHERE first_id > :mark AND first_id <= :upto "
     "ORDER BY first_id"
 )
-# Marks are span ids that were stored, which no range holds: a range starting below the
-# lowest mark lies wholly below it.
+# Every mark in search_index_state is over spans.id (a mark over another table's ids
+# belongs elsewhere). Marks are span ids that were stored, which no range holds: a range
+# starting below the lowest mark lies wholly below it.
 _PRUNE = text(
     "DELETE FROM void_span_ids WHERE first_id < (SELECT min(position) FROM search_index_state) "
     "OR voided_at_unix_nano < :before"
