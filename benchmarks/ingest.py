@@ -48,6 +48,7 @@ from ingest_probes import (
     PG_STATEMENTS_SETTINGS,
     StatementMeter,
     WriterShare,
+    cpu_grown,
     read_commit_counters,
     writer_share,
 )
@@ -220,6 +221,8 @@ class CpuMeter:
     def __init__(self, server_pid: int, postgres_pid: int | None) -> None:
         self._server = psutil.Process(server_pid)
         self._postgres = psutil.Process(postgres_pid) if postgres_pid else None
+        self._vacuum_seen: dict[int, float] = {}  # autovacuum worker pid: its CPU at the last read
+        self._vacuum_total = 0.0
 
     @staticmethod
     def _cpu(proc: psutil.Process) -> float:
@@ -250,7 +253,22 @@ class CpuMeter:
         }
         if self._postgres is not None:
             out.update(self.postgres_cpu(self._postgres))
+            out["autovacuum"] = self._vacuum()
         return out
+
+    def _vacuum(self) -> float:
+        """Cumulative CPU seconds of autovacuum workers (``cpu_grown`` from read to read), so
+        it only grows: a worker that ends mid-round was read as negative CPU before."""
+        now: dict[int, float] = {}
+        assert self._postgres is not None
+        with contextlib.suppress(psutil.NoSuchProcess):
+            for child in self._postgres.children():
+                with contextlib.suppress(psutil.Error):
+                    if "autovacuum worker" in " ".join(child.cmdline()):
+                        now[child.pid] = self._cpu(child)
+        self._vacuum_total += cpu_grown(self._vacuum_seen, now)
+        self._vacuum_seen = now
+        return self._vacuum_total
 
     @classmethod
     def postgres_cpu(cls, postmaster: psutil.Process) -> dict[str, float]:

@@ -45,6 +45,13 @@ def read_commit_counters(url: str) -> dict[str, float]:
     return commit_counters(response.text)
 
 
+def cpu_grown(before: dict[int, float], now: dict[int, float]) -> float:
+    """CPU seconds that short-lived processes (PostgreSQL's autovacuum workers) spent between
+    two reads of their CPU by pid: a new one counts from zero, one gone since the first
+    read takes what it spent after it (not known: never a negative figure)."""
+    return sum(max(0.0, cpu - before.get(pid, 0.0)) for pid, cpu in now.items())
+
+
 @dataclass(frozen=True, slots=True)
 class WriterShare:
     """How a round used the writer: ``busy`` (fraction of the round's wall time spent

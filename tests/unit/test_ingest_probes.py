@@ -52,3 +52,10 @@ def test_a_round_without_commits_has_no_division_by_zero(probes: ModuleType) -> 
     counters = probes.commit_counters(_exposition([(0.5, 3)]))
     share = probes.writer_share(counters, counters, wall_s=0.0, latencies_s=[])
     assert (share.busy, share.requests_per_commit, share.ms_per_commit, share.latency_p50_ms) == (0, 0, 0, 0)
+
+
+def test_cpu_of_processes_that_come_and_go_never_shrinks(probes: ModuleType) -> None:
+    before = {10: 3.0, 11: 1.0}  # two autovacuum workers running at the first read
+    now = {10: 3.5, 12: 0.25}  # 11 ended, 12 started
+    assert probes.cpu_grown(before, now) == pytest.approx(0.75)
+    assert probes.cpu_grown(now, {}) == 0.0  # every worker ended: nothing known, nothing negative
