@@ -9,9 +9,9 @@ in ``index_gaps``, and every pass takes the spans committed into its gaps since,
 transaction that holds its mark, and keeps what is still missing of each gap.
 
 Most gaps never fill (a rolled-back group, a deleted project's newest spans; the ids
-drawn for duplicate spans are no gap, ``void_ids``), so a gap is dropped ``GAP_RETIRE_NS`` after it was jumped (no
-writer transaction lives that long), and a pass keeps at most ``MAX_GAPS`` (the oldest go
-first, logged at info). SQLite commits one writer at a time in id order: it never has gaps.
+drawn for duplicate spans are no gap, ``void_ids``), so a gap is dropped ``GAP_RETIRE_NS``
+after it was jumped (no writer transaction lives that long), and a pass keeps at most
+``MAX_GAPS`` (the oldest go first, logged at info). SQLite commits one writer at a time in id order: it never has gaps.
 """
 
 from __future__ import annotations

@@ -10,8 +10,8 @@ another project's late commit would have filled (ADR 0035). So the writer record
 unused ids in ``void_span_ids`` in the transaction that leaves them unused (committed with
 it, or not at all), and the passes treat them as passed.
 
-The rows are ranges of consecutive ids; a group adds at most one a duplicate span, only when
-it had duplicates. The lookups pass deletes the ranges below every mark, and any older than
+The rows are ranges of consecutive ids; a group adds at most one range a duplicate span,
+and only when it had duplicates. The lookups pass deletes the ranges below every mark, and any older than
 ``index_gaps.GAP_RETIRE_NS`` (a pass that far behind takes them for gaps, as before). SQLite
 never draws ids ahead: it has no rows here.
 """
