@@ -17,6 +17,7 @@ from pydantic import SecretStr
 from sqlalchemy import Engine, inspect, select, text, update
 from typer.testing import CliRunner
 
+from tests.support.databases import fresh_database_url
 from tests.support.keys import new_key as new_api_key
 from tests.support.otlp_json import SEC, attr
 from tests.support.otlp_post import post_spans
@@ -36,6 +37,7 @@ from watchkeep.security.rotation import Rotation
 from watchkeep.security.secure_mode import InsecureConfiguration
 from watchkeep.store.engine import make_engine
 from watchkeep.store.eval_tables import eval_results
+from watchkeep.store.migrate import upgrade
 from watchkeep.store.tables import alert_channels, span_payloads
 from watchkeep.store.trace_queries import TraceQueries
 
@@ -60,11 +62,6 @@ def _trace(trace_id: str, prompt: str, answer: str) -> list[dict[str, object]]:
     ]
 
 
-# Every key a test here sealed with: the session's database is shared, so a rotation
-# must be able to open what earlier tests stored.
-_KEYS: list[str] = []
-
-
 def _card() -> str:
     """A card number unique to this test (valid Luhn), so a scan of a shared database finds only ours."""
     body = "4" + "".join(random.choice("0123456789") for _ in range(14))
@@ -83,7 +80,6 @@ class Seeded:
     def __init__(self, database_url: str, key: str) -> None:
         self.database_url = database_url
         self.key = key
-        _KEYS.append(key)
         tag = uuid.uuid4().hex[:12]
         self.card = _card()
         self.prompt = f"confidential-prompt-{tag} ask alice.{tag}@example.com about card {self.card}"
@@ -126,6 +122,21 @@ def _settings(database_url: str, home: Path, key: str, pii: bool = False, **extr
 @pytest.fixture
 def seeded(database_url: str, tmp_path: Path) -> Seeded:
     """A server with an encryption key took a trace, a dataset item and a channel secret."""
+    return _seed(database_url, tmp_path)
+
+
+@pytest.fixture
+def seeded_alone(request: pytest.FixtureRequest, database_url: str, tmp_path: Path) -> Seeded:
+    """``seeded`` in a database of its own: a rotation re-seals every row of a database, and
+    the session's shared one holds rows other test files sealed with keys this file never
+    sees (``test_search``'s, when the two share an xdist worker)."""
+    url = fresh_database_url(request, database_url, tmp_path)
+    for engine in _engine(url):
+        upgrade(engine)
+    return _seed(url, tmp_path)
+
+
+def _seed(database_url: str, tmp_path: Path) -> Seeded:
     s = Seeded(database_url, new_key())
     app = create_app(_settings(database_url, tmp_path, s.key))
     with TestClient(app, client=("127.0.0.1", 50000)) as client:
@@ -216,12 +227,13 @@ def test_a_ciphertext_copied_into_another_projects_row_does_not_open(seeded: See
 
 
 def test_rotation_then_dropping_the_old_key_still_reads_everything(
-    seeded: Seeded, monkeypatch: pytest.MonkeyPatch
+    seeded_alone: Seeded, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    seeded = seeded_alone
     fresh = new_key()
     monkeypatch.setenv("WATCHKEEP_DATABASE_URL", seeded.database_url)
     monkeypatch.setenv("WATCHKEEP_ENCRYPTION_KEY", fresh)
-    monkeypatch.setenv("WATCHKEEP_ENCRYPTION_PREVIOUS_KEYS", ",".join(_KEYS))
+    monkeypatch.setenv("WATCHKEEP_ENCRYPTION_PREVIOUS_KEYS", seeded.key)
     done = CliRunner().invoke(cli, ["keys", "rotate-encryption", "--batch", "1"])
     assert done.exit_code == 0, done.output
     assert "span_payloads.input:" in done.output
@@ -256,7 +268,7 @@ def test_rotation_then_dropping_the_old_key_still_reads_everything(
             ).scalar_one()
         assert [r.output for r in runs.all_results(project, run_id)] == [seeded.completion]
         # Nothing is left on the old key: a second run re-seals nothing.
-        again = Rotation(engine, Keyring.from_keys(fresh, _KEYS)).run()
+        again = Rotation(engine, Keyring.from_keys(fresh, [seeded.key])).run()
         assert not any(n for n in again.values()), again
 
 
@@ -270,7 +282,7 @@ def test_drift_features_measure_and_read_the_opened_payloads(seeded: Seeded) -> 
     for engine in _engine(seeded.database_url):
         project = project_of_key(engine, seeded.api_key)[0]
         window = (0, time.time_ns() + SEC)
-        loader = FeatureLoader(engine, sealer=Keyring.from_keys(*_KEYS[-1:], _KEYS[:-1]))
+        loader = FeatureLoader(engine, sealer=Keyring.from_keys(seeded.key))
         lengths = loader.load_many(project, MetricFilter(), ("prompt_length", "response_length"), *window)
         # The stored payload's length, as without a key: a JSON string, so two quotes more.
         assert list(lengths["prompt_length"]) == [len(seeded.prompt) + 2]
